@@ -1,0 +1,274 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text.RegularExpressions;
+using Conductor.Sdk.Model.Diagnostics;
+using Conductor.Sdk.Model.Templates;
+using Conductor.Sdk.Model.Text;
+
+namespace Conductor.Sdk.Model.Validation
+{
+    /// <summary>
+    /// Checks every <c>${...}</c> binding of a parsed ensemble against what exists where it is
+    /// used (DESIGN.md section 4): roots, steps, event data fields and output keys.
+    /// </summary>
+    public static class EnsembleValidator
+    {
+        private static readonly Regex EnvironmentName = new Regex("^[A-Za-z_][A-Za-z0-9_]*$", RegexOptions.CultureInvariant);
+        private static readonly string[] FixedRoots = { "event", "timestamp", "ensemble", "data", "env", "input", "previous" };
+
+        /// <summary>Adds a diagnostic for every binding that cannot be resolved.</summary>
+        public static void Validate(EnsembleDefinition ensemble, List<EnsembleDiagnostic> diagnostics)
+        {
+            var steps = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var step in ensemble.Flow)
+            {
+                if (step.StepName is string name && !steps.ContainsKey(name)) steps[name] = step.Index;
+            }
+
+            var checker = new BindingChecker(ensemble, steps, diagnostics);
+            foreach (var notification in ensemble.Notifications)
+            {
+                var scope = Scope.ForNotification(notification);
+                foreach (var template in Templates(notification)) checker.Check(template, scope);
+            }
+
+            foreach (var step in ensemble.Flow)
+            {
+                var scope = Scope.ForStep(step);
+                if (step.Condition is not null) checker.Check(step.Condition, scope);
+                foreach (var entry in step.Config) checker.Check(entry.Value, scope);
+                foreach (var entry in step.Input) checker.Check(entry.Value, scope);
+            }
+
+            foreach (var output in ensemble.Outputs) checker.Check(output.Value, Scope.Outputs);
+        }
+
+        /// <summary>Every template a notification renders.</summary>
+        public static IEnumerable<Template> Templates(Notification notification)
+        {
+            switch (notification)
+            {
+                case WebhookNotification w:
+                    yield return w.Url;
+                    if (w.Secret is not null) yield return w.Secret;
+                    foreach (var h in w.Headers) yield return h.Value;
+                    break;
+                case EmailNotification e:
+                    foreach (var t in e.To) yield return t;
+                    if (e.From is not null) yield return e.From;
+                    yield return e.Subject;
+                    break;
+                case SmsNotification s:
+                    foreach (var t in s.To) yield return t;
+                    if (s.From is not null) yield return s.From;
+                    yield return s.Body;
+                    break;
+                case PushNotification p:
+                    foreach (var t in new[] { p.Token, p.Topic, p.Condition, p.DeviceToken, p.Subscription, p.Title, p.Body, p.Image })
+                    {
+                        if (t is not null) yield return t;
+                    }
+
+                    foreach (var d in p.Data) yield return d.Value;
+                    foreach (var a in p.Actions)
+                    {
+                        yield return a.Id;
+                        if (!ReferenceEquals(a.Id, a.Title)) yield return a.Title;
+                    }
+
+                    break;
+            }
+        }
+
+        private sealed class Scope
+        {
+            public static readonly Scope Outputs = new Scope("outputs", null, null);
+
+            private Scope(string description, Notification? notification, FlowStep? step)
+            {
+                Description = description;
+                Notification = notification;
+                Step = step;
+            }
+
+            public string Description { get; }
+            public Notification? Notification { get; }
+            public FlowStep? Step { get; }
+
+            public static Scope ForNotification(Notification n) => new Scope($"{n.TypeName} notification #{n.Index + 1}", n, null);
+
+            public static Scope ForStep(FlowStep s) => new Scope(s.StepName is null ? $"flow step #{s.Index + 1}" : $"flow step '{s.StepName}'", null, s);
+        }
+
+        private sealed class BindingChecker
+        {
+            private readonly EnsembleDefinition _ensemble;
+            private readonly Dictionary<string, int> _steps;
+            private readonly List<EnsembleDiagnostic> _diagnostics;
+
+            public BindingChecker(EnsembleDefinition ensemble, Dictionary<string, int> steps, List<EnsembleDiagnostic> diagnostics)
+            {
+                _ensemble = ensemble;
+                _steps = steps;
+                _diagnostics = diagnostics;
+            }
+
+            public void Check(Template template, Scope scope)
+            {
+                foreach (var part in template.Parts)
+                {
+                    if (part is ExpressionPart expression)
+                    {
+                        ExpressionWalker.VisitPaths(expression.Expression, path => CheckPath(path, scope));
+                    }
+                }
+            }
+
+            private void CheckPath(PathExpression path, Scope scope)
+            {
+                var segments = path.Segments;
+                var root = segments[0].Name;
+                switch (root)
+                {
+                    case "event":
+                    case "timestamp":
+                        RequireNotification(path, scope);
+                        if (segments.Count > 1) Error(path, $"'{root}' is a single value and has no field '{segments[1]}'; write ${{{root}}}");
+                        return;
+                    case "ensemble":
+                        if (segments.Count != 2 || segments[1].Name != "name")
+                        {
+                            Error(path, "'ensemble' offers only 'name'; write ${ensemble.name}");
+                        }
+
+                        return;
+                    case "data":
+                        if (RequireNotification(path, scope)) CheckData(path, scope.Notification!);
+                        return;
+                    case "env":
+                        if (segments.Count != 2 || segments[1].Index is not null || !EnvironmentName.IsMatch(segments[1].Name))
+                        {
+                            Error(path, "write an environment binding as ${env.NAME}, with one name of letters, digits and '_'");
+                        }
+
+                        return;
+                    case "input":
+                        return;
+                    case "previous":
+                        if (scope.Step is null || scope.Step.Index == 0)
+                        {
+                            Error(path, scope.Step is null
+                                ? $"'previous' is only available in flow steps, not in {scope.Description}; name the step instead, as in ${{step-name.output}}"
+                                : "'previous' refers to the step before, but this is the first step of the flow");
+                        }
+                        else if (segments.Count < 2 || segments[1].Name != "output")
+                        {
+                            Error(path, "write ${previous.output} or ${previous.output.<field>}");
+                        }
+
+                        return;
+                }
+
+                if (_steps.TryGetValue(root, out var stepIndex))
+                {
+                    CheckStepReference(path, scope, root, stepIndex);
+                    return;
+                }
+
+                var candidates = FixedRoots.Concat(_steps.Keys).ToList();
+                var hint = Suggestions.DidYouMean(root, candidates);
+                var stepList = _steps.Count == 0 ? "the flow has no steps" : "steps: " + string.Join(", ", _steps.Keys);
+                Error(path, $"unknown binding '{path.Text}' in {scope.Description}: '{root}' is neither a binding root (event, timestamp, ensemble.name, data, env, input, previous) nor a step of the flow ({stepList}){hint}");
+            }
+
+            private void CheckStepReference(PathExpression path, Scope scope, string step, int stepIndex)
+            {
+                var segments = path.Segments;
+                if (segments.Count < 2 || (segments[1].Name != "output" && segments[1].Name != "executed"))
+                {
+                    Error(path, $"a step binding reads '{step}.output' or '{step}.executed', not '{path.Text}'");
+                    return;
+                }
+
+                if (segments[1].Name == "executed" && segments.Count > 2)
+                {
+                    Error(path, $"'{step}.executed' is true or false and has no fields");
+                    return;
+                }
+
+                if (scope.Step is not null && stepIndex >= scope.Step.Index)
+                {
+                    Error(path, stepIndex == scope.Step.Index
+                        ? $"{scope.Description} cannot read its own result '{path.Text}'"
+                        : $"{scope.Description} reads '{path.Text}', but step '{step}' runs after it; move the step earlier or bind to an earlier step");
+                }
+            }
+
+            private bool RequireNotification(PathExpression path, Scope scope)
+            {
+                if (scope.Notification is not null) return true;
+                Error(path, $"'{path.Segments[0].Name}' is only available in notifications (it describes the event being sent), not in {scope.Description}");
+                return false;
+            }
+
+            private void CheckData(PathExpression path, Notification notification)
+            {
+                var segments = path.Segments;
+                if (segments.Count < 2) return;
+                var field = segments[1].Name;
+                var missing = new List<EventInfo>();
+                var carriers = new List<EventInfo>();
+                foreach (var name in notification.Events)
+                {
+                    var info = EventCatalog.Find(name.Value);
+                    if (info is null) continue;
+                    if (info.DataFields.Contains(field)) carriers.Add(info);
+                    else if (!missing.Contains(info)) missing.Add(info);
+                }
+
+                if (missing.Count > 0)
+                {
+                    var detail = string.Join("; ", missing.Select(e => $"{e.Name} carries {string.Join(", ", e.DataFields)}"));
+                    var suggestion = string.Empty;
+                    var outputKeys = _ensemble.Outputs.Select(o => o.Key.Value).ToList();
+                    if (missing.Any(e => e.DataFields.Contains("output")) || carriers.Any(e => e.DataFields.Contains("output")) || missing.Any(e => e.Name == EventCatalog.ExecutionFailed))
+                    {
+                        suggestion = outputKeys.Contains(field)
+                            ? $"; did you mean 'data.output.{field}'?"
+                            : $"; values computed by the ensemble are under data.output.<key>{(outputKeys.Count > 0 ? " (outputs: " + string.Join(", ", outputKeys) + ")" : string.Empty)}";
+                    }
+                    else
+                    {
+                        var close = Suggestions.Closest(field, missing.SelectMany(e => e.DataFields).Distinct());
+                        if (close is not null) suggestion = $"; did you mean 'data.{close}'?";
+                    }
+
+                    Warning(path, $"'data.{field}' is not carried by {string.Join(" or ", missing.Select(e => e.Name))} and renders empty for {(missing.Count == 1 ? "it" : "them")} ({detail}){suggestion}");
+                    return;
+                }
+
+                if (segments.Count < 3) return;
+                var sub = segments[2].Name;
+                if (field == "output" && carriers.Count > 0 && carriers.All(e => e.Name == EventCatalog.ExecutionCompleted) && _ensemble.Outputs.Count > 0)
+                {
+                    var keys = _ensemble.Outputs.Select(o => o.Key.Value).ToList();
+                    if (!keys.Contains(sub))
+                    {
+                        Warning(path, $"'data.output.{sub}' is not one of the ensemble's outputs ({string.Join(", ", keys)}){Suggestions.DidYouMean(sub, keys)}");
+                    }
+                }
+                else if (field == "error" && !EventCatalog.ErrorFields.Contains(sub))
+                {
+                    Warning(path, $"'data.error.{sub}' does not exist; data.error carries {string.Join(", ", EventCatalog.ErrorFields)}{Suggestions.DidYouMean(sub, EventCatalog.ErrorFields)}");
+                }
+            }
+
+            private void Error(PathExpression path, string message) =>
+                _diagnostics.Add(new EnsembleDiagnostic(DiagnosticIds.UnknownBinding, Severity.Error, message, _ensemble.FilePath, path.Span));
+
+            private void Warning(PathExpression path, string message) =>
+                _diagnostics.Add(new EnsembleDiagnostic(DiagnosticIds.UnknownBinding, Severity.Warning, message, _ensemble.FilePath, path.Span));
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.Collections.Generic;
+
+namespace Conductor.Sdk.Model.Validation
+{
+    /// <summary>The keys and words the ensemble schema accepts (DESIGN.md section 3).</summary>
+    public static class Schema
+    {
+        /// <summary>Top-level keys.</summary>
+        public static readonly IReadOnlyList<string> RootKeys = new[] { "name", "description", "timeout", "notifications", "flow", "outputs" };
+
+        /// <summary>Notification types.</summary>
+        public static readonly IReadOnlyList<string> NotificationTypes = new[] { "webhook", "email", "sms", "push" };
+
+        /// <summary>Keys of a webhook notification.</summary>
+        public static readonly IReadOnlyList<string> WebhookKeys = new[] { "type", "url", "events", "secret", "retries", "timeout", "headers", "format" };
+
+        /// <summary>Keys of an email notification.</summary>
+        public static readonly IReadOnlyList<string> EmailKeys = new[] { "type", "to", "from", "subject", "provider", "events" };
+
+        /// <summary>Keys of an SMS notification.</summary>
+        public static readonly IReadOnlyList<string> SmsKeys = new[] { "type", "provider", "to", "from", "body", "events" };
+
+        /// <summary>Keys of a push notification (targets depend on the provider).</summary>
+        public static readonly IReadOnlyList<string> PushKeys = new[] { "type", "provider", "token", "topic", "condition", "deviceToken", "subscription", "title", "body", "image", "data", "actions", "events" };
+
+        /// <summary>Keys of a push action.</summary>
+        public static readonly IReadOnlyList<string> PushActionKeys = new[] { "id", "title" };
+
+        /// <summary>Keys of a flow step.</summary>
+        public static readonly IReadOnlyList<string> StepKeys = new[] { "agent", "name", "operation", "condition", "config", "input" };
+
+        /// <summary>Webhook formats.</summary>
+        public static readonly IReadOnlyList<string> WebhookFormats = new[] { "conductor", "standard-webhooks" };
+
+        /// <summary>Email providers.</summary>
+        public static readonly IReadOnlyList<string> EmailProviders = new[] { "smtp", "resend", "cloudflare", "file" };
+
+        /// <summary>SMS providers.</summary>
+        public static readonly IReadOnlyList<string> SmsProviders = new[] { "twilio", "vonage", "aws-sns" };
+
+        /// <summary>Push providers.</summary>
+        public static readonly IReadOnlyList<string> PushProviders = new[] { "firebase", "apns", "webpush" };
+
+        /// <summary>Flow operations.</summary>
+        public static readonly IReadOnlyList<string> Operations = new[] { "sms", "email" };
+
+        /// <summary>Config keys of an <c>operation: sms</c> step.</summary>
+        public static readonly IReadOnlyList<string> SmsOperationKeys = new[] { "provider", "accountSid", "authToken", "messagingServiceSid", "from", "to", "body" };
+
+        /// <summary>Config keys of an <c>operation: email</c> step.</summary>
+        public static readonly IReadOnlyList<string> EmailOperationKeys = new[] { "provider", "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html" };
+
+        /// <summary>Push targets each provider accepts.</summary>
+        public static IReadOnlyList<string> PushTargets(string provider) => provider switch
+        {
+            "firebase" => new[] { "token", "topic", "condition" },
+            "apns" => new[] { "deviceToken" },
+            "webpush" => new[] { "subscription" },
+            _ => new string[0],
+        };
+
+        /// <summary>Bounds of numeric settings.</summary>
+        public static class Limits
+        {
+            /// <summary>Retries after the first attempt: 0..5 (the schedule has five steps).</summary>
+            public const int MinRetries = 0, MaxRetries = 5;
+
+            /// <summary>Webhook per-attempt timeout in milliseconds.</summary>
+            public const int MinWebhookTimeout = 100, MaxWebhookTimeout = 60000;
+
+            /// <summary>Ensemble execution timeout in milliseconds (up to a day).</summary>
+            public const int MinEnsembleTimeout = 1, MaxEnsembleTimeout = 86_400_000;
+        }
+    }
+}
