@@ -128,10 +128,26 @@ namespace Conductor.Sdk.Model.Yaml
             {
                 var start = (int)Math.Min(int.MaxValue, Math.Max(0, ex.Start.Index));
                 var end = (int)Math.Min(int.MaxValue, Math.Max(start, ex.End.Index));
-                return Fail(result, "YAML syntax error: " + Describe(ex), map.Span(start, end));
+                return Fail(result, "YAML syntax error: " + Describe(ex) + QuotingHint(map.Text, start), map.Span(start, end));
             }
 
             return result;
+        }
+
+        /// <summary>
+        /// In a flow collection (<c>[...]</c>, <c>{...}</c>) braces are syntax, so an unquoted <c>${env.X}</c> breaks the
+        /// parse; say so when the failing line has one.
+        /// </summary>
+        private static string QuotingHint(string text, int offset)
+        {
+            var lineStart = offset <= 0 ? 0 : text.LastIndexOf('\n', Math.Min(offset, text.Length) - 1) + 1;
+            var lineEnd = text.IndexOf('\n', Math.Min(offset, text.Length));
+            var line = text.Substring(lineStart, (lineEnd < 0 ? text.Length : lineEnd) - lineStart);
+            var flowStart = line.IndexOfAny(new[] { '[', '{' });
+            var binding = line.IndexOf("${", StringComparison.Ordinal);
+            if (flowStart < 0 || binding < 0 || binding < flowStart) return string.Empty;
+            var before = binding > 0 ? line[binding - 1] : ' ';
+            return before == '"' || before == '\'' ? string.Empty : "; a ${...} binding inside [ ] or { } must be quoted, as in [\"${env.NAME}\"]";
         }
 
         private static string Describe(YamlException ex)
@@ -190,7 +206,16 @@ namespace Conductor.Sdk.Model.Yaml
         private static YNode Close(SourceMap map, Frame frame, Mark end)
         {
             var node = frame.Node;
-            node.Span = map.Span(ToOffset(frame.Start), ToOffset(end));
+            var start = ToOffset(frame.Start);
+            var endOffset = ToOffset(end);
+            // The parser ends a flow collection before its closing bracket; include it so the span covers what was written.
+            if (endOffset < map.Text.Length && start < map.Text.Length &&
+                ((map.Text[start] == '[' && map.Text[endOffset] == ']') || (map.Text[start] == '{' && map.Text[endOffset] == '}')))
+            {
+                endOffset++;
+            }
+
+            node.Span = map.Span(start, endOffset);
             if (node is YMapping mapping)
             {
                 for (var i = 0; i + 1 < frame.Children.Count; i += 2)
