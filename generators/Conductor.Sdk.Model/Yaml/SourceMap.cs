@@ -31,6 +31,17 @@ namespace Conductor.Sdk.Model.Yaml
 
         public string Text { get; }
 
+        /// <summary>
+        /// The text the YAML parser reads: <see cref="Text"/> without a leading byte-order mark, which the
+        /// parser would otherwise take for content. <see cref="ParserOffset"/> maps its offsets back.
+        /// </summary>
+        public string ParserText => _parserShift == 0 ? Text : Text.Substring(_parserShift);
+
+        private int _parserShift => Text.Length > 0 && Text[0] == '\uFEFF' ? 1 : 0;
+
+        /// <summary>Converts an offset in <see cref="ParserText"/> to an offset in <see cref="Text"/>.</summary>
+        public int ParserOffset(int offset) => offset + _parserShift;
+
         public SourceSpan Span(int start, int end)
         {
             start = Clamp(start);

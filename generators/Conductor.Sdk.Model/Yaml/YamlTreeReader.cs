@@ -37,7 +37,7 @@ namespace Conductor.Sdk.Model.Yaml
 
             try
             {
-                var parser = new Parser(new StringReader(map.Text));
+                var parser = new Parser(new StringReader(map.ParserText));
                 while (parser.MoveNext())
                 {
                     var current = parser.Current;
@@ -126,8 +126,8 @@ namespace Conductor.Sdk.Model.Yaml
             }
             catch (YamlException ex)
             {
-                var start = (int)Math.Min(int.MaxValue, Math.Max(0, ex.Start.Index));
-                var end = (int)Math.Min(int.MaxValue, Math.Max(start, ex.End.Index));
+                var start = map.ParserOffset((int)Math.Min(int.MaxValue - 1, Math.Max(0, ex.Start.Index)));
+                var end = Math.Max(start, map.ParserOffset((int)Math.Min(int.MaxValue - 1, Math.Max(0, ex.End.Index))));
                 return Fail(result, "YAML syntax error: " + Describe(ex) + QuotingHint(map.Text, start), map.Span(start, end));
             }
 
@@ -206,8 +206,8 @@ namespace Conductor.Sdk.Model.Yaml
         private static YNode Close(SourceMap map, Frame frame, Mark end)
         {
             var node = frame.Node;
-            var start = ToOffset(frame.Start);
-            var endOffset = ToOffset(end);
+            var start = ToOffset(map, frame.Start);
+            var endOffset = ToOffset(map, end);
             // The parser ends a flow collection before its closing bracket; include it so the span covers what was written.
             if (endOffset < map.Text.Length && start < map.Text.Length &&
                 ((map.Text[start] == '[' && map.Text[endOffset] == ']') || (map.Text[start] == '{' && map.Text[endOffset] == '}')))
@@ -236,9 +236,9 @@ namespace Conductor.Sdk.Model.Yaml
             return true;
         }
 
-        private static SourceSpan Span(SourceMap map, ParsingEvent e) => map.Span(ToOffset(e.Start), ToOffset(e.End));
+        private static SourceSpan Span(SourceMap map, ParsingEvent e) => map.Span(ToOffset(map, e.Start), ToOffset(map, e.End));
 
-        private static int ToOffset(Mark mark) => (int)Math.Min(int.MaxValue, Math.Max(0, mark.Index));
+        private static int ToOffset(SourceMap map, Mark mark) => map.ParserOffset((int)Math.Min(int.MaxValue - 1, Math.Max(0, mark.Index)));
 
         private sealed class Frame
         {

@@ -1,0 +1,187 @@
+using System.Text;
+using Conductor.Sdk.Generators.Tests.Infrastructure;
+using Microsoft.CodeAnalysis;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Conductor.Sdk.Generators.Tests;
+
+/// <summary>
+/// The generator never throws: thousands of mutated ensembles each end in generated code or in at least
+/// one located CND diagnostic, never in AD0001/CS8785 and never in silence.
+/// </summary>
+public sealed class RobustnessTests(ITestOutputHelper output)
+{
+    private const string Path = "/project/ensembles/mutant.yaml";
+
+    private static readonly Compilation Compilation = GeneratorHarness.Compilation("namespace Acme { public static class Marker { } }");
+
+    private sealed record Outcome(IReadOnlyList<Diagnostic> Diagnostics, int GeneratedSources)
+    {
+        public bool HasCndError => Diagnostics.Any(d => d.Id.StartsWith("CND", StringComparison.Ordinal) && d.Severity == DiagnosticSeverity.Error);
+        public bool HasCnd => Diagnostics.Any(d => d.Id.StartsWith("CND", StringComparison.Ordinal));
+    }
+
+    private static Outcome Run(string text)
+    {
+        var driver = GeneratorHarness.Driver(new[] { new InMemoryAdditionalText(Path, text) }, track: false).RunGenerators(Compilation);
+        var result = driver.GetRunResult();
+        var run = result.Results.Single();
+        Assert.Null(run.Exception);
+        Assert.DoesNotContain(result.Diagnostics, d => d.Id is "CS8785" or "AD0001");
+        foreach (var diagnostic in run.Diagnostics)
+        {
+            Assert.StartsWith("CND", diagnostic.Id);
+            Assert.Equal(Path, diagnostic.Location.GetLineSpan().Path);
+            Assert.False(string.IsNullOrWhiteSpace(diagnostic.GetMessage()));
+        }
+
+        return new Outcome(run.Diagnostics, run.GeneratedSources.Length);
+    }
+
+    /// <summary>A file either becomes code or explains why not; an error never comes with code.</summary>
+    private static void AssertAccountedFor(Outcome outcome, string variant)
+    {
+        if (outcome.HasCndError)
+        {
+            Assert.True(outcome.GeneratedSources == 0, $"{variant}: code was generated despite an error");
+        }
+        else
+        {
+            Assert.True(outcome.GeneratedSources == 1, $"{variant}: no error was reported, yet no code was generated");
+        }
+    }
+
+    [Fact]
+    public void Two_thousand_mutations_never_throw_and_never_vanish()
+    {
+        var random = new Random(20261127);
+        var samples = GeneratorHarness.Samples();
+        var variants = 0;
+        var withErrors = 0;
+        foreach (var (name, text) in samples)
+        {
+            var bytes = Encoding.UTF8.GetBytes(text);
+            for (var i = 0; i < 200; i++)
+            {
+                // Truncation at every kind of position: mid-key, mid-template, mid-quote.
+                var cut = random.Next(0, text.Length);
+                var outcome = Run(text.Substring(0, cut));
+                AssertAccountedFor(outcome, $"{name} truncated at {cut}");
+                withErrors += outcome.HasCndError ? 1 : 0;
+                variants++;
+            }
+
+            for (var i = 0; i < 300; i++)
+            {
+                // Random byte flips, decoded as the compiler would (invalid UTF-8 becomes U+FFFD).
+                var mutated = (byte[])bytes.Clone();
+                var flips = random.Next(1, 6);
+                for (var f = 0; f < flips; f++)
+                {
+                    mutated[random.Next(mutated.Length)] = (byte)random.Next(256);
+                }
+
+                var outcome = Run(Encoding.UTF8.GetString(mutated));
+                AssertAccountedFor(outcome, $"{name} with {flips} flipped bytes (variant {i})");
+                withErrors += outcome.HasCndError ? 1 : 0;
+                variants++;
+            }
+        }
+
+        output.WriteLine($"{variants} variants, {withErrors} with errors");
+        Assert.True(variants >= 2000);
+        Assert.True(withErrors > variants / 4, "mutations should mostly break the files; the mutator is not doing its job");
+    }
+
+    [Fact]
+    public void Empty_and_whitespace_files_report_a_missing_name()
+    {
+        foreach (var text in new[] { string.Empty, "   ", "\n\n", "# only a comment\n", "\uFEFF", "---\n", "~" })
+        {
+            var outcome = Run(text);
+            Assert.Contains(outcome.Diagnostics, d => d.Id == "CND0002");
+            Assert.Equal(0, outcome.GeneratedSources);
+        }
+    }
+
+    [Fact]
+    public void Alias_bomb_is_refused_with_a_diagnostic()
+    {
+        var bomb = new StringBuilder("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for (var i = 1; i <= 9; i++)
+        {
+            bomb.Append($"a{i}: &a{i} [").Append(string.Join(", ", Enumerable.Repeat($"*a{i - 1}", 10))).Append("]\n");
+        }
+
+        bomb.Append("name: bomb\nnotifications: *a9\n");
+        var outcome = Run(bomb.ToString());
+        var diagnostic = Assert.Single(outcome.Diagnostics);
+        Assert.Equal("CND0001", diagnostic.Id);
+        Assert.Contains("alias bomb", diagnostic.GetMessage());
+    }
+
+    [Fact]
+    public void Deep_nesting_is_refused_with_a_diagnostic()
+    {
+        foreach (var text in new[] { "name: deep\nflow: " + new string('[', 100_000), "name: deep\nflow: " + string.Concat(Enumerable.Repeat("{a: ", 5_000)) })
+        {
+            var outcome = Run(text);
+            Assert.Contains(outcome.Diagnostics, d => d.Id == "CND0001");
+        }
+
+        var deepExpression = "name: deep\nflow:\n  - agent: a\n  - name: b\n    condition: ${" + new string('(', 5000) + "true" + new string(')', 5000) + "}\n    operation: sms\n    config: {to: '+14155550100', body: x}\n";
+        var expressionOutcome = Run(deepExpression);
+        Assert.Contains(expressionOutcome.Diagnostics, d => d.Id == "CND0009" && d.GetMessage().Contains("nested deeper"));
+    }
+
+    [Fact]
+    public void Five_megabyte_files_are_handled()
+    {
+        var (_, sample) = GeneratorHarness.Samples().Single(s => s.Name == "payment-processing.yaml");
+        var repeated = new StringBuilder();
+        while (repeated.Length < 5 * 1024 * 1024) repeated.Append(sample).Append('\n');
+        var duplicateKeys = Run(repeated.ToString());
+        Assert.Contains(duplicateKeys.Diagnostics, d => d.Id == "CND0001" && d.GetMessage().Contains("duplicate key"));
+
+        var junk = new StringBuilder("name: junk\ndescription: ");
+        var random = new Random(5);
+        while (junk.Length < 5 * 1024 * 1024) junk.Append((char)random.Next(32, 127));
+        var junkOutcome = Run(junk.ToString());
+        AssertAccountedFor(junkOutcome, "5 MB of printable junk");
+        Assert.True(junkOutcome.HasCnd);
+
+        var bigList = new StringBuilder("name: big\nnotifications:\n");
+        while (bigList.Length < 5 * 1024 * 1024) bigList.Append("  - type: webhook\n    url: https://api.example.com/x\n    events: [execution.failed]\n    secret: ${env.S}\n");
+        var bigOutcome = Run(bigList.ToString());
+        AssertAccountedFor(bigOutcome, "5 MB of notifications");
+    }
+
+    [Fact]
+    public void Tabs_used_for_indentation_are_a_syntax_error()
+    {
+        foreach (var (name, text) in GeneratorHarness.Samples())
+        {
+            var tabbed = string.Join("\n", text.Split('\n').Select(line => line.StartsWith("  ", StringComparison.Ordinal) ? "\t" + line.TrimStart(' ') : line));
+            var outcome = Run(tabbed);
+            Assert.True(outcome.Diagnostics.Any(d => d.Id == "CND0001"), $"{name}: tab indentation was not reported");
+        }
+    }
+
+    [Fact]
+    public void Bom_and_crlf_change_nothing_but_line_endings()
+    {
+        foreach (var (name, text) in GeneratorHarness.Samples())
+        {
+            var original = Run(text);
+            foreach (var variant in new[] { "\uFEFF" + text, text.Replace("\n", "\r\n"), "\uFEFF" + text.Replace("\n", "\r\n") })
+            {
+                var outcome = Run(variant);
+                Assert.Equal(original.GeneratedSources, outcome.GeneratedSources);
+                Assert.Equal(
+                    original.Diagnostics.Select(d => (d.Id, d.Location.GetLineSpan().StartLinePosition)),
+                    outcome.Diagnostics.Select(d => (d.Id, d.Location.GetLineSpan().StartLinePosition)));
+            }
+        }
+    }
+}
