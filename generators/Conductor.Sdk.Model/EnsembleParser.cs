@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
 using System.Text.RegularExpressions;
 using Conductor.Sdk.Model.Diagnostics;
 using Conductor.Sdk.Model.Templates;
@@ -914,11 +915,24 @@ namespace Conductor.Sdk.Model
                 }
             }
 
-            private static YNode? Lookup(YMapping mapping, string key)
+            /// <summary>Finds a key without reporting anything; entries written here win over merged ones.</summary>
+            private static YNode? Lookup(YMapping mapping, string key, int depth = 0)
             {
                 foreach (var entry in mapping.Entries)
                 {
                     if (entry.Key.Resolve() is YScalar scalar && scalar.Value == key) return entry.Value;
+                }
+
+                if (depth > YamlTreeReader.MaxDepth) return null;
+                foreach (var entry in mapping.Entries)
+                {
+                    if (entry.Key.Resolve() is not YScalar { Value: "<<", IsPlain: true }) continue;
+                    var source = entry.Value.Resolve();
+                    var sources = source is YSequence list ? list.Items.Select(i => i.Resolve()) : new[] { source };
+                    foreach (var candidate in sources)
+                    {
+                        if (candidate is YMapping merged && Lookup(merged, key, depth + 1) is YNode found) return found;
+                    }
                 }
 
                 return null;

@@ -11,10 +11,11 @@ if (args.Length > 0 && args[0] == "--profile")
     return;
 }
 
-// A short job: one launch, 6 warm-up and 12 measured iterations. ShortRun's 3 + 3 left the 1,000-file cases at
-// ±100% error on 2 cores (GC and tiered JIT still settling); this keeps `--filter '*'` to about two minutes.
+// A short job: one launch, 15 warm-up and 15 measured iterations. ShortRun's 3 + 3 measured tiered JIT still
+// settling (on 2 cores the 1,000-file cases took 10+ iterations to reach steady state, at ±50-100% error); this
+// keeps `--filter '*'` to about two minutes.
 var config = DefaultConfig.Instance
-    .AddJob(Job.ShortRun.WithWarmupCount(6).WithIterationCount(12).WithId("Short"))
+    .AddJob(Job.ShortRun.WithWarmupCount(15).WithIterationCount(15).WithId("Short"))
     .AddDiagnoser(MemoryDiagnoser.Default)
     .WithOptions(ConfigOptions.JoinSummary);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args, config);
