@@ -154,7 +154,14 @@ namespace Conductor.Sdk.Model
 
             private LocatedString? ReadName(Dictionary<string, YNode> entries, YMapping mapping)
             {
-                if (!entries.TryGetValue("name", out var node) || Scalar(node, "name") is not LocatedString name || name.Value.Length == 0)
+                LocatedString? name = null;
+                if (entries.TryGetValue("name", out var node))
+                {
+                    if (node.Resolve() is not YScalar) return Scalar(node, "name"); // reports the wrong kind once
+                    name = Scalar(node, "name");
+                }
+
+                if (name is null || name.Value.Length == 0)
                 {
                     Report(DiagnosticIds.RequiredField, Severity.Error,
                         "the ensemble has no 'name'; add a kebab-case name such as 'name: user-onboarding'",
@@ -204,6 +211,12 @@ namespace Conductor.Sdk.Model
                 }
 
                 var typeNode = Lookup(mapping, "type");
+                if (typeNode is not null && typeNode.Resolve() is not YScalar)
+                {
+                    Scalar(typeNode, "type"); // reports the wrong kind once
+                    return null;
+                }
+
                 var type = typeNode is null ? null : Scalar(typeNode, "type");
                 if (type is null || type.Value.Length == 0)
                 {
@@ -265,7 +278,7 @@ namespace Conductor.Sdk.Model
                     events.Add(name);
                 }
 
-                if (events.Count == 0)
+                if (events.Count == 0 && node.Resolve() is not YMapping)
                 {
                     Report(DiagnosticIds.RequiredField, Severity.Error,
                         $"{label} has an empty 'events' list; it would never be sent — list at least one event", node.Span);
@@ -294,10 +307,23 @@ namespace Conductor.Sdk.Model
                 if (entries.TryGetValue("secret", out var secretNode))
                 {
                     secret = TemplateOf(secretNode, "secret");
-                    if (secret is not null && secret.EnvironmentVariable is null)
+                    if (secret is not null && secret.Raw.Trim().Length == 0)
                     {
+                        Report(DiagnosticIds.MissingSecret, Severity.Warning,
+                            $"{label} has an empty 'secret', so it is sent unsigned and receivers cannot verify it; write secret: ${{env.WEBHOOK_SECRET}}",
+                            secret.Span);
+                        secret = null;
+                    }
+                    else if (secret is not null && secret.EnvironmentVariable is null)
+                    {
+                        var how = secret.IsLiteral ? "written as a literal"
+                            : secret.LiteralText.Length > 0 ? "written partly as a literal"
+                            : "bound to something other than configuration";
+                        var why = secret.LiteralText.Length > 0
+                            ? "anyone who can read this file can forge signatures"
+                            : "a secret must come from configuration, not from event data";
                         Report(DiagnosticIds.LiteralSecret, Severity.Warning,
-                            $"{label} has its secret written {(secret.IsLiteral ? "as a literal" : "partly as a literal")}; anyone who can read this file can forge signatures — write secret: ${{env.WEBHOOK_SECRET}} and set the value in configuration",
+                            $"{label} has its secret {how}; {why} — write secret: ${{env.WEBHOOK_SECRET}} and set the value in configuration",
                             secret.Span);
                     }
                 }
@@ -358,10 +384,11 @@ namespace Conductor.Sdk.Model
                     return; // The address comes from a binding (usually ${env.X}); it is checked at start-up.
                 }
 
+                const string Placeholder = "conductor-binding";
                 var probe = new System.Text.StringBuilder();
                 foreach (var part in url.Parts)
                 {
-                    probe.Append(part is LiteralPart literal ? literal.Text : "binding");
+                    probe.Append(part is LiteralPart literal ? literal.Text : Placeholder);
                 }
 
                 if (!Uri.TryCreate(probe.ToString(), UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.Host.Length == 0)
@@ -372,7 +399,7 @@ namespace Conductor.Sdk.Model
                     return;
                 }
 
-                if (uri.Scheme == Uri.UriSchemeHttp && !uri.IsLoopback)
+                if (uri.Scheme == Uri.UriSchemeHttp && !uri.IsLoopback && uri.Host.IndexOf(Placeholder, StringComparison.Ordinal) < 0)
                 {
                     Report(DiagnosticIds.InvalidUrl, Severity.Warning,
                         $"{label} sends to '{uri.Host}' over plain http, so payloads and signatures travel unencrypted; use https (http is only expected for loopback hosts)",
@@ -383,7 +410,7 @@ namespace Conductor.Sdk.Model
             private Notification? ReadEmail(Dictionary<string, YNode> entries, YMapping mapping, int index, EquatableArray<LocatedString> events, string label)
             {
                 var provider = Provider(entries, Schema.EmailProviders, "email");
-                var to = Recipients(entries, mapping, label, "email addresses, for example to: [oncall@example.com]", CheckEmail);
+                var to = Recipients(entries, mapping, label, "email addresses, for example to: [oncall@example.com] or to: [\"${env.ONCALL_EMAIL}\"]", CheckEmail);
                 Template? from = null;
                 if (entries.TryGetValue("from", out var f))
                 {
@@ -399,7 +426,7 @@ namespace Conductor.Sdk.Model
             private Notification? ReadSms(Dictionary<string, YNode> entries, YMapping mapping, int index, EquatableArray<LocatedString> events, string label)
             {
                 var provider = Provider(entries, Schema.SmsProviders, "SMS");
-                var to = Recipients(entries, mapping, label, "E.164 phone numbers, for example to: [${env.ONCALL_PHONE}]", CheckPhone);
+                var to = Recipients(entries, mapping, label, "E.164 phone numbers, for example to: [\"+14155550100\"] or to: [\"${env.ONCALL_PHONE}\"]", CheckPhone);
                 Template? from = null;
                 if (entries.TryGetValue("from", out var f))
                 {
@@ -532,6 +559,8 @@ namespace Conductor.Sdk.Model
                     return null;
                 }
 
+                var namedBy = (Lookup(mapping, "name") ?? Lookup(mapping, "agent"))?.Resolve() as YScalar;
+                if (namedBy is not null && !namedBy.IsNull) label = $"flow step '{namedBy.Value}'";
                 var entries = Entries(mapping, Schema.StepKeys, label);
                 var name = entries.TryGetValue("name", out var n) ? Scalar(n, "name") : null;
                 var agent = entries.TryGetValue("agent", out var a) ? Scalar(a, "agent") : null;
@@ -684,7 +713,7 @@ namespace Conductor.Sdk.Model
             }
 
             private static readonly Regex EmailAddress = new Regex(
-                @"^(?:[^<>@\s]+\s*<\s*)?[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+(?:\s*>)?$",
+                @"^(?:[^<>@]+<\s*)?[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+(?:\s*>)?$",
                 RegexOptions.CultureInvariant);
 
             private static readonly Regex E164 = new Regex(@"^\+[1-9][0-9]{1,14}$", RegexOptions.CultureInvariant);

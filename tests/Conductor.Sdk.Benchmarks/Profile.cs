@@ -1,38 +1,44 @@
-using System.Collections.Immutable;
 using System.Diagnostics;
 using Microsoft.CodeAnalysis;
 
 namespace Conductor.Sdk.Benchmarks;
 
 /// <summary>
-/// <c>--profile [N]</c>: not a benchmark but evidence of where the time goes. Runs the generator with step tracking on
-/// and sums <see cref="IncrementalGeneratorRunStep.ElapsedTime"/> per tracked step name (the names of
-/// <c>EnsembleGenerator.Steps</c>, plus Roslyn's <c>SourceOutput</c> for the emit step), for a full run and for each
-/// kind of incremental edit. Tracking adds its own overhead: compare the steps with each other, and take absolute
-/// times from the benchmarks.
+/// <c>--profile [N ...]</c>: not a benchmark but evidence of where the time goes, for each N (default 1,000).
+/// First plain Stopwatch means (tracking off) of the three scenarios, to see how each scales with N; then, with step
+/// tracking on, the sum of <see cref="IncrementalGeneratorRunStep.ElapsedTime"/> per tracked step (the names of
+/// <c>EnsembleGenerator.Steps</c>, plus Roslyn's <c>SourceOutput</c> for the output actions). Tracking has a large
+/// overhead of its own: compare the steps with each other, and take absolute times from the benchmarks.
 /// </summary>
 public static class Profile
 {
-    private const int Rounds = 5;
+    public static void Run(IReadOnlyList<int> counts)
+    {
+        foreach (var count in counts)
+        {
+            Console.WriteLine($"==== {count} ensembles ====");
+            Scenarios(count, trackSteps: false);
+            Scenarios(count, trackSteps: true);
+            Console.WriteLine();
+        }
+    }
 
-    public static void Run(int count)
+    private static void Scenarios(int count, bool trackSteps)
     {
         var compilation = BenchmarkInputs.CreateCompilation();
         var files = BenchmarkInputs.EnsembleFiles(count);
+        var fullRounds = Math.Clamp(20_000 / count, 5, 200);
+        var editRounds = 200;
 
-        // Warm up the JIT on both paths first.
-        for (var i = 0; i < 3; i++) BenchmarkInputs.CreateDriver(files).RunGenerators(compilation);
-
-        var untracked = TimeIt(() => BenchmarkInputs.CreateDriver(files).RunGenerators(compilation));
-        Console.WriteLine($"Full run over {count} ensembles, tracking off: {untracked.TotalMilliseconds:F1} ms (mean of {Rounds})");
-
+        // Warm up (tiered JIT) before measuring.
         GeneratorDriver driver = null!;
-        Report($"Full run over {count} ensembles, tracking on", () => driver = BenchmarkInputs.CreateDriver(files, trackSteps: true).RunGenerators(compilation));
+        for (var i = 0; i < 10; i++) driver = BenchmarkInputs.CreateDriver(files, trackSteps).RunGenerators(compilation);
         BenchmarkInputs.Verify(driver, count);
+        Measure($"Full run, {count} ensembles", fullRounds, () => driver = BenchmarkInputs.CreateDriver(files, trackSteps).RunGenerators(compilation));
 
         var tree = compilation.SyntaxTrees.Single();
         var otherTree = BenchmarkInputs.ParseCSharp(BenchmarkInputs.CSharpSourceEdited);
-        Report($"Incremental: edit 1 C# file, {count} ensembles", () =>
+        Measure("Incremental: edit 1 C# file", editRounds, () =>
         {
             compilation = compilation.ReplaceSyntaxTree(tree, otherTree);
             (tree, otherTree) = (otherTree, tree);
@@ -42,41 +48,45 @@ public static class Profile
         var edited = Math.Max(1, count / 2);
         var text = files[edited - 1];
         var otherText = BenchmarkInputs.EnsembleFile(edited, edit: 1);
-        Report($"Incremental: edit 1 YAML file of {count}", () =>
+        Measure("Incremental: edit 1 YAML file", editRounds, () =>
         {
             driver = driver.ReplaceAdditionalText(text, otherText);
             (text, otherText) = (otherText, text);
             driver = driver.RunGenerators(compilation);
         });
+        BenchmarkInputs.Verify(driver, count);
 
-        void Report(string title, Action run)
+        void Measure(string title, int rounds, Action run)
         {
-            var totals = new Dictionary<string, (double Ms, int Count)>();
-            var wall = TimeIt(() =>
+            for (var i = 0; i < Math.Min(rounds, 20); i++) run(); // warm-up of this path
+            var totals = new Dictionary<string, (double Ms, int Entries)>();
+            var watch = new Stopwatch();
+            for (var i = 0; i < rounds; i++)
             {
+                watch.Start();
                 run();
+                watch.Stop();
+                if (!trackSteps) continue;
                 var result = driver.GetRunResult().Results.Single();
                 foreach (var (name, steps) in result.TrackedSteps.Concat(result.TrackedOutputSteps))
                 {
-                    var (ms, n) = totals.GetValueOrDefault(name);
-                    totals[name] = (ms + steps.Sum(s => s.ElapsedTime.TotalMilliseconds), n + steps.Length);
+                    var (ms, entries) = totals.GetValueOrDefault(name);
+                    totals[name] = (ms + steps.Sum(s => s.ElapsedTime.TotalMilliseconds), entries + steps.Length);
                 }
-            });
-            var timing = driver.GetTimingInfo();
-            Console.WriteLine();
-            Console.WriteLine($"{title}: {wall.TotalMilliseconds:F2} ms wall (mean of {Rounds}); generator time of the last run {timing.ElapsedTime.TotalMilliseconds:F2} ms");
-            Console.WriteLine($"  {"step",-22} {"ms per run",12} {"entries per run",16}");
-            foreach (var (name, (ms, n)) in totals.OrderByDescending(t => t.Value.Ms))
+            }
+
+            var mean = watch.Elapsed.TotalMilliseconds / rounds;
+            if (!trackSteps)
             {
-                Console.WriteLine($"  {name,-22} {ms / Rounds,12:F2} {n / Rounds,16}");
+                Console.WriteLine($"{title,-32} tracking off: {mean,9:F3} ms/op (mean of {rounds})");
+                return;
+            }
+
+            Console.WriteLine($"{title,-32} tracking on:  {mean,9:F3} ms/op (mean of {rounds}); tracked steps, ms/op and entries/op:");
+            foreach (var (name, (ms, entries)) in totals.Where(t => t.Value.Ms / rounds >= 0.005).OrderByDescending(t => t.Value.Ms))
+            {
+                Console.WriteLine($"    {name,-22} {ms / rounds,9:F3} {entries / rounds,8}");
             }
         }
-    }
-
-    private static TimeSpan TimeIt(Action action)
-    {
-        var watch = Stopwatch.StartNew();
-        for (var i = 0; i < Rounds; i++) action();
-        return watch.Elapsed / Rounds;
     }
 }

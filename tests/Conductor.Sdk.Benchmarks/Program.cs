@@ -7,7 +7,8 @@ using Conductor.Sdk.Benchmarks;
 if (args.Length > 0 && args[0] == "--profile")
 {
     // Not a benchmark: one tracked run per scenario, printing where the generator spends its time.
-    Profile.Run(args.Length > 1 && int.TryParse(args[1], out var n) ? n : IncrementalBenchmarks.EnsembleCount);
+    var counts = args.Skip(1).Select(int.Parse).ToList();
+    Profile.Run(counts.Count > 0 ? counts : [IncrementalBenchmarks.EnsembleCount]);
     return;
 }
 

@@ -168,6 +168,47 @@ public sealed class ModelTests
         Assert.Equal(3, diagnostics.Count);
     }
 
+    [Theory]
+    [InlineData("secret: \"\"", "CND0005", "has an empty 'secret'")]
+    [InlineData("secret: ${input.secret}", "CND0006", "bound to something other than configuration; a secret must come from configuration")]
+    [InlineData("secret: whsec_${env.X}", "CND0006", "written partly as a literal; anyone who can read this file can forge signatures")]
+    public void Secret_rules(string secretLine, string id, string message)
+    {
+        var yaml = $"name: s\nnotifications:\n  - type: webhook\n    url: https://a.example.com/\n    events: [execution.failed]\n    {secretLine}\n";
+        var diagnostic = Assert.Single(EnsembleParser.Parse("s.yaml", yaml).Diagnostics);
+        Assert.Equal(id, diagnostic.Id);
+        Assert.Contains(message, diagnostic.Message);
+    }
+
+    [Theory]
+    [InlineData("name: [orders]\n", "CND0011")]
+    [InlineData("name: orders\nnotifications:\n  - type: [webhook]\n    events: [execution.failed]\n", "CND0011")]
+    [InlineData("name: orders\nnotifications:\n  - type: email\n    to: [a@example.com]\n    events: {a: b}\n", "CND0011")]
+    public void One_mistake_is_reported_once(string yaml, string id)
+    {
+        Assert.Equal(id, Assert.Single(EnsembleParser.Parse("o.yaml", yaml).Diagnostics).Id);
+    }
+
+    [Fact]
+    public void Messages_suggest_typos_and_accept_display_names()
+    {
+        var yaml = """
+            name: orders
+            notifications:
+              - type: email
+                to: ["Ops Team <ops@example.com>"]
+                subject: "took ${data.duraton} ms"
+                events: [execution.completed]
+              - type: webhook
+                url: http://${env.HOOK_HOST}/hooks
+                secret: ${env.S}
+                events: [execution.completed]
+            """;
+        var diagnostic = Assert.Single(EnsembleParser.Parse("o.yaml", yaml).Diagnostics);
+        Assert.Equal("CND0010", diagnostic.Id);
+        Assert.EndsWith("did you mean 'data.duration'?", diagnostic.Message);
+    }
+
     [Fact]
     public void Diagnostics_render_in_the_form_editors_parse()
     {

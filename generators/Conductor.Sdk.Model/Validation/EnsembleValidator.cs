@@ -232,7 +232,12 @@ namespace Conductor.Sdk.Model.Validation
                     var detail = string.Join("; ", missing.Select(e => $"{e.Name} carries {string.Join(", ", e.DataFields)}"));
                     var suggestion = string.Empty;
                     var outputKeys = _ensemble.Outputs.Select(o => o.Key.Value).ToList();
-                    if (missing.Any(e => e.DataFields.Contains("output")) || carriers.Any(e => e.DataFields.Contains("output")) || missing.Any(e => e.Name == EventCatalog.ExecutionFailed))
+                    var typo = Suggestions.Closest(field, missing.Concat(carriers).SelectMany(e => e.DataFields).Distinct());
+                    if (typo is not null && typo != field && !outputKeys.Contains(field))
+                    {
+                        suggestion = $"; did you mean 'data.{typo}'?";
+                    }
+                    else if (missing.Any(e => e.DataFields.Contains("output")) || carriers.Any(e => e.DataFields.Contains("output")) || missing.Any(e => e.Name == EventCatalog.ExecutionFailed))
                     {
                         suggestion = outputKeys.Contains(field)
                             ? $"; did you mean 'data.output.{field}'?"
