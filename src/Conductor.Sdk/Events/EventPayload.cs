@@ -1,0 +1,94 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace Conductor.Sdk.Events;
+
+/// <summary>
+/// Writes the wire body <c>{"event":"…","timestamp":"2024-01-15T10:30:15.000Z","data":{…}}</c>.
+/// The bytes are produced once per delivery and signed as they are sent; nothing uses reflection.
+/// </summary>
+public static class EventPayload
+{
+    // Receivers parse JSON, not HTML: escape like JSON.stringify (quotes, backslash, control characters), as the original Conductor does.
+    private static readonly JsonWriterOptions WriterOptions = new() { Indented = false, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The UTC timestamp format of the body: milliseconds and a Z.</summary>
+    public static string FormatTimestamp(DateTimeOffset timestamp) =>
+        timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+
+    /// <summary>Serializes the event envelope to UTF-8 JSON.</summary>
+    public static byte[] Serialize(ConductorEvent @event, bool indented = false)
+    {
+        ArgumentNullException.ThrowIfNull(@event);
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, indented ? WriterOptions with { Indented = true } : WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("event", @event.Name);
+            writer.WriteString("timestamp", FormatTimestamp(@event.Timestamp));
+            writer.WritePropertyName("data");
+            WriteData(writer, @event);
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Writes only the <c>data</c> object, in the field order of DESIGN.md's table.</summary>
+    public static void WriteData(Utf8JsonWriter writer, ConductorEvent @event)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("ensemble", @event.Ensemble);
+        switch (@event)
+        {
+            case ExecutionStarted e:
+                writer.WriteString("id", e.Id);
+                WriteJson(writer, "input", e.Input);
+                break;
+            case ExecutionCompleted e:
+                writer.WriteString("id", e.Id);
+                writer.WriteString("status", e.Status);
+                WriteJson(writer, "output", e.Output);
+                writer.WriteNumber("duration", e.Duration);
+                break;
+            case ExecutionFailed e:
+                writer.WriteString("id", e.Id);
+                writer.WriteString("status", e.Status);
+                writer.WriteStartObject("error");
+                writer.WriteString("message", e.Error.Message);
+                writer.WriteString("type", e.Error.Type);
+                if (e.Error.Stack is not null) writer.WriteString("stack", e.Error.Stack);
+                writer.WriteEndObject();
+                writer.WriteNumber("duration", e.Duration);
+                break;
+            case ExecutionTimedOut e:
+                writer.WriteString("id", e.Id);
+                writer.WriteNumber("duration", e.Duration);
+                writer.WriteNumber("timeout", e.Timeout);
+                break;
+            case AgentCompleted e:
+                writer.WriteString("executionId", e.ExecutionId);
+                writer.WriteString("agent", e.Agent);
+                WriteJson(writer, "output", e.Output);
+                writer.WriteNumber("duration", e.Duration);
+                break;
+            case StateUpdated e:
+                writer.WriteString("executionId", e.ExecutionId);
+                WriteJson(writer, "state", e.State);
+                break;
+            default:
+                throw new ArgumentException($"Unknown event type {@event.GetType().Name}.", nameof(@event));
+        }
+
+        writer.WriteEndObject();
+    }
+
+    private static void WriteJson(Utf8JsonWriter writer, string name, JsonElement? value)
+    {
+        writer.WritePropertyName(name);
+        if (value is { ValueKind: not JsonValueKind.Undefined } element) element.WriteTo(writer);
+        else writer.WriteNullValue();
+    }
+}

@@ -1,0 +1,45 @@
+using System.Text;
+using System.Text.Json;
+using Conductor.Sdk.Events;
+using Xunit;
+
+namespace Conductor.Sdk.Tests;
+
+public sealed class PayloadTests
+{
+    private static readonly DateTimeOffset At = new(2024, 1, 15, 10, 30, 15, TimeSpan.Zero);
+
+    private static string Body(ConductorEvent e) => Encoding.UTF8.GetString(EventPayload.Serialize(e));
+
+    private static JsonElement Json(string json) => JsonDocument.Parse(json).RootElement.Clone();
+
+    [Fact]
+    public void Every_event_has_the_exact_wire_shape()
+    {
+        Assert.Equal(
+            """{"event":"execution.started","timestamp":"2024-01-15T10:30:15.000Z","data":{"ensemble":"user-onboarding","id":"exec-1","input":{"userId":"u1"}}}""",
+            Body(new ExecutionStarted(At, "user-onboarding", "exec-1", Json("""{"userId":"u1"}"""))));
+        Assert.Equal(
+            """{"event":"execution.completed","timestamp":"2024-01-15T10:30:15.000Z","data":{"ensemble":"user-onboarding","id":"exec-abc123","status":"completed","output":{"userId":"user_xyz789"},"duration":1234}}""",
+            Body(new ExecutionCompleted(At, "user-onboarding", "exec-abc123", Json("""{"userId":"user_xyz789"}"""), 1234)));
+        Assert.Equal(
+            """{"event":"execution.failed","timestamp":"2024-01-15T10:30:15.000Z","data":{"ensemble":"e","id":"x","status":"failed","error":{"message":"boom \"quoted\"","type":"System.InvalidOperationException"},"duration":5}}""",
+            Body(new ExecutionFailed(At, "e", "x", ErrorInfo.From(new InvalidOperationException("boom \"quoted\"")), 5)));
+        Assert.Equal(
+            """{"event":"execution.timeout","timestamp":"2024-01-15T10:30:15.000Z","data":{"ensemble":"e","id":"x","duration":30001,"timeout":30000}}""",
+            Body(new ExecutionTimedOut(At, "e", "x", 30001, 30000)));
+        Assert.Equal(
+            """{"event":"agent.completed","timestamp":"2024-01-15T10:30:15.000Z","data":{"ensemble":"e","executionId":"x","agent":"check-health","output":null,"duration":7}}""",
+            Body(new AgentCompleted(At, "e", "x", "check-health", null, 7)));
+        Assert.Equal(
+            """{"event":"state.updated","timestamp":"2024-01-15T10:30:15.000Z","data":{"ensemble":"e","executionId":"x","state":{"step":2}}}""",
+            Body(new StateUpdated(At, "e", "x", Json("""{"step":2}"""))));
+    }
+
+    [Fact]
+    public void Timestamps_are_utc_with_milliseconds()
+    {
+        var local = new DateTimeOffset(2024, 1, 15, 11, 30, 15, 42, TimeSpan.FromHours(1));
+        Assert.Equal("2024-01-15T10:30:15.042Z", EventPayload.FormatTimestamp(local));
+    }
+}
