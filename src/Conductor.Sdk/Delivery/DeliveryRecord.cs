@@ -1,0 +1,74 @@
+using Conductor.Sdk.Channels;
+
+namespace Conductor.Sdk.Delivery;
+
+/// <summary>Where a delivery stands.</summary>
+public enum DeliveryStatus
+{
+    /// <summary>Waiting for its next attempt (the first, or a retry).</summary>
+    Pending,
+    /// <summary>Delivered; no attempt will follow.</summary>
+    Delivered,
+    /// <summary>Failed permanently or ran out of retries; kept, and can be replayed.</summary>
+    DeadLettered,
+}
+
+/// <summary>
+/// One notification of one event, as stored: the exact payload bytes, the stable id the receiver
+/// deduplicates on, and the outcome of its last attempt.
+/// </summary>
+/// <param name="Id">Stable across attempts; sent as <c>X-Conductor-Delivery-Id</c> / <c>webhook-id</c>.</param>
+/// <param name="Ensemble">The ensemble's name.</param>
+/// <param name="Event">The event name.</param>
+/// <param name="NotificationKey">The notification's <c>{ensemble}#{index}</c> key.</param>
+/// <param name="Channel">webhook, email, sms or push.</param>
+/// <param name="Endpoint">The isolation key of the destination.</param>
+/// <param name="Payload">The body, serialized once when the event was dispatched.</param>
+/// <param name="CreatedAt">When it was enqueued.</param>
+/// <param name="DueAt">When its next attempt may run.</param>
+/// <param name="Status">Pending, delivered or dead-lettered.</param>
+/// <param name="Attempts">Attempts made so far.</param>
+/// <param name="MaxAttempts">1 + the notification's retries.</param>
+/// <param name="LastStatusCode">The status code of the last attempt, if it got one.</param>
+/// <param name="LastErrorKind">How the last attempt failed.</param>
+/// <param name="LastError">The last attempt's error message (never a secret or a body).</param>
+public sealed record DeliveryRecord(
+    string Id,
+    string Ensemble,
+    string Event,
+    string NotificationKey,
+    string Channel,
+    string Endpoint,
+    ReadOnlyMemory<byte> Payload,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset DueAt,
+    DeliveryStatus Status,
+    int Attempts,
+    int MaxAttempts,
+    int? LastStatusCode = null,
+    AttemptErrorKind LastErrorKind = AttemptErrorKind.None,
+    string? LastError = null)
+{
+    /// <summary>A new delivery id: <c>dlv_</c> and a time-ordered GUID.</summary>
+    public static string NewId(TimeProvider time) => "dlv_" + Guid.CreateVersion7(time.GetUtcNow()).ToString("N");
+}
+
+/// <summary>The log of one attempt.</summary>
+public sealed record AttemptLog(
+    string DeliveryId,
+    int Number,
+    DateTimeOffset StartedAt,
+    TimeSpan Duration,
+    AttemptOutcome Outcome,
+    int? StatusCode,
+    AttemptErrorKind ErrorKind,
+    string? Error,
+    DateTimeOffset? NextDueAt);
+
+/// <summary>A filter for listing deliveries.</summary>
+public sealed record DeliveryQuery(
+    string? Ensemble = null,
+    string? Event = null,
+    DeliveryStatus? Status = null,
+    DateTimeOffset? Since = null,
+    int Limit = 100);

@@ -1,0 +1,78 @@
+using System.Collections.Concurrent;
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.RateLimiting;
+using Polly.Timeout;
+
+namespace Conductor.Sdk.Delivery;
+
+/// <summary>
+/// One Polly pipeline per endpoint: a concurrency limiter that rejects instead of queueing (so a slow
+/// receiver never holds more than its share of the worker), a circuit breaker (so a dead receiver stops
+/// being attempted for a while), and the per-attempt timeout, all driven by the injected <see cref="TimeProvider"/>.
+/// </summary>
+public sealed class EndpointIsolation : IDisposable
+{
+    /// <summary>The per-attempt timeout is passed to the pipeline through this context property.</summary>
+    internal static readonly ResiliencePropertyKey<TimeSpan> AttemptTimeout = new("Conductor.AttemptTimeout");
+
+    private readonly ConcurrentDictionary<string, ResiliencePipeline<AttemptResult>> _pipelines = new(StringComparer.Ordinal);
+    private readonly ConductorOptions _options;
+    private readonly TimeProvider _time;
+    private readonly List<IDisposable> _disposables = new();
+
+    /// <summary>Creates the isolation layer.</summary>
+    public EndpointIsolation(IOptions<ConductorOptions> options, TimeProvider time)
+    {
+        _options = options.Value;
+        _time = time;
+    }
+
+    /// <summary>The pipeline of one endpoint.</summary>
+    public ResiliencePipeline<AttemptResult> For(string endpoint) => _pipelines.GetOrAdd(endpoint, Build);
+
+    private ResiliencePipeline<AttemptResult> Build(string endpoint)
+    {
+        var limiter = new System.Threading.RateLimiting.ConcurrencyLimiter(new System.Threading.RateLimiting.ConcurrencyLimiterOptions
+        {
+            PermitLimit = _options.MaxConcurrentPerEndpoint,
+            QueueLimit = 0,
+        });
+        lock (_disposables) _disposables.Add(limiter);
+
+        return new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = _time, Name = "Conductor.Endpoint", InstanceName = endpoint }
+            .AddRateLimiter(new RateLimiterStrategyOptions
+            {
+                RateLimiter = args => limiter.AcquireAsync(1, args.Context.CancellationToken),
+            })
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions<AttemptResult>
+            {
+                FailureRatio = _options.CircuitBreakerFailureRatio,
+                MinimumThroughput = _options.CircuitBreakerMinimumThroughput,
+                SamplingDuration = _options.CircuitBreakerSamplingDuration,
+                BreakDuration = _options.CircuitBreakerBreakDuration,
+                // Only failures that say "the receiver is unwell" count; a 4xx is the receiver working as designed.
+                ShouldHandle = args => ValueTask.FromResult(
+                    args.Outcome.Exception is TimeoutRejectedException
+                    || (args.Outcome.Result is { } result && result.Outcome == AttemptOutcome.Retry && result.ErrorKind != AttemptErrorKind.Isolation)),
+            })
+            .AddTimeout(new TimeoutStrategyOptions
+            {
+                TimeoutGenerator = args => ValueTask.FromResult(args.Context.Properties.GetValue(AttemptTimeout, TimeSpan.FromSeconds(5))),
+            })
+            .Build();
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        lock (_disposables)
+        {
+            foreach (var disposable in _disposables) disposable.Dispose();
+            _disposables.Clear();
+        }
+    }
+}

@@ -1,0 +1,41 @@
+namespace Conductor.Sdk.Delivery;
+
+/// <summary>
+/// Where deliveries live between <c>Notify</c> and their last attempt. Retries are rows with a due time,
+/// not sleeps in memory, so a durable implementation resumes them after a restart.
+/// </summary>
+public interface IDeliveryStore
+{
+    /// <summary>
+    /// Stores new deliveries. When the returned task completes they are persisted (as far as the
+    /// implementation persists anything): <c>Notify</c> returns only after this.
+    /// </summary>
+    ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Takes up to <paramref name="max"/> pending deliveries due at <paramref name="now"/> and hides them from other
+    /// workers until <paramref name="leaseUntil"/>; a lease that expires (a crashed worker) makes them due again.
+    /// </summary>
+    ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default);
+
+    /// <summary>Records an attempt and moves the delivery on: delivered, pending again at <see cref="AttemptLog.NextDueAt"/>, or dead-lettered.</summary>
+    ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default);
+
+    /// <summary>Gives a leased delivery back without an attempt (its endpoint was busy or its breaker open).</summary>
+    ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default);
+
+    /// <summary>The earliest due time of a pending delivery that is not leased, or null when none waits.</summary>
+    ValueTask<DateTimeOffset?> NextDueAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>One delivery, or null.</summary>
+    ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default);
+
+    /// <summary>Deliveries matching a filter, newest first.</summary>
+    ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>The attempts of one delivery, in order.</summary>
+    ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default);
+
+    /// <summary>Makes a dead-lettered delivery pending again, due at <paramref name="now"/>, with a fresh retry budget. False if it is not dead-lettered.</summary>
+    ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default);
+}

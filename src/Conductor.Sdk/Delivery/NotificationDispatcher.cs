@@ -1,0 +1,107 @@
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Diagnostics;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Notifications;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Conductor.Sdk.Delivery;
+
+/// <summary>What one event turned into: the ids of the deliveries it enqueued.</summary>
+/// <param name="Event">The event name.</param>
+/// <param name="Ensemble">The ensemble.</param>
+/// <param name="DeliveryIds">One id per notification subscribed to the event, in notification order.</param>
+public sealed record DispatchReceipt(string Event, string Ensemble, IReadOnlyList<string> DeliveryIds);
+
+/// <summary>
+/// Fans an event out to every notification of its ensemble that subscribes to it. The payload is
+/// serialized once; each delivery is stored before <see cref="DispatchAsync"/> returns, then the worker
+/// is woken to send it.
+/// </summary>
+public sealed class NotificationDispatcher
+{
+    private readonly NotificationRegistry _registry;
+    private readonly IDeliveryStore _store;
+    private readonly Dictionary<string, INotificationChannel> _channels;
+    private readonly TimeProvider _time;
+    private readonly DeliverySignal _signal;
+    private readonly ConductorTelemetry _telemetry;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates a dispatcher.</summary>
+    public NotificationDispatcher(
+        NotificationRegistry registry,
+        IDeliveryStore store,
+        IEnumerable<INotificationChannel> channels,
+        TimeProvider time,
+        DeliverySignal signal,
+        ConductorTelemetry telemetry,
+        ILogger<NotificationDispatcher>? logger = null)
+    {
+        _registry = registry;
+        _store = store;
+        _channels = channels.ToDictionary(c => c.Channel, StringComparer.Ordinal);
+        _time = time;
+        _signal = signal;
+        _telemetry = telemetry;
+        _logger = logger ?? NullLogger<NotificationDispatcher>.Instance;
+    }
+
+    /// <summary>Enqueues one delivery per subscribed notification and returns their ids.</summary>
+    /// <exception cref="InvalidOperationException">A subscribed notification's channel is not registered; the message names the ensemble, the notification and the channel.</exception>
+    public async ValueTask<DispatchReceipt> DispatchAsync(ConductorEvent @event, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(@event);
+        var targets = _registry.ForEnsemble(@event.Ensemble).Where(n => n.Events.Contains(@event.Name)).ToList();
+        if (targets.Count == 0) return new DispatchReceipt(@event.Name, @event.Ensemble, Array.Empty<string>());
+
+        using var activity = ConductorTelemetry.ActivitySource.StartActivity("conductor.dispatch");
+        activity?.SetTag("conductor.event", @event.Name);
+        activity?.SetTag("conductor.ensemble", @event.Ensemble);
+
+        var payload = EventPayload.Serialize(@event);
+        var now = _time.GetUtcNow();
+        var records = new DeliveryRecord[targets.Count];
+        for (var i = 0; i < targets.Count; i++)
+        {
+            var notification = targets[i];
+            if (!_channels.TryGetValue(notification.Channel, out var channel))
+            {
+                throw new InvalidOperationException(
+                    $"{notification.Describe()} needs the '{notification.Channel}' channel, which is not registered; add its package and register it on the Conductor builder.");
+            }
+
+            records[i] = new DeliveryRecord(
+                DeliveryRecord.NewId(_time), @event.Ensemble, @event.Name, notification.Key, notification.Channel,
+                channel.EndpointOf(notification), payload, now, now, DeliveryStatus.Pending, 0, notification.Retries + 1);
+        }
+
+        await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);
+        _telemetry.Enqueued.Add(records.Length, new KeyValuePair<string, object?>("conductor.event", @event.Name));
+        Log.Enqueued(_logger, records.Length, @event.Name, @event.Ensemble);
+        _signal.Notify();
+        return new DispatchReceipt(@event.Name, @event.Ensemble, records.Select(r => r.Id).ToArray());
+    }
+}
+
+/// <summary>Wakes the delivery worker when new deliveries are enqueued in this process.</summary>
+public sealed class DeliverySignal
+{
+    private readonly SemaphoreSlim _semaphore = new(0, 1);
+
+    /// <summary>Signals that work may be due.</summary>
+    public void Notify()
+    {
+        try
+        {
+            if (_semaphore.CurrentCount == 0) _semaphore.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled.
+        }
+    }
+
+    /// <summary>Waits for a signal.</summary>
+    public Task WaitAsync(CancellationToken cancellationToken) => _semaphore.WaitAsync(cancellationToken);
+}

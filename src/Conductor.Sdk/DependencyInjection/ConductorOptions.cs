@@ -1,0 +1,67 @@
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Sdk.DependencyInjection;
+
+/// <summary>Runtime settings of the delivery pipeline. Validated when the host starts.</summary>
+public sealed class ConductorOptions
+{
+    /// <summary>
+    /// Networks (CIDR, e.g. <c>127.0.0.1/32</c>) webhooks may reach although they are loopback, private,
+    /// link-local, CGNAT, unique-local or metadata addresses. Empty by default: such destinations are refused.
+    /// </summary>
+    public IList<string> AllowedNetworks { get; } = new List<string>();
+
+    /// <summary>Attempts running at once across all endpoints.</summary>
+    public int MaxConcurrentDeliveries { get; set; } = 64;
+
+    /// <summary>Attempts running at once to one endpoint, so that a slow receiver holds only this many slots.</summary>
+    public int MaxConcurrentPerEndpoint { get; set; } = 8;
+
+    /// <summary>How long a postponed delivery waits when its endpoint is at its concurrency limit.</summary>
+    public TimeSpan BusyEndpointDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Share of failed attempts (in <see cref="CircuitBreakerSamplingDuration"/>) that opens an endpoint's breaker.</summary>
+    public double CircuitBreakerFailureRatio { get; set; } = 0.5;
+
+    /// <summary>Attempts needed in the sampling window before the breaker may open.</summary>
+    public int CircuitBreakerMinimumThroughput { get; set; } = 10;
+
+    /// <summary>The window in which failures are counted.</summary>
+    public TimeSpan CircuitBreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an open breaker keeps deliveries to its endpoint waiting.</summary>
+    public TimeSpan CircuitBreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a leased delivery stays hidden from other workers; longer than any attempt timeout.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Deliveries leased per round trip to the store.</summary>
+    public int BatchSize { get; set; } = 100;
+}
+
+/// <summary>Checks <see cref="ConductorOptions"/> with messages that say what to change.</summary>
+internal sealed class ConductorOptionsValidator : IValidateOptions<ConductorOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ConductorOptions options)
+    {
+        var failures = new List<string>();
+        if (options.MaxConcurrentDeliveries < 1) failures.Add($"Conductor:MaxConcurrentDeliveries must be at least 1 (it is {options.MaxConcurrentDeliveries}).");
+        if (options.MaxConcurrentPerEndpoint < 1) failures.Add($"Conductor:MaxConcurrentPerEndpoint must be at least 1 (it is {options.MaxConcurrentPerEndpoint}).");
+        if (options.BatchSize < 1) failures.Add($"Conductor:BatchSize must be at least 1 (it is {options.BatchSize}).");
+        if (options.CircuitBreakerFailureRatio is <= 0 or > 1) failures.Add($"Conductor:CircuitBreakerFailureRatio must be in (0, 1] (it is {options.CircuitBreakerFailureRatio}).");
+        if (options.CircuitBreakerMinimumThroughput < 2) failures.Add($"Conductor:CircuitBreakerMinimumThroughput must be at least 2 (it is {options.CircuitBreakerMinimumThroughput}).");
+        if (options.CircuitBreakerSamplingDuration < TimeSpan.FromMilliseconds(500)) failures.Add("Conductor:CircuitBreakerSamplingDuration must be at least 500 ms.");
+        if (options.CircuitBreakerBreakDuration < TimeSpan.FromMilliseconds(500)) failures.Add("Conductor:CircuitBreakerBreakDuration must be at least 500 ms.");
+        if (options.BusyEndpointDelay <= TimeSpan.Zero) failures.Add("Conductor:BusyEndpointDelay must be positive.");
+        if (options.LeaseDuration <= TimeSpan.FromSeconds(60)) failures.Add($"Conductor:LeaseDuration must exceed the longest attempt timeout (60 s); it is {options.LeaseDuration}.");
+        foreach (var network in options.AllowedNetworks)
+        {
+            if (!System.Net.IPNetwork.TryParse(network?.Trim(), out _))
+            {
+                failures.Add($"Conductor:AllowedNetworks entry '{network}' is not CIDR notation; write an address and prefix length, such as 127.0.0.1/32.");
+            }
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

@@ -1,0 +1,98 @@
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Diagnostics;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Security;
+using Conductor.Sdk.Webhooks;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Sdk.DependencyInjection;
+
+/// <summary>Returned by <c>AddConductor</c>: registers notifications, channels and stores.</summary>
+public sealed class ConductorBuilder
+{
+    internal ConductorBuilder(IServiceCollection services) => Services = services;
+
+    /// <summary>The service collection, for extension methods of other Conductor packages.</summary>
+    public IServiceCollection Services { get; }
+
+    /// <summary>Registers a notification (the generated <c>AddEnsembles()</c> does this for every ensemble).</summary>
+    public ConductorBuilder AddNotification(NotificationDefinition notification)
+    {
+        ArgumentNullException.ThrowIfNull(notification);
+        Services.AddSingleton(notification);
+        return this;
+    }
+
+    /// <summary>Registers a channel (email, SMS and push packages call this).</summary>
+    public ConductorBuilder AddChannel<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TChannel>()
+        where TChannel : class, INotificationChannel
+    {
+        Services.TryAddEnumerable(ServiceDescriptor.Singleton<INotificationChannel, TChannel>());
+        return this;
+    }
+
+    /// <summary>Replaces the delivery store (the default is in memory).</summary>
+    public ConductorBuilder UseStore<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TStore>()
+        where TStore : class, IDeliveryStore
+    {
+        Services.Replace(ServiceDescriptor.Singleton<IDeliveryStore, TStore>());
+        return this;
+    }
+}
+
+/// <summary>Registration of the Conductor runtime.</summary>
+public static class ConductorServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the dispatcher, the delivery worker, the webhook channel (with its SSRF-safe HTTP client) and the
+    /// in-memory store. Options are validated when the host starts.
+    /// </summary>
+    public static ConductorBuilder AddConductor(this IServiceCollection services, Action<ConductorOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var optionsBuilder = services.AddOptions<ConductorOptions>().ValidateOnStart();
+        if (configure is not null) optionsBuilder.Configure(configure);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ConductorOptions>, ConductorOptionsValidator>());
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton<ConductorTelemetry>(sp => new ConductorTelemetry(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
+        services.TryAddSingleton<IDeliveryStore, InMemoryDeliveryStore>();
+        services.TryAddSingleton(sp => new NotificationRegistry(sp.GetServices<NotificationDefinition>()));
+        services.TryAddSingleton<DeliverySignal>();
+        services.TryAddSingleton<EndpointIsolation>();
+        services.TryAddSingleton<NotificationDispatcher>();
+        services.TryAddSingleton<DeliveryProcessor>();
+        services.TryAddSingleton(sp => new DestinationPolicy(sp.GetRequiredService<IOptions<ConductorOptions>>().Value.AllowedNetworks));
+        services.TryAddSingleton(sp => new SafeConnector(sp.GetRequiredService<DestinationPolicy>()));
+        services.AddHttpClient(WebhookChannel.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<SafeConnector>().CreateHandler())
+            // The factory's default logging writes full request URLs, which may carry tokens.
+            .RemoveAllLoggers();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<INotificationChannel, WebhookChannel>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ConductorStartupCheck>());
+        services.AddHostedService<DeliveryWorker>();
+        return new ConductorBuilder(services);
+    }
+}
+
+/// <summary>Fails start-up when a registered notification needs a channel that is not registered.</summary>
+internal sealed class ConductorStartupCheck(NotificationRegistry registry, IEnumerable<INotificationChannel> channels) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var known = channels.Select(c => c.Channel).ToHashSet(StringComparer.Ordinal);
+        var missing = registry.All.Where(n => !known.Contains(n.Channel)).Select(n => $"- {n.Describe()} needs the '{n.Channel}' channel").ToList();
+        if (missing.Count > 0)
+        {
+            throw new InvalidOperationException("Conductor cannot start: some notifications have no channel registered. Add the channel's package and register it on the Conductor builder.\n" + string.Join("\n", missing));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

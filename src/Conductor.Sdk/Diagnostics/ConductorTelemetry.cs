@@ -1,0 +1,52 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace Conductor.Sdk.Diagnostics;
+
+/// <summary>
+/// Metrics and traces under the name <c>Conductor.Sdk</c>, ready for OpenTelemetry
+/// (<c>AddMeter("Conductor.Sdk")</c>, <c>AddSource("Conductor.Sdk")</c>).
+/// </summary>
+public sealed class ConductorTelemetry : IDisposable
+{
+    /// <summary>The meter and activity source name.</summary>
+    public const string Name = "Conductor.Sdk";
+
+    /// <summary>Traces of delivery attempts and dispatches.</summary>
+    public static readonly ActivitySource ActivitySource = new(Name);
+
+    private readonly Meter _meter;
+
+    /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/> (or a private one).</summary>
+    public ConductorTelemetry(IMeterFactory? meterFactory = null)
+    {
+        _meter = meterFactory?.Create(Name) ?? new Meter(Name);
+        Enqueued = _meter.CreateCounter<long>("conductor.deliveries.enqueued", "{delivery}", "Deliveries created from events.");
+        Attempted = _meter.CreateCounter<long>("conductor.deliveries.attempted", "{attempt}", "Delivery attempts made.");
+        Succeeded = _meter.CreateCounter<long>("conductor.deliveries.succeeded", "{delivery}", "Deliveries delivered.");
+        Retried = _meter.CreateCounter<long>("conductor.deliveries.retried", "{delivery}", "Failed attempts scheduled for a retry.");
+        DeadLettered = _meter.CreateCounter<long>("conductor.deliveries.dead_lettered", "{delivery}", "Deliveries that failed for good.");
+        AttemptDuration = _meter.CreateHistogram<double>("conductor.delivery.attempt.duration", "ms", "Duration of one delivery attempt.");
+    }
+
+    /// <summary>Deliveries created.</summary>
+    public Counter<long> Enqueued { get; }
+
+    /// <summary>Attempts made.</summary>
+    public Counter<long> Attempted { get; }
+
+    /// <summary>Deliveries delivered.</summary>
+    public Counter<long> Succeeded { get; }
+
+    /// <summary>Attempts that failed and will be retried.</summary>
+    public Counter<long> Retried { get; }
+
+    /// <summary>Deliveries dead-lettered.</summary>
+    public Counter<long> DeadLettered { get; }
+
+    /// <summary>Attempt durations in milliseconds.</summary>
+    public Histogram<double> AttemptDuration { get; }
+
+    /// <inheritdoc />
+    public void Dispose() => _meter.Dispose();
+}

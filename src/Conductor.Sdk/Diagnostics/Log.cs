@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Logging;
+
+namespace Conductor.Sdk.Diagnostics;
+
+/// <summary>
+/// The SDK's log messages. They name deliveries, ensembles, notifications and endpoints (scheme, host,
+/// port), never secrets, full URLs or bodies.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Debug, "Enqueued {Count} deliveries for {Event} of ensemble '{Ensemble}'")]
+    public static partial void Enqueued(ILogger logger, int count, string @event, string ensemble);
+
+    [LoggerMessage(2, LogLevel.Debug, "Delivery {DeliveryId} ({NotificationKey}, {Event}) delivered to {Endpoint} on attempt {Attempt} with status {StatusCode}")]
+    public static partial void Delivered(ILogger logger, string deliveryId, string notificationKey, string @event, string endpoint, int attempt, int? statusCode);
+
+    [LoggerMessage(3, LogLevel.Warning, "Delivery {DeliveryId} ({NotificationKey}, {Event}) attempt {Attempt} to {Endpoint} failed ({ErrorKind}, status {StatusCode}: {Error}); retrying at {NextDueAt:O}")]
+    public static partial void Retrying(ILogger logger, string deliveryId, string notificationKey, string @event, int attempt, string endpoint, string errorKind, int? statusCode, string? error, DateTimeOffset nextDueAt);
+
+    [LoggerMessage(4, LogLevel.Error, "Delivery {DeliveryId} ({NotificationKey}, {Event}) to {Endpoint} dead-lettered after attempt {Attempt} ({ErrorKind}, status {StatusCode}: {Error})")]
+    public static partial void DeadLettered(ILogger logger, string deliveryId, string notificationKey, string @event, string endpoint, int attempt, string errorKind, int? statusCode, string? error);
+
+    [LoggerMessage(5, LogLevel.Debug, "Delivery {DeliveryId} postponed to {DueAt:O}: endpoint {Endpoint} is {Reason}")]
+    public static partial void Postponed(ILogger logger, string deliveryId, DateTimeOffset dueAt, string endpoint, string reason);
+
+    [LoggerMessage(6, LogLevel.Error, "Delivery {DeliveryId} refers to notification {NotificationKey}, which is not registered (was the ensemble removed?); dead-lettering it")]
+    public static partial void UnknownNotification(ILogger logger, string deliveryId, string notificationKey);
+
+    [LoggerMessage(7, LogLevel.Error, "The delivery worker failed and will try again")]
+    public static partial void WorkerFailed(ILogger logger, Exception exception);
+}

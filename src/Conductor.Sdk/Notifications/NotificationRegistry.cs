@@ -1,0 +1,34 @@
+namespace Conductor.Sdk.Notifications;
+
+/// <summary>Every notification the application knows, by ensemble. Built once at start-up.</summary>
+public sealed class NotificationRegistry
+{
+    private readonly Dictionary<string, List<NotificationDefinition>> _byEnsemble = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, NotificationDefinition> _byKey = new(StringComparer.Ordinal);
+
+    /// <summary>Creates a registry from definitions.</summary>
+    /// <exception cref="ArgumentException">Two definitions share an ensemble and index.</exception>
+    public NotificationRegistry(IEnumerable<NotificationDefinition> definitions)
+    {
+        foreach (var definition in definitions)
+        {
+            if (!_byKey.TryAdd(definition.Key, definition))
+            {
+                throw new ArgumentException($"{definition.Describe()} is registered twice.", nameof(definitions));
+            }
+
+            if (!_byEnsemble.TryGetValue(definition.Ensemble, out var list)) _byEnsemble[definition.Ensemble] = list = new();
+            list.Add(definition);
+        }
+    }
+
+    /// <summary>All definitions.</summary>
+    public IEnumerable<NotificationDefinition> All => _byKey.Values;
+
+    /// <summary>The notifications of an ensemble (empty when it has none).</summary>
+    public IReadOnlyList<NotificationDefinition> ForEnsemble(string ensemble) =>
+        _byEnsemble.TryGetValue(ensemble, out var list) ? list : Array.Empty<NotificationDefinition>();
+
+    /// <summary>Looks a definition up by its <c>{ensemble}#{index}</c> key.</summary>
+    public NotificationDefinition? Find(string key) => _byKey.GetValueOrDefault(key);
+}

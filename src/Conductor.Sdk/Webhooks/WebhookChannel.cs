@@ -1,0 +1,122 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Security;
+
+namespace Conductor.Sdk.Webhooks;
+
+/// <summary>
+/// Sends <c>type: webhook</c> notifications: a POST of the stored payload with the Conductor (or Standard
+/// Webhooks) headers, signed anew for every attempt with that attempt's timestamp.
+/// </summary>
+public sealed class WebhookChannel : INotificationChannel
+{
+    /// <summary>The <see cref="IHttpClientFactory"/> client name; its handler is the SSRF-safe one.</summary>
+    public const string HttpClientName = "Conductor.Webhooks";
+
+    private static readonly MediaTypeHeaderValue Json = new("application/json");
+    private static readonly ProductInfoHeaderValue UserAgent = new("Conductor.Sdk", typeof(WebhookChannel).Assembly.GetName().Version?.ToString(3) ?? "0.1.0");
+    private readonly IHttpClientFactory _clients;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates the channel.</summary>
+    public WebhookChannel(IHttpClientFactory clients, TimeProvider time)
+    {
+        _clients = clients;
+        _time = time;
+    }
+
+    /// <inheritdoc />
+    public string Channel => "webhook";
+
+    /// <inheritdoc />
+    public string EndpointOf(NotificationDefinition notification) => ((WebhookNotificationDefinition)notification).Endpoint;
+
+    /// <summary>Builds the request of one attempt (public so that tools can show exactly what would be sent).</summary>
+    public HttpRequestMessage CreateRequest(DeliveryAttempt attempt)
+    {
+        var notification = (WebhookNotificationDefinition)attempt.Notification;
+        var delivery = attempt.Delivery;
+        var timestamp = _time.GetUtcNow().ToUnixTimeSeconds();
+        var stamp = timestamp.ToString(CultureInfo.InvariantCulture);
+        var request = new HttpRequestMessage(HttpMethod.Post, notification.Url)
+        {
+            Content = new ReadOnlyMemoryContent(delivery.Payload),
+            Version = HttpVersion.Version11,
+        };
+        request.Content.Headers.ContentType = Json;
+        request.Headers.UserAgent.Add(UserAgent);
+        foreach (var (name, value) in notification.Headers)
+        {
+            request.Headers.TryAddWithoutValidation(name, value);
+        }
+
+        var headers = request.Headers;
+        headers.TryAddWithoutValidation("X-Conductor-Event", delivery.Event);
+        headers.TryAddWithoutValidation("X-Conductor-Delivery-Attempt", attempt.Number.ToString(CultureInfo.InvariantCulture));
+        if (notification.Format == WebhookSignatureFormat.StandardWebhooks)
+        {
+            headers.TryAddWithoutValidation("webhook-id", delivery.Id);
+            headers.TryAddWithoutValidation("webhook-timestamp", stamp);
+            if (notification.Secrets.Count > 0)
+            {
+                var signatures = notification.Secrets.Select(s => WebhookSigner.SignStandardWebhooks(s, delivery.Id, timestamp, delivery.Payload.Span));
+                headers.TryAddWithoutValidation("webhook-signature", string.Join(' ', signatures));
+            }
+        }
+        else
+        {
+            headers.TryAddWithoutValidation("X-Conductor-Timestamp", stamp);
+            headers.TryAddWithoutValidation("X-Conductor-Delivery-Id", delivery.Id);
+            if (notification.Secrets.Count > 0)
+            {
+                var signatures = notification.Secrets.Select(s => WebhookSigner.SignConductor(s, timestamp, delivery.Payload.Span));
+                headers.TryAddWithoutValidation("X-Conductor-Signature", string.Join(',', signatures));
+            }
+        }
+
+        return request;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken)
+    {
+        using var request = CreateRequest(attempt);
+        var client = _clients.CreateClient(HttpClientName);
+        try
+        {
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            var outcome = RetrySchedule.Classify(response.StatusCode);
+            if (outcome == AttemptOutcome.Delivered) return AttemptResult.Delivered(status);
+            TimeSpan? retryAfter = null;
+            if (response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable && response.Headers.RetryAfter is { } header)
+            {
+                retryAfter = header.Delta ?? (header.Date is { } date ? date - _time.GetUtcNow() : null);
+            }
+
+            return new AttemptResult(outcome, status, AttemptErrorKind.HttpStatus, $"HTTP {status} {response.ReasonPhrase}".TrimEnd(), retryAfter);
+        }
+        catch (HttpRequestException ex) when (Find<DestinationRefusedException>(ex) is { } refused)
+        {
+            return new AttemptResult(AttemptOutcome.Permanent, null, AttemptErrorKind.DestinationRefused, refused.Message);
+        }
+        catch (HttpRequestException ex)
+        {
+            return new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Connection, ex.Message);
+        }
+    }
+
+    private static T? Find<T>(Exception exception) where T : Exception
+    {
+        for (Exception? current = exception; current is not null; current = current.InnerException)
+        {
+            if (current is T match) return match;
+        }
+
+        return null;
+    }
+}
