@@ -45,8 +45,8 @@ public sealed class SigningTests
     [Theory]
     [InlineData(300, WebhookVerificationResult.Valid)]
     [InlineData(-300, WebhookVerificationResult.Valid)]
-    [InlineData(301, WebhookVerificationResult.TimestampOutOfTolerance)]
-    [InlineData(-301, WebhookVerificationResult.TimestampOutOfTolerance)]
+    [InlineData(301, WebhookVerificationResult.StaleTimestamp)]
+    [InlineData(-301, WebhookVerificationResult.StaleTimestamp)]
     public void Verify_enforces_the_timestamp_tolerance(int skewSeconds, WebhookVerificationResult expected) =>
         Assert.Equal(expected, WebhookSignature.Verify(DesignBody, DesignSignature, "1705315200", new[] { "test-secret" }, DesignNow.AddSeconds(skewSeconds)));
 
@@ -56,7 +56,7 @@ public sealed class SigningTests
     [InlineData(DesignSignature, "yesterday")]
     [InlineData("", "1705315200")]
     public void Verify_reports_malformed_headers(string? signature, string? timestamp) =>
-        Assert.Equal(WebhookVerificationResult.Malformed, WebhookSignature.Verify(DesignBody, signature, timestamp, new[] { "test-secret" }, DesignNow));
+        Assert.Equal(WebhookVerificationResult.MissingHeader, WebhookSignature.Verify(DesignBody, signature, timestamp, new[] { "test-secret" }, DesignNow));
 
     [Fact]
     public void Verify_supports_secret_rotation_on_both_sides()
@@ -77,8 +77,8 @@ public sealed class SigningTests
         var rotated = "v1,bm90LXRoaXMtb25l " + SwSignature;
         Assert.Equal(WebhookVerificationResult.Valid, WebhookSignature.VerifyStandardWebhooks(SwBody, SwId, ts, rotated, new[] { SwSecret }, now));
         Assert.Equal(WebhookVerificationResult.SignatureMismatch, WebhookSignature.VerifyStandardWebhooks(SwBody, "msg_other", ts, SwSignature, new[] { SwSecret }, now));
-        Assert.Equal(WebhookVerificationResult.Malformed, WebhookSignature.VerifyStandardWebhooks(SwBody, SwId, ts, "v2,abc", new[] { SwSecret }, now));
-        Assert.Equal(WebhookVerificationResult.TimestampOutOfTolerance, WebhookSignature.VerifyStandardWebhooks(SwBody, SwId, ts, SwSignature, new[] { SwSecret }, now.AddMinutes(6)));
+        Assert.Equal(WebhookVerificationResult.MissingHeader, WebhookSignature.VerifyStandardWebhooks(SwBody, SwId, ts, "v2,abc", new[] { SwSecret }, now));
+        Assert.Equal(WebhookVerificationResult.StaleTimestamp, WebhookSignature.VerifyStandardWebhooks(SwBody, SwId, ts, SwSignature, new[] { SwSecret }, now.AddMinutes(6)));
     }
 
     [Fact]

@@ -8,10 +8,10 @@ public enum WebhookVerificationResult
 {
     /// <summary>A signature matched one of the secrets and the timestamp is fresh.</summary>
     Valid,
-    /// <summary>The signature or timestamp header is missing or unreadable.</summary>
-    Malformed,
-    /// <summary>The timestamp is further than the tolerance from now (a replay, or a skewed clock).</summary>
-    TimestampOutOfTolerance,
+    /// <summary>The signature, timestamp or id header is missing or unreadable.</summary>
+    MissingHeader,
+    /// <summary>The timestamp is further than the tolerance from now (a replayed old request, or a skewed clock).</summary>
+    StaleTimestamp,
     /// <summary>No secret produces the given signature.</summary>
     SignatureMismatch,
 }
@@ -34,8 +34,8 @@ public static class WebhookSignature
         DateTimeOffset now, TimeSpan? tolerance = null)
     {
         ArgumentNullException.ThrowIfNull(secrets);
-        if (string.IsNullOrWhiteSpace(signatureHeader) || !TryTimestamp(timestampHeader, out var timestamp)) return WebhookVerificationResult.Malformed;
-        if (!Fresh(timestamp, now, tolerance)) return WebhookVerificationResult.TimestampOutOfTolerance;
+        if (string.IsNullOrWhiteSpace(signatureHeader) || !TryTimestamp(timestampHeader, out var timestamp)) return WebhookVerificationResult.MissingHeader;
+        if (!Fresh(timestamp, now, tolerance)) return WebhookVerificationResult.StaleTimestamp;
 
         // Several signatures may be sent (comma- or space-separated) while the sender rotates secrets.
         var candidates = signatureHeader.Split(new[] { ',', ' ' }, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -63,10 +63,10 @@ public static class WebhookSignature
         ArgumentNullException.ThrowIfNull(secrets);
         if (string.IsNullOrWhiteSpace(messageId) || string.IsNullOrWhiteSpace(signatureHeader) || !TryTimestamp(timestampHeader, out var timestamp))
         {
-            return WebhookVerificationResult.Malformed;
+            return WebhookVerificationResult.MissingHeader;
         }
 
-        if (!Fresh(timestamp, now, tolerance)) return WebhookVerificationResult.TimestampOutOfTolerance;
+        if (!Fresh(timestamp, now, tolerance)) return WebhookVerificationResult.StaleTimestamp;
         var candidates = new List<byte[]>();
         foreach (var entry in signatureHeader.Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -74,7 +74,7 @@ public static class WebhookSignature
             if (comma > 0 && entry[..comma] == "v1") candidates.Add(Encoding.ASCII.GetBytes(entry[(comma + 1)..]));
         }
 
-        if (candidates.Count == 0) return WebhookVerificationResult.Malformed;
+        if (candidates.Count == 0) return WebhookVerificationResult.MissingHeader;
         foreach (var secret in secrets)
         {
             if (string.IsNullOrEmpty(secret)) continue;
@@ -87,6 +87,18 @@ public static class WebhookSignature
 
         return WebhookVerificationResult.SignatureMismatch;
     }
+
+    /// <summary>A sentence for logs and error responses explaining a result.</summary>
+    public static string Describe(WebhookVerificationResult result, WebhookSignatureFormat format = WebhookSignatureFormat.Conductor) => result switch
+    {
+        WebhookVerificationResult.Valid => "the signature is valid",
+        WebhookVerificationResult.MissingHeader => format == WebhookSignatureFormat.StandardWebhooks
+            ? "the webhook-id, webhook-timestamp or webhook-signature header is missing or unreadable"
+            : "the X-Conductor-Signature or X-Conductor-Timestamp header is missing or unreadable",
+        WebhookVerificationResult.StaleTimestamp => "the timestamp is outside the allowed tolerance (a replayed request, or a clock out of sync)",
+        WebhookVerificationResult.SignatureMismatch => "the signature does not match the body with any configured secret",
+        _ => result.ToString(),
+    };
 
     private static bool TryTimestamp(string? header, out long timestamp) =>
         long.TryParse(header, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out timestamp);

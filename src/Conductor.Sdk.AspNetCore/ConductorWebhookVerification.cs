@@ -1,0 +1,106 @@
+using Conductor.Sdk.Webhooks;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Conductor.Sdk.AspNetCore;
+
+/// <summary>Settings of the signature check on a receiving endpoint.</summary>
+public sealed class ConductorWebhookVerificationOptions
+{
+    /// <summary>Secrets accepted; list the new and the old one while rotating.</summary>
+    public IList<string> Secrets { get; } = new List<string>();
+
+    /// <summary>The format the sender uses.</summary>
+    public WebhookSignatureFormat Format { get; set; } = WebhookSignatureFormat.Conductor;
+
+    /// <summary>Allowed distance between the webhook's timestamp and this server's clock.</summary>
+    public TimeSpan Tolerance { get; set; } = WebhookSignature.DefaultTolerance;
+
+    /// <summary>Bodies larger than this are refused with 413 before any signature work.</summary>
+    public long MaxBodyBytes { get; set; } = 1024 * 1024;
+}
+
+/// <summary>A webhook whose signature was verified; available to the handler through <see cref="Get"/>.</summary>
+/// <param name="Body">The raw body bytes that were verified.</param>
+/// <param name="Event">The event name header.</param>
+/// <param name="DeliveryId">The stable delivery id: the idempotency key to deduplicate on.</param>
+/// <param name="Attempt">The attempt number (1-based), or 0 when the header is absent.</param>
+public sealed record VerifiedWebhook(ReadOnlyMemory<byte> Body, string? Event, string? DeliveryId, int Attempt)
+{
+    private static readonly object Key = new();
+
+    /// <summary>The verified webhook of the current request, or null when the filter did not run.</summary>
+    public static VerifiedWebhook? Get(HttpContext context) => context.Items.TryGetValue(Key, out var value) ? value as VerifiedWebhook : null;
+
+    internal void Attach(HttpContext context) => context.Items[Key] = this;
+}
+
+/// <summary>Endpoint-filter registration.</summary>
+public static class ConductorWebhookEndpointExtensions
+{
+    /// <summary>
+    /// Verifies the signature of every request to the endpoint against its raw body; refuses it with 401 and a
+    /// problem response naming the reason (missing header, stale timestamp, bad signature) otherwise.
+    /// </summary>
+    public static TBuilder RequireConductorSignature<TBuilder>(this TBuilder builder, Action<ConductorWebhookVerificationOptions> configure)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        var options = new ConductorWebhookVerificationOptions();
+        configure(options);
+        if (options.Secrets.Count == 0 || options.Secrets.Any(string.IsNullOrEmpty))
+        {
+            throw new ArgumentException("RequireConductorSignature needs at least one non-empty secret (configure options.Secrets).", nameof(configure));
+        }
+
+        if (options.Tolerance <= TimeSpan.Zero) throw new ArgumentException("RequireConductorSignature: Tolerance must be positive.", nameof(configure));
+        var filter = new ConductorSignatureFilter(options);
+        builder.AddEndpointFilter(filter.InvokeAsync);
+        return builder;
+    }
+}
+
+internal sealed partial class ConductorSignatureFilter(ConductorWebhookVerificationOptions options)
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var request = http.Request;
+        if (request.ContentLength > options.MaxBodyBytes)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Webhook body too large");
+        }
+
+        request.EnableBuffering();
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, http.RequestAborted).ConfigureAwait(false);
+        if (buffer.Length > options.MaxBodyBytes)
+        {
+            return Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Webhook body too large");
+        }
+
+        request.Body.Position = 0;
+        var body = buffer.ToArray();
+        var time = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        var headers = request.Headers;
+        var result = options.Format == WebhookSignatureFormat.StandardWebhooks
+            ? WebhookSignature.VerifyStandardWebhooks(body, headers["webhook-id"], headers["webhook-timestamp"], headers["webhook-signature"], options.Secrets, time.GetUtcNow(), options.Tolerance)
+            : WebhookSignature.Verify(body, headers["X-Conductor-Signature"], headers["X-Conductor-Timestamp"], options.Secrets, time.GetUtcNow(), options.Tolerance);
+        if (result != WebhookVerificationResult.Valid)
+        {
+            var logger = http.RequestServices.GetService<ILoggerFactory>()?.CreateLogger("Conductor.Sdk.AspNetCore.WebhookVerification");
+            if (logger is not null) Rejected(logger, request.Path, result);
+            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Webhook signature rejected", detail: WebhookSignature.Describe(result, options.Format));
+        }
+
+        var deliveryId = options.Format == WebhookSignatureFormat.StandardWebhooks ? headers["webhook-id"].ToString() : headers["X-Conductor-Delivery-Id"].ToString();
+        _ = int.TryParse(headers["X-Conductor-Delivery-Attempt"], out var attempt);
+        new VerifiedWebhook(body, headers["X-Conductor-Event"].ToString(), deliveryId.Length == 0 ? null : deliveryId, attempt).Attach(http);
+        return await next(context).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(1, LogLevel.Warning, "Rejected a webhook to {Path}: {Result}")]
+    private static partial void Rejected(ILogger logger, string path, WebhookVerificationResult result);
+}
