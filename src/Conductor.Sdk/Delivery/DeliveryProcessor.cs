@@ -9,7 +9,6 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.RateLimiting;
 using Polly.Timeout;
 
 namespace Conductor.Sdk.Delivery;
@@ -17,8 +16,9 @@ namespace Conductor.Sdk.Delivery;
 /// <summary>
 /// Runs due deliveries: leases them from the store, sends each through its endpoint's isolation pipeline
 /// and its channel, and records every attempt's outcome (delivered, retry at the next scheduled time, or
-/// dead letter). Attempts run concurrently and are not awaited as a batch, so a hanging receiver never
-/// holds up deliveries to others.
+/// dead letter). Attempts run concurrently and are not awaited as a batch; each endpoint gets at most
+/// <see cref="ConductorOptions.MaxConcurrentPerEndpoint"/> of them, so a hanging receiver never holds up
+/// deliveries to others.
 /// </summary>
 public sealed class DeliveryProcessor
 {
@@ -32,6 +32,11 @@ public sealed class DeliveryProcessor
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Task> _inflight = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _leaseGate = new(1, 1);
+    private readonly object _gate = new();
+    private readonly Dictionary<string, EndpointSlots> _endpoints = new(StringComparer.Ordinal);
+    private static readonly TimeSpan MaxAttemptTimeout = TimeSpan.FromSeconds(60);
+    private int _running;
+    private int _waiting;
 
     /// <summary>Creates a processor.</summary>
     public DeliveryProcessor(
@@ -57,34 +62,70 @@ public sealed class DeliveryProcessor
     /// <summary>Attempts currently running.</summary>
     public int InFlight => _inflight.Count;
 
+    /// <summary>True when another attempt may start or wait in an endpoint queue.</summary>
+    public bool HasCapacity
+    {
+        get
+        {
+            lock (_gate) return LeaseCapacity() > 0;
+        }
+    }
+
     /// <summary>Raised after each attempt is recorded (tests and diagnostics wait on it).</summary>
     public event Action<AttemptLog>? AttemptRecorded;
 
     /// <summary>
-    /// Leases what is due now, up to the free capacity, and starts it. Returns how many attempts were started;
-    /// they finish in the background (<see cref="WhenIdleAsync"/> waits for them).
+    /// Leases what is due now and starts it, up to the global and per-endpoint limits. Deliveries whose endpoint
+    /// is at its limit wait in that endpoint's queue (holding their lease, not a worker slot) and start as its
+    /// attempts finish; beyond <see cref="ConductorOptions.MaxQueuedPerEndpoint"/> they are handed back to the store
+    /// for <see cref="ConductorOptions.BusyEndpointDelay"/>. Returns how many deliveries were leased.
     /// </summary>
     public async Task<int> StartDueAsync(CancellationToken cancellationToken = default)
     {
         await _leaseGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var started = 0;
+            var leasedTotal = 0;
             while (true)
             {
-                var capacity = Math.Min(_options.BatchSize, _options.MaxConcurrentDeliveries - _inflight.Count);
-                if (capacity <= 0) return started;
+                int capacity;
+                lock (_gate) capacity = LeaseCapacity();
+                if (capacity <= 0) return leasedTotal;
                 var now = _time.GetUtcNow();
                 var leased = await _store.LeaseDueAsync(now, capacity, now + _options.LeaseDuration, cancellationToken).ConfigureAwait(false);
-                foreach (var delivery in leased)
+                var toStart = new List<DeliveryRecord>();
+                var overflow = new List<DeliveryRecord>();
+                lock (_gate)
                 {
-                    var task = Task.Run(() => ProcessAsync(delivery, cancellationToken), CancellationToken.None);
-                    _inflight[delivery.Id] = task;
-                    _ = task.ContinueWith(_ => _inflight.TryRemove(delivery.Id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                    foreach (var delivery in leased)
+                    {
+                        var endpoint = EndpointState(delivery.Endpoint);
+                        if (endpoint.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
+                        {
+                            endpoint.Running++;
+                            _running++;
+                            toStart.Add(delivery);
+                        }
+                        else if (endpoint.Waiting.Count < _options.MaxQueuedPerEndpoint)
+                        {
+                            endpoint.Waiting.Enqueue((delivery, now));
+                            _waiting++;
+                        }
+                        else
+                        {
+                            overflow.Add(delivery);
+                        }
+                    }
                 }
 
-                started += leased.Count;
-                if (leased.Count < capacity) return started;
+                foreach (var delivery in toStart) Launch(delivery, cancellationToken);
+                foreach (var delivery in overflow)
+                {
+                    await PostponeAsync(delivery, _options.BusyEndpointDelay, "at its concurrency limit with a full queue", cancellationToken).ConfigureAwait(false);
+                }
+
+                leasedTotal += leased.Count;
+                if (leased.Count < capacity) return leasedTotal;
             }
         }
         finally
@@ -93,7 +134,7 @@ public sealed class DeliveryProcessor
         }
     }
 
-    /// <summary>Waits until no attempt is running.</summary>
+    /// <summary>Waits until no attempt is running or waiting.</summary>
     public async Task WhenIdleAsync()
     {
         while (!_inflight.IsEmpty)
@@ -115,6 +156,79 @@ public sealed class DeliveryProcessor
         var started = await StartDueAsync(cancellationToken).ConfigureAwait(false);
         await WhenIdleAsync().ConfigureAwait(false);
         return started;
+    }
+
+    private int LeaseCapacity() =>
+        Math.Min(_options.BatchSize, _options.MaxConcurrentDeliveries - _running + _options.MaxQueuedTotal - _waiting);
+
+    private EndpointSlots EndpointState(string endpoint)
+    {
+        if (!_endpoints.TryGetValue(endpoint, out var state)) _endpoints[endpoint] = state = new EndpointSlots();
+        return state;
+    }
+
+    private void Launch(DeliveryRecord delivery, CancellationToken cancellationToken)
+    {
+        var task = Task.Run(async () =>
+        {
+            try
+            {
+                await ProcessAsync(delivery, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                Finished(delivery.Endpoint, cancellationToken);
+            }
+        }, CancellationToken.None);
+        _inflight[delivery.Id] = task;
+        _ = task.ContinueWith(_ => _inflight.TryRemove(delivery.Id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>Frees the slot of a finished attempt and starts waiting deliveries that now fit.</summary>
+    private void Finished(string endpoint, CancellationToken cancellationToken)
+    {
+        var toStart = new List<DeliveryRecord>();
+        var expired = new List<DeliveryRecord>();
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            var state = _endpoints[endpoint];
+            state.Running--;
+            _running--;
+            // The finishing endpoint first, then any other endpoint that waited for a global slot.
+            foreach (var candidate in new[] { state }.Concat(_endpoints.Values.Where(e => !ReferenceEquals(e, state))))
+            {
+                while (candidate.Waiting.Count > 0 && candidate.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
+                {
+                    var (delivery, leasedAt) = candidate.Waiting.Dequeue();
+                    _waiting--;
+                    // A delivery that waited so long that its lease could lapse mid-attempt goes back to the store instead.
+                    if (now - leasedAt > _options.LeaseDuration - MaxAttemptTimeout)
+                    {
+                        expired.Add(delivery);
+                        continue;
+                    }
+
+                    candidate.Running++;
+                    _running++;
+                    toStart.Add(delivery);
+                }
+
+                if (_running >= _options.MaxConcurrentDeliveries) break;
+            }
+        }
+
+        foreach (var delivery in toStart) Launch(delivery, cancellationToken);
+        foreach (var delivery in expired)
+        {
+            _ = _store.ReleaseAsync(delivery.Id, now, CancellationToken.None).AsTask();
+        }
+    }
+
+    private sealed class EndpointSlots
+    {
+        public int Running;
+        public readonly Queue<(DeliveryRecord Delivery, DateTimeOffset LeasedAt)> Waiting = new();
     }
 
     private async Task ProcessAsync(DeliveryRecord delivery, CancellationToken cancellationToken)
@@ -144,11 +258,6 @@ public sealed class DeliveryProcessor
             result = await _isolation.For(delivery.Endpoint)
                 .ExecuteAsync(static (ctx, state) => state.channel.SendAsync(state.attempt, ctx.CancellationToken), context, (channel, attempt))
                 .ConfigureAwait(false);
-        }
-        catch (RateLimiterRejectedException)
-        {
-            await PostponeAsync(delivery, _options.BusyEndpointDelay, "at its concurrency limit", cancellationToken).ConfigureAwait(false);
-            return;
         }
         catch (BrokenCircuitException broken)
         {

@@ -39,7 +39,8 @@ public sealed class DeliveryWorker : BackgroundService
                 var next = await _store.NextDueAsync(stoppingToken).ConfigureAwait(false);
                 var wait = next is { } due ? due - _time.GetUtcNow() : MaxIdle;
                 if (wait > MaxIdle) wait = MaxIdle;
-                if (wait <= TimeSpan.Zero && _processor.InFlight == 0) continue;
+                // Something is due and there is room to run it: go round again rather than sleep.
+                if (wait <= TimeSpan.Zero && _processor.HasCapacity) continue;
 
                 using var wake = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                 var timer = wait > TimeSpan.Zero ? Task.Delay(wait, _time, wake.Token) : Task.Delay(Timeout.Infinite, wake.Token);

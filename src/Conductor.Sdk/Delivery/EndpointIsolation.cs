@@ -4,15 +4,15 @@ using Conductor.Sdk.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.RateLimiting;
 using Polly.Timeout;
 
 namespace Conductor.Sdk.Delivery;
 
 /// <summary>
-/// One Polly pipeline per endpoint: a concurrency limiter that rejects instead of queueing (so a slow
-/// receiver never holds more than its share of the worker), a circuit breaker (so a dead receiver stops
-/// being attempted for a while), and the per-attempt timeout, all driven by the injected <see cref="TimeProvider"/>.
+/// One Polly pipeline per endpoint: a circuit breaker (so a dead receiver stops being attempted for a
+/// while) and the per-attempt timeout, both driven by the injected <see cref="TimeProvider"/>. The
+/// per-endpoint concurrency limit is kept by <see cref="DeliveryProcessor"/>, which queues instead of
+/// occupying worker slots.
 /// </summary>
 public sealed class EndpointIsolation : IDisposable
 {
@@ -22,7 +22,6 @@ public sealed class EndpointIsolation : IDisposable
     private readonly ConcurrentDictionary<string, ResiliencePipeline<AttemptResult>> _pipelines = new(StringComparer.Ordinal);
     private readonly ConductorOptions _options;
     private readonly TimeProvider _time;
-    private readonly List<IDisposable> _disposables = new();
 
     /// <summary>Creates the isolation layer.</summary>
     public EndpointIsolation(IOptions<ConductorOptions> options, TimeProvider time)
@@ -36,18 +35,7 @@ public sealed class EndpointIsolation : IDisposable
 
     private ResiliencePipeline<AttemptResult> Build(string endpoint)
     {
-        var limiter = new System.Threading.RateLimiting.ConcurrencyLimiter(new System.Threading.RateLimiting.ConcurrencyLimiterOptions
-        {
-            PermitLimit = _options.MaxConcurrentPerEndpoint,
-            QueueLimit = 0,
-        });
-        lock (_disposables) _disposables.Add(limiter);
-
         return new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = _time, Name = "Conductor.Endpoint", InstanceName = endpoint }
-            .AddRateLimiter(new RateLimiterStrategyOptions
-            {
-                RateLimiter = args => limiter.AcquireAsync(1, args.Context.CancellationToken),
-            })
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<AttemptResult>
             {
                 FailureRatio = _options.CircuitBreakerFailureRatio,
@@ -67,12 +55,5 @@ public sealed class EndpointIsolation : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose()
-    {
-        lock (_disposables)
-        {
-            foreach (var disposable in _disposables) disposable.Dispose();
-            _disposables.Clear();
-        }
-    }
+    public void Dispose() => _pipelines.Clear();
 }

@@ -17,7 +17,13 @@ public sealed class ConductorOptions
     /// <summary>Attempts running at once to one endpoint, so that a slow receiver holds only this many slots.</summary>
     public int MaxConcurrentPerEndpoint { get; set; } = 8;
 
-    /// <summary>How long a postponed delivery waits when its endpoint is at its concurrency limit.</summary>
+    /// <summary>Leased deliveries that may wait in one endpoint's queue while its attempts run.</summary>
+    public int MaxQueuedPerEndpoint { get; set; } = 256;
+
+    /// <summary>Leased deliveries that may wait in all endpoint queues together.</summary>
+    public int MaxQueuedTotal { get; set; } = 1024;
+
+    /// <summary>How long a delivery is handed back to the store when its endpoint's queue is full.</summary>
     public TimeSpan BusyEndpointDelay { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Share of failed attempts (in <see cref="CircuitBreakerSamplingDuration"/>) that opens an endpoint's breaker.</summary>
@@ -47,6 +53,8 @@ internal sealed class ConductorOptionsValidator : IValidateOptions<ConductorOpti
         var failures = new List<string>();
         if (options.MaxConcurrentDeliveries < 1) failures.Add($"Conductor:MaxConcurrentDeliveries must be at least 1 (it is {options.MaxConcurrentDeliveries}).");
         if (options.MaxConcurrentPerEndpoint < 1) failures.Add($"Conductor:MaxConcurrentPerEndpoint must be at least 1 (it is {options.MaxConcurrentPerEndpoint}).");
+        if (options.MaxQueuedPerEndpoint < 0) failures.Add($"Conductor:MaxQueuedPerEndpoint must not be negative (it is {options.MaxQueuedPerEndpoint}).");
+        if (options.MaxQueuedTotal < options.MaxQueuedPerEndpoint) failures.Add($"Conductor:MaxQueuedTotal ({options.MaxQueuedTotal}) must be at least MaxQueuedPerEndpoint ({options.MaxQueuedPerEndpoint}).");
         if (options.BatchSize < 1) failures.Add($"Conductor:BatchSize must be at least 1 (it is {options.BatchSize}).");
         if (options.CircuitBreakerFailureRatio is <= 0 or > 1) failures.Add($"Conductor:CircuitBreakerFailureRatio must be in (0, 1] (it is {options.CircuitBreakerFailureRatio}).");
         if (options.CircuitBreakerMinimumThroughput < 2) failures.Add($"Conductor:CircuitBreakerMinimumThroughput must be at least 2 (it is {options.CircuitBreakerMinimumThroughput}).");
