@@ -70,7 +70,7 @@ internal sealed partial class ConductorSignatureFilter(ConductorWebhookVerificat
         var request = http.Request;
         if (request.ContentLength > options.MaxBodyBytes)
         {
-            return Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Webhook body too large");
+            return new Problem(StatusCodes.Status413PayloadTooLarge, "Webhook body too large", $"the body exceeds {options.MaxBodyBytes} bytes");
         }
 
         request.EnableBuffering();
@@ -78,7 +78,7 @@ internal sealed partial class ConductorSignatureFilter(ConductorWebhookVerificat
         await request.Body.CopyToAsync(buffer, http.RequestAborted).ConfigureAwait(false);
         if (buffer.Length > options.MaxBodyBytes)
         {
-            return Results.Problem(statusCode: StatusCodes.Status413PayloadTooLarge, title: "Webhook body too large");
+            return new Problem(StatusCodes.Status413PayloadTooLarge, "Webhook body too large", $"the body exceeds {options.MaxBodyBytes} bytes");
         }
 
         request.Body.Position = 0;
@@ -92,13 +92,33 @@ internal sealed partial class ConductorSignatureFilter(ConductorWebhookVerificat
         {
             var logger = http.RequestServices.GetService<ILoggerFactory>()?.CreateLogger("Conductor.Sdk.AspNetCore.WebhookVerification");
             if (logger is not null) Rejected(logger, request.Path, result);
-            return Results.Problem(statusCode: StatusCodes.Status401Unauthorized, title: "Webhook signature rejected", detail: WebhookSignature.Describe(result, options.Format));
+            return new Problem(StatusCodes.Status401Unauthorized, "Webhook signature rejected", WebhookSignature.Describe(result, options.Format));
         }
 
         var deliveryId = options.Format == WebhookSignatureFormat.StandardWebhooks ? headers["webhook-id"].ToString() : headers["X-Conductor-Delivery-Id"].ToString();
         _ = int.TryParse(headers["X-Conductor-Delivery-Attempt"], out var attempt);
         new VerifiedWebhook(body, headers["X-Conductor-Event"].ToString(), deliveryId.Length == 0 ? null : deliveryId, attempt).Attach(http);
         return await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An RFC 9457 problem response written without System.Text.Json reflection, so the filter also works in
+    /// trimmed and native-AOT receivers.
+    /// </summary>
+    private sealed class Problem(int status, string title, string detail) : IResult
+    {
+        public async Task ExecuteAsync(HttpContext httpContext)
+        {
+            httpContext.Response.StatusCode = status;
+            httpContext.Response.ContentType = "application/problem+json";
+            await using var writer = new System.Text.Json.Utf8JsonWriter(httpContext.Response.Body);
+            writer.WriteStartObject();
+            writer.WriteString("title", title);
+            writer.WriteNumber("status", status);
+            writer.WriteString("detail", detail);
+            writer.WriteEndObject();
+            await writer.FlushAsync(httpContext.RequestAborted).ConfigureAwait(false);
+        }
     }
 
     [LoggerMessage(1, LogLevel.Warning, "Rejected a webhook to {Path}: {Result}")]

@@ -27,12 +27,13 @@ public static class Profile
     {
         var compilation = BenchmarkInputs.CreateCompilation();
         var files = BenchmarkInputs.EnsembleFiles(count);
-        var fullRounds = Math.Clamp(20_000 / count, 5, 200);
-        var editRounds = 200;
+        // Step tracking itself grows with the square of the number of files (over 2 s per edit at 4,000): few rounds.
+        var fullRounds = trackSteps ? 3 : Math.Clamp(20_000 / count, 5, 200);
+        var editRounds = trackSteps ? 5 : 200;
 
         // Warm up (tiered JIT) before measuring.
         GeneratorDriver driver = null!;
-        for (var i = 0; i < 10; i++) driver = BenchmarkInputs.CreateDriver(files, trackSteps).RunGenerators(compilation);
+        for (var i = 0; i < (trackSteps ? 2 : 10); i++) driver = BenchmarkInputs.CreateDriver(files, trackSteps).RunGenerators(compilation);
         BenchmarkInputs.Verify(driver, count);
         Measure($"Full run, {count} ensembles", fullRounds, () => driver = BenchmarkInputs.CreateDriver(files, trackSteps).RunGenerators(compilation));
 
@@ -58,7 +59,7 @@ public static class Profile
 
         void Measure(string title, int rounds, Action run)
         {
-            for (var i = 0; i < Math.Min(rounds, 20); i++) run(); // warm-up of this path
+            for (var i = 0; i < Math.Min(rounds, 20); i++) run(); // warm-up of this path (tracking on: as many as measured)
             var totals = new Dictionary<string, (double Ms, int Entries)>();
             var watch = new Stopwatch();
             for (var i = 0; i < rounds; i++)

@@ -43,3 +43,22 @@ public sealed class PayloadTests
         Assert.Equal("2024-01-15T10:30:15.042Z", EventPayload.FormatTimestamp(local));
     }
 }
+
+public sealed class ReflectionFreeSerializationTests
+{
+    [Fact]
+    public void Reflection_based_serialization_is_disabled_in_this_test_assembly()
+    {
+        // Guard for the payload tests above: if this did not throw, they would not prove anything about reflection.
+        Assert.Throws<InvalidOperationException>(() => System.Text.Json.JsonSerializer.Serialize(new { a = 1 }));
+    }
+
+    [Fact]
+    public void Error_details_keep_the_stack_only_when_asked()
+    {
+        var error = Conductor.Sdk.Events.ErrorInfo.From(new TimeoutException("slow"), includeStack: false);
+        var body = System.Text.Encoding.UTF8.GetString(Conductor.Sdk.Events.EventPayload.Serialize(
+            new Conductor.Sdk.Events.ExecutionFailed(DateTimeOffset.UnixEpoch, "e", "x", error, 1)));
+        Assert.Contains("\"error\":{\"message\":\"slow\",\"type\":\"System.TimeoutException\"}", body);
+    }
+}

@@ -56,11 +56,8 @@ public static class EventPayload
             case ExecutionFailed e:
                 writer.WriteString("id", e.Id);
                 writer.WriteString("status", e.Status);
-                writer.WriteStartObject("error");
-                writer.WriteString("message", e.Error.Message);
-                writer.WriteString("type", e.Error.Type);
-                if (e.Error.Stack is not null) writer.WriteString("stack", e.Error.Stack);
-                writer.WriteEndObject();
+                writer.WritePropertyName("error");
+                JsonSerializer.Serialize(writer, e.Error, ConductorJsonContext.Default.ErrorInfo);
                 writer.WriteNumber("duration", e.Duration);
                 break;
             case ExecutionTimedOut e:
