@@ -106,11 +106,13 @@ public sealed class HostingTests
         await using var receiver = await Receiver.StartAsync(Reply.Status(503), Reply.Status(200));
         var time = new FakeTimeProvider(Pipeline.Start);
         using var host = BuildHost(b => b.AddNotification(new WebhookNotificationDefinition("orders", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { "s" }, retries: 1)), time: time);
+        var meter = host.Services.GetRequiredService<ConductorTelemetry>().Meter;
         var measurements = new ConcurrentDictionary<string, double>();
         using var meters = new MeterListener();
         meters.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == ConductorTelemetry.Name) listener.EnableMeasurementEvents(instrument);
+            // Other tests run in parallel with meters of the same name: listen to this host's meter only.
+            if (ReferenceEquals(instrument.Meter, meter)) listener.EnableMeasurementEvents(instrument);
         };
         meters.SetMeasurementEventCallback<long>((instrument, value, _, _) => measurements.AddOrUpdate(instrument.Name, value, (_, v) => v + value));
         meters.SetMeasurementEventCallback<double>((instrument, _, _, _) => measurements.AddOrUpdate(instrument.Name + ".count", 1, (_, v) => v + 1));
@@ -126,18 +128,19 @@ public sealed class HostingTests
 
         var dispatcher = host.Services.GetRequiredService<NotificationDispatcher>();
         var processor = host.Services.GetRequiredService<DeliveryProcessor>();
-        await dispatcher.DispatchAsync(new ExecutionCompleted(time.GetUtcNow(), "orders", "exec-1", null, 5));
+        var id = (await dispatcher.DispatchAsync(new ExecutionCompleted(time.GetUtcNow(), "orders", "exec-1", null, 5))).DeliveryIds.Single();
         await processor.RunDueAsync();
         time.Advance(TimeSpan.FromSeconds(1));
         await processor.RunDueAsync();
 
+        Assert.Equal(ConductorTelemetry.Name, meter.Name);
         Assert.Equal(1, measurements["conductor.deliveries.enqueued"]);
         Assert.Equal(2, measurements["conductor.deliveries.attempted"]);
         Assert.Equal(1, measurements["conductor.deliveries.retried"]);
         Assert.Equal(1, measurements["conductor.deliveries.succeeded"]);
         Assert.False(measurements.ContainsKey("conductor.deliveries.dead_lettered"));
         Assert.Equal(2, measurements["conductor.delivery.attempt.duration.count"]);
-        var attempts = activities.Where(a => a.OperationName == "conductor.delivery.attempt").ToList();
+        var attempts = activities.Where(a => a.OperationName == "conductor.delivery.attempt" && (string?)a.GetTagItem("conductor.delivery.id") == id).ToList();
         Assert.Equal(new object?[] { 503, 200 }, attempts.OrderBy(a => (int)a.GetTagItem("conductor.delivery.attempt")!).Select(a => a.GetTagItem("http.response.status_code")));
         Assert.Contains(activities, a => a.OperationName == "conductor.dispatch");
     }

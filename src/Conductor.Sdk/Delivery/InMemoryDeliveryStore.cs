@@ -3,17 +3,32 @@ namespace Conductor.Sdk.Delivery;
 /// <summary>
 /// A delivery store in process memory: for tests and for applications that accept losing pending
 /// deliveries on a restart. The durable stores (SQLite, PostgreSQL) implement the same contract.
+/// Due and leased deliveries are kept in ordered sets, so leasing costs O(log n) per delivery however
+/// many delivered ones are kept.
 /// </summary>
 public sealed class InMemoryDeliveryStore : IDeliveryStore
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly SortedSet<(DateTimeOffset At, string Id)> _due = new(SlotComparer.Instance);
+    private readonly SortedSet<(DateTimeOffset At, string Id)> _leased = new(SlotComparer.Instance);
 
     private sealed class Entry(DeliveryRecord record)
     {
         public DeliveryRecord Record = record;
         public DateTimeOffset? LeasedUntil;
-        public readonly List<AttemptLog> Attempts = new();
+        public List<AttemptLog>? Attempts;
+    }
+
+    private sealed class SlotComparer : IComparer<(DateTimeOffset At, string Id)>
+    {
+        public static readonly SlotComparer Instance = new();
+
+        public int Compare((DateTimeOffset At, string Id) x, (DateTimeOffset At, string Id) y)
+        {
+            var byTime = x.At.CompareTo(y.At);
+            return byTime != 0 ? byTime : string.CompareOrdinal(x.Id, y.Id);
+        }
     }
 
     /// <inheritdoc />
@@ -23,10 +38,16 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         {
             foreach (var delivery in deliveries)
             {
-                if (!_entries.TryAdd(delivery.Id, new Entry(delivery)))
+                if (_entries.ContainsKey(delivery.Id))
                 {
                     throw new InvalidOperationException($"A delivery with id '{delivery.Id}' is already stored.");
                 }
+            }
+
+            foreach (var delivery in deliveries)
+            {
+                _entries.Add(delivery.Id, new Entry(delivery));
+                if (delivery.Status == DeliveryStatus.Pending) _due.Add((delivery.DueAt, delivery.Id));
             }
         }
 
@@ -38,13 +59,28 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            var due = _entries.Values
-                .Where(e => e.Record.Status == DeliveryStatus.Pending && e.Record.DueAt <= now && (e.LeasedUntil is null || e.LeasedUntil <= now))
-                .OrderBy(e => e.Record.DueAt).ThenBy(e => e.Record.Id, StringComparer.Ordinal)
-                .Take(max)
-                .ToList();
-            foreach (var entry in due) entry.LeasedUntil = leaseUntil;
-            return ValueTask.FromResult<IReadOnlyList<DeliveryRecord>>(due.Select(e => e.Record).ToList());
+            // Leases that ran out (their worker crashed or stalled) make the delivery due again.
+            while (_leased.Count > 0 && _leased.Min.At <= now)
+            {
+                var expired = _leased.Min;
+                _leased.Remove(expired);
+                var entry = _entries[expired.Id];
+                entry.LeasedUntil = null;
+                _due.Add((entry.Record.DueAt, expired.Id));
+            }
+
+            var result = new List<DeliveryRecord>(Math.Min(max, _due.Count));
+            while (result.Count < max && _due.Count > 0 && _due.Min.At <= now)
+            {
+                var slot = _due.Min;
+                _due.Remove(slot);
+                var entry = _entries[slot.Id];
+                entry.LeasedUntil = leaseUntil;
+                _leased.Add((leaseUntil, slot.Id));
+                result.Add(entry.Record);
+            }
+
+            return ValueTask.FromResult<IReadOnlyList<DeliveryRecord>>(result);
         }
     }
 
@@ -54,8 +90,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         lock (_gate)
         {
             var entry = Find(attempt.DeliveryId);
-            entry.Attempts.Add(attempt);
-            entry.LeasedUntil = null;
+            Unschedule(entry);
+            (entry.Attempts ??= new List<AttemptLog>(1)).Add(attempt);
             entry.Record = entry.Record with
             {
                 Status = next,
@@ -65,6 +101,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 LastErrorKind = attempt.ErrorKind,
                 LastError = attempt.Error,
             };
+            if (next == DeliveryStatus.Pending) _due.Add((entry.Record.DueAt, entry.Record.Id));
         }
 
         return ValueTask.CompletedTask;
@@ -76,8 +113,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         lock (_gate)
         {
             var entry = Find(deliveryId);
-            entry.LeasedUntil = null;
+            Unschedule(entry);
             entry.Record = entry.Record with { DueAt = dueAt };
+            if (entry.Record.Status == DeliveryStatus.Pending) _due.Add((dueAt, deliveryId));
         }
 
         return ValueTask.CompletedTask;
@@ -88,14 +126,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            DateTimeOffset? next = null;
-            foreach (var entry in _entries.Values)
-            {
-                if (entry.Record.Status != DeliveryStatus.Pending) continue;
-                var at = entry.LeasedUntil is { } until && until > entry.Record.DueAt ? until : entry.Record.DueAt;
-                if (next is null || at < next) next = at;
-            }
-
+            DateTimeOffset? next = _due.Count > 0 ? _due.Min.At : null;
+            if (_leased.Count > 0 && (next is null || _leased.Min.At < next)) next = _leased.Min.At;
             return ValueTask.FromResult(next);
         }
     }
@@ -131,7 +163,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(Find(deliveryId).Attempts.ToList());
+            var attempts = Find(deliveryId).Attempts;
+            return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(attempts is null ? Array.Empty<AttemptLog>() : attempts.ToArray());
         }
     }
 
@@ -142,13 +175,28 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         {
             var entry = Find(deliveryId);
             if (entry.Record.Status != DeliveryStatus.DeadLettered) return ValueTask.FromResult(false);
+            // A fresh retry budget of the same size, on top of the attempts already made.
             entry.Record = entry.Record with
             {
                 Status = DeliveryStatus.Pending,
                 DueAt = now,
-                MaxAttempts = entry.Record.Attempts + (entry.Record.MaxAttempts),
+                MaxAttempts = entry.Record.Attempts + entry.Record.MaxAttempts,
             };
+            _due.Add((now, deliveryId));
             return ValueTask.FromResult(true);
+        }
+    }
+
+    private void Unschedule(Entry entry)
+    {
+        if (entry.LeasedUntil is { } until)
+        {
+            _leased.Remove((until, entry.Record.Id));
+            entry.LeasedUntil = null;
+        }
+        else
+        {
+            _due.Remove((entry.Record.DueAt, entry.Record.Id));
         }
     }
 

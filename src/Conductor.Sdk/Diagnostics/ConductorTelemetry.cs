@@ -29,6 +29,9 @@ public sealed class ConductorTelemetry : IDisposable
         AttemptDuration = _meter.CreateHistogram<double>("conductor.delivery.attempt.duration", "ms", "Duration of one delivery attempt.");
     }
 
+    /// <summary>The meter all instruments belong to.</summary>
+    internal Meter Meter => _meter;
+
     /// <summary>Deliveries created.</summary>
     public Counter<long> Enqueued { get; }
 

@@ -90,6 +90,7 @@ public sealed class WebhookChannel : INotificationChannel
         {
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             var status = (int)response.StatusCode;
+            await DrainAsync(response.Content, cancellationToken).ConfigureAwait(false);
             var outcome = RetrySchedule.Classify(response.StatusCode);
             if (outcome == AttemptOutcome.Delivered) return AttemptResult.Delivered(status);
             TimeSpan? retryAfter = null;
@@ -107,6 +108,28 @@ public sealed class WebhookChannel : INotificationChannel
         catch (HttpRequestException ex)
         {
             return new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Connection, ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// Reads and discards a small response body so the connection can be reused; a larger one is left
+    /// unread and the connection is closed instead of buffering whatever a receiver sends.
+    /// </summary>
+    private static async Task DrainAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        const int Limit = 16 * 1024;
+        if (content.Headers.ContentLength is > Limit) return;
+        using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            var total = 0;
+            int read;
+            while (total <= Limit && (read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0) total += read;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
