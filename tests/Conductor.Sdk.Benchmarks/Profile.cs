@@ -14,6 +14,16 @@ public static class Profile
 {
     public static void Run(IReadOnlyList<int> counts)
     {
+        // The very first run in this process: JIT of the generator, the model library, YamlDotNet and the driver included,
+        // as in a build whose compiler server has just started.
+        var coldCompilation = BenchmarkInputs.CreateCompilation();
+        var coldFiles = BenchmarkInputs.EnsembleFiles(counts[0]);
+        var cold = Stopwatch.StartNew();
+        var coldDriver = BenchmarkInputs.CreateDriver(coldFiles).RunGenerators(coldCompilation);
+        cold.Stop();
+        BenchmarkInputs.Verify(coldDriver, counts[0]);
+        Console.WriteLine($"Cold first full run, {counts[0]} ensembles: {cold.Elapsed.TotalMilliseconds:F1} ms");
+
         foreach (var count in counts)
         {
             Console.WriteLine($"==== {count} ensembles ====");
