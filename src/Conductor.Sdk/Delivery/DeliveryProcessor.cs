@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.DependencyInjection;
@@ -30,7 +29,8 @@ public sealed class DeliveryProcessor
     private readonly TimeProvider _time;
     private readonly ConductorTelemetry _telemetry;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, Task> _inflight = new(StringComparer.Ordinal);
+    private readonly DeliverySignal _signal;
+    private TaskCompletionSource _idle = NewIdle(completed: true);
     private readonly SemaphoreSlim _leaseGate = new(1, 1);
     private readonly object _gate = new();
     private readonly Dictionary<string, EndpointSlots> _endpoints = new(StringComparer.Ordinal);
@@ -47,8 +47,10 @@ public sealed class DeliveryProcessor
         IOptions<ConductorOptions> options,
         TimeProvider time,
         ConductorTelemetry telemetry,
+        DeliverySignal signal,
         ILogger<DeliveryProcessor>? logger = null)
     {
+        _signal = signal;
         _store = store;
         _registry = registry;
         _channels = channels.ToDictionary(c => c.Channel, StringComparer.Ordinal);
@@ -60,7 +62,13 @@ public sealed class DeliveryProcessor
     }
 
     /// <summary>Attempts currently running.</summary>
-    public int InFlight => _inflight.Count;
+    public int InFlight
+    {
+        get
+        {
+            lock (_gate) return _running;
+        }
+    }
 
     /// <summary>True when another attempt may start or wait in an endpoint queue.</summary>
     public bool HasCapacity
@@ -77,8 +85,8 @@ public sealed class DeliveryProcessor
     /// <summary>
     /// Leases what is due now and starts it, up to the global and per-endpoint limits. Deliveries whose endpoint
     /// is at its limit wait in that endpoint's queue (holding their lease, not a worker slot) and start as its
-    /// attempts finish; beyond <see cref="ConductorOptions.MaxQueuedPerEndpoint"/> they are handed back to the store
-    /// for <see cref="ConductorOptions.BusyEndpointDelay"/>. Returns how many deliveries were leased.
+    /// attempts finish; once that queue is full the endpoint is skipped when leasing, so its backlog stays in the
+    /// store and never blocks other endpoints. Returns how many deliveries were leased.
     /// </summary>
     public async Task<int> StartDueAsync(CancellationToken cancellationToken = default)
     {
@@ -89,10 +97,16 @@ public sealed class DeliveryProcessor
             while (true)
             {
                 int capacity;
-                lock (_gate) capacity = LeaseCapacity();
+                IReadOnlyCollection<string> busy;
+                lock (_gate)
+                {
+                    capacity = LeaseCapacity();
+                    busy = BusyEndpointsLocked();
+                }
+
                 if (capacity <= 0) return leasedTotal;
                 var now = _time.GetUtcNow();
-                var leased = await _store.LeaseDueAsync(now, capacity, now + _options.LeaseDuration, cancellationToken).ConfigureAwait(false);
+                var leased = await _store.LeaseDueAsync(now, capacity, now + _options.LeaseDuration, busy, cancellationToken).ConfigureAwait(false);
                 var toStart = new List<DeliveryRecord>();
                 var overflow = new List<DeliveryRecord>();
                 lock (_gate)
@@ -102,12 +116,14 @@ public sealed class DeliveryProcessor
                         var endpoint = EndpointState(delivery.Endpoint);
                         if (endpoint.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
                         {
+                            MarkBusy();
                             endpoint.Running++;
                             _running++;
                             toStart.Add(delivery);
                         }
                         else if (endpoint.Waiting.Count < _options.MaxQueuedPerEndpoint)
                         {
+                            MarkBusy();
                             endpoint.Waiting.Enqueue((delivery, now));
                             _waiting++;
                         }
@@ -119,9 +135,10 @@ public sealed class DeliveryProcessor
                 }
 
                 foreach (var delivery in toStart) Launch(delivery, cancellationToken);
+                // Hand back, due as before, what did not fit: its endpoint is now busy, so the next lease skips it.
                 foreach (var delivery in overflow)
                 {
-                    await PostponeAsync(delivery, _options.BusyEndpointDelay, "at its concurrency limit with a full queue", cancellationToken).ConfigureAwait(false);
+                    await _store.ReleaseAsync(delivery.Id, delivery.DueAt, cancellationToken).ConfigureAwait(false);
                 }
 
                 leasedTotal += leased.Count;
@@ -134,20 +151,10 @@ public sealed class DeliveryProcessor
         }
     }
 
-    /// <summary>Waits until no attempt is running or waiting.</summary>
-    public async Task WhenIdleAsync()
+    /// <summary>Waits until no attempt is running or waiting in an endpoint queue.</summary>
+    public Task WhenIdleAsync()
     {
-        while (!_inflight.IsEmpty)
-        {
-            await Task.WhenAll(_inflight.Values.ToArray()).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Waits until one running attempt finishes (or returns at once when none runs).</summary>
-    public Task WhenAnyCompletesAsync()
-    {
-        var running = _inflight.Values.ToArray();
-        return running.Length == 0 ? Task.CompletedTask : Task.WhenAny(running);
+        lock (_gate) return _idle.Task;
     }
 
     /// <summary>Starts everything due now and waits for those attempts to be recorded (tests, tools).</summary>
@@ -156,6 +163,26 @@ public sealed class DeliveryProcessor
         var started = await StartDueAsync(cancellationToken).ConfigureAwait(false);
         await WhenIdleAsync().ConfigureAwait(false);
         return started;
+    }
+
+    /// <summary>Endpoints whose queue is full: the store leaves their deliveries in place for now.</summary>
+    public IReadOnlyCollection<string> BusyEndpoints
+    {
+        get
+        {
+            lock (_gate) return BusyEndpointsLocked();
+        }
+    }
+
+    private IReadOnlyCollection<string> BusyEndpointsLocked()
+    {
+        List<string>? busy = null;
+        foreach (var (endpoint, state) in _endpoints)
+        {
+            if (state.Waiting.Count >= _options.MaxQueuedPerEndpoint && state.Running >= _options.MaxConcurrentPerEndpoint) (busy ??= new()).Add(endpoint);
+        }
+
+        return busy is null ? Array.Empty<string>() : busy;
     }
 
     private int LeaseCapacity() =>
@@ -167,21 +194,37 @@ public sealed class DeliveryProcessor
         return state;
     }
 
-    private void Launch(DeliveryRecord delivery, CancellationToken cancellationToken)
+    private static TaskCompletionSource NewIdle(bool completed)
     {
-        var task = Task.Run(async () =>
+        var source = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (completed) source.SetResult();
+        return source;
+    }
+
+    /// <summary>Called under the lock whenever a delivery is admitted (running or waiting).</summary>
+    private void MarkBusy()
+    {
+        if (_idle.Task.IsCompleted) _idle = NewIdle(completed: false);
+    }
+
+    private void Launch(DeliveryRecord delivery, CancellationToken cancellationToken) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Processor.RunAsync(state.Delivery, state.Token), (Processor: this, Delivery: delivery, Token: cancellationToken), preferLocal: false);
+
+    private async Task RunAsync(DeliveryRecord delivery, CancellationToken cancellationToken)
+    {
+        try
         {
-            try
-            {
-                await ProcessAsync(delivery, cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                Finished(delivery.Endpoint, cancellationToken);
-            }
-        }, CancellationToken.None);
-        _inflight[delivery.Id] = task;
-        _ = task.ContinueWith(_ => _inflight.TryRemove(delivery.Id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            await ProcessAsync(delivery, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The attempt could not be recorded (the store failed); its lease expires and it is attempted again.
+            Log.WorkerFailed(_logger, ex);
+        }
+        finally
+        {
+            Finished(delivery.Endpoint, cancellationToken);
+        }
     }
 
     /// <summary>Frees the slot of a finished attempt and starts waiting deliveries that now fit.</summary>
@@ -218,11 +261,21 @@ public sealed class DeliveryProcessor
             }
         }
 
+        bool lowOnWork;
+        lock (_gate)
+        {
+            if (_running == 0 && _waiting == 0) _idle.TrySetResult();
+            // Wake the worker to lease more only when the queues run low, not after every attempt.
+            lowOnWork = _waiting <= _options.BatchSize / 2;
+        }
+
         foreach (var delivery in toStart) Launch(delivery, cancellationToken);
         foreach (var delivery in expired)
         {
             _ = _store.ReleaseAsync(delivery.Id, now, CancellationToken.None).AsTask();
         }
+
+        if (lowOnWork) _signal.Notify();
     }
 
     private sealed class EndpointSlots

@@ -7,7 +7,7 @@ namespace Conductor.Sdk.Delivery;
 
 /// <summary>
 /// The hosted worker: starts due deliveries, then sleeps until the next is due, a new one is enqueued,
-/// or a running attempt finishes. Sleeps use the injected <see cref="TimeProvider"/>.
+/// or the processor's queues run low. Sleeps use the injected <see cref="TimeProvider"/>.
 /// </summary>
 public sealed class DeliveryWorker : BackgroundService
 {
@@ -36,7 +36,7 @@ public sealed class DeliveryWorker : BackgroundService
             try
             {
                 await _processor.StartDueAsync(stoppingToken).ConfigureAwait(false);
-                var next = await _store.NextDueAsync(stoppingToken).ConfigureAwait(false);
+                var next = await _store.NextDueAsync(_processor.BusyEndpoints, stoppingToken).ConfigureAwait(false);
                 var wait = next is { } due ? due - _time.GetUtcNow() : MaxIdle;
                 if (wait > MaxIdle) wait = MaxIdle;
                 // Something is due and there is room to run it: go round again rather than sleep.
@@ -44,7 +44,8 @@ public sealed class DeliveryWorker : BackgroundService
 
                 using var wake = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
                 var timer = wait > TimeSpan.Zero ? Task.Delay(wait, _time, wake.Token) : Task.Delay(Timeout.Infinite, wake.Token);
-                await Task.WhenAny(timer, _signal.WaitAsync(wake.Token), _processor.WhenAnyCompletesAsync()).ConfigureAwait(false);
+                // The processor signals when its queues run low, so finished attempts wake this loop too.
+                await Task.WhenAny(timer, _signal.WaitAsync(wake.Token)).ConfigureAwait(false);
                 wake.Cancel();
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)

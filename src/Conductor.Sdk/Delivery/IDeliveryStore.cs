@@ -13,10 +13,12 @@ public interface IDeliveryStore
     ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Takes up to <paramref name="max"/> pending deliveries due at <paramref name="now"/> and hides them from other
-    /// workers until <paramref name="leaseUntil"/>; a lease that expires (a crashed worker) makes them due again.
+    /// Takes up to <paramref name="max"/> pending deliveries due at <paramref name="now"/>, oldest first, and hides them
+    /// from other workers until <paramref name="leaseUntil"/>; a lease that expires (a crashed worker) makes them due
+    /// again. Deliveries to <paramref name="skipEndpoints"/> (endpoints this worker cannot take more of right now) are
+    /// left in place, so a receiver with a backlog never blocks the deliveries behind it.
     /// </summary>
-    ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default);
+    ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default);
 
     /// <summary>Records an attempt and moves the delivery on: delivered, pending again at <see cref="AttemptLog.NextDueAt"/>, or dead-lettered.</summary>
     ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default);
@@ -24,8 +26,11 @@ public interface IDeliveryStore
     /// <summary>Gives a leased delivery back without an attempt (its endpoint was busy or its breaker open).</summary>
     ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default);
 
-    /// <summary>The earliest due time of a pending delivery that is not leased, or null when none waits.</summary>
-    ValueTask<DateTimeOffset?> NextDueAsync(CancellationToken cancellationToken = default);
+    /// <summary>
+    /// The earliest time at which something becomes leasable: a pending delivery's due time (ignoring
+    /// <paramref name="skipEndpoints"/>) or a lease's expiry; null when nothing waits.
+    /// </summary>
+    ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default);
 
     /// <summary>One delivery, or null.</summary>
     ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default);

@@ -3,14 +3,16 @@ namespace Conductor.Sdk.Delivery;
 /// <summary>
 /// A delivery store in process memory: for tests and for applications that accept losing pending
 /// deliveries on a restart. The durable stores (SQLite, PostgreSQL) implement the same contract.
-/// Due and leased deliveries are kept in ordered sets, so leasing costs O(log n) per delivery however
-/// many delivered ones are kept.
+/// Due deliveries are kept in ordered sets per endpoint, so leasing costs O(endpoints + log n) per
+/// delivery however many delivered or skipped ones are kept.
 /// </summary>
 public sealed class InMemoryDeliveryStore : IDeliveryStore
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
-    private readonly SortedSet<(DateTimeOffset At, string Id)> _due = new(SlotComparer.Instance);
+    // Due deliveries per endpoint, and each endpoint's earliest due time, so that leasing can skip busy endpoints cheaply.
+    private readonly Dictionary<string, SortedSet<(DateTimeOffset At, string Id)>> _due = new(StringComparer.Ordinal);
+    private readonly SortedSet<(DateTimeOffset At, string Id)> _heads = new(SlotComparer.Instance);
     private readonly SortedSet<(DateTimeOffset At, string Id)> _leased = new(SlotComparer.Instance);
 
     private sealed class Entry(DeliveryRecord record)
@@ -47,7 +49,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             foreach (var delivery in deliveries)
             {
                 _entries.Add(delivery.Id, new Entry(delivery));
-                if (delivery.Status == DeliveryStatus.Pending) _due.Add((delivery.DueAt, delivery.Id));
+                if (delivery.Status == DeliveryStatus.Pending) AddDue(delivery);
             }
         }
 
@@ -55,7 +57,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     }
 
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
@@ -66,14 +68,15 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 _leased.Remove(expired);
                 var entry = _entries[expired.Id];
                 entry.LeasedUntil = null;
-                _due.Add((entry.Record.DueAt, expired.Id));
+                AddDue(entry.Record);
             }
 
-            var result = new List<DeliveryRecord>(Math.Min(max, _due.Count));
-            while (result.Count < max && _due.Count > 0 && _due.Min.At <= now)
+            var result = new List<DeliveryRecord>();
+            while (result.Count < max && NextHead(now, skipEndpoints) is { } endpoint)
             {
-                var slot = _due.Min;
-                _due.Remove(slot);
+                var set = _due[endpoint];
+                var slot = set.Min;
+                RemoveDue(endpoint, slot);
                 var entry = _entries[slot.Id];
                 entry.LeasedUntil = leaseUntil;
                 _leased.Add((leaseUntil, slot.Id));
@@ -101,7 +104,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 LastErrorKind = attempt.ErrorKind,
                 LastError = attempt.Error,
             };
-            if (next == DeliveryStatus.Pending) _due.Add((entry.Record.DueAt, entry.Record.Id));
+            if (next == DeliveryStatus.Pending) AddDue(entry.Record);
         }
 
         return ValueTask.CompletedTask;
@@ -115,18 +118,25 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             var entry = Find(deliveryId);
             Unschedule(entry);
             entry.Record = entry.Record with { DueAt = dueAt };
-            if (entry.Record.Status == DeliveryStatus.Pending) _due.Add((dueAt, deliveryId));
+            if (entry.Record.Status == DeliveryStatus.Pending) AddDue(entry.Record);
         }
 
         return ValueTask.CompletedTask;
     }
 
     /// <inheritdoc />
-    public ValueTask<DateTimeOffset?> NextDueAsync(CancellationToken cancellationToken = default)
+    public ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
         lock (_gate)
         {
-            DateTimeOffset? next = _due.Count > 0 ? _due.Min.At : null;
+            DateTimeOffset? next = null;
+            foreach (var head in _heads)
+            {
+                if (skipEndpoints is not null && skipEndpoints.Contains(head.Id)) continue;
+                next = head.At;
+                break;
+            }
+
             if (_leased.Count > 0 && (next is null || _leased.Min.At < next)) next = _leased.Min.At;
             return ValueTask.FromResult(next);
         }
@@ -182,7 +192,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 DueAt = now,
                 MaxAttempts = entry.Record.Attempts + entry.Record.MaxAttempts,
             };
-            _due.Add((now, deliveryId));
+            AddDue(entry.Record);
             return ValueTask.FromResult(true);
         }
     }
@@ -194,10 +204,53 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             _leased.Remove((until, entry.Record.Id));
             entry.LeasedUntil = null;
         }
-        else
+        else if (entry.Record.Status == DeliveryStatus.Pending)
         {
-            _due.Remove((entry.Record.DueAt, entry.Record.Id));
+            RemoveDue(entry.Record.Endpoint, (entry.Record.DueAt, entry.Record.Id));
         }
+    }
+
+    private void AddDue(DeliveryRecord record)
+    {
+        if (!_due.TryGetValue(record.Endpoint, out var set)) _due[record.Endpoint] = set = new SortedSet<(DateTimeOffset At, string Id)>(SlotComparer.Instance);
+        var slot = (record.DueAt, record.Id);
+        if (set.Count > 0)
+        {
+            var head = set.Min;
+            if (SlotComparer.Instance.Compare(slot, head) >= 0)
+            {
+                set.Add(slot);
+                return;
+            }
+
+            _heads.Remove((head.At, record.Endpoint));
+        }
+
+        set.Add(slot);
+        _heads.Add((slot.DueAt, record.Endpoint));
+    }
+
+    private void RemoveDue(string endpoint, (DateTimeOffset At, string Id) slot)
+    {
+        if (!_due.TryGetValue(endpoint, out var set)) return;
+        var wasHead = set.Count > 0 && SlotComparer.Instance.Compare(set.Min, slot) == 0;
+        if (!set.Remove(slot) || !wasHead) return;
+        _heads.Remove((slot.At, endpoint));
+        if (set.Count > 0) _heads.Add((set.Min.At, endpoint));
+        else _due.Remove(endpoint);
+    }
+
+    /// <summary>The endpoint whose earliest due delivery is the oldest one due at <paramref name="now"/>, skipping busy endpoints.</summary>
+    private string? NextHead(DateTimeOffset now, IReadOnlyCollection<string>? skip)
+    {
+        foreach (var head in _heads)
+        {
+            if (head.At > now) return null;
+            if (skip is not null && skip.Contains(head.Id)) continue;
+            return head.Id;
+        }
+
+        return null;
     }
 
     private Entry Find(string id) =>

@@ -23,9 +23,6 @@ public sealed class ConductorOptions
     /// <summary>Leased deliveries that may wait in all endpoint queues together.</summary>
     public int MaxQueuedTotal { get; set; } = 1024;
 
-    /// <summary>How long a delivery is handed back to the store when its endpoint's queue is full.</summary>
-    public TimeSpan BusyEndpointDelay { get; set; } = TimeSpan.FromSeconds(1);
-
     /// <summary>Share of failed attempts (in <see cref="CircuitBreakerSamplingDuration"/>) that opens an endpoint's breaker.</summary>
     public double CircuitBreakerFailureRatio { get; set; } = 0.5;
 
@@ -60,7 +57,6 @@ internal sealed class ConductorOptionsValidator : IValidateOptions<ConductorOpti
         if (options.CircuitBreakerMinimumThroughput < 2) failures.Add($"Conductor:CircuitBreakerMinimumThroughput must be at least 2 (it is {options.CircuitBreakerMinimumThroughput}).");
         if (options.CircuitBreakerSamplingDuration < TimeSpan.FromMilliseconds(500)) failures.Add("Conductor:CircuitBreakerSamplingDuration must be at least 500 ms.");
         if (options.CircuitBreakerBreakDuration < TimeSpan.FromMilliseconds(500)) failures.Add("Conductor:CircuitBreakerBreakDuration must be at least 500 ms.");
-        if (options.BusyEndpointDelay <= TimeSpan.Zero) failures.Add("Conductor:BusyEndpointDelay must be positive.");
         if (options.LeaseDuration <= TimeSpan.FromSeconds(60)) failures.Add($"Conductor:LeaseDuration must exceed the longest attempt timeout (60 s); it is {options.LeaseDuration}.");
         foreach (var network in options.AllowedNetworks)
         {

@@ -1,0 +1,162 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.DependencyInjection;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Webhooks;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+// Sends N signed webhook deliveries through the full pipeline (dispatcher, in-memory store, worker,
+// isolation, webhook channel) to a Kestrel receiver on loopback, and the same N with a bare HttpClient loop
+// of equal concurrency, alternating rounds in one process. Prints deliveries/s, the ratio and the
+// allocations per delivery.
+//
+//   dotnet run -c Release --project tests/Conductor.Sdk.DeliveryBenchmarks -- [N] [concurrency] [rounds]
+var n = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
+var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16;
+var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
+
+var received = 0;
+var builder = WebApplication.CreateSlimBuilder();
+builder.Logging.ClearProviders();
+builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+var receiver = builder.Build();
+receiver.Run(async context =>
+{
+    // Read the body as a real receiver would, then answer 200 with no body.
+    var buffer = new byte[4096];
+    while (await context.Request.Body.ReadAsync(buffer) > 0)
+    {
+    }
+
+    Interlocked.Increment(ref received);
+    context.Response.StatusCode = 200;
+});
+await receiver.StartAsync();
+var url = new Uri(new Uri(receiver.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()), "/hooks");
+
+var sample = new ExecutionCompleted(DateTimeOffset.UtcNow, "bench", "exec-0000000000", null, 1234);
+var bodyLength = EventPayload.Serialize(sample).Length;
+Console.WriteLine($"N = {n}, concurrency = {concurrency}, rounds = {rounds}, body = {bodyLength} bytes, receiver = {url}");
+Console.WriteLine($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, Server GC = {System.Runtime.GCSettings.IsServerGC}");
+
+var bare = new List<Result>();
+var pipeline = new List<Result>();
+// One warm-up round of each, then measured rounds, alternating so that drift affects both alike.
+await Bare(Math.Min(n, 2000));
+await Pipeline(Math.Min(n, 2000));
+for (var round = 0; round < rounds; round++)
+{
+    bare.Add(await Bare(n));
+    pipeline.Add(await Pipeline(n));
+}
+
+var bareRate = Median(bare.Select(r => r.PerSecond));
+var pipelineRate = Median(pipeline.Select(r => r.PerSecond));
+var bareAlloc = Median(bare.Select(r => r.BytesPerDelivery));
+var pipelineAlloc = Median(pipeline.Select(r => r.BytesPerDelivery));
+Console.WriteLine();
+Console.WriteLine("| run | deliveries/s (median) | allocated bytes/delivery (median) |");
+Console.WriteLine("|---|---:|---:|");
+Console.WriteLine($"| bare HttpClient loop | {bareRate:N0} | {bareAlloc:N0} |");
+Console.WriteLine($"| Conductor pipeline | {pipelineRate:N0} | {pipelineAlloc:N0} |");
+Console.WriteLine();
+Console.WriteLine($"ratio pipeline/bare = {pipelineRate / bareRate:0.00} (target >= 0.80)");
+Console.WriteLine($"extra allocation per delivery = {pipelineAlloc - bareAlloc:N0} bytes; beyond the {bodyLength}-byte body = {pipelineAlloc - bareAlloc - bodyLength:N0} bytes (target < 4,096)");
+await receiver.StopAsync();
+return;
+
+async Task<Result> Bare(int count)
+{
+    var body = EventPayload.Serialize(sample);
+    using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false, UseCookies = false });
+    var next = -1;
+    Volatile.Write(ref received, 0);
+    var before = GC.GetTotalAllocatedBytes(precise: true);
+    var clock = Stopwatch.StartNew();
+    var workers = Enumerable.Range(0, concurrency).Select(async _ =>
+    {
+        while (Interlocked.Increment(ref next) < count)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+            request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            using var response = await client.SendAsync(request);
+            if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"bare request failed: {response.StatusCode}");
+        }
+    }).ToArray();
+    await Task.WhenAll(workers);
+    clock.Stop();
+    var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+    Check(count);
+    return Report("bare", count, clock.Elapsed, allocated);
+}
+
+async Task<Result> Pipeline(int count)
+{
+    var services = new ServiceCollection();
+    services.AddLogging();
+    services.AddConductor(o =>
+        {
+            o.AllowedNetworks.Add("127.0.0.1/32");
+            o.MaxConcurrentPerEndpoint = concurrency;
+            o.MaxConcurrentDeliveries = concurrency;
+        })
+        .AddNotification(new WebhookNotificationDefinition("bench", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "bench-secret" }));
+    await using var provider = services.BuildServiceProvider();
+    var dispatcher = provider.GetRequiredService<NotificationDispatcher>();
+    var processor = provider.GetRequiredService<DeliveryProcessor>();
+    var delivered = 0;
+    var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    processor.AttemptRecorded += attempt =>
+    {
+        if (attempt.Outcome != AttemptOutcome.Delivered) done.TrySetException(new InvalidOperationException($"attempt failed: {attempt.Error}"));
+        else if (Interlocked.Increment(ref delivered) == count) done.TrySetResult();
+    };
+    var workers = provider.GetServices<IHostedService>().ToList();
+    foreach (var hosted in workers) await hosted.StartAsync(CancellationToken.None);
+    Volatile.Write(ref received, 0);
+    var before = GC.GetTotalAllocatedBytes(precise: true);
+    var clock = Stopwatch.StartNew();
+    var now = DateTimeOffset.UtcNow;
+    for (var i = 0; i < count; i++)
+    {
+        await dispatcher.DispatchAsync(new ExecutionCompleted(now, "bench", "exec-" + i.ToString("D10", CultureInfo.InvariantCulture), null, 1234));
+    }
+
+    await done.Task.WaitAsync(TimeSpan.FromMinutes(5));
+    clock.Stop();
+    var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+    foreach (var hosted in workers) await hosted.StopAsync(CancellationToken.None);
+    Check(count);
+    return Report("pipeline", count, clock.Elapsed, allocated);
+}
+
+void Check(int count)
+{
+    if (Volatile.Read(ref received) != count) throw new InvalidOperationException($"receiver saw {received} requests, expected {count}");
+}
+
+static Result Report(string name, int count, TimeSpan elapsed, long allocated)
+{
+    var result = new Result(count / elapsed.TotalSeconds, (double)allocated / count);
+    Console.WriteLine($"{name,-9} {count,7} deliveries in {elapsed.TotalMilliseconds,8:N0} ms = {result.PerSecond,9:N0}/s, {result.BytesPerDelivery,8:N0} B/delivery");
+    return result;
+}
+
+static double Median(IEnumerable<double> values)
+{
+    var sorted = values.OrderBy(v => v).ToArray();
+    return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+internal sealed record Result(double PerSecond, double BytesPerDelivery);
