@@ -25,6 +25,7 @@ using Microsoft.Extensions.Logging;
 var n = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
 var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16;
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
+using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
 
 var received = 0;
 var builder = WebApplication.CreateSlimBuilder();
@@ -59,6 +60,15 @@ for (var round = 0; round < rounds; round++)
 {
     bare.Add(await Bare(n));
     pipeline.Add(await Pipeline(n));
+}
+
+if (profile is not null)
+{
+    profile.Enabled = true;
+    await Pipeline(n);
+    profile.Enabled = false;
+    Console.WriteLine("Sampled allocations of one pipeline round, by type:");
+    profile.Print();
 }
 
 var bareRate = Median(bare.Select(r => r.PerSecond));

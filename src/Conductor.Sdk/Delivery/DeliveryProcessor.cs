@@ -230,8 +230,8 @@ public sealed class DeliveryProcessor
     /// <summary>Frees the slot of a finished attempt and starts waiting deliveries that now fit.</summary>
     private void Finished(string endpoint, CancellationToken cancellationToken)
     {
-        var toStart = new List<DeliveryRecord>();
-        var expired = new List<DeliveryRecord>();
+        var toStart = new List<DeliveryRecord>(1);
+        var expired = new List<DeliveryRecord>(0);
         var now = _time.GetUtcNow();
         lock (_gate)
         {
@@ -239,25 +239,14 @@ public sealed class DeliveryProcessor
             state.Running--;
             _running--;
             // The finishing endpoint first, then any other endpoint that waited for a global slot.
-            foreach (var candidate in new[] { state }.Concat(_endpoints.Values.Where(e => !ReferenceEquals(e, state))))
+            Pump(state, now, toStart, expired);
+            if (_running < _options.MaxConcurrentDeliveries && _waiting > state.Waiting.Count)
             {
-                while (candidate.Waiting.Count > 0 && candidate.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
+                foreach (var other in _endpoints.Values)
                 {
-                    var (delivery, leasedAt) = candidate.Waiting.Dequeue();
-                    _waiting--;
-                    // A delivery that waited so long that its lease could lapse mid-attempt goes back to the store instead.
-                    if (now - leasedAt > _options.LeaseDuration - MaxAttemptTimeout)
-                    {
-                        expired.Add(delivery);
-                        continue;
-                    }
-
-                    candidate.Running++;
-                    _running++;
-                    toStart.Add(delivery);
+                    if (_running >= _options.MaxConcurrentDeliveries) break;
+                    if (!ReferenceEquals(other, state)) Pump(other, now, toStart, expired);
                 }
-
-                if (_running >= _options.MaxConcurrentDeliveries) break;
             }
         }
 
@@ -276,6 +265,26 @@ public sealed class DeliveryProcessor
         }
 
         if (lowOnWork) _signal.Notify();
+    }
+
+    /// <summary>Moves waiting deliveries of one endpoint into free slots (called under the lock).</summary>
+    private void Pump(EndpointSlots candidate, DateTimeOffset now, List<DeliveryRecord> toStart, List<DeliveryRecord> expired)
+    {
+                while (candidate.Waiting.Count > 0 && candidate.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
+                {
+                    var (delivery, leasedAt) = candidate.Waiting.Dequeue();
+                    _waiting--;
+                    // A delivery that waited so long that its lease could lapse mid-attempt goes back to the store instead.
+                    if (now - leasedAt > _options.LeaseDuration - MaxAttemptTimeout)
+                    {
+                        expired.Add(delivery);
+                        continue;
+                    }
+
+                    candidate.Running++;
+                    _running++;
+                    toStart.Add(delivery);
+                }
     }
 
     private sealed class EndpointSlots

@@ -50,7 +50,12 @@ public sealed record DeliveryRecord(
     string? LastError = null)
 {
     /// <summary>A new delivery id: <c>dlv_</c> and a time-ordered GUID.</summary>
-    public static string NewId(TimeProvider time) => "dlv_" + Guid.CreateVersion7(time.GetUtcNow()).ToString("N");
+    public static string NewId(TimeProvider time) =>
+        string.Create(36, Guid.CreateVersion7(time.GetUtcNow()), static (span, guid) =>
+        {
+            "dlv_".AsSpan().CopyTo(span);
+            guid.TryFormat(span[4..], out _, "N");
+        });
 }
 
 /// <summary>The log of one attempt.</summary>

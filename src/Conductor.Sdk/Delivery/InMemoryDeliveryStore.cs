@@ -130,11 +130,18 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         lock (_gate)
         {
             DateTimeOffset? next = null;
-            foreach (var head in _heads)
+            if (_heads.Count > 0 && (skipEndpoints is null || skipEndpoints.Count == 0 || !skipEndpoints.Contains(_heads.Min.Id)))
             {
-                if (skipEndpoints is not null && skipEndpoints.Contains(head.Id)) continue;
-                next = head.At;
-                break;
+                next = _heads.Min.At;
+            }
+            else
+            {
+                foreach (var head in _heads)
+                {
+                    if (skipEndpoints!.Contains(head.Id)) continue;
+                    next = head.At;
+                    break;
+                }
             }
 
             if (_leased.Count > 0 && (next is null || _leased.Min.At < next)) next = _leased.Min.At;
@@ -243,6 +250,10 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <summary>The endpoint whose earliest due delivery is the oldest one due at <paramref name="now"/>, skipping busy endpoints.</summary>
     private string? NextHead(DateTimeOffset now, IReadOnlyCollection<string>? skip)
     {
+        if (_heads.Count == 0) return null;
+        var first = _heads.Min;
+        if (first.At > now) return null;
+        if (skip is null || skip.Count == 0 || !skip.Contains(first.Id)) return first.Id;
         foreach (var head in _heads)
         {
             if (head.At > now) return null;

@@ -52,7 +52,13 @@ public sealed class NotificationDispatcher
     public async ValueTask<DispatchReceipt> DispatchAsync(ConductorEvent @event, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(@event);
-        var targets = _registry.ForEnsemble(@event.Ensemble).Where(n => n.Events.Contains(@event.Name)).ToList();
+        var all = _registry.ForEnsemble(@event.Ensemble);
+        var targets = new List<NotificationDefinition>(all.Count);
+        foreach (var notification in all)
+        {
+            if (notification.Events.Contains(@event.Name)) targets.Add(notification);
+        }
+
         if (targets.Count == 0) return new DispatchReceipt(@event.Name, @event.Ensemble, Array.Empty<string>());
 
         using var activity = ConductorTelemetry.ActivitySource.StartActivity("conductor.dispatch");
@@ -80,7 +86,9 @@ public sealed class NotificationDispatcher
         _telemetry.Enqueued.Add(records.Length, new KeyValuePair<string, object?>("conductor.event", @event.Name));
         Log.Enqueued(_logger, records.Length, @event.Name, @event.Ensemble);
         _signal.Notify();
-        return new DispatchReceipt(@event.Name, @event.Ensemble, records.Select(r => r.Id).ToArray());
+        var ids = new string[records.Length];
+        for (var i = 0; i < records.Length; i++) ids[i] = records[i].Id;
+        return new DispatchReceipt(@event.Name, @event.Ensemble, ids);
     }
 }
 

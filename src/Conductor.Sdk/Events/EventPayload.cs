@@ -22,19 +22,43 @@ public static class EventPayload
     public static byte[] Serialize(ConductorEvent @event, bool indented = false)
     {
         ArgumentNullException.ThrowIfNull(@event);
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer, indented ? WriterOptions with { Indented = true } : WriterOptions))
+        if (indented)
         {
-            writer.WriteStartObject();
-            writer.WriteString("event", @event.Name);
-            writer.WriteString("timestamp", FormatTimestamp(@event.Timestamp));
-            writer.WritePropertyName("data");
-            WriteData(writer, @event);
-            writer.WriteEndObject();
+            var pretty = new ArrayBufferWriter<byte>(512);
+            using (var writer = new Utf8JsonWriter(pretty, WriterOptions with { Indented = true })) WriteEnvelope(writer, @event);
+            return pretty.WrittenSpan.ToArray();
         }
 
+        // One writer and buffer per thread: serializing allocates only the returned body.
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(512);
+        buffer.ResetWrittenCount();
+        var cached = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
+        cached.Reset(buffer);
+        WriteEnvelope(cached, @event);
+        cached.Flush();
         return buffer.WrittenSpan.ToArray();
     }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
+
+    private static void WriteEnvelope(Utf8JsonWriter writer, ConductorEvent @event)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("event", @event.Name);
+        Span<char> stamp = stackalloc char[24];
+        FormatTimestamp(@event.Timestamp, stamp);
+        writer.WriteString("timestamp", stamp);
+        writer.WritePropertyName("data");
+        WriteData(writer, @event);
+        writer.WriteEndObject();
+    }
+
+    private static void FormatTimestamp(DateTimeOffset timestamp, Span<char> destination) =>
+        timestamp.UtcDateTime.TryFormat(destination, out _, "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>Writes only the <c>data</c> object, in the field order of DESIGN.md's table.</summary>
     public static void WriteData(Utf8JsonWriter writer, ConductorEvent @event)

@@ -109,6 +109,9 @@ public sealed record WebhookNotificationDefinition : NotificationDefinition
 
         Url = url;
         Secrets = secretList;
+        SigningKeys = format == WebhookSignatureFormat.StandardWebhooks
+            ? secretList.Select(WebhookSigner.StandardWebhooksKey).ToArray()
+            : secretList.Select(System.Text.Encoding.UTF8.GetBytes).ToArray();
         Retries = retries;
         Timeout = attemptTimeout;
         Headers = headers ?? new Dictionary<string, string>();
@@ -126,6 +129,9 @@ public sealed record WebhookNotificationDefinition : NotificationDefinition
     /// attempt carries one signature per secret. Empty means unsigned.
     /// </summary>
     public IReadOnlyList<string> Secrets { get; }
+
+    /// <summary>The secrets as HMAC keys, decoded once.</summary>
+    internal IReadOnlyList<byte[]> SigningKeys { get; }
 
     /// <inheritdoc />
     public override int Retries { get; }

@@ -61,24 +61,31 @@ public sealed class WebhookChannel : INotificationChannel
         {
             headers.TryAddWithoutValidation("webhook-id", delivery.Id);
             headers.TryAddWithoutValidation("webhook-timestamp", stamp);
-            if (notification.Secrets.Count > 0)
+            if (notification.SigningKeys.Count > 0)
             {
-                var signatures = notification.Secrets.Select(s => WebhookSigner.SignStandardWebhooks(s, delivery.Id, timestamp, delivery.Payload.Span));
-                headers.TryAddWithoutValidation("webhook-signature", string.Join(' ', signatures));
+                headers.TryAddWithoutValidation("webhook-signature", Signatures(notification.SigningKeys, ' ', key => WebhookSigner.SignStandardWebhooks(key, delivery.Id, timestamp, delivery.Payload.Span)));
             }
         }
         else
         {
             headers.TryAddWithoutValidation("X-Conductor-Timestamp", stamp);
             headers.TryAddWithoutValidation("X-Conductor-Delivery-Id", delivery.Id);
-            if (notification.Secrets.Count > 0)
+            if (notification.SigningKeys.Count > 0)
             {
-                var signatures = notification.Secrets.Select(s => WebhookSigner.SignConductor(s, timestamp, delivery.Payload.Span));
-                headers.TryAddWithoutValidation("X-Conductor-Signature", string.Join(',', signatures));
+                headers.TryAddWithoutValidation("X-Conductor-Signature", Signatures(notification.SigningKeys, ',', key => WebhookSigner.SignConductor(key, timestamp, delivery.Payload.Span)));
             }
         }
 
         return request;
+    }
+
+    /// <summary>One signature per key; several only while a secret is being rotated.</summary>
+    private static string Signatures(IReadOnlyList<byte[]> keys, char separator, Func<byte[], string> sign)
+    {
+        if (keys.Count == 1) return sign(keys[0]);
+        var all = new string[keys.Count];
+        for (var i = 0; i < all.Length; i++) all[i] = sign(keys[i]);
+        return string.Join(separator, all);
     }
 
     /// <inheritdoc />

@@ -26,16 +26,31 @@ public static class WebhookSigner
     public static string SignConductor(string secret, long timestamp, ReadOnlySpan<byte> body)
     {
         ArgumentException.ThrowIfNullOrEmpty(secret);
-        var mac = Hmac(Encoding.UTF8.GetBytes(secret), Prefix(timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture)), body);
-        return "sha256=" + Convert.ToHexStringLower(mac);
+        return SignConductor(Encoding.UTF8.GetBytes(secret), timestamp, body);
+    }
+
+    /// <summary>As <see cref="SignConductor(string, long, ReadOnlySpan{byte})"/>, with the secret already as UTF-8 bytes.</summary>
+    public static string SignConductor(ReadOnlySpan<byte> key, long timestamp, ReadOnlySpan<byte> body)
+    {
+        Span<byte> mac = stackalloc byte[32];
+        Hmac(key, default, timestamp, body, mac);
+        return string.Create(7 + 64, mac.ToArray(), static (chars, hash) =>
+        {
+            "sha256=".AsSpan().CopyTo(chars);
+            Convert.TryToHexStringLower(hash, chars[7..], out _);
+        });
     }
 
     /// <summary><c>v1,</c> + base64 HMAC-SHA256(key, <c>"{id}.{timestamp}.{body}"</c>), the key being the secret after <c>whsec_</c>.</summary>
-    public static string SignStandardWebhooks(string secret, string messageId, long timestamp, ReadOnlySpan<byte> body)
+    public static string SignStandardWebhooks(string secret, string messageId, long timestamp, ReadOnlySpan<byte> body) =>
+        SignStandardWebhooks(StandardWebhooksKey(secret), messageId, timestamp, body);
+
+    /// <summary>As <see cref="SignStandardWebhooks(string, string, long, ReadOnlySpan{byte})"/>, with the key already decoded.</summary>
+    public static string SignStandardWebhooks(ReadOnlySpan<byte> key, string messageId, long timestamp, ReadOnlySpan<byte> body)
     {
         ArgumentException.ThrowIfNullOrEmpty(messageId);
-        var key = StandardWebhooksKey(secret);
-        var mac = Hmac(key, Prefix(messageId + "." + timestamp.ToString(System.Globalization.CultureInfo.InvariantCulture)), body);
+        Span<byte> mac = stackalloc byte[32];
+        Hmac(key, messageId, timestamp, body, mac);
         return "v1," + Convert.ToBase64String(mac);
     }
 
@@ -55,13 +70,31 @@ public static class WebhookSigner
         }
     }
 
-    private static byte[] Prefix(string text) => Encoding.UTF8.GetBytes(text + ".");
-
-    private static byte[] Hmac(byte[] key, byte[] prefix, ReadOnlySpan<byte> body)
+    /// <summary>HMAC-SHA256 over <c>"[{id}.]{timestamp}.{body}"</c>, assembled in one pooled buffer.</summary>
+    private static void Hmac(ReadOnlySpan<byte> key, string? messageId, long timestamp, ReadOnlySpan<byte> body, Span<byte> mac)
     {
-        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
-        hmac.AppendData(prefix);
-        hmac.AppendData(body);
-        return hmac.GetHashAndReset();
+        var idLength = messageId is null ? 0 : Encoding.UTF8.GetByteCount(messageId) + 1;
+        var length = idLength + 21 + body.Length;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var written = 0;
+            if (messageId is not null)
+            {
+                written = Encoding.UTF8.GetBytes(messageId, buffer);
+                buffer[written++] = (byte)'.';
+            }
+
+            System.Buffers.Text.Utf8Formatter.TryFormat(timestamp, buffer.AsSpan(written), out var digits);
+            written += digits;
+            buffer[written++] = (byte)'.';
+            body.CopyTo(buffer.AsSpan(written));
+            written += body.Length;
+            HMACSHA256.HashData(key, buffer.AsSpan(0, written), mac);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 }
