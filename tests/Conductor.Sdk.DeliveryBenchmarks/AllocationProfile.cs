@@ -20,12 +20,15 @@ internal sealed class AllocationProfile : EventListener
         _bytes.AddOrUpdate(name, amount, (_, v) => v + amount);
     }
 
-    public void Print(int top = 25)
+    public void Clear() => _bytes.Clear();
+
+    public void Print(int top = 12)
     {
         var total = _bytes.Values.Sum();
+        Console.WriteLine($"  sampled total {total / 1024 / 1024} MB");
         foreach (var (type, bytes) in _bytes.OrderByDescending(p => p.Value).Take(top))
         {
-            Console.WriteLine($"{bytes * 100.0 / total,6:0.0}%  {type}");
+            Console.WriteLine($"{bytes * 100.0 / total,6:0.0}%  {bytes / 1024,8:N0} KB  {(type.Length > 120 ? type[..120] : type)}");
         }
     }
 }

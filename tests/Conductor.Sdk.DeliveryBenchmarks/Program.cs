@@ -51,6 +51,14 @@ var bodyLength = EventPayload.Serialize(sample).Length;
 Console.WriteLine($"N = {n}, concurrency = {concurrency}, rounds = {rounds}, body = {bodyLength} bytes, receiver = {url}");
 Console.WriteLine($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, Server GC = {System.Runtime.GCSettings.IsServerGC}");
 
+if (args.Contains("--only-pipeline"))
+{
+    // For profilers: pipeline rounds only.
+    for (var round = 0; round < rounds; round++) await Pipeline(n);
+    await receiver.StopAsync();
+    return;
+}
+
 var bare = new List<Result>();
 var pipeline = new List<Result>();
 // One warm-up round of each, then measured rounds, alternating so that drift affects both alike.
@@ -64,6 +72,12 @@ for (var round = 0; round < rounds; round++)
 
 if (profile is not null)
 {
+    profile.Enabled = true;
+    await Bare(n);
+    profile.Enabled = false;
+    Console.WriteLine("Sampled allocations of one bare round, by type:");
+    profile.Print();
+    profile.Clear();
     profile.Enabled = true;
     await Pipeline(n);
     profile.Enabled = false;
@@ -143,8 +157,10 @@ async Task<Result> Pipeline(int count)
         await dispatcher.DispatchAsync(new ExecutionCompleted(now, "bench", "exec-" + i.ToString("D10", CultureInfo.InvariantCulture), null, 1234));
     }
 
+    var dispatched = clock.Elapsed;
     await done.Task.WaitAsync(TimeSpan.FromMinutes(5));
     clock.Stop();
+    if (args.Contains("--verbose")) Console.WriteLine($"  dispatch of {count} events took {dispatched.TotalMilliseconds:N0} ms");
     var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
     foreach (var hosted in workers) await hosted.StopAsync(CancellationToken.None);
     Check(count);

@@ -179,7 +179,8 @@ public sealed class DeliveryProcessor
         List<string>? busy = null;
         foreach (var (endpoint, state) in _endpoints)
         {
-            if (state.Waiting.Count >= _options.MaxQueuedPerEndpoint && state.Running >= _options.MaxConcurrentPerEndpoint) (busy ??= new()).Add(endpoint);
+            // Busy once a whole batch might not fit in its queue: leasing then skips it, so little is ever handed back.
+            if (state.Running >= _options.MaxConcurrentPerEndpoint && state.Waiting.Count + _options.BatchSize > _options.MaxQueuedPerEndpoint) (busy ??= new()).Add(endpoint);
         }
 
         return busy is null ? Array.Empty<string>() : busy;
@@ -210,81 +211,95 @@ public sealed class DeliveryProcessor
     private void Launch(DeliveryRecord delivery, CancellationToken cancellationToken) =>
         ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Processor.RunAsync(state.Delivery, state.Token), (Processor: this, Delivery: delivery, Token: cancellationToken), preferLocal: false);
 
-    private async Task RunAsync(DeliveryRecord delivery, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs a delivery, then keeps its slot for the next delivery waiting for the same endpoint: the slot's
+    /// flow carries on like a loop of requests instead of hopping to a new work item each time.
+    /// </summary>
+    private async Task RunAsync(DeliveryRecord first, CancellationToken cancellationToken)
     {
-        try
+        for (DeliveryRecord? delivery = first; delivery is not null;)
         {
-            await ProcessAsync(delivery, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // The attempt could not be recorded (the store failed); its lease expires and it is attempted again.
-            Log.WorkerFailed(_logger, ex);
-        }
-        finally
-        {
-            Finished(delivery.Endpoint, cancellationToken);
+            try
+            {
+                await ProcessAsync(delivery, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The attempt could not be recorded (the store failed); its lease expires and it is attempted again.
+                Log.WorkerFailed(_logger, ex);
+            }
+
+            delivery = Finished(delivery.Endpoint, cancellationToken);
         }
     }
 
-    /// <summary>Frees the slot of a finished attempt and starts waiting deliveries that now fit.</summary>
-    private void Finished(string endpoint, CancellationToken cancellationToken)
+    /// <summary>
+    /// Frees the slot of a finished attempt. Returns the same endpoint's next waiting delivery, which takes the
+    /// slot over, and starts waiting deliveries of other endpoints that now fit.
+    /// </summary>
+    private DeliveryRecord? Finished(string endpoint, CancellationToken cancellationToken)
     {
-        var toStart = new List<DeliveryRecord>(1);
-        var expired = new List<DeliveryRecord>(0);
+        List<DeliveryRecord>? toStart = null;
+        List<DeliveryRecord>? expired = null;
+        DeliveryRecord? next = null;
         var now = _time.GetUtcNow();
+        bool lowOnWork;
         lock (_gate)
         {
             var state = _endpoints[endpoint];
             state.Running--;
             _running--;
-            // The finishing endpoint first, then any other endpoint that waited for a global slot.
-            Pump(state, now, toStart, expired);
-            if (_running < _options.MaxConcurrentDeliveries && _waiting > state.Waiting.Count)
+            next = Take(state, now, ref expired);
+            if (_running < _options.MaxConcurrentDeliveries && _waiting > 0)
             {
                 foreach (var other in _endpoints.Values)
                 {
-                    if (_running >= _options.MaxConcurrentDeliveries) break;
-                    if (!ReferenceEquals(other, state)) Pump(other, now, toStart, expired);
+                    while (_running < _options.MaxConcurrentDeliveries && Take(other, now, ref expired) is { } started)
+                    {
+                        (toStart ??= new()).Add(started);
+                    }
                 }
             }
-        }
 
-        bool lowOnWork;
-        lock (_gate)
-        {
             if (_running == 0 && _waiting == 0) _idle.TrySetResult();
             // Wake the worker to lease more only when the queues run low, not after every attempt.
             lowOnWork = _waiting <= _options.BatchSize / 2;
         }
 
-        foreach (var delivery in toStart) Launch(delivery, cancellationToken);
-        foreach (var delivery in expired)
+        if (toStart is not null)
         {
-            _ = _store.ReleaseAsync(delivery.Id, now, CancellationToken.None).AsTask();
+            foreach (var delivery in toStart) Launch(delivery, cancellationToken);
+        }
+
+        if (expired is not null)
+        {
+            foreach (var delivery in expired) _ = _store.ReleaseAsync(delivery.Id, now, CancellationToken.None).AsTask();
         }
 
         if (lowOnWork) _signal.Notify();
+        return next;
     }
 
-    /// <summary>Moves waiting deliveries of one endpoint into free slots (called under the lock).</summary>
-    private void Pump(EndpointSlots candidate, DateTimeOffset now, List<DeliveryRecord> toStart, List<DeliveryRecord> expired)
+    /// <summary>Gives a free slot of <paramref name="candidate"/> to its oldest waiting delivery (called under the lock).</summary>
+    private DeliveryRecord? Take(EndpointSlots candidate, DateTimeOffset now, ref List<DeliveryRecord>? expired)
     {
-                while (candidate.Waiting.Count > 0 && candidate.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
-                {
-                    var (delivery, leasedAt) = candidate.Waiting.Dequeue();
-                    _waiting--;
-                    // A delivery that waited so long that its lease could lapse mid-attempt goes back to the store instead.
-                    if (now - leasedAt > _options.LeaseDuration - MaxAttemptTimeout)
-                    {
-                        expired.Add(delivery);
-                        continue;
-                    }
+        while (candidate.Waiting.Count > 0 && candidate.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
+        {
+            var (delivery, leasedAt) = candidate.Waiting.Dequeue();
+            _waiting--;
+            // A delivery that waited so long that its lease could lapse mid-attempt goes back to the store instead.
+            if (now - leasedAt > _options.LeaseDuration - MaxAttemptTimeout)
+            {
+                (expired ??= new()).Add(delivery);
+                continue;
+            }
 
-                    candidate.Running++;
-                    _running++;
-                    toStart.Add(delivery);
-                }
+            candidate.Running++;
+            _running++;
+            return delivery;
+        }
+
+        return null;
     }
 
     private sealed class EndpointSlots
@@ -308,7 +323,7 @@ public sealed class DeliveryProcessor
         var number = delivery.Attempts + 1;
         var attempt = new DeliveryAttempt(delivery, notification, number);
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(EndpointIsolation.AttemptTimeout, (notification as WebhookNotificationDefinition)?.Timeout ?? TimeSpan.FromSeconds(30));
+        context.Properties.Set(EndpointIsolation.AttemptNotification, notification);
         var started = _time.GetTimestamp();
         using var activity = ConductorTelemetry.ActivitySource.StartActivity("conductor.delivery.attempt", ActivityKind.Client);
         activity?.SetTag("conductor.delivery.id", delivery.Id);

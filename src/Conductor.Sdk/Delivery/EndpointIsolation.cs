@@ -16,8 +16,8 @@ namespace Conductor.Sdk.Delivery;
 /// </summary>
 public sealed class EndpointIsolation : IDisposable
 {
-    /// <summary>The per-attempt timeout is passed to the pipeline through this context property.</summary>
-    internal static readonly ResiliencePropertyKey<TimeSpan> AttemptTimeout = new("Conductor.AttemptTimeout");
+    /// <summary>The attempt's notification (for its timeout) is passed to the pipeline through this context property.</summary>
+    internal static readonly ResiliencePropertyKey<Notifications.NotificationDefinition> AttemptNotification = new("Conductor.Notification");
 
     private readonly ConcurrentDictionary<string, ResiliencePipeline<AttemptResult>> _pipelines = new(StringComparer.Ordinal);
     private readonly ConductorOptions _options;
@@ -49,7 +49,8 @@ public sealed class EndpointIsolation : IDisposable
             })
             .AddTimeout(new TimeoutStrategyOptions
             {
-                TimeoutGenerator = args => ValueTask.FromResult(args.Context.Properties.GetValue(AttemptTimeout, TimeSpan.FromSeconds(5))),
+                TimeoutGenerator = args => ValueTask.FromResult(
+                    args.Context.Properties.TryGetValue(AttemptNotification, out var notification) ? notification.AttemptTimeout : TimeSpan.FromSeconds(30)),
             })
             .Build();
     }

@@ -20,6 +20,7 @@ public abstract record NotificationDefinition
         Ensemble = ensemble;
         Index = index;
         Events = new HashSet<string>(events, StringComparer.Ordinal);
+        Key = $"{ensemble}#{index}";
         if (Events.Count == 0)
         {
             throw new ArgumentException($"Ensemble '{ensemble}', notification #{index + 1}: a notification needs at least one event.", nameof(events));
@@ -39,7 +40,10 @@ public abstract record NotificationDefinition
     public abstract string Channel { get; }
 
     /// <summary>A stable key, <c>{ensemble}#{index}</c>, stored with each delivery.</summary>
-    public string Key => $"{Ensemble}#{Index}";
+    public string Key { get; }
+
+    /// <summary>How long one attempt may take before it counts as a timeout.</summary>
+    public virtual TimeSpan AttemptTimeout => TimeSpan.FromSeconds(30);
 
     /// <summary>Retries after the first attempt (0..5).</summary>
     public abstract int Retries { get; }
@@ -108,6 +112,7 @@ public sealed record WebhookNotificationDefinition : NotificationDefinition
         }
 
         Url = url;
+        Endpoint = $"{url.Scheme}://{url.Authority}";
         Secrets = secretList;
         SigningKeys = format == WebhookSignatureFormat.StandardWebhooks
             ? secretList.Select(WebhookSigner.StandardWebhooksKey).ToArray()
@@ -139,6 +144,9 @@ public sealed record WebhookNotificationDefinition : NotificationDefinition
     /// <summary>The per-attempt timeout.</summary>
     public TimeSpan Timeout { get; }
 
+    /// <inheritdoc />
+    public override TimeSpan AttemptTimeout => Timeout;
+
     /// <summary>Extra headers sent with every attempt.</summary>
     public IReadOnlyDictionary<string, string> Headers { get; }
 
@@ -146,7 +154,7 @@ public sealed record WebhookNotificationDefinition : NotificationDefinition
     public WebhookSignatureFormat Format { get; }
 
     /// <summary>The isolation key: scheme, host and port. Deliveries to one endpoint share its limits and breaker.</summary>
-    public string Endpoint => $"{Url.Scheme}://{Url.Authority}";
+    public string Endpoint { get; }
 
     /// <summary>Never prints secrets.</summary>
     public override string ToString() => $"{Describe()} → {Url} ({(Secrets.Count == 0 ? "unsigned" : "signed")}, {Format})";

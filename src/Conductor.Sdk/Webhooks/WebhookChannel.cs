@@ -21,6 +21,7 @@ public sealed class WebhookChannel : INotificationChannel
     private static readonly ProductInfoHeaderValue UserAgent = new("Conductor.Sdk", typeof(WebhookChannel).Assembly.GetName().Version?.ToString(3) ?? "0.1.0");
     private readonly IHttpClientFactory _clients;
     private readonly TimeProvider _time;
+    private HttpClient? _client;
 
     /// <summary>Creates the channel.</summary>
     public WebhookChannel(IHttpClientFactory clients, TimeProvider time)
@@ -92,7 +93,9 @@ public sealed class WebhookChannel : INotificationChannel
     public async ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken)
     {
         using var request = CreateRequest(attempt);
-        var client = _clients.CreateClient(HttpClientName);
+        // One client from the factory, kept: its handler (SocketsHttpHandler with PooledConnectionLifetime) recycles
+        // connections itself, and creating a client per attempt costs more than the request bookkeeping.
+        var client = _client ??= _clients.CreateClient(HttpClientName);
         try
         {
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
