@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -136,6 +137,14 @@ async Task<Result> Pipeline(int count)
             o.MaxConcurrentDeliveries = concurrency;
         })
         .AddNotification(new WebhookNotificationDefinition("bench", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "bench-secret" }));
+    if (args.Contains("--noop-channel"))
+    {
+        // Diagnostic: everything but HTTP, to separate the pipeline's own cost from the request's.
+        services.AddSingleton<Conductor.Sdk.Channels.INotificationChannel, NoopChannel>();
+        services.RemoveAll<Conductor.Sdk.Channels.INotificationChannel>();
+        services.AddSingleton<Conductor.Sdk.Channels.INotificationChannel, NoopChannel>();
+    }
+
     await using var provider = services.BuildServiceProvider();
     var dispatcher = provider.GetRequiredService<NotificationDispatcher>();
     var processor = provider.GetRequiredService<DeliveryProcessor>();
@@ -169,6 +178,7 @@ async Task<Result> Pipeline(int count)
 
 void Check(int count)
 {
+    if (args.Contains("--noop-channel")) return;
     if (Volatile.Read(ref received) != count) throw new InvalidOperationException($"receiver saw {received} requests, expected {count}");
 }
 
@@ -186,3 +196,16 @@ static double Median(IEnumerable<double> values)
 }
 
 internal sealed record Result(double PerSecond, double BytesPerDelivery);
+
+internal sealed class NoopChannel : Conductor.Sdk.Channels.INotificationChannel
+{
+    public string Channel => "webhook";
+
+    public string EndpointOf(NotificationDefinition notification) => ((WebhookNotificationDefinition)notification).Endpoint;
+
+    public async ValueTask<Conductor.Sdk.Channels.AttemptResult> SendAsync(Conductor.Sdk.Channels.DeliveryAttempt attempt, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        return Conductor.Sdk.Channels.AttemptResult.Delivered(200);
+    }
+}

@@ -128,7 +128,7 @@ public sealed class WebhookChannel : INotificationChannel
     private static async Task DrainAsync(HttpContent content, CancellationToken cancellationToken)
     {
         const int Limit = 16 * 1024;
-        if (content.Headers.ContentLength is > Limit) return;
+        if (content.Headers.ContentLength is 0 or > Limit) return;
         using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(4096);
         try
