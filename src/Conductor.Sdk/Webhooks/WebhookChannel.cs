@@ -17,8 +17,7 @@ public sealed class WebhookChannel : INotificationChannel
     /// <summary>The <see cref="IHttpClientFactory"/> client name; its handler is the SSRF-safe one.</summary>
     public const string HttpClientName = "Conductor.Webhooks";
 
-    private static readonly MediaTypeHeaderValue Json = new("application/json");
-    private static readonly ProductInfoHeaderValue UserAgent = new("Conductor.Sdk", typeof(WebhookChannel).Assembly.GetName().Version?.ToString(3) ?? "0.1.0");
+    private static readonly string UserAgent = "Conductor.Sdk/" + (typeof(WebhookChannel).Assembly.GetName().Version?.ToString(3) ?? "0.1.0");
     private readonly IHttpClientFactory _clients;
     private readonly TimeProvider _time;
     private HttpClient? _client;
@@ -48,8 +47,9 @@ public sealed class WebhookChannel : INotificationChannel
             Content = new ReadOnlyMemoryContent(delivery.Payload),
             Version = HttpVersion.Version11,
         };
-        request.Content.Headers.ContentType = Json;
-        request.Headers.UserAgent.Add(UserAgent);
+        // Raw values: header objects shared between concurrent requests would be contended (and are mutable).
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        request.Headers.TryAddWithoutValidation("User-Agent", UserAgent);
         foreach (var (name, value) in notification.Headers)
         {
             request.Headers.TryAddWithoutValidation(name, value);
