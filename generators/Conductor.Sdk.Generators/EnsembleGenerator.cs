@@ -34,6 +34,10 @@ namespace Conductor.Sdk.Generators
             public const string GenerationOptions = nameof(GenerationOptions);
             /// <summary>Ensembles ready to emit.</summary>
             public const string EnsembleSources = nameof(EnsembleSources);
+            /// <summary>Whether the compilation references the Conductor.Sdk runtime (typed API) or not (constants only).</summary>
+            public const string RuntimeReference = nameof(RuntimeReference);
+            /// <summary>The ensembles <c>AddEnsembles()</c> registers.</summary>
+            public const string Registration = nameof(Registration);
         }
 
         /// <inheritdoc />
@@ -74,18 +78,45 @@ namespace Conductor.Sdk.Generators
                 .Select((provider, _) => GenerationOptions.From(provider))
                 .WithTrackingName(Steps.GenerationOptions);
 
-            var sources = parsed
+            // The typed API needs the runtime package; without it (a project that only wants the checks) the
+            // generator emits constants only. The lookup re-runs per compilation, but its boolean result caches.
+            var runtime = context.CompilationProvider
+                .Select((compilation, _) => compilation.GetTypeByMetadataName("Conductor.Sdk.Ensembles.TemplateContext") is not null)
+                .WithTrackingName(Steps.RuntimeReference);
+
+            var settings = generationOptions.Combine(runtime);
+
+            var valid = parsed
                 .Where(result => result.Ensemble is not null && !result.HasErrors)
-                .Select((result, _) => result.Ensemble!)
+                .Select((result, _) => result.Ensemble!);
+
+            var sources = valid
                 .Combine(duplicateTypeNames)
-                .Combine(generationOptions)
-                .Select((input, _) => (Ensemble: input.Left.Left, Skip: input.Left.Right.Contains(input.Left.Left.FilePath), Options: input.Right))
+                .Combine(settings)
+                .Select((input, _) => (Ensemble: input.Left.Left, Skip: input.Left.Right.Contains(input.Left.Left.FilePath), Options: input.Right.Left, Typed: input.Right.Right))
                 .WithTrackingName(Steps.EnsembleSources);
 
             context.RegisterSourceOutput(sources, static (spc, input) =>
             {
                 if (input.Skip) return;
-                spc.AddSource(EnsembleEmitter.HintName(input.Ensemble), SourceText.From(EnsembleEmitter.Emit(input.Ensemble, input.Options), System.Text.Encoding.UTF8));
+                var code = input.Typed ? TypedEnsembleEmitter.Emit(input.Ensemble, input.Options) : EnsembleEmitter.Emit(input.Ensemble, input.Options);
+                spc.AddSource(EnsembleEmitter.HintName(input.Ensemble), SourceText.From(code, System.Text.Encoding.UTF8));
+            });
+
+            var registration = valid
+                .Collect()
+                .Combine(duplicateTypeNames)
+                .Select((input, _) => input.Left
+                    .Where(e => !input.Right.Contains(e.FilePath))
+                    .OrderBy(e => e.Name.Value, System.StringComparer.Ordinal)
+                    .ToEquatableArray())
+                .Combine(settings)
+                .WithTrackingName(Steps.Registration);
+
+            context.RegisterSourceOutput(registration, static (spc, input) =>
+            {
+                if (!input.Right.Right) return;
+                spc.AddSource("ConductorEnsembles.g.cs", SourceText.From(TypedEnsembleEmitter.EmitRegistration(input.Left, input.Right.Left), System.Text.Encoding.UTF8));
             });
         }
 

@@ -30,7 +30,11 @@ namespace Conductor.Sdk.Model.Validation
             foreach (var notification in ensemble.Notifications)
             {
                 var scope = Scope.ForNotification(notification);
-                foreach (var template in Templates(notification)) checker.Check(template, scope);
+                var fixedScope = Scope.ForFixedFields(notification);
+                foreach (var template in Templates(notification))
+                {
+                    checker.Check(template, IsFixed(notification, template) ? fixedScope : scope);
+                }
             }
 
             foreach (var step in ensemble.Flow)
@@ -43,6 +47,14 @@ namespace Conductor.Sdk.Model.Validation
 
             foreach (var output in ensemble.Outputs) checker.Check(output.Value, Scope.Outputs);
         }
+
+        /// <summary>
+        /// A webhook's address, secret and headers are set up once at start-up, so they may bind only to values known
+        /// then (<c>env</c>, <c>ensemble.name</c>), not to the event.
+        /// </summary>
+        public static bool IsFixed(Notification notification, Template template) =>
+            notification is WebhookNotification webhook
+            && (ReferenceEquals(template, webhook.Url) || ReferenceEquals(template, webhook.Secret) || webhook.Headers.Any(h => ReferenceEquals(h.Value, template)));
 
         /// <summary>Every template a notification renders.</summary>
         public static IEnumerable<Template> Templates(Notification notification)
@@ -85,12 +97,18 @@ namespace Conductor.Sdk.Model.Validation
         {
             public static readonly Scope Outputs = new Scope("outputs", null, null);
 
-            private Scope(string description, Notification? notification, FlowStep? step)
+            private Scope(string description, Notification? notification, FlowStep? step, bool isFixed = false)
             {
                 Description = description;
                 Notification = notification;
                 Step = step;
+                IsFixed = isFixed;
             }
+
+            /// <summary>Fields resolved once at start-up: only env and ensemble bindings are allowed.</summary>
+            public bool IsFixed { get; }
+
+            public static Scope ForFixedFields(Notification n) => new Scope($"the url, secret or headers of {n.TypeName} notification #{n.Index + 1}", n, null, isFixed: true);
 
             public string Description { get; }
             public Notification? Notification { get; }
@@ -129,6 +147,12 @@ namespace Conductor.Sdk.Model.Validation
             {
                 var segments = path.Segments;
                 var root = segments[0].Name;
+                if (scope.IsFixed && root != "env" && root != "ensemble")
+                {
+                    Error(path, $"'{path.Text}' changes with every event, but {scope.Description} are set once at start-up; bind them only to ${{env.NAME}} or ${{ensemble.name}} and put event data in the body");
+                    return;
+                }
+
                 switch (root)
                 {
                     case "event":

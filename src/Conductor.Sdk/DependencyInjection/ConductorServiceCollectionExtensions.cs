@@ -61,7 +61,17 @@ public static class ConductorServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ConductorTelemetry>(sp => new ConductorTelemetry(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         services.TryAddSingleton<IDeliveryStore, InMemoryDeliveryStore>();
-        services.TryAddSingleton(sp => new NotificationRegistry(sp.GetServices<NotificationDefinition>()));
+        // Generated ensembles register an EnsembleRegistration; their ${env.NAME} values are read (and checked, all at
+        // once) when the registry is first needed, which is at host start.
+        services.TryAddSingleton(sp => Ensembles.EnsembleEnvironment.Read(
+            sp.GetService<Microsoft.Extensions.Configuration.IConfiguration>(),
+            sp.GetServices<Ensembles.EnsembleRegistration>().SelectMany(r => r.Requirements)));
+        services.TryAddSingleton(sp =>
+        {
+            var environment = sp.GetRequiredService<Ensembles.EnsembleEnvironment>();
+            var generated = sp.GetServices<Ensembles.EnsembleRegistration>().SelectMany(r => r.CreateNotifications(environment));
+            return new NotificationRegistry(sp.GetServices<NotificationDefinition>().Concat(generated));
+        });
         services.TryAddSingleton<DeliverySignal>();
         services.TryAddSingleton<EndpointIsolation>();
         services.TryAddSingleton<NotificationDispatcher>();

@@ -57,7 +57,7 @@ public static class EventPayload
         writer.WriteEndObject();
     }
 
-    private static void FormatTimestamp(DateTimeOffset timestamp, Span<char> destination) =>
+    internal static void FormatTimestamp(DateTimeOffset timestamp, Span<char> destination) =>
         timestamp.UtcDateTime.TryFormat(destination, out _, "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
     /// <summary>Writes only the <c>data</c> object, in the field order of DESIGN.md's table.</summary>

@@ -1,0 +1,57 @@
+using Conductor.Sdk.Ensembles;
+
+namespace Conductor.Sdk.Notifications;
+
+/// <summary>A template for a field, and its source text (for tools that show what would be sent).</summary>
+public sealed record CompiledTemplate(string Source, TemplateRenderer Render);
+
+/// <summary>A <c>type: email</c> notification with compiled templates.</summary>
+public sealed record EmailNotificationDefinition(
+    string EnsembleName, int NotificationIndex, IEnumerable<string> EventNames,
+    string? Provider,
+    IReadOnlyList<CompiledTemplate> To,
+    CompiledTemplate? From,
+    CompiledTemplate Subject)
+    : NotificationDefinition(EnsembleName, NotificationIndex, EventNames)
+{
+    /// <inheritdoc />
+    public override string Channel => "email";
+
+    /// <inheritdoc />
+    public override int Retries => 3;
+}
+
+/// <summary>A <c>type: sms</c> notification with compiled templates.</summary>
+public sealed record SmsNotificationDefinition(
+    string EnsembleName, int NotificationIndex, IEnumerable<string> EventNames,
+    string? Provider,
+    IReadOnlyList<CompiledTemplate> To,
+    CompiledTemplate? From,
+    CompiledTemplate Body)
+    : NotificationDefinition(EnsembleName, NotificationIndex, EventNames)
+{
+    /// <inheritdoc />
+    public override string Channel => "sms";
+
+    /// <inheritdoc />
+    public override int Retries => 3;
+}
+
+/// <summary>A <c>type: push</c> notification with compiled templates; exactly one target is set.</summary>
+public sealed record PushNotificationDefinition(
+    string EnsembleName, int NotificationIndex, IEnumerable<string> EventNames,
+    string Provider,
+    IReadOnlyDictionary<string, CompiledTemplate> Targets,
+    CompiledTemplate? Title,
+    CompiledTemplate? Body,
+    CompiledTemplate? Image,
+    IReadOnlyDictionary<string, CompiledTemplate> Data,
+    IReadOnlyList<(CompiledTemplate Id, CompiledTemplate Title)> Actions)
+    : NotificationDefinition(EnsembleName, NotificationIndex, EventNames)
+{
+    /// <inheritdoc />
+    public override string Channel => "push";
+
+    /// <inheritdoc />
+    public override int Retries => 3;
+}
