@@ -314,14 +314,11 @@ namespace Conductor.Sdk.Model
                             secret.Span);
                         secret = null;
                     }
-                    else if (secret is not null && secret.EnvironmentVariable is null)
+                    else if (secret is not null && secret.EnvironmentVariable is null && (secret.IsLiteral || secret.LiteralText.Length > 0))
                     {
-                        var how = secret.IsLiteral ? "written as a literal"
-                            : secret.LiteralText.Length > 0 ? "written partly as a literal"
-                            : "bound to something other than configuration";
-                        var why = secret.LiteralText.Length > 0
-                            ? "anyone who can read this file can forge signatures"
-                            : "a secret must come from configuration, not from event data";
+                        // A secret bound only to event data is CND0010 (webhook fields are fixed at start-up).
+                        var how = secret.IsLiteral ? "written as a literal" : "written partly as a literal";
+                        var why = "anyone who can read this file can forge signatures";
                         Report(DiagnosticIds.LiteralSecret, Severity.Warning,
                             $"{label} has its secret {how}; {why} — write secret: ${{env.WEBHOOK_SECRET}} and set the value in configuration",
                             secret.Span);

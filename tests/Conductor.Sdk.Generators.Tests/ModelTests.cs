@@ -170,7 +170,7 @@ public sealed class ModelTests
 
     [Theory]
     [InlineData("secret: \"\"", "CND0005", "has an empty 'secret'")]
-    [InlineData("secret: ${input.secret}", "CND0006", "bound to something other than configuration; a secret must come from configuration")]
+    [InlineData("secret: ${input.secret}", "CND0010", "'input.secret' changes with every event, but the url, secret or headers of webhook notification #1 are set once at start-up")]
     [InlineData("secret: whsec_${env.X}", "CND0006", "written partly as a literal; anyone who can read this file can forge signatures")]
     public void Secret_rules(string secretLine, string id, string message)
     {
