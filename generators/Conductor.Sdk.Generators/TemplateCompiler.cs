@@ -31,7 +31,8 @@ namespace Conductor.Sdk.Generators
                 }
                 else if (part is ExpressionPart expression)
                 {
-                    builder.Append('{').Append(Expression(expression.Expression)).Append('}');
+                    // Parenthesised: inside a hole, the ':' of 'global::' would start a format specifier.
+                    builder.Append("{(").Append(Expression(expression.Expression)).Append(")}");
                 }
             }
 
