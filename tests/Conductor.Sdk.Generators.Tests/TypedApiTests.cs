@@ -113,3 +113,63 @@ public sealed class TypedApiTests
         Assert.All(second.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(s => s.Outputs), o => Assert.Equal(IncrementalStepRunReason.Cached, o.Reason));
     }
 }
+
+/// <summary>The compiled templates of the kitchen-sink ensemble, loaded and run.</summary>
+public sealed class CompiledTemplateTests
+{
+    [Fact]
+    public void Compiled_templates_render_every_binding_root()
+    {
+        var files = new[] { (AdditionalText)new InMemoryAdditionalText("/project/ensembles/kitchen-sink.yaml", File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "KitchenSink", "kitchen-sink.yaml"))) };
+        GeneratorHarness.Driver(files, track: false).RunGeneratorsAndUpdateCompilation(TypedApiTests.RuntimeCompilation(), out var output, out _);
+        using var stream = new MemoryStream();
+        var emit = output.Emit(stream);
+        Assert.True(emit.Success, string.Join("\n", emit.Diagnostics));
+        var context = new System.Runtime.Loader.AssemblyLoadContext("kitchen-sink", isCollectible: true);
+        try
+        {
+            stream.Position = 0;
+            var assembly = context.LoadFromStream(stream);
+            var type = assembly.GetType("Acme.Ensembles.KitchenSinkEnsemble")!;
+            var requirements = (IEnumerable<Conductor.Sdk.Ensembles.EnvironmentRequirement>)type.GetProperty("EnvironmentRequirements")!.GetValue(null)!;
+            var configuration = Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(new Microsoft.Extensions.Configuration.ConfigurationBuilder(), new Dictionary<string, string?>
+            {
+                ["HOOK_PATH"] = "orders", ["KITCHEN_SECRET"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ["ONCALL_EMAIL"] = "oncall@example.com",
+                ["ONCALL_PHONE"] = "+14155550199", ["TWILIO_PHONE_NUMBER"] = "+14155550111",
+            }).Build();
+            var environment = Conductor.Sdk.Ensembles.EnsembleEnvironment.Read(configuration, requirements);
+            var notifications = (IReadOnlyList<Conductor.Sdk.Notifications.NotificationDefinition>)type.GetMethod("CreateNotifications")!.Invoke(null, new object[] { environment })!;
+
+            var webhook = Assert.IsType<Conductor.Sdk.Notifications.WebhookNotificationDefinition>(notifications[0]);
+            Assert.Equal("https://hooks.example.com/orders", webhook.Url.ToString());
+            Assert.Equal(new Dictionary<string, string> { ["X-Ensemble"] = "kitchen-sink", ["X-Static"] = "fixed {value}" }, webhook.Headers);
+            Assert.Empty(Assert.IsType<Conductor.Sdk.Notifications.WebhookNotificationDefinition>(notifications[1]).Secrets);
+
+            var at = new DateTimeOffset(2024, 1, 15, 10, 30, 15, TimeSpan.Zero);
+            var output1 = System.Text.Json.JsonDocument.Parse("""{"orderId":"A-17"}""").RootElement;
+            var completed = new Conductor.Sdk.Events.ExecutionCompleted(at, "kitchen-sink", "exec-1", output1, 640);
+            var ctx = new Conductor.Sdk.Ensembles.TemplateContext("kitchen-sink", completed, environment);
+            var push = Assert.IsType<Conductor.Sdk.Notifications.PushNotificationDefinition>(notifications[4]);
+            Assert.Equal("Order A-17 shipped!", push.Title!.Render(ctx));
+            Assert.Equal("Status: true / true", push.Body!.Render(ctx));
+            Assert.Equal("https://cdn.example.com/A-17.png", push.Image!.Render(ctx));
+
+            var failed = new Conductor.Sdk.Events.ExecutionFailed(at, "kitchen-sink", "exec-2", new Conductor.Sdk.Events.ErrorInfo("disk full", "System.IO.IOException"), 10);
+            var email = Assert.IsType<Conductor.Sdk.Notifications.EmailNotificationDefinition>(notifications[2]);
+            var failedCtx = new Conductor.Sdk.Ensembles.TemplateContext("kitchen-sink", failed, environment);
+            Assert.Equal("[execution.failed] kitchen-sink at 2024-01-15T10:30:15.000Z: disk full (System.IO.IOException)", email.Subject.Render(failedCtx));
+            Assert.Equal(new[] { "ops@example.com", "oncall@example.com" }, email.To.Select(t => t.Render(failedCtx)));
+
+            var started = new Conductor.Sdk.Events.ExecutionStarted(at, "kitchen-sink", "exec-3", System.Text.Json.JsonDocument.Parse("""{"items":["first","second"],"userId":"u-9"}""").RootElement);
+            var sms = Assert.IsType<Conductor.Sdk.Notifications.SmsNotificationDefinition>(notifications[3]);
+            var timedOut = new Conductor.Sdk.Events.ExecutionTimedOut(at, "kitchen-sink", "exec-3", 30001, 30000);
+            Assert.Equal("kitchen-sink timed out after 30001 ms (limit 30000); first item ", sms.Body.Render(new Conductor.Sdk.Ensembles.TemplateContext("kitchen-sink", timedOut, environment)));
+            Assert.Equal("u-9", push.Targets["topic"].Render(new Conductor.Sdk.Ensembles.TemplateContext("kitchen-sink", started, environment)));
+            Assert.Equal("+14155550199", sms.To[1].Render(ctx));
+        }
+        finally
+        {
+            context.Unload();
+        }
+    }
+}
