@@ -62,11 +62,86 @@ public sealed class BuildIntegrationTests : IDisposable
         Assert.DoesNotContain("AD0001", output);
     }
 
-    private (int ExitCode, string Output) Build()
+    [Fact]
+    public void The_packed_package_works_as_a_newcomer_installs_it()
     {
-        var start = new ProcessStartInfo("dotnet", "build -nologo -nodeReuse:false -p:UseSharedCompilation=false -clp:NoSummary")
+        var root = ModelTests.FindRepoRoot();
+        var feed = Path.Combine(_directory, "feed");
+        var version = "0.1.0-test" + DateTime.UtcNow.ToString("yyyyMMddHHmmssfff", System.Globalization.CultureInfo.InvariantCulture);
+        var (packExit, packOutput) = Run(root, $"pack \"{root}/src/Conductor.Sdk/Conductor.Sdk.csproj\" -c Release -o \"{feed}\" -p:Version={version} -nodeReuse:false -p:UseSharedCompilation=false");
+        Assert.True(packExit == 0, packOutput);
+        var package = Path.Combine(feed, $"Conductor.Sdk.{version}.nupkg");
+        using (var archive = System.IO.Compression.ZipFile.OpenRead(package))
         {
-            WorkingDirectory = _directory,
+            var entries = archive.Entries.Select(e => e.FullName).ToList();
+            foreach (var expected in new[] { "analyzers/dotnet/cs/Conductor.Sdk.Generators.dll", "analyzers/dotnet/cs/Conductor.Sdk.Model.dll", "analyzers/dotnet/cs/YamlDotNet.dll", "buildTransitive/Conductor.Sdk.props", "lib/net10.0/Conductor.Sdk.dll" })
+            {
+                Assert.Contains(expected, entries);
+            }
+        }
+
+        // A consumer that knows nothing of this repository: a PackageReference and a local folder feed.
+        var consumer = Path.Combine(_directory, "packaged");
+        Directory.CreateDirectory(Path.Combine(consumer, "ensembles"));
+        File.WriteAllText(Path.Combine(consumer, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <add key="conductor-local" value="{feed}" />
+              </packageSources>
+            </configuration>
+            """);
+        File.WriteAllText(Path.Combine(consumer, "Packaged.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <RootNamespace>Packaged</RootNamespace>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Conductor.Sdk" Version="{version}" />
+                <PackageReference Include="Microsoft.Extensions.DependencyInjection" Version="10.0.0" />
+              </ItemGroup>
+            </Project>
+            """);
+        File.WriteAllText(Path.Combine(consumer, "Program.cs"), """
+            using Conductor.Sdk.DependencyInjection;
+            using Microsoft.Extensions.DependencyInjection;
+            var services = new ServiceCollection();
+            services.AddConductor().AddEnsembles();
+            System.Console.WriteLine(Packaged.Ensembles.OrdersEnsemble.Name + " " + Packaged.Ensembles.OrdersEnsemble.EnvironmentRequirements.Count);
+            """);
+        var yaml = Path.Combine(consumer, "ensembles", "orders.yaml");
+        File.WriteAllText(yaml, """
+            name: orders
+            notifications:
+              - type: webhook
+                url: ${env.ORDERS_WEBHOOK_URL}
+                events: [execution.completed]
+            """);
+
+        var (buildExit, buildOutput) = Run(consumer, "build -nologo -nodeReuse:false -p:UseSharedCompilation=false -clp:NoSummary");
+        Assert.True(buildExit == 0, buildOutput);
+        Assert.Contains($"{yaml}(3,11): warning CND0005", buildOutput);
+        var (runExit, runOutput) = Run(consumer, "run --no-build");
+        Assert.True(runExit == 0, runOutput);
+        Assert.Equal("orders 1", runOutput.Trim());
+
+        // The opt-out property leaves the YAML out: no ensemble class, so Program.cs no longer compiles.
+        var (optOutExit, optOutOutput) = Run(consumer, "build -nologo -nodeReuse:false -p:UseSharedCompilation=false -clp:NoSummary -p:ConductorAddEnsembleFiles=false");
+        Assert.NotEqual(0, optOutExit);
+        Assert.Contains("error CS0234: The type or namespace name 'Ensembles' does not exist in the namespace 'Packaged'", optOutOutput);
+        Assert.DoesNotContain("CND0005", optOutOutput);
+    }
+
+    private (int ExitCode, string Output) Build() => Run(_directory, "build -nologo -nodeReuse:false -p:UseSharedCompilation=false -clp:NoSummary");
+
+    private static (int ExitCode, string Output) Run(string directory, string arguments)
+    {
+        var start = new ProcessStartInfo("dotnet", arguments)
+        {
+            WorkingDirectory = directory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
@@ -79,7 +154,7 @@ public sealed class BuildIntegrationTests : IDisposable
         if (!process.WaitForExit(TimeSpan.FromMinutes(4)))
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException("dotnet build of the consumer project did not finish in 4 minutes");
+            throw new TimeoutException($"dotnet {arguments} did not finish in 4 minutes");
         }
 
         return (process.ExitCode, stdout.Result + stderr.Result);
