@@ -21,7 +21,7 @@ namespace Conductor.Sdk.Generators
         public string Compile(Template template)
         {
             if (template.IsLiteral) return Literal(template.LiteralText);
-            if (template.SingleExpression is Expression only) return Expression(only);
+            if (template.SingleExpression is Expression only) return $"({Expression(only)}).ToString()";
             var builder = new StringBuilder("$\"");
             foreach (var part in template.Parts)
             {
@@ -39,6 +39,9 @@ namespace Conductor.Sdk.Generators
             return builder.Append('"').ToString();
         }
 
+        private const string Value = "global::Conductor.Sdk.Ensembles.TemplateValue";
+
+        /// <summary>A C# expression of type <c>TemplateValue</c>: formatted in place inside interpolated strings.</summary>
         private string Expression(Expression expression)
         {
             switch (expression)
@@ -46,7 +49,7 @@ namespace Conductor.Sdk.Generators
                 case PathExpression path:
                     return Path(path);
                 case LiteralExpression literal:
-                    return Literal(literal.Kind == LiteralKind.Null ? string.Empty : literal.Value);
+                    return $"{Value}.Text({Literal(literal.Kind == LiteralKind.Null ? string.Empty : literal.Value)})";
                 case UnaryExpression unary:
                     return $"global::Conductor.Sdk.Ensembles.TemplateValues.Text(!global::Conductor.Sdk.Ensembles.TemplateValues.Truthy({Expression(unary.Operand)}))";
                 case BinaryExpression binary:
@@ -66,7 +69,7 @@ namespace Conductor.Sdk.Generators
                     }
 
                 default:
-                    return "string.Empty";
+                    return $"{Value}.Empty";
             }
         }
 
@@ -75,16 +78,16 @@ namespace Conductor.Sdk.Generators
             var segments = path.Segments;
             switch (segments[0].Name)
             {
-                case "event": return "ctx.Event";
+                case "event": return $"{Value}.Text(ctx.Event)";
                 case "timestamp": return "ctx.Timestamp";
-                case "ensemble": return "ctx.Ensemble";
-                case "env": return $"ctx.Env({Literal(segments[1].Name)})";
-                case "data": return segments.Count == 1 ? "string.Empty" : $"ctx.Data({PathField(segments, 1)})";
+                case "ensemble": return $"{Value}.Text(ctx.Ensemble)";
+                case "env": return $"{Value}.Text(ctx.Env({Literal(segments[1].Name)}))";
+                case "data": return segments.Count == 1 ? $"{Value}.Empty" : $"ctx.Data({PathField(segments, 1)})";
                 case "input": return $"ctx.Input({PathField(segments, 1)})";
                 default:
                     // Step results (<step>.output, <step>.executed, previous.output) exist only while the flow runs;
                     // the ensemble runner supplies them. A notification sent outside a run renders them empty.
-                    return "string.Empty";
+                    return $"{Value}.Empty";
             }
         }
 

@@ -33,75 +33,105 @@ public readonly struct TemplateContext
     public string Event => _event?.Name ?? string.Empty;
 
     /// <summary><c>${timestamp}</c>: the event time, ISO 8601 UTC with milliseconds.</summary>
-    public string Timestamp => _event is null ? string.Empty : EventPayload.FormatTimestamp(_event.Timestamp);
+    public TemplateValue Timestamp => _event is null ? TemplateValue.Empty : TemplateValue.Text(EventPayload.FormatTimestamp(_event.Timestamp));
 
     /// <summary><c>${env.NAME}</c>: the configuration value read at start-up.</summary>
     public string Env(string name) => _environment.Get(name);
 
-    /// <summary><c>${data.a.b}</c>: a field of the event's <c>data</c> object, as text.</summary>
-    public string Data(string[] path)
+    /// <summary><c>${data.a.b}</c>: a field of the event's <c>data</c> object.</summary>
+    public TemplateValue Data(string[] path)
     {
-        if (_event is null || path.Length == 0) return string.Empty;
-        return _event switch
+        if (_event is null || path.Length == 0) return TemplateValue.Empty;
+        var field = path[0];
+        var single = path.Length == 1;
+        switch (_event)
         {
-            ExecutionStarted e => Field(path, ("ensemble", e.Ensemble), ("id", e.Id)) ?? Json(path, "input", e.Input),
-            ExecutionCompleted e => Field(path, ("ensemble", e.Ensemble), ("id", e.Id), ("status", e.Status), ("duration", Number(e.Duration))) ?? Json(path, "output", e.Output),
-            ExecutionFailed e => Field(path, ("ensemble", e.Ensemble), ("id", e.Id), ("status", e.Status), ("duration", Number(e.Duration))) ?? Error(path, e.Error),
-            ExecutionTimedOut e => Field(path, ("ensemble", e.Ensemble), ("id", e.Id), ("duration", Number(e.Duration)), ("timeout", Number(e.Timeout))) ?? string.Empty,
-            AgentCompleted e => Field(path, ("ensemble", e.Ensemble), ("executionId", e.ExecutionId), ("agent", e.Agent), ("duration", Number(e.Duration))) ?? Json(path, "output", e.Output),
-            StateUpdated e => Field(path, ("ensemble", e.Ensemble), ("executionId", e.ExecutionId)) ?? Json(path, "state", e.State),
-            _ => string.Empty,
-        };
+            case ExecutionStarted e:
+                return field switch
+                {
+                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
+                    "id" when single => TemplateValue.Text(e.Id),
+                    "input" => TemplateValues.Navigate(e.Input, path, 1),
+                    _ => TemplateValue.Empty,
+                };
+            case ExecutionCompleted e:
+                return field switch
+                {
+                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
+                    "id" when single => TemplateValue.Text(e.Id),
+                    "status" when single => TemplateValue.Text(e.Status),
+                    "duration" when single => TemplateValue.Number(e.Duration),
+                    "output" => TemplateValues.Navigate(e.Output, path, 1),
+                    _ => TemplateValue.Empty,
+                };
+            case ExecutionFailed e:
+                return field switch
+                {
+                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
+                    "id" when single => TemplateValue.Text(e.Id),
+                    "status" when single => TemplateValue.Text(e.Status),
+                    "duration" when single => TemplateValue.Number(e.Duration),
+                    "error" when single => TemplateValue.Text(e.Error.Message),
+                    "error" => path[1] switch
+                    {
+                        "message" => TemplateValue.Text(e.Error.Message),
+                        "type" => TemplateValue.Text(e.Error.Type),
+                        "stack" => TemplateValue.Text(e.Error.Stack),
+                        _ => TemplateValue.Empty,
+                    },
+                    _ => TemplateValue.Empty,
+                };
+            case ExecutionTimedOut e:
+                return field switch
+                {
+                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
+                    "id" when single => TemplateValue.Text(e.Id),
+                    "duration" when single => TemplateValue.Number(e.Duration),
+                    "timeout" when single => TemplateValue.Number(e.Timeout),
+                    _ => TemplateValue.Empty,
+                };
+            case AgentCompleted e:
+                return field switch
+                {
+                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
+                    "executionId" when single => TemplateValue.Text(e.ExecutionId),
+                    "agent" when single => TemplateValue.Text(e.Agent),
+                    "duration" when single => TemplateValue.Number(e.Duration),
+                    "output" => TemplateValues.Navigate(e.Output, path, 1),
+                    _ => TemplateValue.Empty,
+                };
+            case StateUpdated e:
+                return field switch
+                {
+                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
+                    "executionId" when single => TemplateValue.Text(e.ExecutionId),
+                    "state" => TemplateValues.Navigate(e.State, path, 1),
+                    _ => TemplateValue.Empty,
+                };
+            default:
+                return TemplateValue.Empty;
+        }
     }
 
     /// <summary><c>${input.a.b}</c>: the execution input, when the event carries it (execution.started).</summary>
-    public string Input(string[] path) => _event is ExecutionStarted started ? TemplateValues.Navigate(started.Input, path, 0) : string.Empty;
-
-    private static string Number(long value) => value.ToString(CultureInfo.InvariantCulture);
-
-    private static string? Field(string[] path, params (string Name, string Value)[] fields)
-    {
-        if (path.Length != 1) return null;
-        foreach (var (name, value) in fields)
-        {
-            if (name == path[0]) return value;
-        }
-
-        return null;
-    }
-
-    private static string Json(string[] path, string root, JsonElement? value) =>
-        path[0] == root ? TemplateValues.Navigate(value, path, 1) : string.Empty;
-
-    private static string Error(string[] path, ErrorInfo error)
-    {
-        if (path[0] != "error") return string.Empty;
-        if (path.Length == 1) return error.Message;
-        return path[1] switch
-        {
-            "message" => error.Message,
-            "type" => error.Type,
-            "stack" => error.Stack ?? string.Empty,
-            _ => string.Empty,
-        };
-    }
+    public TemplateValue Input(string[] path) => _event is ExecutionStarted started ? TemplateValues.Navigate(started.Input, path, 0) : TemplateValue.Empty;
 }
 
 /// <summary>Helpers the generated template code calls.</summary>
 public static class TemplateValues
 {
-    /// <summary>Follows <paramref name="path"/> from index <paramref name="start"/> into a JSON value and renders it as text.</summary>
-    public static string Navigate(JsonElement? value, string[] path, int start)
+    /// <summary>Follows <paramref name="path"/> from index <paramref name="start"/> into a JSON value.</summary>
+    public static TemplateValue Navigate(JsonElement? value, string[] path, int start)
     {
-        if (value is not { } element) return string.Empty;
+        if (value is not { } element) return TemplateValue.Empty;
         for (var i = start; i < path.Length; i++)
         {
             if (element.ValueKind == JsonValueKind.Object && element.TryGetProperty(path[i], out var child)) element = child;
             else if (element.ValueKind == JsonValueKind.Array && int.TryParse(path[i], NumberStyles.None, CultureInfo.InvariantCulture, out var index) && index < element.GetArrayLength()) element = element[index];
-            else return string.Empty;
+            else return TemplateValue.Empty;
         }
 
-        return Text(element);
+        return TemplateValue.Json(element);
     }
 
     /// <summary>A JSON value as template text: strings unquoted, null empty, numbers and booleans as written, objects as JSON.</summary>
@@ -115,6 +145,15 @@ public static class TemplateValues
     };
 
     /// <summary><c>==</c> / <c>!=</c> in a template: numbers compare by value, everything else as text.</summary>
+    public static bool Equal(TemplateValue left, TemplateValue right) => Equal(left.ToString(), right.ToString());
+
+    /// <summary><c>&lt;</c>, <c>&gt;</c> and friends on template values.</summary>
+    public static int Compare(TemplateValue left, TemplateValue right) => Compare(left.ToString(), right.ToString());
+
+    /// <summary>Truthiness of a template value.</summary>
+    public static bool Truthy(TemplateValue value) => Truthy(value.ToString());
+
+    /// <summary>Text compared as numbers when both are numbers.</summary>
     public static bool Equal(string left, string right) =>
         double.TryParse(left, NumberStyles.Float, CultureInfo.InvariantCulture, out var a) && double.TryParse(right, NumberStyles.Float, CultureInfo.InvariantCulture, out var b)
             ? a.Equals(b)
@@ -129,6 +168,6 @@ public static class TemplateValues
     /// <summary>Truthiness for <c>&amp;&amp;</c>, <c>||</c> and <c>!</c>: empty, "false", "0" and "null" are false.</summary>
     public static bool Truthy(string value) => value.Length > 0 && value != "false" && value != "0" && value != "null";
 
-    /// <summary>A boolean as template text.</summary>
-    public static string Text(bool value) => value ? "true" : "false";
+    /// <summary>A boolean as a template value.</summary>
+    public static TemplateValue Text(bool value) => TemplateValue.Text(value ? "true" : "false");
 }
