@@ -22,7 +22,16 @@ namespace Conductor.Sdk.Generators
         {
             if (template.IsLiteral) return Literal(template.LiteralText);
             if (template.SingleExpression is Expression only) return $"({Expression(only)}).ToString()";
-            var builder = new StringBuilder("$\"");
+            // Built in a stack buffer sized for the usual result: the only allocation of a render is the resulting
+            // string (longer results spill into a pooled buffer).
+            var holes = 0;
+            foreach (var part in template.Parts)
+            {
+                if (part is ExpressionPart) holes++;
+            }
+
+            var size = System.Math.Min(512, System.Math.Max(32, template.LiteralText.Length + holes * 24));
+            var builder = new StringBuilder("string.Create(null, stackalloc char[" + size.ToString(CultureInfo.InvariantCulture) + "], $\"");
             foreach (var part in template.Parts)
             {
                 if (part is LiteralPart literal)
@@ -36,7 +45,7 @@ namespace Conductor.Sdk.Generators
                 }
             }
 
-            return builder.Append('"').ToString();
+            return builder.Append("\")").ToString();
         }
 
         private const string Value = "global::Conductor.Sdk.Ensembles.TemplateValue";

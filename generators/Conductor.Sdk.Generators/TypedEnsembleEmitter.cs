@@ -53,7 +53,7 @@ namespace Conductor.Sdk.Generators
 
             for (var i = 0; i < compiler.Paths.Count; i++)
             {
-                w.Line($"private static readonly string[] Path{i} = new string[] {{ {string.Join(", ", compiler.Paths[i].Select(TemplateCompiler.Literal))} }};");
+                w.Line($"private static readonly {Sdk}.Ensembles.TemplatePath Path{i} = new({string.Join(", ", compiler.Paths[i].Select(TemplateCompiler.Literal))});");
             }
 
             w.Close();

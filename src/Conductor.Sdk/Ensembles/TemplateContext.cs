@@ -39,10 +39,10 @@ public readonly struct TemplateContext
     public string Env(string name) => _environment.Get(name);
 
     /// <summary><c>${data.a.b}</c>: a field of the event's <c>data</c> object.</summary>
-    public TemplateValue Data(string[] path)
+    public TemplateValue Data(TemplatePath path)
     {
         if (_event is null || path.Length == 0) return TemplateValue.Empty;
-        var field = path[0];
+        var field = path.Names[0];
         var single = path.Length == 1;
         switch (_event)
         {
@@ -72,7 +72,7 @@ public readonly struct TemplateContext
                     "status" when single => TemplateValue.Text(e.Status),
                     "duration" when single => TemplateValue.Number(e.Duration),
                     "error" when single => TemplateValue.Text(e.Error.Message),
-                    "error" => path[1] switch
+                    "error" => path.Names[1] switch
                     {
                         "message" => TemplateValue.Text(e.Error.Message),
                         "type" => TemplateValue.Text(e.Error.Type),
@@ -114,20 +114,47 @@ public readonly struct TemplateContext
     }
 
     /// <summary><c>${input.a.b}</c>: the execution input, when the event carries it (execution.started).</summary>
-    public TemplateValue Input(string[] path) => _event is ExecutionStarted started ? TemplateValues.Navigate(started.Input, path, 0) : TemplateValue.Empty;
+    public TemplateValue Input(TemplatePath path) => _event is ExecutionStarted started ? TemplateValues.Navigate(started.Input, path, 0) : TemplateValue.Empty;
+}
+
+/// <summary>
+/// A binding path such as <c>output.orderId</c>, prepared once when the generated class loads: names, their
+/// UTF-8 forms (for JSON lookups without transcoding) and array indexes.
+/// </summary>
+public sealed class TemplatePath
+{
+    /// <summary>Creates a path from its segments.</summary>
+    public TemplatePath(params string[] names)
+    {
+        Names = names;
+        Utf8 = Array.ConvertAll(names, System.Text.Encoding.UTF8.GetBytes);
+        Indexes = Array.ConvertAll(names, n => int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : (int?)null);
+    }
+
+    /// <summary>The segments.</summary>
+    public string[] Names { get; }
+
+    /// <summary>The segments in UTF-8.</summary>
+    public byte[][] Utf8 { get; }
+
+    /// <summary>The segments that are array indexes.</summary>
+    public int?[] Indexes { get; }
+
+    /// <summary>Number of segments.</summary>
+    public int Length => Names.Length;
 }
 
 /// <summary>Helpers the generated template code calls.</summary>
 public static class TemplateValues
 {
     /// <summary>Follows <paramref name="path"/> from index <paramref name="start"/> into a JSON value.</summary>
-    public static TemplateValue Navigate(JsonElement? value, string[] path, int start)
+    public static TemplateValue Navigate(JsonElement? value, TemplatePath path, int start)
     {
         if (value is not { } element) return TemplateValue.Empty;
         for (var i = start; i < path.Length; i++)
         {
-            if (element.ValueKind == JsonValueKind.Object && element.TryGetProperty(path[i], out var child)) element = child;
-            else if (element.ValueKind == JsonValueKind.Array && int.TryParse(path[i], NumberStyles.None, CultureInfo.InvariantCulture, out var index) && index < element.GetArrayLength()) element = element[index];
+            if (element.ValueKind == JsonValueKind.Object && element.TryGetProperty(path.Utf8[i], out var child)) element = child;
+            else if (element.ValueKind == JsonValueKind.Array && path.Indexes[i] is int index && index < element.GetArrayLength()) element = element[index];
             else return TemplateValue.Empty;
         }
 
