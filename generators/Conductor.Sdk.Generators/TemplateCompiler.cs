@@ -41,7 +41,7 @@ namespace Conductor.Sdk.Generators
                 else if (part is ExpressionPart expression)
                 {
                     // Parenthesised: inside a hole, the ':' of 'global::' would start a format specifier.
-                    builder.Append("{(").Append(Expression(expression.Expression)).Append(")}");
+                    builder.Append("{(").Append(Hole(expression.Expression)).Append(")}");
                 }
             }
 
@@ -49,6 +49,22 @@ namespace Conductor.Sdk.Generators
         }
 
         private const string Value = "global::Conductor.Sdk.Ensembles.TemplateValue";
+
+        /// <summary>A hole of an interpolated string: text-valued roots go in as plain strings (the cheapest append).</summary>
+        private string Hole(Expression expression)
+        {
+            if (expression is PathExpression path)
+            {
+                switch (path.Segments[0].Name)
+                {
+                    case "event": return "ctx.Event";
+                    case "ensemble": return "ctx.Ensemble";
+                    case "env": return $"ctx.Env({Literal(path.Segments[1].Name)})";
+                }
+            }
+
+            return Expression(expression);
+        }
 
         /// <summary>A C# expression of type <c>TemplateValue</c>: formatted in place inside interpolated strings.</summary>
         private string Expression(Expression expression)
