@@ -137,6 +137,18 @@ public sealed class GeneratedEnsembleTests
     }
 
     [Fact]
+    public async Task A_host_with_missing_configuration_fails_at_start_with_the_listed_names()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Test", DisableDefaults = true });
+        builder.Services.AddConductor().AddEnsembles();
+        using var host = builder.Build();
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
+        Assert.Contains("configuration values used by ${env.NAME} bindings are missing or empty", error.Message);
+        Assert.Contains("- ONBOARDING_WEBHOOK_URL: needed by ensemble 'user-onboarding', webhook notification #1, field 'url'", error.Message);
+        Assert.Contains("- WEBHOOK_SECRET: needed by ensemble 'user-onboarding', webhook notification #1, field 'secret'", error.Message);
+    }
+
+    [Fact]
     public async Task Invalid_arguments_name_the_ensemble()
     {
         var time = new FakeTimeProvider(Pipeline.Start);
