@@ -1,0 +1,172 @@
+using System.Text;
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Sqlite;
+using Xunit;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>The <see cref="IDeliveryStore"/> contract, run against every store.</summary>
+public abstract class DeliveryStoreContractTests : IAsyncLifetime
+{
+    protected static readonly DateTimeOffset T0 = new(2024, 1, 15, 10, 30, 0, TimeSpan.Zero);
+
+    protected IDeliveryStore Store { get; private set; } = null!;
+
+    protected abstract IDeliveryStore CreateStore();
+
+    public Task InitializeAsync()
+    {
+        Store = CreateStore();
+        return Task.CompletedTask;
+    }
+
+    public virtual async Task DisposeAsync()
+    {
+        if (Store is IAsyncDisposable disposable) await disposable.DisposeAsync();
+    }
+
+    protected static DeliveryRecord Record(string id, DateTimeOffset? due = null, string endpoint = "https://a.example.com", int maxAttempts = 4, string ensemble = "orders", string @event = "execution.completed") =>
+        new(id, ensemble, @event, ensemble + "#0", "webhook", endpoint, Encoding.UTF8.GetBytes($"{{\"id\":\"{id}\"}}"), T0, due ?? T0, DeliveryStatus.Pending, 0, maxAttempts);
+
+    private static AttemptLog Attempt(string id, int number, AttemptOutcome outcome, int? status, DateTimeOffset? next) =>
+        new(id, number, T0, TimeSpan.FromMilliseconds(12), outcome, status, status is null ? AttemptErrorKind.Connection : AttemptErrorKind.HttpStatus, outcome == AttemptOutcome.Delivered ? null : "HTTP 500", next);
+
+    [Fact]
+    public async Task Enqueued_deliveries_read_back_whole()
+    {
+        await Store.EnqueueAsync(new[] { Record("d1"), Record("d2") });
+        var d1 = await Store.GetAsync("d1");
+        Assert.NotNull(d1);
+        Assert.Equal(("orders", "execution.completed", "orders#0", "webhook", "https://a.example.com", T0, DeliveryStatus.Pending, 0, 4),
+            (d1.Ensemble, d1.Event, d1.NotificationKey, d1.Channel, d1.Endpoint, d1.DueAt, d1.Status, d1.Attempts, d1.MaxAttempts));
+        Assert.Equal("{\"id\":\"d1\"}", Encoding.UTF8.GetString(d1.Payload.Span));
+        Assert.Null(await Store.GetAsync("missing"));
+    }
+
+    [Fact]
+    public async Task Leasing_takes_the_oldest_due_first_and_hides_them_until_the_lease_ends()
+    {
+        await Store.EnqueueAsync(new[] { Record("late", T0.AddSeconds(5)), Record("b", T0.AddSeconds(1)), Record("a", T0) });
+        var first = await Store.LeaseDueAsync(T0.AddSeconds(2), 10, T0.AddMinutes(2));
+        Assert.Equal(new[] { "a", "b" }, first.Select(d => d.Id));
+        Assert.Empty(await Store.LeaseDueAsync(T0.AddSeconds(3), 10, T0.AddMinutes(2)));
+        Assert.Equal(new[] { "late" }, (await Store.LeaseDueAsync(T0.AddSeconds(6), 10, T0.AddMinutes(2))).Select(d => d.Id));
+        // A worker that died leaves its lease to run out; then the deliveries are due again.
+        Assert.Equal(new[] { "a", "b", "late" }, (await Store.LeaseDueAsync(T0.AddMinutes(2), 10, T0.AddMinutes(4))).Select(d => d.Id));
+        Assert.Single(await Store.LeaseDueAsync(T0.AddMinutes(5), 1, T0.AddMinutes(7)));
+    }
+
+    [Fact]
+    public async Task Busy_endpoints_are_skipped_when_leasing()
+    {
+        await Store.EnqueueAsync(new[] { Record("slow1", endpoint: "https://slow.example.com"), Record("slow2", endpoint: "https://slow.example.com"), Record("fast", T0.AddSeconds(1), "https://fast.example.com") });
+        var leased = await Store.LeaseDueAsync(T0.AddSeconds(1), 10, T0.AddMinutes(2), new[] { "https://slow.example.com" });
+        Assert.Equal(new[] { "fast" }, leased.Select(d => d.Id));
+        Assert.Equal(T0, await Store.NextDueAsync());
+        Assert.Equal(T0.AddMinutes(2), await Store.NextDueAsync(new[] { "https://slow.example.com" }));
+    }
+
+    [Fact]
+    public async Task Attempts_move_deliveries_on_and_are_logged()
+    {
+        await Store.EnqueueAsync(new[] { Record("ok"), Record("retry"), Record("dead") });
+        await Store.LeaseDueAsync(T0, 10, T0.AddMinutes(2));
+        await Store.RecordAttemptAsync(Attempt("ok", 1, AttemptOutcome.Delivered, 200, null), DeliveryStatus.Delivered);
+        await Store.RecordAttemptAsync(Attempt("retry", 1, AttemptOutcome.Retry, 500, T0.AddSeconds(1)), DeliveryStatus.Pending);
+        await Store.RecordAttemptAsync(Attempt("dead", 1, AttemptOutcome.Permanent, 404, null), DeliveryStatus.DeadLettered);
+
+        Assert.Equal(DeliveryStatus.Delivered, (await Store.GetAsync("ok"))!.Status);
+        var retry = (await Store.GetAsync("retry"))!;
+        Assert.Equal((DeliveryStatus.Pending, 1, T0.AddSeconds(1), 500, "HTTP 500"), (retry.Status, retry.Attempts, retry.DueAt, retry.LastStatusCode, retry.LastError));
+        var dead = (await Store.GetAsync("dead"))!;
+        Assert.Equal((DeliveryStatus.DeadLettered, 404, AttemptErrorKind.HttpStatus), (dead.Status, dead.LastStatusCode, dead.LastErrorKind));
+        // The retry is due again at its time (its lease was cleared by the attempt).
+        Assert.Equal(new[] { "retry" }, (await Store.LeaseDueAsync(T0.AddSeconds(1), 10, T0.AddMinutes(2))).Select(d => d.Id));
+        var log = Assert.Single(await Store.AttemptsAsync("retry"));
+        Assert.Equal((1, AttemptOutcome.Retry, 500, T0.AddSeconds(1), TimeSpan.FromMilliseconds(12)), (log.Number, log.Outcome, log.StatusCode, log.NextDueAt, log.Duration));
+    }
+
+    [Fact]
+    public async Task Released_deliveries_wait_until_their_new_time()
+    {
+        await Store.EnqueueAsync(new[] { Record("d") });
+        await Store.LeaseDueAsync(T0, 10, T0.AddMinutes(2));
+        await Store.ReleaseAsync("d", T0.AddSeconds(30));
+        Assert.Empty(await Store.LeaseDueAsync(T0.AddSeconds(29), 10, T0.AddMinutes(2)));
+        Assert.Single(await Store.LeaseDueAsync(T0.AddSeconds(30), 10, T0.AddMinutes(2)));
+    }
+
+    [Fact]
+    public async Task Replay_gives_dead_letters_a_fresh_budget_and_nothing_else()
+    {
+        await Store.EnqueueAsync(new[] { Record("dead", maxAttempts: 2), Record("pending") });
+        await Store.LeaseDueAsync(T0, 10, T0.AddMinutes(2));
+        await Store.RecordAttemptAsync(Attempt("dead", 1, AttemptOutcome.Retry, 500, T0.AddSeconds(1)), DeliveryStatus.Pending);
+        await Store.LeaseDueAsync(T0.AddSeconds(1), 10, T0.AddMinutes(2));
+        await Store.RecordAttemptAsync(Attempt("dead", 2, AttemptOutcome.Retry, 500, null), DeliveryStatus.DeadLettered);
+
+        Assert.False(await Store.ReplayAsync("pending", T0.AddHours(1)));
+        Assert.True(await Store.ReplayAsync("dead", T0.AddHours(1)));
+        var replayed = (await Store.GetAsync("dead"))!;
+        Assert.Equal((DeliveryStatus.Pending, 2, 4, T0.AddHours(1)), (replayed.Status, replayed.Attempts, replayed.MaxAttempts, replayed.DueAt));
+    }
+
+    [Fact]
+    public async Task Listing_filters_by_ensemble_event_status_and_time()
+    {
+        await Store.EnqueueAsync(new[] { Record("a"), Record("b", ensemble: "invoices"), Record("c", @event: "execution.failed") });
+        Assert.Equal(new[] { "c", "a" }, (await Store.ListAsync(new DeliveryQuery(Ensemble: "orders"))).Select(d => d.Id));
+        Assert.Equal(new[] { "c" }, (await Store.ListAsync(new DeliveryQuery(Event: "execution.failed"))).Select(d => d.Id));
+        Assert.Equal(3, (await Store.ListAsync(new DeliveryQuery(Status: DeliveryStatus.Pending, Since: T0))).Count);
+        Assert.Empty(await Store.ListAsync(new DeliveryQuery(Since: T0.AddSeconds(1))));
+        Assert.Single(await Store.ListAsync(new DeliveryQuery(Limit: 1)));
+    }
+
+    [Fact]
+    public async Task Concurrent_enqueues_are_all_stored()
+    {
+        var tasks = Enumerable.Range(0, 500).Select(i => Store.EnqueueAsync(new[] { Record($"c{i:D4}") }).AsTask());
+        await Task.WhenAll(tasks);
+        Assert.Equal(500, (await Store.LeaseDueAsync(T0, 1000, T0.AddMinutes(1))).Count);
+    }
+}
+
+public sealed class InMemoryDeliveryStoreTests : DeliveryStoreContractTests
+{
+    protected override IDeliveryStore CreateStore() => new InMemoryDeliveryStore();
+}
+
+public sealed class SqliteDeliveryStoreTests : DeliveryStoreContractTests
+{
+    private readonly string _path = Path.Combine(Path.GetTempPath(), "conductor-store-" + Guid.NewGuid().ToString("N"), "deliveries.db");
+
+    protected override IDeliveryStore CreateStore() => new SqliteDeliveryStore(_path);
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        Directory.Delete(Path.GetDirectoryName(_path)!, recursive: true);
+    }
+
+    [Fact]
+    public async Task Deliveries_and_leases_survive_closing_the_file()
+    {
+        await Store.EnqueueAsync(new[] { Record("kept"), Record("held") });
+        Assert.Equal("held", Assert.Single(await Store.LeaseDueAsync(T0, 1, T0.AddMinutes(2))).Id); // leased by a worker that then dies
+        await ((IAsyncDisposable)Store).DisposeAsync();
+
+        await using var reopened = new SqliteDeliveryStore(_path);
+        Assert.Equal(new[] { "kept" }, (await reopened.LeaseDueAsync(T0.AddSeconds(1), 10, T0.AddMinutes(3))).Select(d => d.Id));
+        Assert.Equal(new[] { "held" }, (await reopened.LeaseDueAsync(T0.AddMinutes(2), 10, T0.AddMinutes(4))).Select(d => d.Id));
+    }
+
+    [Fact]
+    public async Task A_duplicate_id_fails_its_group_without_storing_it()
+    {
+        await Store.EnqueueAsync(new[] { Record("same") });
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await Store.EnqueueAsync(new[] { Record("same") }));
+        Assert.Contains("could not be stored", error.Message);
+        Assert.Single(await Store.ListAsync(new DeliveryQuery()));
+    }
+}
