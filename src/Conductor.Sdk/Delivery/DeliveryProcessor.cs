@@ -34,7 +34,7 @@ public sealed class DeliveryProcessor
     private readonly SemaphoreSlim _leaseGate = new(1, 1);
     private readonly object _gate = new();
     private readonly Dictionary<string, EndpointSlots> _endpoints = new(StringComparer.Ordinal);
-    private static readonly TimeSpan MaxAttemptTimeout = TimeSpan.FromSeconds(60);
+    private readonly TimeSpan _longestAttempt;
     private int _running;
     private int _waiting;
 
@@ -51,6 +51,7 @@ public sealed class DeliveryProcessor
         ILogger<DeliveryProcessor>? logger = null)
     {
         _signal = signal;
+        _longestAttempt = registry.All.Select(n => n.AttemptTimeout).DefaultIfEmpty(TimeSpan.Zero).Max();
         _store = store;
         _registry = registry;
         _channels = channels.ToDictionary(c => c.Channel, StringComparer.Ordinal);
@@ -288,7 +289,7 @@ public sealed class DeliveryProcessor
             var (delivery, leasedAt) = candidate.Waiting.Dequeue();
             _waiting--;
             // A delivery that waited so long that its lease could lapse mid-attempt goes back to the store instead.
-            if (now - leasedAt > _options.LeaseDuration - MaxAttemptTimeout)
+            if (now - leasedAt > _options.LeaseDuration - _longestAttempt)
             {
                 (expired ??= new()).Add(delivery);
                 continue;

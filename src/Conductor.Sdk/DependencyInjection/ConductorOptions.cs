@@ -35,7 +35,10 @@ public sealed class ConductorOptions
     /// <summary>How long an open breaker keeps deliveries to its endpoint waiting.</summary>
     public TimeSpan CircuitBreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long a leased delivery stays hidden from other workers; longer than any attempt timeout.</summary>
+    /// <summary>
+    /// How long a leased delivery stays hidden from other workers. It must exceed the longest attempt timeout of the
+    /// registered notifications; it is also how long deliveries held by a crashed process wait before another takes them.
+    /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>Deliveries leased per round trip to the store.</summary>
@@ -57,7 +60,7 @@ internal sealed class ConductorOptionsValidator : IValidateOptions<ConductorOpti
         if (options.CircuitBreakerMinimumThroughput < 2) failures.Add($"Conductor:CircuitBreakerMinimumThroughput must be at least 2 (it is {options.CircuitBreakerMinimumThroughput}).");
         if (options.CircuitBreakerSamplingDuration < TimeSpan.FromMilliseconds(500)) failures.Add("Conductor:CircuitBreakerSamplingDuration must be at least 500 ms.");
         if (options.CircuitBreakerBreakDuration < TimeSpan.FromMilliseconds(500)) failures.Add("Conductor:CircuitBreakerBreakDuration must be at least 500 ms.");
-        if (options.LeaseDuration <= TimeSpan.FromSeconds(60)) failures.Add($"Conductor:LeaseDuration must exceed the longest attempt timeout (60 s); it is {options.LeaseDuration}.");
+        if (options.LeaseDuration < TimeSpan.FromSeconds(1)) failures.Add($"Conductor:LeaseDuration must be at least 1 s (it is {options.LeaseDuration}); it must also exceed the longest attempt timeout, which is checked at start.");
         foreach (var network in options.AllowedNetworks)
         {
             if (!System.Net.IPNetwork.TryParse(network?.Trim(), out _))

@@ -90,10 +90,18 @@ public static class ConductorServiceCollectionExtensions
 }
 
 /// <summary>Fails start-up when a registered notification needs a channel that is not registered.</summary>
-internal sealed class ConductorStartupCheck(NotificationRegistry registry, IEnumerable<INotificationChannel> channels) : IHostedService
+internal sealed class ConductorStartupCheck(NotificationRegistry registry, IEnumerable<INotificationChannel> channels, IOptions<ConductorOptions> options) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        var lease = options.Value.LeaseDuration;
+        var tooLong = registry.All.Where(n => n.AttemptTimeout >= lease).Select(n => $"- {n.Describe()} has an attempt timeout of {n.AttemptTimeout.TotalMilliseconds:0} ms").ToList();
+        if (tooLong.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"Conductor cannot start: Conductor:LeaseDuration ({lease}) must be longer than every attempt timeout, or a slow attempt could be taken over by another worker while it runs. Raise LeaseDuration or lower these timeouts:\n" + string.Join("\n", tooLong));
+        }
+
         var known = channels.Select(c => c.Channel).ToHashSet(StringComparer.Ordinal);
         var missing = registry.All.Where(n => !known.Contains(n.Channel)).Select(n => $"- {n.Describe()} needs the '{n.Channel}' channel").ToList();
         if (missing.Count > 0)

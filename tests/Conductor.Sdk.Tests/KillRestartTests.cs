@@ -1,0 +1,117 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Sqlite;
+using Conductor.Sdk.Tests.Infrastructure;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>
+/// Durability with real processes: a worker is killed in mid-flight and a new one, on the same SQLite file,
+/// finishes the work. Nothing is lost; receivers may see a delivery twice (at-least-once), never zero times.
+/// </summary>
+public sealed class KillRestartTests(ITestOutputHelper output) : IAsyncDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "conductor-kill-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public async Task Sqlite_deliveries_survive_a_killed_worker()
+    {
+        const int Count = 1000;
+        var seen = new ConcurrentDictionary<string, int>();
+        var delivered = new ConcurrentDictionary<string, byte>();
+        await using var receiver = await Receiver.StartAsync((request, _) =>
+        {
+            var id = request.Header("X-Conductor-Delivery-Id");
+            // Every delivery fails its first attempt, so the work spans retries when the worker dies.
+            if (seen.AddOrUpdate(id, 1, (_, n) => n + 1) == 1) return Reply.Status(500);
+            delivered.TryAdd(id, 0);
+            return Reply.Status(200);
+        });
+
+        Directory.CreateDirectory(_directory);
+        var storePath = Path.Combine(_directory, "deliveries.db");
+        var notification = KillTest.Notification(receiver.Url());
+        var ids = Enumerable.Range(0, Count).Select(i => $"dlv_kill_{i:D4}").ToArray();
+        await using (var store = new SqliteDeliveryStore(storePath))
+        {
+            var now = DateTimeOffset.UtcNow;
+            await store.EnqueueAsync(ids.Select(id => new DeliveryRecord(id, "kill-test", "execution.completed", notification.Key, "webhook", notification.Endpoint,
+                Encoding.UTF8.GetBytes($"{{\"event\":\"execution.completed\",\"data\":{{\"id\":\"{id}\"}}}}"), now, now, DeliveryStatus.Pending, 0, notification.Retries + 1)).ToList());
+        }
+
+        using (var first = StartWorker(storePath, receiver.Url()))
+        {
+            // Kill it while retries are under way: all first attempts done, some retries sent, some not.
+            await WaitUntilAsync(() => seen.Values.Sum() >= Count + 200, TimeSpan.FromSeconds(60), "the first worker to get well into the retries", () => $"{seen.Values.Sum()} requests, {delivered.Count} delivered; worker exited: {first.HasExited}");
+            first.Kill(entireProcessTree: true);
+            await first.WaitForExitAsync();
+        }
+
+        var beforeRestart = delivered.Count;
+        output.WriteLine($"killed after {seen.Values.Sum()} requests, {beforeRestart} delivered");
+        Assert.InRange(beforeRestart, 1, Count - 1);
+
+        using (var second = StartWorker(storePath, receiver.Url()))
+        {
+            await WaitUntilAsync(() => delivered.Count == Count, TimeSpan.FromSeconds(90), "every delivery to reach the receiver");
+            await using var reader = new SqliteDeliveryStore(storePath);
+            await WaitUntilAsync(async () => (await reader.ListAsync(new DeliveryQuery(Status: DeliveryStatus.Delivered, Limit: Count))).Count == Count,
+                TimeSpan.FromSeconds(30), "every delivery to be marked delivered");
+            second.Kill(entireProcessTree: true);
+            await second.WaitForExitAsync();
+        }
+
+        Assert.Equal(ids.OrderBy(i => i), delivered.Keys.OrderBy(i => i));
+        Assert.All(ids, id => Assert.True(seen[id] >= 2));
+        output.WriteLine($"{seen.Values.Sum()} requests in all; {seen.Count(p => p.Value > 2)} deliveries were attempted more than twice (at-least-once)");
+    }
+
+    private Process StartWorker(string storePath, Uri receiver)
+    {
+        var host = Path.Combine(AppContext.BaseDirectory, "Conductor.Sdk.WorkerHost.dll");
+        var start = new ProcessStartInfo("dotnet", $"\"{host}\" \"{storePath}\" \"{receiver}\" 5")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        var process = Process.Start(start)!;
+        var ready = process.StandardOutput.ReadLineAsync();
+        if (!ready.Wait(TimeSpan.FromSeconds(30)) || ready.Result != "ready")
+        {
+            process.Kill(entireProcessTree: true);
+            throw new InvalidOperationException("the worker process did not start: " + process.StandardError.ReadToEnd());
+        }
+
+        return process;
+    }
+
+    private static Task WaitUntilAsync(Func<bool> condition, TimeSpan limit, string what, Func<string>? state = null) =>
+        WaitUntilAsync(() => Task.FromResult(condition()), limit, what, state);
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan limit, string what, Func<string>? state = null)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (clock.Elapsed > limit) throw new TimeoutException($"waited {limit.TotalSeconds:0} s for {what} ({state?.Invoke() ?? "no detail"})");
+            await Task.Delay(20);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
