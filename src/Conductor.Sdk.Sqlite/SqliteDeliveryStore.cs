@@ -342,6 +342,32 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         }
     }
 
+    /// <inheritdoc />
+    public async ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using var transaction = _connection.BeginTransaction();
+            using var attempts = _connection.CreateCommand();
+            attempts.Transaction = transaction;
+            attempts.CommandText = "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status <> 0 AND created_at < $before)";
+            attempts.Parameters.AddWithValue("$before", createdBefore.UtcTicks);
+            attempts.ExecuteNonQuery();
+            using var deliveries = _connection.CreateCommand();
+            deliveries.Transaction = transaction;
+            deliveries.CommandText = "DELETE FROM deliveries WHERE status <> 0 AND created_at < $before";
+            deliveries.Parameters.AddWithValue("$before", createdBefore.UtcTicks);
+            var deleted = deliveries.ExecuteNonQuery();
+            transaction.Commit();
+            return deleted;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     private static string SkipClause(SqliteCommand command, IReadOnlyCollection<string>? skipEndpoints)
     {
         if (skipEndpoints is null || skipEndpoints.Count == 0) return string.Empty;

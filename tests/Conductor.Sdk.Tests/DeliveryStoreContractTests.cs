@@ -124,6 +124,19 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Purge_deletes_only_finished_deliveries_older_than_the_cut()
+    {
+        await Store.EnqueueAsync(new[] { Record("done"), Record("dead"), Record("pending") });
+        await Store.LeaseDueAsync(T0, 10, T0.AddMinutes(2));
+        await Store.RecordAttemptAsync(Attempt("done", 1, AttemptOutcome.Delivered, 200, null), DeliveryStatus.Delivered);
+        await Store.RecordAttemptAsync(Attempt("dead", 1, AttemptOutcome.Permanent, 404, null), DeliveryStatus.DeadLettered);
+        Assert.Equal(0, await Store.PurgeAsync(T0));
+        Assert.Equal(2, await Store.PurgeAsync(T0.AddSeconds(1)));
+        Assert.Equal(new[] { "pending" }, (await Store.ListAsync(new DeliveryQuery())).Select(d => d.Id));
+        Assert.Empty(await Store.AttemptsAsync("pending"));
+    }
+
+    [Fact]
     public async Task Concurrent_enqueues_are_all_stored()
     {
         var tasks = Enumerable.Range(0, 500).Select(i => Store.EnqueueAsync(new[] { Record($"c{i:D4}") }).AsTask());
@@ -168,5 +181,39 @@ public sealed class SqliteDeliveryStoreTests : DeliveryStoreContractTests
         var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await Store.EnqueueAsync(new[] { Record("same") }));
         Assert.Contains("could not be stored", error.Message);
         Assert.Single(await Store.ListAsync(new DeliveryQuery()));
+    }
+}
+
+/// <summary>The admin API: dead letters listed, replayed one by one or all at once, finished deliveries purged.</summary>
+public sealed class DeliveryAdminTests
+{
+    [Fact]
+    public async Task Dead_letters_are_replayed_and_finished_deliveries_purged()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2024, 1, 15, 10, 30, 0, TimeSpan.Zero));
+        var store = new InMemoryDeliveryStore();
+        var admin = new DeliveryAdmin(store, new DeliverySignal(), time);
+        DeliveryRecord Record(string id, string ensemble) => new(id, ensemble, "execution.failed", ensemble + "#0", "webhook", "https://a.example.com",
+            new byte[] { 1 }, time.GetUtcNow(), time.GetUtcNow(), DeliveryStatus.Pending, 0, 1);
+        await store.EnqueueAsync(new[] { Record("a1", "orders"), Record("a2", "orders"), Record("b1", "invoices"), Record("ok", "orders") });
+        await store.LeaseDueAsync(time.GetUtcNow(), 10, time.GetUtcNow().AddMinutes(1));
+        foreach (var id in new[] { "a1", "a2", "b1" })
+        {
+            await store.RecordAttemptAsync(new AttemptLog(id, 1, time.GetUtcNow(), TimeSpan.Zero, AttemptOutcome.Permanent, 410, Channels.AttemptErrorKind.HttpStatus, "HTTP 410 Gone", null), DeliveryStatus.DeadLettered);
+        }
+
+        await store.RecordAttemptAsync(new AttemptLog("ok", 1, time.GetUtcNow(), TimeSpan.Zero, AttemptOutcome.Delivered, 200, Channels.AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+
+        Assert.Equal(3, (await admin.ListAsync(new DeliveryQuery(Status: DeliveryStatus.DeadLettered))).Count);
+        await admin.ReplayAsync("b1");
+        Assert.Equal(DeliveryStatus.Pending, (await store.GetAsync("b1"))!.Status);
+        var again = await Assert.ThrowsAsync<InvalidOperationException>(async () => await admin.ReplayAsync("ok"));
+        Assert.Contains("is delivered, not dead-lettered", again.Message);
+        Assert.Equal(new[] { "a1", "a2" }, (await admin.ReplayAllAsync(time.GetUtcNow().AddMinutes(-1), "orders")).Order());
+
+        time.Advance(TimeSpan.FromDays(8));
+        Assert.Equal(1, await admin.PurgeAsync(TimeSpan.FromDays(7)));
+        Assert.Null(await store.GetAsync("ok"));
+        Assert.NotNull(await store.GetAsync("a1"));
     }
 }

@@ -43,4 +43,7 @@ public interface IDeliveryStore
 
     /// <summary>Makes a dead-lettered delivery pending again, due at <paramref name="now"/>, with a fresh retry budget. False if it is not dead-lettered.</summary>
     ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes delivered and dead-lettered deliveries (and their attempts) created before <paramref name="createdBefore"/>; pending ones are kept. Returns how many were deleted.</summary>
+    ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default);
 }

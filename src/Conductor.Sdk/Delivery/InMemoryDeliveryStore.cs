@@ -204,6 +204,20 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         }
     }
 
+    /// <inheritdoc />
+    public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            var old = _entries.Values
+                .Where(e => e.Record.Status != DeliveryStatus.Pending && e.Record.CreatedAt < createdBefore)
+                .Select(e => e.Record.Id)
+                .ToList();
+            foreach (var id in old) _entries.Remove(id);
+            return ValueTask.FromResult(old.Count);
+        }
+    }
+
     private void Unschedule(Entry entry)
     {
         if (entry.LeasedUntil is { } until)

@@ -76,6 +76,7 @@ public static class ConductorServiceCollectionExtensions
         services.TryAddSingleton<EndpointIsolation>();
         services.TryAddSingleton<NotificationDispatcher>();
         services.TryAddSingleton<DeliveryProcessor>();
+        services.TryAddSingleton<IDeliveryAdmin, DeliveryAdmin>();
         services.TryAddSingleton(sp => new DestinationPolicy(sp.GetRequiredService<IOptions<ConductorOptions>>().Value.AllowedNetworks));
         services.TryAddSingleton(sp => new SafeConnector(sp.GetRequiredService<DestinationPolicy>()));
         services.AddHttpClient(WebhookChannel.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
