@@ -16,11 +16,13 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error";
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Channel<PendingBatch> _pending = Channel.CreateUnbounded<PendingBatch>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<PendingWrite> _pending = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
     private readonly CancellationTokenSource _stopping = new();
+    private string _synchronous = "FULL";
 
-    private sealed record PendingBatch(IReadOnlyList<DeliveryRecord> Deliveries, TaskCompletionSource Done);
+    /// <summary>A write waiting for the next group commit: new deliveries, or the outcome of an attempt.</summary>
+    private sealed record PendingWrite(IReadOnlyList<DeliveryRecord>? Deliveries, AttemptLog? Attempt, DeliveryStatus Next, TaskCompletionSource Done);
 
     /// <summary>Opens (or creates) the store at <paramref name="path"/> and migrates its schema.</summary>
     public SqliteDeliveryStore(string path)
@@ -78,62 +80,128 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         ArgumentNullException.ThrowIfNull(deliveries);
         if (deliveries.Count == 0) return ValueTask.CompletedTask;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_pending.Writer.TryWrite(new PendingBatch(deliveries, done)))
-        {
-            throw new ObjectDisposedException(nameof(SqliteDeliveryStore), "The SQLite delivery store is closed; deliveries cannot be stored.");
-        }
-
-        return new ValueTask(done.Task.WaitAsync(cancellationToken));
+        return Submit(new PendingWrite(deliveries, null, default, done), cancellationToken);
     }
 
-    /// <summary>Writes every batch waiting at the time in one transaction, then completes them all.</summary>
+    private ValueTask Submit(PendingWrite write, CancellationToken cancellationToken)
+    {
+        if (!_pending.Writer.TryWrite(write))
+        {
+            throw new ObjectDisposedException(nameof(SqliteDeliveryStore), "The SQLite delivery store is closed; nothing more can be stored.");
+        }
+
+        return new ValueTask(write.Done.Task.WaitAsync(cancellationToken));
+    }
+
+    /// <summary>
+    /// Writes everything waiting at the time (enqueues and attempt outcomes) in one transaction, then completes it
+    /// all: one durable commit for many writes. If the group fails, each write is retried alone, so one bad write
+    /// (a duplicate id) fails only its own caller.
+    /// </summary>
     private async Task FlushLoopAsync()
     {
         var reader = _pending.Reader;
-        var batches = new List<PendingBatch>();
+        var writes = new List<PendingWrite>();
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            batches.Clear();
-            while (batches.Count < 1024 && reader.TryRead(out var batch)) batches.Add(batch);
+            writes.Clear();
+            while (writes.Count < 2048 && reader.TryRead(out var write)) writes.Add(write);
+            await _gate.WaitAsync().ConfigureAwait(false);
             try
             {
-                await _gate.WaitAsync().ConfigureAwait(false);
                 try
                 {
-                    using var transaction = _connection.BeginTransaction();
-                    using var insert = _connection.CreateCommand();
-                    insert.Transaction = transaction;
-                    insert.CommandText = $"INSERT INTO deliveries ({Columns}, leased_until) VALUES ($id, $ensemble, $event, $key, $channel, $endpoint, $payload, $created, $due, $status, $attempts, $max, NULL, 0, NULL, NULL)";
-                    var p = new[] { "$id", "$ensemble", "$event", "$key", "$channel", "$endpoint", "$payload", "$created", "$due", "$status", "$attempts", "$max" }
-                        .Select(name => insert.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
-                    insert.Prepare();
-                    foreach (var batch in batches)
+                    Commit(writes);
+                    foreach (var write in writes) write.Done.TrySetResult();
+                }
+                catch (Exception) when (writes.Count > 1)
+                {
+                    foreach (var write in writes)
                     {
-                        foreach (var d in batch.Deliveries)
+                        try
                         {
-                            p[0].Value = d.Id; p[1].Value = d.Ensemble; p[2].Value = d.Event; p[3].Value = d.NotificationKey;
-                            p[4].Value = d.Channel; p[5].Value = d.Endpoint; p[6].Value = d.Payload.ToArray();
-                            p[7].Value = d.CreatedAt.UtcTicks; p[8].Value = d.DueAt.UtcTicks; p[9].Value = (int)d.Status;
-                            p[10].Value = d.Attempts; p[11].Value = d.MaxAttempts;
-                            insert.ExecuteNonQuery();
+                            Commit(new[] { write });
+                            write.Done.TrySetResult();
+                        }
+                        catch (Exception ex)
+                        {
+                            write.Done.TrySetException(Wrap(ex));
                         }
                     }
-
-                    transaction.Commit();
                 }
-                finally
+                catch (Exception ex)
                 {
-                    _gate.Release();
+                    foreach (var write in writes) write.Done.TrySetException(Wrap(ex));
                 }
-
-                foreach (var batch in batches) batch.Done.TrySetResult();
             }
-            catch (Exception ex)
+            finally
             {
-                // A failed group (a duplicate id, a full disk) fails every enqueue in it: none is reported as stored.
-                foreach (var batch in batches) batch.Done.TrySetException(new InvalidOperationException($"Deliveries could not be stored in {Path}: {ex.Message}", ex));
+                _gate.Release();
             }
         }
+    }
+
+    private Exception Wrap(Exception ex) => ex is KeyNotFoundException ? ex : new InvalidOperationException($"Deliveries could not be stored in {Path}: {ex.Message}", ex);
+
+    private void Commit(IReadOnlyList<PendingWrite> writes)
+    {
+        // New deliveries are synced to disk before EnqueueAsync returns (synchronous=FULL). Attempt outcomes use
+        // NORMAL, which survives a process crash but not a power cut: losing one can only make a delivery be sent
+        // again (at-least-once), never lost, and it keeps fsyncs off the delivery path.
+        var synchronous = writes.Any(w => w.Deliveries is not null) ? "FULL" : "NORMAL";
+        if (synchronous != _synchronous)
+        {
+            Execute($"PRAGMA synchronous={synchronous};");
+            _synchronous = synchronous;
+        }
+
+        using var transaction = _connection.BeginTransaction();
+        using var insert = _connection.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = $"INSERT INTO deliveries ({Columns}, leased_until) VALUES ($id, $ensemble, $event, $key, $channel, $endpoint, $payload, $created, $due, $status, $attempts, $max, NULL, 0, NULL, NULL)";
+        var p = new[] { "$id", "$ensemble", "$event", "$key", "$channel", "$endpoint", "$payload", "$created", "$due", "$status", "$attempts", "$max" }
+            .Select(name => insert.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        using var log = _connection.CreateCommand();
+        log.Transaction = transaction;
+        log.CommandText = "INSERT OR REPLACE INTO attempts VALUES ($id, $number, $started, $duration, $outcome, $status, $kind, $error, $next)";
+        var l = new[] { "$id", "$number", "$started", "$duration", "$outcome", "$status", "$kind", "$error", "$next" }
+            .Select(name => log.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        using var update = _connection.CreateCommand();
+        update.Transaction = transaction;
+        update.CommandText = """
+            UPDATE deliveries SET status = $status, attempts = attempts + 1, due_at = COALESCE($next, due_at),
+                last_status_code = $code, last_error_kind = $kind, last_error = $error, leased_until = NULL
+            WHERE id = $id
+            """;
+        var u = new[] { "$status", "$next", "$code", "$kind", "$error", "$id" }
+            .Select(name => update.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+
+        foreach (var write in writes)
+        {
+            if (write.Deliveries is { } deliveries)
+            {
+                foreach (var d in deliveries)
+                {
+                    p[0].Value = d.Id; p[1].Value = d.Ensemble; p[2].Value = d.Event; p[3].Value = d.NotificationKey;
+                    p[4].Value = d.Channel; p[5].Value = d.Endpoint; p[6].Value = d.Payload.ToArray();
+                    p[7].Value = d.CreatedAt.UtcTicks; p[8].Value = d.DueAt.UtcTicks; p[9].Value = (int)d.Status;
+                    p[10].Value = d.Attempts; p[11].Value = d.MaxAttempts;
+                    insert.ExecuteNonQuery();
+                }
+            }
+            else if (write.Attempt is { } a)
+            {
+                l[0].Value = a.DeliveryId; l[1].Value = a.Number; l[2].Value = a.StartedAt.UtcTicks; l[3].Value = a.Duration.Ticks;
+                l[4].Value = (int)a.Outcome; l[5].Value = (object?)a.StatusCode ?? DBNull.Value; l[6].Value = (int)a.ErrorKind;
+                l[7].Value = (object?)a.Error ?? DBNull.Value; l[8].Value = (object?)a.NextDueAt?.UtcTicks ?? DBNull.Value;
+                log.ExecuteNonQuery();
+                u[0].Value = (int)write.Next; u[1].Value = (object?)a.NextDueAt?.UtcTicks ?? DBNull.Value; u[2].Value = (object?)a.StatusCode ?? DBNull.Value;
+                u[3].Value = (int)a.ErrorKind; u[4].Value = (object?)a.Error ?? DBNull.Value; u[5].Value = a.DeliveryId;
+                if (update.ExecuteNonQuery() != 1) throw new KeyNotFoundException($"No delivery with id '{a.DeliveryId}' is stored in {Path}.");
+            }
+        }
+
+        transaction.Commit();
     }
 
     /// <inheritdoc />
@@ -165,51 +233,10 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
     }
 
     /// <inheritdoc />
-    public async ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default)
+    public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            using var transaction = _connection.BeginTransaction();
-            using (var insert = _connection.CreateCommand())
-            {
-                insert.Transaction = transaction;
-                insert.CommandText = "INSERT OR REPLACE INTO attempts VALUES ($id, $number, $started, $duration, $outcome, $status, $kind, $error, $next)";
-                insert.Parameters.AddWithValue("$id", attempt.DeliveryId);
-                insert.Parameters.AddWithValue("$number", attempt.Number);
-                insert.Parameters.AddWithValue("$started", attempt.StartedAt.UtcTicks);
-                insert.Parameters.AddWithValue("$duration", attempt.Duration.Ticks);
-                insert.Parameters.AddWithValue("$outcome", (int)attempt.Outcome);
-                insert.Parameters.AddWithValue("$status", (object?)attempt.StatusCode ?? DBNull.Value);
-                insert.Parameters.AddWithValue("$kind", (int)attempt.ErrorKind);
-                insert.Parameters.AddWithValue("$error", (object?)attempt.Error ?? DBNull.Value);
-                insert.Parameters.AddWithValue("$next", (object?)attempt.NextDueAt?.UtcTicks ?? DBNull.Value);
-                insert.ExecuteNonQuery();
-            }
-
-            using (var update = _connection.CreateCommand())
-            {
-                update.Transaction = transaction;
-                update.CommandText = """
-                    UPDATE deliveries SET status = $status, attempts = attempts + 1, due_at = COALESCE($next, due_at),
-                        last_status_code = $code, last_error_kind = $kind, last_error = $error, leased_until = NULL
-                    WHERE id = $id
-                    """;
-                update.Parameters.AddWithValue("$status", (int)next);
-                update.Parameters.AddWithValue("$next", (object?)attempt.NextDueAt?.UtcTicks ?? DBNull.Value);
-                update.Parameters.AddWithValue("$code", (object?)attempt.StatusCode ?? DBNull.Value);
-                update.Parameters.AddWithValue("$kind", (int)attempt.ErrorKind);
-                update.Parameters.AddWithValue("$error", (object?)attempt.Error ?? DBNull.Value);
-                update.Parameters.AddWithValue("$id", attempt.DeliveryId);
-                if (update.ExecuteNonQuery() != 1) throw new KeyNotFoundException($"No delivery with id '{attempt.DeliveryId}' is stored in {Path}.");
-            }
-
-            transaction.Commit();
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        ArgumentNullException.ThrowIfNull(attempt);
+        return Submit(new PendingWrite(null, attempt, next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)), cancellationToken);
     }
 
     /// <inheritdoc />

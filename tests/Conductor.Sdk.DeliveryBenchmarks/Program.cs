@@ -6,6 +6,7 @@ using Conductor.Sdk.Delivery;
 using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Sqlite;
 using Conductor.Sdk.Webhooks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -27,6 +28,7 @@ var n = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_
 var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16;
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
 using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
+var dispatchers = 64;
 
 var received = 0;
 var builder = WebApplication.CreateSlimBuilder();
@@ -51,6 +53,34 @@ var sample = new ExecutionCompleted(DateTimeOffset.UtcNow, "bench", "exec-000000
 var bodyLength = EventPayload.Serialize(sample).Length;
 Console.WriteLine($"N = {n}, concurrency = {concurrency}, rounds = {rounds}, body = {bodyLength} bytes, receiver = {url}");
 Console.WriteLine($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, Server GC = {System.Runtime.GCSettings.IsServerGC}");
+
+if (args.Contains("--stores"))
+{
+    // Issue #5: durable enqueue throughput and end-to-end deliveries, SQLite next to the in-memory store.
+    var producers = concurrency * 4;
+    await Enqueue(Math.Min(n, 2000), sqlite: false, producers);
+    await Enqueue(Math.Min(n, 2000), sqlite: true, producers);
+    var memoryEnqueue = new List<double>();
+    var sqliteEnqueue = new List<double>();
+    var memoryRun = new List<Result>();
+    var sqliteRun = new List<Result>();
+    for (var round = 0; round < rounds; round++)
+    {
+        memoryEnqueue.Add(await Enqueue(n, sqlite: false, producers));
+        sqliteEnqueue.Add(await Enqueue(n, sqlite: true, producers));
+        memoryRun.Add(await Pipeline(n));
+        sqliteRun.Add(await Pipeline(n, sqlite: true));
+    }
+
+    Console.WriteLine();
+    Console.WriteLine("| measure | in-memory | SQLite | SQLite / in-memory |");
+    Console.WriteLine("|---|---:|---:|---:|");
+    Console.WriteLine($"| enqueue, events/s ({producers} producers) | {Median(memoryEnqueue):N0} | {Median(sqliteEnqueue):N0} | {Median(sqliteEnqueue) / Median(memoryEnqueue):0.00} |");
+    Console.WriteLine($"| end to end, deliveries/s | {Median(memoryRun.Select(r => r.PerSecond)):N0} | {Median(sqliteRun.Select(r => r.PerSecond)):N0} | {Median(sqliteRun.Select(r => r.PerSecond)) / Median(memoryRun.Select(r => r.PerSecond)):0.00} |");
+    Console.WriteLine($"targets: SQLite enqueue >= 20,000 events/s; SQLite end to end >= 0.5 of in-memory");
+    await receiver.StopAsync();
+    return;
+}
 
 if (args.Contains("--only-pipeline"))
 {
@@ -126,17 +156,55 @@ async Task<Result> Bare(int count)
     return Report("bare", count, clock.Elapsed, allocated);
 }
 
-async Task<Result> Pipeline(int count)
+async Task<double> Enqueue(int count, bool sqlite, int producers)
 {
+    var directory = Path.Combine(Path.GetTempPath(), "conductor-bench-" + Guid.NewGuid().ToString("N"));
     var services = new ServiceCollection();
     services.AddLogging();
-    services.AddConductor(o =>
+    var builder = services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32"))
+        .AddNotification(new WebhookNotificationDefinition("bench", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "bench-secret" }));
+    if (sqlite) builder.UseSqlite(Path.Combine(directory, "deliveries.db"));
+    await using (var provider = services.BuildServiceProvider())
+    {
+        var dispatcher = provider.GetRequiredService<NotificationDispatcher>();
+        var next = -1;
+        var now = DateTimeOffset.UtcNow;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, producers).Select(async _ =>
+        {
+            while (Interlocked.Increment(ref next) < count)
+            {
+                await dispatcher.DispatchAsync(new ExecutionCompleted(now, "bench", "exec-" + next.ToString("D10", CultureInfo.InvariantCulture), null, 1234));
+            }
+        }));
+        clock.Stop();
+        var rate = count / clock.Elapsed.TotalSeconds;
+        Console.WriteLine($"enqueue   {(sqlite ? "sqlite" : "memory"),-8} {count,7} events in {clock.Elapsed.TotalMilliseconds,8:N0} ms = {rate,9:N0}/s");
+        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        return rate;
+    }
+}
+
+async Task<Result> Pipeline(int count, bool sqlite = false)
+{
+    var directory = Path.Combine(Path.GetTempPath(), "conductor-bench-" + Guid.NewGuid().ToString("N"));
+    var services = new ServiceCollection();
+    services.AddLogging();
+    var conductor = services.AddConductor(o =>
         {
             o.AllowedNetworks.Add("127.0.0.1/32");
             o.MaxConcurrentPerEndpoint = concurrency;
             o.MaxConcurrentDeliveries = concurrency;
         })
         .AddNotification(new WebhookNotificationDefinition("bench", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "bench-secret" }));
+    if (sqlite) conductor.UseSqlite(Path.Combine(directory, "deliveries.db"));
+    if (args.Contains("--time-store"))
+    {
+        var path = Path.Combine(directory, "deliveries.db");
+        services.RemoveAll<Conductor.Sdk.Delivery.IDeliveryStore>();
+        services.AddSingleton<Conductor.Sdk.Delivery.IDeliveryStore>(_ => new TimedStore(sqlite ? new SqliteDeliveryStore(path) : new Conductor.Sdk.Delivery.InMemoryDeliveryStore()));
+    }
+
     if (args.Contains("--noop-channel"))
     {
         // Diagnostic: everything but HTTP, to separate the pipeline's own cost from the request's.
@@ -161,10 +229,16 @@ async Task<Result> Pipeline(int count)
     var before = GC.GetTotalAllocatedBytes(precise: true);
     var clock = Stopwatch.StartNew();
     var now = DateTimeOffset.UtcNow;
-    for (var i = 0; i < count; i++)
+    // Events arrive from several callers at once, as requests of a web application would call Notify.
+    var nextEvent = -1;
+    await Task.WhenAll(Enumerable.Range(0, dispatchers).Select(async _ =>
     {
-        await dispatcher.DispatchAsync(new ExecutionCompleted(now, "bench", "exec-" + i.ToString("D10", CultureInfo.InvariantCulture), null, 1234));
-    }
+        int i;
+        while ((i = Interlocked.Increment(ref nextEvent)) < count)
+        {
+            await dispatcher.DispatchAsync(new ExecutionCompleted(now, "bench", "exec-" + i.ToString("D10", CultureInfo.InvariantCulture), null, 1234));
+        }
+    }));
 
     var dispatched = clock.Elapsed;
     await done.Task.WaitAsync(TimeSpan.FromMinutes(5));
@@ -173,7 +247,11 @@ async Task<Result> Pipeline(int count)
     var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
     foreach (var hosted in workers) await hosted.StopAsync(CancellationToken.None);
     Check(count);
-    return Report("pipeline", count, clock.Elapsed, allocated);
+    await provider.DisposeAsync();
+    if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+    var result = Report(sqlite ? "pipeline/sqlite" : "pipeline", count, clock.Elapsed, allocated);
+    if (args.Contains("--time-store")) TimedStore.Print();
+    return result;
 }
 
 void Check(int count)

@@ -36,6 +36,7 @@ public sealed class DeliveryProcessor
     private readonly Dictionary<string, EndpointSlots> _endpoints = new(StringComparer.Ordinal);
     private readonly TimeSpan _longestAttempt;
     private int _running;
+    private int _writes;
     private int _waiting;
 
     /// <summary>Creates a processor.</summary>
@@ -152,7 +153,7 @@ public sealed class DeliveryProcessor
         }
     }
 
-    /// <summary>Waits until no attempt is running or waiting in an endpoint queue.</summary>
+    /// <summary>Waits until no attempt is running, waiting in an endpoint queue, or being written to the store.</summary>
     public Task WhenIdleAsync()
     {
         lock (_gate) return _idle.Task;
@@ -262,7 +263,7 @@ public sealed class DeliveryProcessor
                 }
             }
 
-            if (_running == 0 && _waiting == 0) _idle.TrySetResult();
+            if (_running == 0 && _waiting == 0 && _writes == 0) _idle.TrySetResult();
             // Wake the worker to lease more only when the queues run low, not after every attempt.
             lowOnWork = _waiting <= _options.BatchSize / 2;
         }
@@ -397,8 +398,39 @@ public sealed class DeliveryProcessor
             Log.DeadLettered(_logger, delivery.Id, delivery.NotificationKey, delivery.Event, delivery.Endpoint, log.Number, log.ErrorKind.ToString(), log.StatusCode, log.Error);
         }
 
-        await _store.RecordAttemptAsync(log, next, cancellationToken).ConfigureAwait(false);
-        AttemptRecorded?.Invoke(log);
+        // The slot does not wait for a durable store to commit the outcome: a lost outcome can only make the delivery
+        // be sent again (at-least-once), so the next delivery starts while the store groups the commits.
+        var write = _store.RecordAttemptAsync(log, next, cancellationToken);
+        if (write.IsCompletedSuccessfully)
+        {
+            AttemptRecorded?.Invoke(log);
+            return;
+        }
+
+        lock (_gate) _writes++;
+        _ = CompleteWriteAsync(write, log);
+    }
+
+    private async Task CompleteWriteAsync(ValueTask write, AttemptLog log)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+            AttemptRecorded?.Invoke(log);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The outcome was not stored: the lease runs out and the delivery is attempted again.
+            Log.WorkerFailed(_logger, ex);
+        }
+        finally
+        {
+            lock (_gate)
+            {
+                _writes--;
+                if (_running == 0 && _waiting == 0 && _writes == 0) _idle.TrySetResult();
+            }
+        }
     }
 
     private async Task PostponeAsync(DeliveryRecord delivery, TimeSpan delay, string reason, CancellationToken cancellationToken)
