@@ -217,3 +217,19 @@ public sealed class DeliveryAdminTests
         Assert.NotNull(await store.GetAsync("a1"));
     }
 }
+
+[Collection("postgresql")]
+public sealed class PostgreSqlDeliveryStoreTests(Infrastructure.PostgreSqlCluster cluster) : DeliveryStoreContractTests
+{
+    protected override IDeliveryStore CreateStore() => new Conductor.Sdk.PostgreSql.PostgreSqlDeliveryStore(cluster.CreateDatabase());
+
+    [Fact]
+    public async Task Concurrent_leases_never_hand_out_the_same_delivery_twice()
+    {
+        await Store.EnqueueAsync(Enumerable.Range(0, 300).Select(i => Record($"p{i:D3}")).ToList());
+        var leases = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Store.LeaseDueAsync(T0, 100, T0.AddMinutes(2)).AsTask()));
+        var ids = leases.SelectMany(l => l.Select(d => d.Id)).ToList();
+        Assert.Equal(300, ids.Count);
+        Assert.Equal(300, ids.Distinct().Count());
+    }
+}

@@ -1,0 +1,347 @@
+using System.Threading.Channels;
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Npgsql;
+
+namespace Conductor.Sdk.PostgreSql;
+
+/// <summary>
+/// A <see cref="IDeliveryStore"/> in PostgreSQL, shared by several processes: leasing uses
+/// <c>FOR UPDATE SKIP LOCKED</c>, so two workers never take the same delivery, and a lease that runs out (a
+/// crashed process) makes the delivery due again. Enqueues of one process are grouped into one transaction.
+/// The schema is created or migrated when the store is first used.
+/// </summary>
+public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
+{
+    private const int SchemaVersion = 1;
+    private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error";
+    private readonly NpgsqlDataSource _source;
+    private readonly Channel<(IReadOnlyList<DeliveryRecord> Deliveries, TaskCompletionSource Done)> _pending =
+        Channel.CreateUnbounded<(IReadOnlyList<DeliveryRecord>, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _flusher;
+    private readonly Lazy<Task> _schema;
+
+    /// <summary>Creates a store on <paramref name="connectionString"/>.</summary>
+    public PostgreSqlDeliveryStore(string connectionString)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        _source = NpgsqlDataSource.Create(connectionString);
+        _schema = new Lazy<Task>(MigrateAsync);
+        _flusher = Task.Run(FlushLoopAsync);
+    }
+
+    private async Task MigrateAsync()
+    {
+        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
+        // One migrator at a time across processes.
+        await Execute(connection, transaction, "SELECT pg_advisory_xact_lock(7426001)").ConfigureAwait(false);
+        await Execute(connection, transaction, """
+            CREATE TABLE IF NOT EXISTS conductor_schema (version integer NOT NULL);
+            CREATE TABLE IF NOT EXISTS conductor_deliveries (
+                id text PRIMARY KEY,
+                ensemble text NOT NULL,
+                event text NOT NULL,
+                notification_key text NOT NULL,
+                channel text NOT NULL,
+                endpoint text NOT NULL,
+                payload bytea NOT NULL,
+                created_at bigint NOT NULL,
+                due_at bigint NOT NULL,
+                status integer NOT NULL,
+                attempts integer NOT NULL,
+                max_attempts integer NOT NULL,
+                last_status_code integer NULL,
+                last_error_kind integer NOT NULL DEFAULT 0,
+                last_error text NULL,
+                leased_until bigint NULL);
+            CREATE INDEX IF NOT EXISTS conductor_deliveries_due ON conductor_deliveries (status, due_at, id);
+            CREATE INDEX IF NOT EXISTS conductor_deliveries_created ON conductor_deliveries (created_at);
+            CREATE TABLE IF NOT EXISTS conductor_attempts (
+                delivery_id text NOT NULL,
+                number integer NOT NULL,
+                started_at bigint NOT NULL,
+                duration_ticks bigint NOT NULL,
+                outcome integer NOT NULL,
+                status_code integer NULL,
+                error_kind integer NOT NULL,
+                error text NULL,
+                next_due_at bigint NULL,
+                PRIMARY KEY (delivery_id, number));
+            """).ConfigureAwait(false);
+        await using (var version = new NpgsqlCommand("SELECT max(version) FROM conductor_schema", connection, transaction))
+        {
+            var current = await version.ExecuteScalarAsync().ConfigureAwait(false) as int?;
+            if (current is > SchemaVersion)
+            {
+                throw new InvalidOperationException($"The Conductor tables are at schema version {current}, newer than this version of Conductor.Sdk.PostgreSql understands ({SchemaVersion}); upgrade the package.");
+            }
+
+            if (current is null) await Execute(connection, transaction, $"INSERT INTO conductor_schema VALUES ({SchemaVersion})").ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync().ConfigureAwait(false);
+    }
+
+    private static async Task Execute(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    private async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        await _schema.Value.ConfigureAwait(false);
+        return await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(deliveries);
+        if (deliveries.Count == 0) return ValueTask.CompletedTask;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_pending.Writer.TryWrite((deliveries, done))) throw new ObjectDisposedException(nameof(PostgreSqlDeliveryStore));
+        return new ValueTask(done.Task.WaitAsync(cancellationToken));
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        var reader = _pending.Reader;
+        var batches = new List<(IReadOnlyList<DeliveryRecord> Deliveries, TaskCompletionSource Done)>();
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            batches.Clear();
+            while (batches.Count < 1024 && reader.TryRead(out var batch)) batches.Add(batch);
+            try
+            {
+                await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
+                await using var writer = await connection.BeginBinaryImportAsync($"COPY conductor_deliveries ({Columns}, leased_until) FROM STDIN (FORMAT BINARY)").ConfigureAwait(false);
+                foreach (var (deliveries, _) in batches)
+                {
+                    foreach (var d in deliveries)
+                    {
+                        await writer.StartRowAsync().ConfigureAwait(false);
+                        await writer.WriteAsync(d.Id).ConfigureAwait(false);
+                        await writer.WriteAsync(d.Ensemble).ConfigureAwait(false);
+                        await writer.WriteAsync(d.Event).ConfigureAwait(false);
+                        await writer.WriteAsync(d.NotificationKey).ConfigureAwait(false);
+                        await writer.WriteAsync(d.Channel).ConfigureAwait(false);
+                        await writer.WriteAsync(d.Endpoint).ConfigureAwait(false);
+                        await writer.WriteAsync(d.Payload.ToArray()).ConfigureAwait(false);
+                        await writer.WriteAsync(d.CreatedAt.UtcTicks).ConfigureAwait(false);
+                        await writer.WriteAsync(d.DueAt.UtcTicks).ConfigureAwait(false);
+                        await writer.WriteAsync((int)d.Status).ConfigureAwait(false);
+                        await writer.WriteAsync(d.Attempts).ConfigureAwait(false);
+                        await writer.WriteAsync(d.MaxAttempts).ConfigureAwait(false);
+                        await writer.WriteNullAsync().ConfigureAwait(false);
+                        await writer.WriteAsync(0).ConfigureAwait(false);
+                        await writer.WriteNullAsync().ConfigureAwait(false);
+                        await writer.WriteNullAsync().ConfigureAwait(false);
+                    }
+                }
+
+                await writer.CompleteAsync().ConfigureAwait(false);
+                foreach (var (_, done) in batches) done.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                foreach (var (_, done) in batches) done.TrySetException(new InvalidOperationException($"Deliveries could not be stored in PostgreSQL: {ex.Message}", ex));
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand($"""
+            UPDATE conductor_deliveries SET leased_until = @until
+            WHERE id IN (SELECT id FROM conductor_deliveries
+                         WHERE status = 0 AND due_at <= @now AND (leased_until IS NULL OR leased_until <= @now)
+                           AND NOT (endpoint = ANY(@skip))
+                         ORDER BY due_at, id LIMIT @max
+                         FOR UPDATE SKIP LOCKED)
+            RETURNING {Columns}
+            """, connection);
+        command.Parameters.AddWithValue("until", leaseUntil.UtcTicks);
+        command.Parameters.AddWithValue("now", now.UtcTicks);
+        command.Parameters.AddWithValue("skip", (skipEndpoints ?? Array.Empty<string>()).ToArray());
+        command.Parameters.AddWithValue("max", max);
+        var result = await ReadRecordsAsync(command, cancellationToken).ConfigureAwait(false);
+        result.Sort((a, b) => a.DueAt != b.DueAt ? a.DueAt.CompareTo(b.DueAt) : string.CompareOrdinal(a.Id, b.Id));
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("""
+                    INSERT INTO conductor_attempts VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    ON CONFLICT (delivery_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ticks = EXCLUDED.duration_ticks,
+                        outcome = EXCLUDED.outcome, status_code = EXCLUDED.status_code, error_kind = EXCLUDED.error_kind, error = EXCLUDED.error, next_due_at = EXCLUDED.next_due_at
+                    """)
+                {
+                    Parameters =
+                    {
+                        new() { Value = attempt.DeliveryId }, new() { Value = attempt.Number }, new() { Value = attempt.StartedAt.UtcTicks },
+                        new() { Value = attempt.Duration.Ticks }, new() { Value = (int)attempt.Outcome }, new() { Value = (object?)attempt.StatusCode ?? DBNull.Value },
+                        new() { Value = (int)attempt.ErrorKind }, new() { Value = (object?)attempt.Error ?? DBNull.Value }, new() { Value = (object?)attempt.NextDueAt?.UtcTicks ?? DBNull.Value },
+                    },
+                },
+                new NpgsqlBatchCommand("""
+                    UPDATE conductor_deliveries SET status = $1, attempts = attempts + 1, due_at = COALESCE($2, due_at),
+                        last_status_code = $3, last_error_kind = $4, last_error = $5, leased_until = NULL
+                    WHERE id = $6
+                    """)
+                {
+                    Parameters =
+                    {
+                        new() { Value = (int)next }, new() { Value = (object?)attempt.NextDueAt?.UtcTicks ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
+                        new() { Value = (object?)attempt.StatusCode ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer },
+                        new() { Value = (int)attempt.ErrorKind }, new() { Value = (object?)attempt.Error ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }, new() { Value = attempt.DeliveryId },
+                    },
+                },
+            },
+        };
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        batch.Transaction = transaction;
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        if (batch.BatchCommands[1].RecordsAffected != 1) throw new KeyNotFoundException($"No delivery with id '{attempt.DeliveryId}' is stored.");
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("UPDATE conductor_deliveries SET due_at = @due, leased_until = NULL WHERE id = @id", connection);
+        command.Parameters.AddWithValue("due", dueAt.UtcTicks);
+        command.Parameters.AddWithValue("id", deliveryId);
+        if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1) throw new KeyNotFoundException($"No delivery with id '{deliveryId}' is stored.");
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("""
+            SELECT min(at) FROM (
+                SELECT min(due_at) AS at FROM conductor_deliveries WHERE status = 0 AND leased_until IS NULL AND NOT (endpoint = ANY(@skip))
+                UNION ALL
+                SELECT min(leased_until) AS at FROM conductor_deliveries WHERE status = 0 AND leased_until IS NOT NULL) AS candidates
+            """, connection);
+        command.Parameters.AddWithValue("skip", (skipEndpoints ?? Array.Empty<string>()).ToArray());
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand($"SELECT {Columns} FROM conductor_deliveries WHERE id = @id", connection);
+        command.Parameters.AddWithValue("id", deliveryId);
+        return (await ReadRecordsAsync(command, cancellationToken).ConfigureAwait(false)).SingleOrDefault();
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand { Connection = connection };
+        var where = new List<string>();
+        if (query.Ensemble is not null) { where.Add("ensemble = @ensemble"); command.Parameters.AddWithValue("ensemble", query.Ensemble); }
+        if (query.Event is not null) { where.Add("event = @event"); command.Parameters.AddWithValue("event", query.Event); }
+        if (query.Status is not null) { where.Add("status = @status"); command.Parameters.AddWithValue("status", (int)query.Status); }
+        if (query.Since is not null) { where.Add("created_at >= @since"); command.Parameters.AddWithValue("since", query.Since.Value.UtcTicks); }
+        command.CommandText = $"SELECT {Columns} FROM conductor_deliveries {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY created_at DESC, id DESC LIMIT @limit";
+        command.Parameters.AddWithValue("limit", query.Limit);
+        return await ReadRecordsAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("SELECT number, started_at, duration_ticks, outcome, status_code, error_kind, error, next_due_at FROM conductor_attempts WHERE delivery_id = @id ORDER BY number", connection);
+        command.Parameters.AddWithValue("id", deliveryId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var result = new List<AttemptLog>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            result.Add(new AttemptLog(deliveryId, reader.GetInt32(0), new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero), TimeSpan.FromTicks(reader.GetInt64(2)),
+                (AttemptOutcome)reader.GetInt32(3), reader.IsDBNull(4) ? null : reader.GetInt32(4), (AttemptErrorKind)reader.GetInt32(5),
+                reader.IsDBNull(6) ? null : reader.GetString(6), reader.IsDBNull(7) ? null : new DateTimeOffset(reader.GetInt64(7), TimeSpan.Zero)));
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("UPDATE conductor_deliveries SET status = 0, due_at = @now, max_attempts = attempts + max_attempts, leased_until = NULL WHERE id = @id AND status = 2", connection);
+        command.Parameters.AddWithValue("now", now.UtcTicks);
+        command.Parameters.AddWithValue("id", deliveryId);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand("""
+            WITH gone AS (DELETE FROM conductor_deliveries WHERE status <> 0 AND created_at < @before RETURNING id)
+            , logs AS (DELETE FROM conductor_attempts WHERE delivery_id IN (SELECT id FROM gone))
+            SELECT count(*) FROM gone
+            """, connection);
+        command.Parameters.AddWithValue("before", createdBefore.UtcTicks);
+        return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<List<DeliveryRecord>> ReadRecordsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var result = new List<DeliveryRecord>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            result.Add(new DeliveryRecord(
+                reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
+                (byte[])reader.GetValue(6), new DateTimeOffset(reader.GetInt64(7), TimeSpan.Zero), new DateTimeOffset(reader.GetInt64(8), TimeSpan.Zero),
+                (DeliveryStatus)reader.GetInt32(9), reader.GetInt32(10), reader.GetInt32(11), reader.IsDBNull(12) ? null : reader.GetInt32(12),
+                (AttemptErrorKind)reader.GetInt32(13), reader.IsDBNull(14) ? null : reader.GetString(14)));
+        }
+
+        return result;
+    }
+
+    /// <summary>Writes what is pending and closes the connections.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_pending.Writer.TryComplete()) await _flusher.ConfigureAwait(false);
+        await _source.DisposeAsync().ConfigureAwait(false);
+    }
+}
+
+/// <summary>Registration of the PostgreSQL store.</summary>
+public static class PostgreSqlConductorBuilderExtensions
+{
+    /// <summary>Stores deliveries in PostgreSQL, so that several processes share one queue.</summary>
+    public static ConductorBuilder UsePostgreSql(this ConductorBuilder builder, string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        builder.Services.RemoveAll<IDeliveryStore>();
+        builder.Services.AddSingleton<IDeliveryStore>(_ => new PostgreSqlDeliveryStore(connectionString));
+        return builder;
+    }
+}
