@@ -13,12 +13,15 @@ namespace Conductor.Sdk.Tests;
 /// Durability with real processes: a worker is killed in mid-flight and a new one, on the same SQLite file,
 /// finishes the work. Nothing is lost; receivers may see a delivery twice (at-least-once), never zero times.
 /// </summary>
-public sealed class KillRestartTests(ITestOutputHelper output) : IAsyncDisposable
+[Collection("postgresql")]
+public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster cluster) : IAsyncDisposable
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "conductor-kill-" + Guid.NewGuid().ToString("N"));
 
-    [Fact]
-    public async Task Sqlite_deliveries_survive_a_killed_worker()
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgresql")]
+    public async Task Deliveries_survive_a_killed_worker(string kind)
     {
         const int Count = 1000;
         var seen = new ConcurrentDictionary<string, int>();
@@ -33,10 +36,13 @@ public sealed class KillRestartTests(ITestOutputHelper output) : IAsyncDisposabl
         });
 
         Directory.CreateDirectory(_directory);
-        var storePath = Path.Combine(_directory, "deliveries.db");
+        var connection = kind == "postgresql" ? cluster.CreateDatabase() : null;
+        var storePath = connection is null ? Path.Combine(_directory, "deliveries.db") : "postgresql:" + connection;
+        IDeliveryStore OpenStore() => connection is null ? new SqliteDeliveryStore(storePath) : new Conductor.Sdk.PostgreSql.PostgreSqlDeliveryStore(connection);
         var notification = KillTest.Notification(receiver.Url());
         var ids = Enumerable.Range(0, Count).Select(i => $"dlv_kill_{i:D4}").ToArray();
-        await using (var store = new SqliteDeliveryStore(storePath))
+        var store = OpenStore();
+        await using (store as IAsyncDisposable)
         {
             var now = DateTimeOffset.UtcNow;
             await store.EnqueueAsync(ids.Select(id => new DeliveryRecord(id, "kill-test", "execution.completed", notification.Key, "webhook", notification.Endpoint,
@@ -58,7 +64,8 @@ public sealed class KillRestartTests(ITestOutputHelper output) : IAsyncDisposabl
         using (var second = StartWorker(storePath, receiver.Url()))
         {
             await WaitUntilAsync(() => delivered.Count == Count, TimeSpan.FromSeconds(90), "every delivery to reach the receiver");
-            await using var reader = new SqliteDeliveryStore(storePath);
+            var reader = OpenStore();
+            await using var readerLifetime = reader as IAsyncDisposable;
             await WaitUntilAsync(async () => (await reader.ListAsync(new DeliveryQuery(Status: DeliveryStatus.Delivered, Limit: Count))).Count == Count,
                 TimeSpan.FromSeconds(30), "every delivery to be marked delivered");
             second.Kill(entireProcessTree: true);
