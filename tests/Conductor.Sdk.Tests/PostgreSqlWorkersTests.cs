@@ -1,0 +1,95 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.DependencyInjection;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.PostgreSql;
+using Conductor.Sdk.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Xunit;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>Three workers share one PostgreSQL queue: every delivery arrives, and no two attempts of one delivery overlap.</summary>
+[Collection("postgresql")]
+public sealed class PostgreSqlWorkersTests(PostgreSqlCluster cluster)
+{
+    [Fact]
+    public async Task Three_workers_never_run_attempts_of_one_delivery_concurrently()
+    {
+        const int Count = 300;
+        var inFlight = new ConcurrentDictionary<string, int>();
+        var attempts = new ConcurrentDictionary<string, int>();
+        var overlaps = new ConcurrentBag<string>();
+        var delivered = new ConcurrentDictionary<string, byte>();
+        await using var receiver = await Receiver.StartAsync((_, _) => Reply.Status(500), map: app => Microsoft.AspNetCore.Builder.RunExtensions.Run(app, (Microsoft.AspNetCore.Http.RequestDelegate)(async context =>
+        {
+            var id = context.Request.Headers["X-Conductor-Delivery-Id"].ToString();
+            if (inFlight.AddOrUpdate(id, 1, (_, n) => n + 1) > 1) overlaps.Add(id);
+            // A receiver that takes a moment, so that overlapping attempts would be seen.
+            await Task.Delay(5);
+            inFlight.AddOrUpdate(id, 0, (_, n) => n - 1);
+            var attempt = attempts.AddOrUpdate(id, 1, (_, n) => n + 1);
+            context.Response.StatusCode = attempt == 1 ? 503 : 200;
+            if (attempt > 1) delivered.TryAdd(id, 0);
+        })));
+
+        var connection = cluster.CreateDatabase();
+        var notification = new WebhookNotificationDefinition("shared", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { "s" }, retries: 3, timeout: TimeSpan.FromSeconds(5));
+        await using (var store = new PostgreSqlDeliveryStore(connection))
+        {
+            var now = DateTimeOffset.UtcNow;
+            await store.EnqueueAsync(Enumerable.Range(0, Count).Select(i => new DeliveryRecord($"dlv_shared_{i:D3}", "shared", EventNames.ExecutionCompleted, notification.Key, "webhook",
+                notification.Endpoint, Encoding.UTF8.GetBytes("{}"), now, now, DeliveryStatus.Pending, 0, notification.Retries + 1)).ToList());
+        }
+
+        var hosts = new List<IHost>();
+        var perWorker = new int[3];
+        for (var i = 0; i < 3; i++)
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Services.AddConductor(o =>
+                {
+                    o.AllowedNetworks.Add("127.0.0.1/32");
+                    o.BatchSize = 20;
+                    o.CircuitBreakerMinimumThroughput = int.MaxValue;
+                })
+                .UsePostgreSql(connection)
+                .AddNotification(notification);
+            var host = builder.Build();
+            var worker = i;
+            host.Services.GetRequiredService<DeliveryProcessor>().AttemptRecorded += _ => Interlocked.Increment(ref perWorker[worker]);
+            await host.StartAsync();
+            hosts.Add(host);
+        }
+
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            while (delivered.Count < Count)
+            {
+                if (clock.Elapsed > TimeSpan.FromSeconds(90)) throw new TimeoutException($"{delivered.Count} of {Count} delivered after 90 s");
+                await Task.Delay(20);
+            }
+        }
+        finally
+        {
+            foreach (var host in hosts)
+            {
+                await host.StopAsync();
+                host.Dispose();
+            }
+        }
+
+        Assert.Empty(overlaps);
+        // The three really shared the work.
+        Assert.All(perWorker, n => Assert.True(n > 0, $"a worker made no attempt: {string.Join(", ", perWorker)}"));
+        Assert.Equal(2 * Count, perWorker.Sum());
+        Assert.Equal(Count, delivered.Count);
+        // Each delivery failed once and succeeded once: no attempt was sent twice by two workers.
+        Assert.All(attempts.Values, n => Assert.Equal(2, n));
+    }
+}
