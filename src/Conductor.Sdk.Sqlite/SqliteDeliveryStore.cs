@@ -148,12 +148,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         // New deliveries are synced to disk before EnqueueAsync returns (synchronous=FULL). Attempt outcomes use
         // NORMAL, which survives a process crash but not a power cut: losing one can only make a delivery be sent
         // again (at-least-once), never lost, and it keeps fsyncs off the delivery path.
-        var synchronous = writes.Any(w => w.Deliveries is not null) ? "FULL" : "NORMAL";
-        if (synchronous != _synchronous)
-        {
-            Execute($"PRAGMA synchronous={synchronous};");
-            _synchronous = synchronous;
-        }
+        Synchronous(writes.Any(w => w.Deliveries is not null) ? "FULL" : "NORMAL");
 
         using var transaction = _connection.BeginTransaction();
         using var insert = _connection.CreateCommand();
@@ -210,6 +205,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            Synchronous("NORMAL");
             using var command = _connection.CreateCommand();
             var skip = SkipClause(command, skipEndpoints);
             command.CommandText = $"""
@@ -245,6 +241,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            Synchronous("NORMAL");
             using var command = _connection.CreateCommand();
             command.CommandText = "UPDATE deliveries SET due_at = $due, leased_until = NULL WHERE id = $id";
             command.Parameters.AddWithValue("$due", dueAt.UtcTicks);
@@ -430,6 +427,17 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Sets the sync level for the next transaction (called under the gate). Only new deliveries need FULL; leases,
+    /// releases and outcomes can be lost in a power cut at the price of a resend, never of a delivery.
+    /// </summary>
+    private void Synchronous(string level)
+    {
+        if (level == _synchronous) return;
+        Execute($"PRAGMA synchronous={level};");
+        _synchronous = level;
     }
 
     private void Execute(string sql)

@@ -6,6 +6,7 @@ using Conductor.Sdk.Delivery;
 using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
+using Conductor.Sdk.PostgreSql;
 using Conductor.Sdk.Sqlite;
 using Conductor.Sdk.Webhooks;
 using Microsoft.AspNetCore.Builder;
@@ -29,6 +30,7 @@ var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCult
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
 using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
 var dispatchers = 64;
+var postgres = args.SkipWhile(a => a != "--postgresql").Skip(1).FirstOrDefault();
 
 var received = 0;
 var builder = WebApplication.CreateSlimBuilder();
@@ -64,12 +66,19 @@ if (args.Contains("--stores"))
     var sqliteEnqueue = new List<double>();
     var memoryRun = new List<Result>();
     var sqliteRun = new List<Result>();
+    var pgEnqueue = new List<double>();
+    var pgRun = new List<Result>();
     for (var round = 0; round < rounds; round++)
     {
         memoryEnqueue.Add(await Enqueue(n, sqlite: false, producers));
         sqliteEnqueue.Add(await Enqueue(n, sqlite: true, producers));
         memoryRun.Add(await Pipeline(n));
         sqliteRun.Add(await Pipeline(n, sqlite: true));
+        if (postgres is not null)
+        {
+            pgEnqueue.Add(await Enqueue(n, sqlite: false, producers, pg: true));
+            pgRun.Add(await Pipeline(n, pg: true));
+        }
     }
 
     Console.WriteLine();
@@ -77,6 +86,12 @@ if (args.Contains("--stores"))
     Console.WriteLine("|---|---:|---:|---:|");
     Console.WriteLine($"| enqueue, events/s ({producers} producers) | {Median(memoryEnqueue):N0} | {Median(sqliteEnqueue):N0} | {Median(sqliteEnqueue) / Median(memoryEnqueue):0.00} |");
     Console.WriteLine($"| end to end, deliveries/s | {Median(memoryRun.Select(r => r.PerSecond)):N0} | {Median(sqliteRun.Select(r => r.PerSecond)):N0} | {Median(sqliteRun.Select(r => r.PerSecond)) / Median(memoryRun.Select(r => r.PerSecond)):0.00} |");
+    if (postgres is not null)
+    {
+        Console.WriteLine($"| PostgreSQL enqueue, events/s | {Median(memoryEnqueue):N0} | {Median(pgEnqueue):N0} (PostgreSQL) | {Median(pgEnqueue) / Median(memoryEnqueue):0.00} |");
+        Console.WriteLine($"| PostgreSQL end to end, deliveries/s | {Median(memoryRun.Select(r => r.PerSecond)):N0} | {Median(pgRun.Select(r => r.PerSecond)):N0} (PostgreSQL) | {Median(pgRun.Select(r => r.PerSecond)) / Median(memoryRun.Select(r => r.PerSecond)):0.00} |");
+    }
+
     Console.WriteLine($"targets: SQLite enqueue >= 20,000 events/s; SQLite end to end >= 0.5 of in-memory");
     await receiver.StopAsync();
     return;
@@ -156,7 +171,7 @@ async Task<Result> Bare(int count)
     return Report("bare", count, clock.Elapsed, allocated);
 }
 
-async Task<double> Enqueue(int count, bool sqlite, int producers)
+async Task<double> Enqueue(int count, bool sqlite, int producers, bool pg = false)
 {
     var directory = Path.Combine(Path.GetTempPath(), "conductor-bench-" + Guid.NewGuid().ToString("N"));
     var services = new ServiceCollection();
@@ -164,6 +179,7 @@ async Task<double> Enqueue(int count, bool sqlite, int producers)
     var builder = services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32"))
         .AddNotification(new WebhookNotificationDefinition("bench", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "bench-secret" }));
     if (sqlite) builder.UseSqlite(Path.Combine(directory, "deliveries.db"));
+    if (pg) builder.UsePostgreSql(FreshDatabase());
     await using (var provider = services.BuildServiceProvider())
     {
         var dispatcher = provider.GetRequiredService<NotificationDispatcher>();
@@ -179,13 +195,26 @@ async Task<double> Enqueue(int count, bool sqlite, int producers)
         }));
         clock.Stop();
         var rate = count / clock.Elapsed.TotalSeconds;
-        Console.WriteLine($"enqueue   {(sqlite ? "sqlite" : "memory"),-8} {count,7} events in {clock.Elapsed.TotalMilliseconds,8:N0} ms = {rate,9:N0}/s");
+        Console.WriteLine($"enqueue   {(pg ? "postgres" : sqlite ? "sqlite" : "memory"),-8} {count,7} events in {clock.Elapsed.TotalMilliseconds,8:N0} ms = {rate,9:N0}/s");
         if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
         return rate;
     }
 }
 
-async Task<Result> Pipeline(int count, bool sqlite = false)
+string FreshDatabase()
+{
+    var name = "bench" + Guid.NewGuid().ToString("N");
+    using (var admin = new Npgsql.NpgsqlConnection(postgres))
+    {
+        admin.Open();
+        using var create = new Npgsql.NpgsqlCommand($"CREATE DATABASE {name}", admin);
+        create.ExecuteNonQuery();
+    }
+
+    return new Npgsql.NpgsqlConnectionStringBuilder(postgres) { Database = name, MaxPoolSize = 60 }.ToString();
+}
+
+async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
 {
     var directory = Path.Combine(Path.GetTempPath(), "conductor-bench-" + Guid.NewGuid().ToString("N"));
     var services = new ServiceCollection();
@@ -198,6 +227,7 @@ async Task<Result> Pipeline(int count, bool sqlite = false)
         })
         .AddNotification(new WebhookNotificationDefinition("bench", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "bench-secret" }));
     if (sqlite) conductor.UseSqlite(Path.Combine(directory, "deliveries.db"));
+    if (pg) conductor.UsePostgreSql(FreshDatabase());
     if (args.Contains("--time-store"))
     {
         var path = Path.Combine(directory, "deliveries.db");
@@ -249,7 +279,7 @@ async Task<Result> Pipeline(int count, bool sqlite = false)
     Check(count);
     await provider.DisposeAsync();
     if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-    var result = Report(sqlite ? "pipeline/sqlite" : "pipeline", count, clock.Elapsed, allocated);
+    var result = Report(pg ? "pipeline/postgres" : sqlite ? "pipeline/sqlite" : "pipeline", count, clock.Elapsed, allocated);
     if (args.Contains("--time-store")) TimedStore.Print();
     return result;
 }
