@@ -179,6 +179,7 @@ async Task<double> Enqueue(int count, bool sqlite, int producers, bool pg = fals
     var builder = services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32"))
         .AddNotification(new WebhookNotificationDefinition("bench", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "bench-secret" }));
     if (sqlite) builder.UseSqlite(Path.Combine(directory, "deliveries.db"));
+    else if (!pg) builder.UseInMemoryStore();
     if (pg) builder.UsePostgreSql(FreshDatabase());
     await using (var provider = services.BuildServiceProvider())
     {
@@ -227,6 +228,7 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
         })
         .AddNotification(new WebhookNotificationDefinition("bench", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "bench-secret" }));
     if (sqlite) conductor.UseSqlite(Path.Combine(directory, "deliveries.db"));
+    else if (!pg) conductor.UseInMemoryStore();
     if (pg) conductor.UsePostgreSql(FreshDatabase());
     if (args.Contains("--time-store"))
     {

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Sqlite;
 using Conductor.Sdk.Tests.Ensembles;
 using Conductor.Sdk.Tests.Infrastructure;
 using Conductor.Sdk.Webhooks;
@@ -41,7 +42,7 @@ public sealed class GeneratedEnsembleTests
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
         services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(configuration).Build());
-        services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32")).AddEnsembles();
+        services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32")).UseInMemoryStore().AddEnsembles();
         if (withEmail)
         {
             services.AddSingleton<RecordingEmailChannel>();
@@ -140,7 +141,7 @@ public sealed class GeneratedEnsembleTests
     public async Task A_host_with_missing_configuration_fails_at_start_with_the_listed_names()
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { EnvironmentName = "Test", DisableDefaults = true });
-        builder.Services.AddConductor().AddEnsembles();
+        builder.Services.AddConductor().UseInMemoryStore().AddEnsembles();
         using var host = builder.Build();
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
         Assert.Contains("configuration values used by ${env.NAME} bindings are missing or empty", error.Message);

@@ -7,6 +7,7 @@ using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Diagnostics;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Sqlite;
 using Conductor.Sdk.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -41,7 +42,7 @@ public sealed class HostingTests
         {
             o.AllowedNetworks.Add("127.0.0.1/32");
             options?.Invoke(o);
-        }));
+        }).UseInMemoryStore());
         return builder.Build();
     }
 
@@ -79,6 +80,29 @@ public sealed class HostingTests
         Assert.DoesNotContain("plain-text-secret", secret.Message);
         var header = Assert.Throws<ArgumentException>(() => new WebhookNotificationDefinition("orders", 0, new[] { "execution.failed" }, url, headers: new Dictionary<string, string> { ["X-Conductor-Signature"] = "x" }));
         Assert.Contains("header 'X-Conductor-Signature' in field 'headers' is set by Conductor", header.Message);
+    }
+
+    [Fact]
+    public async Task With_no_configuration_deliveries_go_to_a_sqlite_file_in_the_app_data_directory()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "conductor-root-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(root);
+        try
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = root, DisableDefaults = true });
+            builder.Services.AddConductor();
+            using (var host = builder.Build())
+            {
+                var store = Assert.IsType<SqliteDeliveryStore>(host.Services.GetRequiredService<IDeliveryStore>());
+                Assert.Equal(Path.Combine(root, "App_Data", "conductor-deliveries.db"), store.Path);
+                Assert.True(File.Exists(store.Path));
+                await store.DisposeAsync();
+            }
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
     }
 
     [Fact]

@@ -35,7 +35,7 @@ public sealed class ConductorBuilder
         return this;
     }
 
-    /// <summary>Replaces the delivery store (the default is in memory).</summary>
+    /// <summary>Replaces the delivery store (the default is SQLite, see <c>UseSqlite</c>).</summary>
     public ConductorBuilder UseStore<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TStore>()
         where TStore : class, IDeliveryStore
     {
@@ -49,7 +49,7 @@ public static class ConductorServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the dispatcher, the delivery worker, the webhook channel (with its SSRF-safe HTTP client) and the
-    /// in-memory store. Options are validated when the host starts.
+    /// SQLite store in <c>App_Data/conductor-deliveries.db</c>. Options are validated when the host starts.
     /// </summary>
     public static ConductorBuilder AddConductor(this IServiceCollection services, Action<ConductorOptions>? configure = null)
     {
@@ -60,7 +60,8 @@ public static class ConductorServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ConductorTelemetry>(sp => new ConductorTelemetry(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
-        services.TryAddSingleton<IDeliveryStore, InMemoryDeliveryStore>();
+        // Zero configuration means durable: a SQLite file in the application's data directory.
+        services.TryAddSingleton<IDeliveryStore>(sp => new Sqlite.SqliteDeliveryStore(Sqlite.SqliteConductorBuilderExtensions.DefaultPath(sp)));
         // Generated ensembles register an EnsembleRegistration; their ${env.NAME} values are read (and checked, all at
         // once) when the registry is first needed, which is at host start.
         services.TryAddSingleton(sp => Ensembles.EnsembleEnvironment.Read(

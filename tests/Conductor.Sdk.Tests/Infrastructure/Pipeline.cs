@@ -2,6 +2,7 @@ using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 
@@ -43,7 +44,7 @@ public sealed class Pipeline : IAsyncDisposable
             }
 
             configure?.Invoke(options);
-        });
+        }).UseInMemoryStore();
         foreach (var notification in notifications) builder.AddNotification(notification);
         return new Pipeline(collection.BuildServiceProvider(validateScopes: true), time);
     }
