@@ -139,12 +139,16 @@ public sealed class WebhookDeliveryTests
         Assert.Equal(DeliveryStatus.Delivered, (await pipeline.RecordAsync(id)).Status);
     }
 
-    [Fact]
-    public async Task Exhausted_deliveries_keep_the_last_error_and_can_be_replayed()
+    [Theory]
+    [InlineData("memory")]
+    [InlineData("sqlite")]
+    public async Task Exhausted_deliveries_keep_the_last_error_and_can_be_replayed(string kind)
     {
         var failing = true;
+        var directory = Path.Combine(Path.GetTempPath(), "conductor-exhaust-" + Guid.NewGuid().ToString("N"));
         await using var receiver = await Receiver.StartAsync((_, _) => failing ? Reply.Status(502) : Reply.Status(204));
-        await using var pipeline = Pipeline.Create(new[] { Webhook(receiver.Url(), retries: 2) });
+        await using var pipeline = Pipeline.Create(new[] { Webhook(receiver.Url(), retries: 2) },
+            store: kind == "sqlite" ? () => new Conductor.Sdk.Sqlite.SqliteDeliveryStore(Path.Combine(directory, "deliveries.db")) : null);
         var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
         await pipeline.Processor.RunDueAsync();
         pipeline.Time.Advance(TimeSpan.FromSeconds(1));
@@ -159,7 +163,7 @@ public sealed class WebhookDeliveryTests
         Assert.Equal(3, dead.Attempts);
         Assert.Equal(502, dead.LastStatusCode);
         Assert.Equal("HTTP 502 Bad Gateway", dead.LastError);
-        Assert.Equal(new[] { dead }, await pipeline.Store.ListAsync(new DeliveryQuery(Status: DeliveryStatus.DeadLettered)));
+        Assert.Equal(new[] { id }, (await pipeline.Store.ListAsync(new DeliveryQuery(Status: DeliveryStatus.DeadLettered))).Select(d => d.Id));
 
         failing = false;
         Assert.True(await pipeline.Store.ReplayAsync(id, pipeline.Time.GetUtcNow()));
@@ -168,6 +172,9 @@ public sealed class WebhookDeliveryTests
         Assert.Equal(DeliveryStatus.Delivered, replayed.Status);
         Assert.Equal("4", receiver.Requests[3].Header("X-Conductor-Delivery-Attempt"));
         Assert.Equal(id, receiver.Requests[3].Header("X-Conductor-Delivery-Id"));
+        Assert.Equal(new[] { 502, 502, 502, 204 }, (await pipeline.Store.AttemptsAsync(id)).Select(a => a.StatusCode ?? 0));
+        await pipeline.DisposeAsync();
+        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
 using Conductor.Sdk.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Conductor.Sdk.Tests.Infrastructure;
@@ -29,7 +30,8 @@ public sealed class Pipeline : IAsyncDisposable
         IEnumerable<NotificationDefinition> notifications,
         Action<ConductorOptions>? configure = null,
         Action<IServiceCollection>? services = null,
-        bool allowLoopback = true)
+        bool allowLoopback = true,
+        Func<Conductor.Sdk.Delivery.IDeliveryStore>? store = null)
     {
         var time = new FakeTimeProvider(Start);
         var collection = new ServiceCollection();
@@ -46,6 +48,12 @@ public sealed class Pipeline : IAsyncDisposable
             configure?.Invoke(options);
         }).UseInMemoryStore();
         foreach (var notification in notifications) builder.AddNotification(notification);
+        if (store is not null)
+        {
+            collection.RemoveAll<Conductor.Sdk.Delivery.IDeliveryStore>();
+            collection.AddSingleton(_ => store());
+        }
+
         return new Pipeline(collection.BuildServiceProvider(validateScopes: true), time);
     }
 
