@@ -400,7 +400,8 @@ public sealed class DeliveryProcessor
 
         // The slot does not wait for a durable store to commit the outcome: a lost outcome can only make the delivery
         // be sent again (at-least-once), so the next delivery starts while the store groups the commits.
-        var write = _store.RecordAttemptAsync(log, next, cancellationToken);
+        // Not cancellable: an attempt that was made is recorded even while the host shuts down.
+        var write = _store.RecordAttemptAsync(log, next, CancellationToken.None);
         if (write.IsCompletedSuccessfully)
         {
             AttemptRecorded?.Invoke(log);
