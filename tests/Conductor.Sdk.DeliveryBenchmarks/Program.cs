@@ -160,7 +160,19 @@ async Task<Result> Bare(int count)
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
             request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-            using var response = await client.SendAsync(request);
+            if (args.Contains("--bare-headers"))
+            {
+                // Diagnostic: the same headers the pipeline sends, to see what they cost on both ends.
+                request.Headers.TryAddWithoutValidation("User-Agent", "Conductor.Sdk/0.1.0");
+                request.Headers.TryAddWithoutValidation("X-Conductor-Event", "execution.completed");
+                request.Headers.TryAddWithoutValidation("X-Conductor-Delivery-Attempt", "1");
+                request.Headers.TryAddWithoutValidation("X-Conductor-Timestamp", "1705315200");
+                request.Headers.TryAddWithoutValidation("X-Conductor-Delivery-Id", "dlv_018d0cabc440721c98fd5435ad52b04b");
+                request.Headers.TryAddWithoutValidation("X-Conductor-Signature", "sha256=ff1ca12ac711d2b7e5f14796c14d76a4e5fb0aa290846fd97daea5ecd9aa5e68");
+            }
+
+            using var timeout = args.Contains("--bare-timeout") ? new CancellationTokenSource(TimeSpan.FromSeconds(5)) : null;
+            using var response = await client.SendAsync(request, timeout?.Token ?? CancellationToken.None);
             if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"bare request failed: {response.StatusCode}");
         }
     }).ToArray();
