@@ -55,7 +55,8 @@ public sealed class DeliveryProcessor
         _longestAttempt = registry.All.Select(n => n.AttemptTimeout).DefaultIfEmpty(TimeSpan.Zero).Max();
         _store = store;
         _registry = registry;
-        _channels = channels.ToDictionary(c => c.Channel, StringComparer.Ordinal);
+        // The last registration of a channel wins, so an application (or a test) can replace a built-in one.
+        _channels = channels.GroupBy(c => c.Channel, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
         _isolation = isolation;
         _options = options.Value;
         _time = time;

@@ -40,7 +40,8 @@ public sealed class NotificationDispatcher
     {
         _registry = registry;
         _store = store;
-        _channels = channels.ToDictionary(c => c.Channel, StringComparer.Ordinal);
+        // The last registration of a channel wins, so an application (or a test) can replace a built-in one.
+        _channels = channels.GroupBy(c => c.Channel, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
         _time = time;
         _signal = signal;
         _telemetry = telemetry;

@@ -85,6 +85,14 @@ public static class ConductorServiceCollectionExtensions
             // The factory's default logging writes full request URLs, which may carry tokens.
             .RemoveAllLoggers();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<INotificationChannel, WebhookChannel>());
+        // Email works with zero configuration: messages are written as .eml files until a real provider is chosen.
+        services.AddOptions<Email.ConductorEmailOptions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<INotificationChannel, Email.EmailChannel>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Email.IEmailProvider, Email.FileEmailProvider>(sp =>
+            new Email.FileEmailProvider(
+                sp.GetRequiredService<IOptions<Email.ConductorEmailOptions>>().Value.FileDirectory
+                    ?? System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Sqlite.SqliteConductorBuilderExtensions.DefaultPath(sp))!, "mail"),
+                sp.GetRequiredService<TimeProvider>())));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ConductorStartupCheck>());
         services.AddHostedService<DeliveryWorker>();
         return new ConductorBuilder(services);

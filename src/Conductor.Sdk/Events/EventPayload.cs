@@ -112,4 +112,38 @@ public static class EventPayload
         if (value is { ValueKind: not JsonValueKind.Undefined } element) element.WriteTo(writer);
         else writer.WriteNullValue();
     }
+
+    /// <summary>
+    /// Reads a stored body back into its event (channels that render templates need the event, not the bytes).
+    /// </summary>
+    /// <exception cref="FormatException">The bytes are not a Conductor event body; the message says what is missing.</exception>
+    public static ConductorEvent Deserialize(ReadOnlyMemory<byte> body)
+    {
+        using var document = JsonDocument.Parse(body);
+        var root = document.RootElement;
+        string Text(JsonElement element, string name) =>
+            element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : throw new FormatException($"the event body has no '{name}' text");
+        long Number(JsonElement element, string name) =>
+            element.TryGetProperty(name, out var value) && value.TryGetInt64(out var number) ? number : throw new FormatException($"the event body has no '{name}' number");
+        JsonElement? Json(JsonElement element, string name) =>
+            element.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value.Clone() : null;
+        var name = Text(root, "event");
+        var timestamp = DateTimeOffset.Parse(Text(root, "timestamp"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
+        var data = root.TryGetProperty("data", out var d) ? d : throw new FormatException("the event body has no 'data'");
+        var ensemble = Text(data, "ensemble");
+        return name switch
+        {
+            EventNames.ExecutionStarted => new ExecutionStarted(timestamp, ensemble, Text(data, "id"), Json(data, "input")),
+            EventNames.ExecutionCompleted => new ExecutionCompleted(timestamp, ensemble, Text(data, "id"), Json(data, "output"), Number(data, "duration")),
+            EventNames.ExecutionFailed => new ExecutionFailed(timestamp, ensemble, Text(data, "id"),
+                data.TryGetProperty("error", out var error)
+                    ? new ErrorInfo(Text(error, "message"), Text(error, "type"), error.TryGetProperty("stack", out var stack) ? stack.GetString() : null)
+                    : throw new FormatException("the event body has no 'error'"),
+                Number(data, "duration")),
+            EventNames.ExecutionTimeout => new ExecutionTimedOut(timestamp, ensemble, Text(data, "id"), Number(data, "duration"), Number(data, "timeout")),
+            EventNames.AgentCompleted => new AgentCompleted(timestamp, ensemble, Text(data, "executionId"), Text(data, "agent"), Json(data, "output"), Number(data, "duration")),
+            EventNames.StateUpdated => new StateUpdated(timestamp, ensemble, Text(data, "executionId"), Json(data, "state")),
+            _ => throw new FormatException($"unknown event '{name}'"),
+        };
+    }
 }
