@@ -1,0 +1,32 @@
+using Conductor.Sdk.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Conductor.Sdk.Email;
+
+/// <summary>Registration of the HTTP email providers (SMTP lives in its own package).</summary>
+public static class EmailBuilderExtensions
+{
+    /// <summary>Adds <c>provider: resend</c>.</summary>
+    public static ConductorBuilder AddResendEmail(this ConductorBuilder builder, Action<ResendEmailOptions> configure)
+    {
+        builder.Services.Configure(configure);
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IEmailProvider, ResendEmailProvider>());
+        return builder;
+    }
+
+    /// <summary>Adds <c>provider: cloudflare</c>.</summary>
+    public static ConductorBuilder AddCloudflareEmail(this ConductorBuilder builder, Action<CloudflareEmailOptions> configure)
+    {
+        builder.Services.Configure(configure);
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IEmailProvider, CloudflareEmailProvider>());
+        return builder;
+    }
+
+    /// <summary>Chooses the provider for notifications that name none, and the default sender.</summary>
+    public static ConductorBuilder ConfigureEmail(this ConductorBuilder builder, Action<ConductorEmailOptions> configure)
+    {
+        builder.Services.Configure(configure);
+        return builder;
+    }
+}
