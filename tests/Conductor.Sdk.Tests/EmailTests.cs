@@ -3,6 +3,7 @@ using System.Text.Json;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Email;
+using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Sqlite;
 using Conductor.Sdk.Tests.Ensembles;
@@ -106,6 +107,26 @@ public sealed class EmailTests : IDisposable
         Assert.Equal(message.Text, mime.BodyParts.OfType<MimeKit.TextPart>().Single(p => p.IsPlain).Text);
         Assert.Equal(message.Html, mime.BodyParts.OfType<MimeKit.TextPart>().Single(p => p.IsHtml).Text);
         Assert.Equal(At, mime.Date);
+    }
+
+    [Fact]
+    public async Task Addresses_known_at_start_are_validated_with_the_ensemble_notification_and_value()
+    {
+        var to = new Notifications.CompiledTemplate("${env.ONCALL_EMAIL}", (in TemplateContext c) => c.Env("ONCALL_EMAIL"));
+        var from = new Notifications.CompiledTemplate("alerts@example.com", (in TemplateContext _) => "alerts@example.com");
+        var subject = new Notifications.CompiledTemplate("s", (in TemplateContext _) => "s");
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new Microsoft.Extensions.Hosting.HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["ONCALL_EMAIL"] = "oncall.example.com" });
+        builder.Services.AddConductor().UseInMemoryStore();
+        builder.Services.AddSingleton(new EnsembleRegistration("alerts",
+            new[] { new EnvironmentRequirement("ONCALL_EMAIL", "alerts", "email notification #1, field 'to'") },
+            _ => new Notifications.NotificationDefinition[]
+            {
+                new Notifications.EmailNotificationDefinition("alerts", 0, new[] { EventNames.ExecutionFailed }, null, new[] { to }, from, subject),
+            }));
+        using var host = builder.Build();
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
+        Assert.Contains("- ensemble 'alerts', email notification #1, field 'to': 'oncall.example.com' is not a valid email address", error.Message);
     }
 
     public void Dispose()

@@ -100,10 +100,21 @@ public static class ConductorServiceCollectionExtensions
 }
 
 /// <summary>Fails start-up when a registered notification needs a channel that is not registered.</summary>
-internal sealed class ConductorStartupCheck(NotificationRegistry registry, IEnumerable<INotificationChannel> channels, IOptions<ConductorOptions> options) : IHostedService
+internal sealed class ConductorStartupCheck(
+    NotificationRegistry registry,
+    IEnumerable<INotificationChannel> channels,
+    IOptions<ConductorOptions> options,
+    Ensembles.EnsembleEnvironment environment,
+    IOptions<Email.ConductorEmailOptions> email) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        var invalid = InvalidAddresses().ToList();
+        if (invalid.Count > 0)
+        {
+            throw new InvalidOperationException("Conductor cannot start: some email addresses are not valid. Fix the YAML or the configuration values:\n" + string.Join("\n", invalid));
+        }
+
         var lease = options.Value.LeaseDuration;
         var tooLong = registry.All.Where(n => n.AttemptTimeout >= lease).Select(n => $"- {n.Describe()} has an attempt timeout of {n.AttemptTimeout.TotalMilliseconds:0} ms").ToList();
         if (tooLong.Count > 0)
@@ -123,4 +134,47 @@ internal sealed class ConductorStartupCheck(NotificationRegistry registry, IEnum
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Email addresses known at start-up (literals and <c>${env.NAME}</c> values) are checked now, so that a typo in a
+    /// configuration value fails the host instead of every delivery. Addresses that depend on the event are checked
+    /// when they are rendered.
+    /// </summary>
+    private IEnumerable<string> InvalidAddresses()
+    {
+        foreach (var notification in registry.All.OfType<EmailNotificationDefinition>())
+        {
+            var fields = notification.To.Select(t => ("to", t)).ToList();
+            if (notification.From is { } from) fields.Add(("from", from));
+            foreach (var (field, template) in fields)
+            {
+                if (!KnownAtStart(template.Source)) continue;
+                var value = template.Render(new Ensembles.TemplateContext(notification.Ensemble, null, environment));
+                if (!System.Net.Mail.MailAddress.TryCreate(value, out _))
+                {
+                    yield return $"- {notification.Describe()}, field '{field}': '{value}' is not a valid email address";
+                }
+            }
+        }
+
+        if (!System.Net.Mail.MailAddress.TryCreate(email.Value.DefaultFrom, out _))
+        {
+            yield return $"- Conductor email DefaultFrom: '{email.Value.DefaultFrom}' is not a valid email address";
+        }
+    }
+
+    /// <summary>True when a template has no bindings, or binds only to configuration values.</summary>
+    private static bool KnownAtStart(string source)
+    {
+        var index = 0;
+        while ((index = source.IndexOf("${", index, StringComparison.Ordinal)) >= 0)
+        {
+            var end = source.IndexOf('}', index);
+            if (end < 0) return false;
+            if (!source.AsSpan(index + 2, end - index - 2).Trim().StartsWith("env.", StringComparison.Ordinal)) return false;
+            index = end + 1;
+        }
+
+        return true;
+    }
 }
