@@ -76,7 +76,7 @@ public sealed class SmtpTests
         return (server, port, stop);
     }
 
-    private static (ServiceProvider Provider, FakeTimeProvider Time) Build(int port)
+    private static (ServiceProvider Provider, FakeTimeProvider Time) Build(int port, string[]? events = null)
     {
         var time = new FakeTimeProvider(At);
         var services = new ServiceCollection();
@@ -88,7 +88,7 @@ public sealed class SmtpTests
                 o.Port = port;
                 o.Security = SmtpSecurity.None;
             })
-            .AddNotification(new EmailNotificationDefinition("orders", 0, new[] { EventNames.ExecutionFailed }, "smtp",
+            .AddNotification(new EmailNotificationDefinition("orders", 0, events ?? new[] { EventNames.ExecutionFailed }, "smtp",
                 new[] { new CompiledTemplate("ops@example.com", (in TemplateContext _) => "ops@example.com") },
                 new CompiledTemplate("alerts@example.com", (in TemplateContext _) => "alerts@example.com"),
                 new CompiledTemplate("[${event}] ${data.error.message}", (in TemplateContext c) => $"[{c.Event}] {c.Data(new TemplatePath("error", "message"))}")));
@@ -128,6 +128,40 @@ public sealed class SmtpTests
         Assert.Contains("\"type\": \"System.IO.IOException\"", text);
         Assert.Contains("background:#cf222e;", html);
         Assert.Contains("disk &lt;full&gt;", html);
+        stop.Cancel();
+    }
+
+    [Fact]
+    public async Task Every_event_type_arrives_colour_coded_with_escaped_values()
+    {
+        var store = new ScriptedStore(_ => SmtpResponse.Ok);
+        var (server, port, stop) = await StartServerAsync(store);
+        using var _ = stop;
+        var all = new[] { EventNames.ExecutionStarted, EventNames.ExecutionCompleted, EventNames.ExecutionFailed, EventNames.ExecutionTimeout, EventNames.AgentCompleted, EventNames.StateUpdated };
+        var (provider, time) = Build(port, all);
+        await using var __ = provider;
+        var dispatcher = provider.GetRequiredService<NotificationDispatcher>();
+        var output = System.Text.Json.JsonDocument.Parse("""{"note":"<script>alert(1)</script>"}""").RootElement;
+        var now = time.GetUtcNow();
+        await dispatcher.DispatchAsync(new ExecutionStarted(now, "orders", "e", null));
+        await dispatcher.DispatchAsync(new ExecutionCompleted(now, "orders", "e", output, 1));
+        await dispatcher.DispatchAsync(new ExecutionFailed(now, "orders", "e", new ErrorInfo("<b>bad</b>", "T"), 1));
+        await dispatcher.DispatchAsync(new ExecutionTimedOut(now, "orders", "e", 2, 1));
+        await dispatcher.DispatchAsync(new AgentCompleted(now, "orders", "e", "a", output, 1));
+        await dispatcher.DispatchAsync(new StateUpdated(now, "orders", "e", output));
+        await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
+
+        var byEvent = store.Messages.ToDictionary(m => System.Text.Json.JsonDocument.Parse(m.Message.TextBody).RootElement.GetProperty("event").GetString()!, m => m.Message.HtmlBody);
+        Assert.Equal(all.Order(), byEvent.Keys.Order());
+        Assert.Contains("background:#0969da;", byEvent[EventNames.ExecutionStarted]);
+        Assert.Contains("background:#1a7f37;", byEvent[EventNames.ExecutionCompleted]);
+        Assert.Contains("background:#cf222e;", byEvent[EventNames.ExecutionFailed]);
+        Assert.Contains("background:#cf222e;", byEvent[EventNames.ExecutionTimeout]);
+        Assert.Contains("background:#0969da;", byEvent[EventNames.AgentCompleted]);
+        Assert.Contains("background:#0969da;", byEvent[EventNames.StateUpdated]);
+        Assert.All(byEvent.Values, html => Assert.DoesNotContain("<script>", html));
+        Assert.Contains("&lt;script&gt;alert(1)&lt;/script&gt;", byEvent[EventNames.ExecutionCompleted]);
+        Assert.Contains("&lt;b&gt;bad&lt;/b&gt;", byEvent[EventNames.ExecutionFailed]);
         stop.Cancel();
     }
 
