@@ -151,7 +151,7 @@ public sealed class SmtpTests
         await dispatcher.DispatchAsync(new StateUpdated(now, "orders", "e", output));
         await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
 
-        var byEvent = store.Messages.ToDictionary(m => System.Text.Json.JsonDocument.Parse(m.Message.TextBody).RootElement.GetProperty("event").GetString()!, m => m.Message.HtmlBody);
+        var byEvent = store.Messages.ToDictionary(m => System.Text.Json.JsonDocument.Parse(m.Message.TextBody!).RootElement.GetProperty("event").GetString()!, m => m.Message.HtmlBody);
         Assert.Equal(all.Order(), byEvent.Keys.Order());
         Assert.Contains("background:#0969da;", byEvent[EventNames.ExecutionStarted]);
         Assert.Contains("background:#1a7f37;", byEvent[EventNames.ExecutionCompleted]);
