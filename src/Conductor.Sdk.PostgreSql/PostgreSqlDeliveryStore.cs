@@ -22,14 +22,14 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
     private readonly Channel<(IReadOnlyList<DeliveryRecord> Deliveries, TaskCompletionSource Done)> _pending =
         Channel.CreateUnbounded<(IReadOnlyList<DeliveryRecord>, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
-    private readonly Lazy<Task> _schema;
+    private readonly object _schemaGate = new();
+    private Task? _schema;
 
     /// <summary>Creates a store on <paramref name="connectionString"/>.</summary>
     public PostgreSqlDeliveryStore(string connectionString)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _source = NpgsqlDataSource.Create(connectionString);
-        _schema = new Lazy<Task>(MigrateAsync);
         _flusher = Task.Run(FlushLoopAsync);
     }
 
@@ -94,7 +94,15 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
 
     private async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
     {
-        await _schema.Value.ConfigureAwait(false);
+        Task schema;
+        lock (_schemaGate)
+        {
+            // Migrate once; if it failed (the server was not up yet), the next use tries again.
+            if (_schema is null || _schema.IsFaulted || _schema.IsCanceled) _schema = MigrateAsync();
+            schema = _schema;
+        }
+
+        await schema.ConfigureAwait(false);
         return await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
     }
 
