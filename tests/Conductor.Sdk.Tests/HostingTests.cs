@@ -21,9 +21,9 @@ namespace Conductor.Sdk.Tests;
 /// <summary>AddConductor in a real host: validation on start, the hosted worker, telemetry and logs.</summary>
 public sealed class HostingTests
 {
-    private sealed record SmsStub(string Ensemble) : NotificationDefinition(Ensemble, 0, new[] { EventNames.ExecutionFailed })
+    private sealed record PushStub(string Ensemble) : NotificationDefinition(Ensemble, 0, new[] { EventNames.ExecutionFailed })
     {
-        public override string Channel => "sms";
+        public override string Channel => "push";
         public override int Retries => 3;
     }
 
@@ -62,9 +62,9 @@ public sealed class HostingTests
     [Fact]
     public async Task A_notification_without_its_channel_fails_the_host_at_start()
     {
-        using var host = BuildHost(b => b.AddNotification(new SmsStub("alerts")));
+        using var host = BuildHost(b => b.AddNotification(new PushStub("alerts")));
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
-        Assert.Contains("ensemble 'alerts', sms notification #1 needs the 'sms' channel", error.Message);
+        Assert.Contains("ensemble 'alerts', push notification #1 needs the 'push' channel", error.Message);
     }
 
     [Fact]

@@ -88,6 +88,8 @@ public static class ConductorServiceCollectionExtensions
         // Email works with zero configuration: messages are written as .eml files until a real provider is chosen.
         services.AddOptions<Email.ConductorEmailOptions>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<INotificationChannel, Email.EmailChannel>());
+        services.AddOptions<Sms.ConductorSmsOptions>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<INotificationChannel, Sms.SmsChannel>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Email.IEmailProvider, Email.FileEmailProvider>(sp =>
             new Email.FileEmailProvider(
                 sp.GetRequiredService<IOptions<Email.ConductorEmailOptions>>().Value.FileDirectory

@@ -1,0 +1,24 @@
+using Conductor.Sdk.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace Conductor.Sdk.Sms;
+
+/// <summary>Registration of SMS providers.</summary>
+public static class SmsBuilderExtensions
+{
+    /// <summary>Adds <c>provider: vonage</c>.</summary>
+    public static ConductorBuilder AddVonageSms(this ConductorBuilder builder, Action<VonageSmsOptions> configure)
+    {
+        builder.Services.Configure(configure);
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ISmsProvider, VonageSmsProvider>());
+        return builder;
+    }
+
+    /// <summary>Chooses the provider for notifications that name none, and the default sender.</summary>
+    public static ConductorBuilder ConfigureSms(this ConductorBuilder builder, Action<ConductorSmsOptions> configure)
+    {
+        builder.Services.Configure(configure);
+        return builder;
+    }
+}

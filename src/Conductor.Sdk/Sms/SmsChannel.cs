@@ -1,0 +1,176 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Ensembles;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Webhooks;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Sdk.Sms;
+
+/// <summary>An SMS ready for a provider: E.164 numbers and a body of 1 to 1,600 characters.</summary>
+public sealed record SmsMessage(string From, string To, string Body);
+
+/// <summary>Sends an <see cref="SmsMessage"/> through a provider (twilio, vonage, aws-sns).</summary>
+public interface ISmsProvider
+{
+    /// <summary>The <c>provider:</c> name.</summary>
+    string Name { get; }
+
+    /// <summary>Sends one message. Never throws for a delivery failure.</summary>
+    ValueTask<AttemptResult> SendAsync(SmsMessage message, string deliveryId, CancellationToken cancellationToken);
+}
+
+/// <summary>SMS settings: the default provider and sender.</summary>
+public sealed class ConductorSmsOptions
+{
+    /// <summary>The provider for notifications that name none.</summary>
+    public string? DefaultProvider { get; set; }
+
+    /// <summary>The sender for notifications without <c>from:</c> (E.164 number or alphanumeric sender id).</summary>
+    public string? DefaultFrom { get; set; }
+}
+
+/// <summary>
+/// Delivers <c>type: sms</c> notifications: renders the compiled body and numbers for the stored event, checks them
+/// (E.164, 1–1,600 characters) with a message naming the ensemble, notification and field, and sends one message per
+/// recipient through the provider. A delivery succeeds only when every recipient's message was accepted.
+/// </summary>
+public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, EnsembleEnvironment environment, IOptions<ConductorSmsOptions> options) : INotificationChannel
+{
+    /// <summary>The longest body providers accept.</summary>
+    public const int MaxBodyLength = 1600;
+
+    private readonly Dictionary<string, ISmsProvider> _providers = providers.GroupBy(p => p.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+
+    [GeneratedRegex(@"^\+[1-9][0-9]{1,14}$", RegexOptions.CultureInvariant)]
+    private static partial Regex E164();
+
+    /// <inheritdoc />
+    public string Channel => "sms";
+
+    /// <inheritdoc />
+    public string EndpointOf(NotificationDefinition notification) => "sms:" + ProviderOf((SmsNotificationDefinition)notification);
+
+    private string ProviderOf(SmsNotificationDefinition notification) => notification.Provider ?? options.Value.DefaultProvider ?? "unset";
+
+    /// <summary>Renders and checks the messages of one attempt; the error names what is wrong and where.</summary>
+    public (IReadOnlyList<SmsMessage> Messages, string? Error) CreateMessages(DeliveryAttempt attempt)
+    {
+        var notification = (SmsNotificationDefinition)attempt.Notification;
+        var context = new TemplateContext(notification.Ensemble, EventPayload.Deserialize(attempt.Delivery.Payload), environment);
+        var body = notification.Body.Render(context);
+        if (body.Length is 0 or > MaxBodyLength)
+        {
+            return (Array.Empty<SmsMessage>(), $"{notification.Describe()}, field 'body': the rendered body has {body.Length} characters; an SMS needs 1 to {MaxBodyLength}");
+        }
+
+        var from = notification.From?.Render(context) ?? options.Value.DefaultFrom ?? string.Empty;
+        if (from.Length == 0) return (Array.Empty<SmsMessage>(), $"{notification.Describe()}, field 'from': no sender; set 'from:' or the SMS DefaultFrom");
+        var messages = new List<SmsMessage>();
+        foreach (var template in notification.To)
+        {
+            var to = template.Render(context).Trim();
+            if (!E164().IsMatch(to))
+            {
+                return (Array.Empty<SmsMessage>(), $"{notification.Describe()}, field 'to': '{to}' is not an E.164 number (+ and up to 15 digits)");
+            }
+
+            messages.Add(new SmsMessage(from, to, body));
+        }
+
+        return (messages, null);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken)
+    {
+        var notification = (SmsNotificationDefinition)attempt.Notification;
+        var name = ProviderOf(notification);
+        if (!_providers.TryGetValue(name, out var provider))
+        {
+            return new AttemptResult(AttemptOutcome.Permanent, null, AttemptErrorKind.Provider, $"{notification.Describe()} uses the SMS provider '{name}', which is not registered");
+        }
+
+        var (messages, error) = CreateMessages(attempt);
+        if (error is not null) return new AttemptResult(AttemptOutcome.Permanent, null, AttemptErrorKind.Provider, error);
+        AttemptResult? last = null;
+        foreach (var message in messages)
+        {
+            last = await provider.SendAsync(message, attempt.Delivery.Id, cancellationToken).ConfigureAwait(false);
+            if (last.Outcome != AttemptOutcome.Delivered) return last;
+        }
+
+        return last ?? AttemptResult.Delivered(null);
+    }
+}
+
+/// <summary>Settings of the Vonage provider (credentials from configuration; never logged).</summary>
+public sealed class VonageSmsOptions
+{
+    /// <summary>The API key.</summary>
+    public string ApiKey { get; set; } = string.Empty;
+
+    /// <summary>The API secret.</summary>
+    public string ApiSecret { get; set; } = string.Empty;
+
+    /// <summary>The API's base address; tests point it at loopback.</summary>
+    public Uri BaseAddress { get; set; } = new("https://rest.nexmo.com/");
+}
+
+/// <summary>
+/// <c>provider: vonage</c>: <c>POST /sms/json</c> (form fields api_key, api_secret, from, to without '+', text);
+/// accepted when <c>messages[0].status</c> is "0". Throttling (status 1) and HTTP 429/5xx are retried; other statuses
+/// are permanent with the provider's error text.
+/// </summary>
+public sealed class VonageSmsProvider(IHttpClientFactory clients, IOptions<VonageSmsOptions> options) : ISmsProvider
+{
+    /// <inheritdoc />
+    public string Name => "vonage";
+
+    /// <inheritdoc />
+    public async ValueTask<AttemptResult> SendAsync(SmsMessage message, string deliveryId, CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(settings.BaseAddress, "sms/json"))
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["api_key"] = settings.ApiKey,
+                ["api_secret"] = settings.ApiSecret,
+                ["from"] = message.From.TrimStart('+'),
+                ["to"] = message.To.TrimStart('+'),
+                ["text"] = message.Body,
+                ["client-ref"] = deliveryId,
+            }),
+        };
+        try
+        {
+            using var response = await clients.CreateClient(WebhookChannel.HttpClientName).SendAsync(request, cancellationToken).ConfigureAwait(false);
+            var status = (int)response.StatusCode;
+            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (RetrySchedule.Classify(response.StatusCode) != AttemptOutcome.Delivered)
+            {
+                return new AttemptResult(RetrySchedule.Classify(response.StatusCode), status, AttemptErrorKind.Provider, $"vonage: HTTP {status}");
+            }
+
+            using var document = JsonDocument.Parse(text);
+            var first = document.RootElement.GetProperty("messages")[0];
+            var code = first.GetProperty("status").GetString();
+            if (code == "0") return AttemptResult.Delivered(status);
+            var reason = first.TryGetProperty("error-text", out var e) ? e.GetString() : null;
+            var outcome = code == "1" ? AttemptOutcome.Retry : AttemptOutcome.Permanent; // 1 = throttled
+            return new AttemptResult(outcome, status, AttemptErrorKind.Provider, $"vonage: status {code} {reason}".TrimEnd());
+        }
+        catch (HttpRequestException ex)
+        {
+            return new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Connection, $"vonage: {ex.Message}");
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or IndexOutOfRangeException or InvalidOperationException)
+        {
+            return new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Provider, "vonage: unexpected reply");
+        }
+    }
+}
