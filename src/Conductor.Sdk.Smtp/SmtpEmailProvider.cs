@@ -67,7 +67,7 @@ public sealed class SmtpEmailProvider(IOptions<SmtpEmailOptions> options) : IEma
         try
         {
             client = await RentAsync(settings, cancellationToken).ConfigureAwait(false);
-            var reply = await client.SendAsync(mime, cancellationToken).ConfigureAwait(false);
+            await client.SendAsync(mime, cancellationToken).ConfigureAwait(false);
             Return(client, settings);
             client = null;
             return AttemptResult.Delivered(250);

@@ -82,11 +82,28 @@ public abstract class HttpEmailProvider(IHttpClientFactory clients, TimeProvider
         return EmailMessage.SingleLine(text);
     }
 
-    /// <summary>A JSON request with a bearer token.</summary>
-    protected static HttpRequestMessage JsonRequest(Uri address, string token, Action<Utf8JsonWriter> body)
+    /// <summary>
+    /// The JSON both APIs take: from, to, subject, html, text and headers (with the delivery id), sent with a bearer token.
+    /// </summary>
+    protected static HttpRequestMessage MessageRequest(Uri address, string token, EmailMessage message, string deliveryId)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer)) body(writer);
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("from", message.From);
+            json.WriteStartArray("to");
+            foreach (var to in message.To) json.WriteStringValue(to);
+            json.WriteEndArray();
+            json.WriteString("subject", message.Subject);
+            json.WriteString("html", message.Html);
+            json.WriteString("text", message.Text);
+            json.WriteStartObject("headers");
+            json.WriteString("X-Conductor-Delivery-Id", deliveryId);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
         var request = new HttpRequestMessage(HttpMethod.Post, address) { Content = new ByteArrayContent(buffer.WrittenSpan.ToArray()) };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -105,21 +122,7 @@ public sealed class ResendEmailProvider(IHttpClientFactory clients, TimeProvider
     protected override HttpRequestMessage CreateRequest(EmailMessage message, string deliveryId)
     {
         var settings = options.Value;
-        var request = JsonRequest(new Uri(settings.BaseAddress, "emails"), settings.ApiKey, json =>
-        {
-            json.WriteStartObject();
-            json.WriteString("from", message.From);
-            json.WriteStartArray("to");
-            foreach (var to in message.To) json.WriteStringValue(to);
-            json.WriteEndArray();
-            json.WriteString("subject", message.Subject);
-            json.WriteString("html", message.Html);
-            json.WriteString("text", message.Text);
-            json.WriteStartObject("headers");
-            json.WriteString("X-Conductor-Delivery-Id", deliveryId);
-            json.WriteEndObject();
-            json.WriteEndObject();
-        });
+        var request = MessageRequest(new Uri(settings.BaseAddress, "emails"), settings.ApiKey, message, deliveryId);
         request.Headers.TryAddWithoutValidation("Idempotency-Key", deliveryId);
         return request;
     }
@@ -137,21 +140,7 @@ public sealed class CloudflareEmailProvider(IHttpClientFactory clients, TimeProv
     {
         var settings = options.Value;
         var address = new Uri(settings.BaseAddress, $"client/v4/accounts/{Uri.EscapeDataString(settings.AccountId)}/email/sending/send");
-        return JsonRequest(address, settings.ApiToken, json =>
-        {
-            json.WriteStartObject();
-            json.WriteStartArray("to");
-            foreach (var to in message.To) json.WriteStringValue(to);
-            json.WriteEndArray();
-            json.WriteString("from", message.From);
-            json.WriteString("subject", message.Subject);
-            json.WriteString("html", message.Html);
-            json.WriteString("text", message.Text);
-            json.WriteStartObject("headers");
-            json.WriteString("X-Conductor-Delivery-Id", deliveryId);
-            json.WriteEndObject();
-            json.WriteEndObject();
-        });
+        return MessageRequest(address, settings.ApiToken, message, deliveryId);
     }
 
     /// <summary>Cloudflare wraps results in <c>{success, errors, ...}</c> and may say <c>success: false</c> with HTTP 200.</summary>

@@ -18,7 +18,6 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Channel<PendingWrite> _pending = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
-    private readonly CancellationTokenSource _stopping = new();
     private string _synchronous = "FULL";
 
     /// <summary>A write waiting for the next group commit: new deliveries, or the outcome of an attempt.</summary>
@@ -454,7 +453,6 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         {
             await _flusher.ConfigureAwait(false);
             _connection.Dispose();
-            _stopping.Dispose();
         }
     }
 
