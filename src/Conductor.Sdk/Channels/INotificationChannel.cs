@@ -42,6 +42,8 @@ public enum AttemptErrorKind
     Isolation,
     /// <summary>A provider rejected the message or its configuration.</summary>
     Provider,
+    /// <summary>The recipient no longer exists (an unregistered push token or subscription); never retried.</summary>
+    InvalidRecipient,
 }
 
 /// <summary>The result of one attempt.</summary>

@@ -90,6 +90,7 @@ public static class ConductorServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<INotificationChannel, Email.EmailChannel>());
         services.AddOptions<Sms.ConductorSmsOptions>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<INotificationChannel, Sms.SmsChannel>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<INotificationChannel, Push.PushChannel>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<Email.IEmailProvider, Email.FileEmailProvider>(sp =>
             new Email.FileEmailProvider(
                 sp.GetRequiredService<IOptions<Email.ConductorEmailOptions>>().Value.FileDirectory
