@@ -13,6 +13,12 @@ public sealed record PushMessageAction(string Id, string Title);
 /// <summary>A push message rendered for one event, ready for a provider.</summary>
 /// <param name="Event">The event name (<c>execution.completed</c>, …).</param>
 /// <param name="Describe">How errors name the notification ("ensemble 'x', push notification #1").</param>
+/// <param name="Target">The one recipient.</param>
+/// <param name="Title">The rendered title, or null.</param>
+/// <param name="Body">The rendered body, or null.</param>
+/// <param name="Image">The image URL of a rich notification, or null.</param>
+/// <param name="Data">Custom key/value data for the app.</param>
+/// <param name="Actions">Buttons of a rich notification.</param>
 public sealed record PushMessage(
     string Event,
     string Describe,
