@@ -11,7 +11,17 @@ using Microsoft.Extensions.Options;
 namespace Conductor.Sdk.Sms;
 
 /// <summary>An SMS ready for a provider: E.164 numbers and a body of 1 to 1,600 characters.</summary>
-public sealed record SmsMessage(string From, string To, string Body);
+/// <param name="From">The sender (E.164 number or alphanumeric sender id); empty when a provider setting such as a Twilio messaging service chooses it.</param>
+/// <param name="To">The recipient, E.164.</param>
+/// <param name="Body">The text.</param>
+public sealed record SmsMessage(string From, string To, string Body)
+{
+    /// <summary>
+    /// Per-message provider settings that override the provider's options, from an <c>operation: sms</c> step's
+    /// <c>config:</c> (for Twilio: <c>accountSid</c>, <c>authToken</c>, <c>messagingServiceSid</c>). Values may be secrets: never log them.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? Settings { get; init; }
+}
 
 /// <summary>Sends an <see cref="SmsMessage"/> through a provider (twilio, vonage, aws-sns).</summary>
 public interface ISmsProvider
