@@ -100,6 +100,9 @@ public sealed class SmtpEmailProvider(IOptions<SmtpEmailOptions> options) : IEma
         var mime = new MimeMessage { Subject = message.Subject, MessageId = deliveryId + "@conductor.local" };
         mime.From.Add(MailboxAddress.Parse(message.From));
         foreach (var to in message.To) mime.To.Add(MailboxAddress.Parse(to));
+        foreach (var cc in message.Cc) mime.Cc.Add(MailboxAddress.Parse(cc));
+        foreach (var bcc in message.Bcc) mime.Bcc.Add(MailboxAddress.Parse(bcc));
+        if (message.ReplyTo is { } replyTo) mime.ReplyTo.Add(MailboxAddress.Parse(replyTo));
         mime.Headers.Add("X-Conductor-Delivery-Id", deliveryId);
         mime.Body = new MultipartAlternative
         {

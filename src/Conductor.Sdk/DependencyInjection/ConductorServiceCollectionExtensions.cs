@@ -76,6 +76,7 @@ public static class ConductorServiceCollectionExtensions
         services.TryAddSingleton<DeliverySignal>();
         services.TryAddSingleton<EndpointIsolation>();
         services.TryAddSingleton<NotificationDispatcher>();
+        services.TryAddSingleton<Runner.EnsembleRunner>();
         services.TryAddSingleton<DeliveryProcessor>();
         services.TryAddSingleton<IDeliveryAdmin, DeliveryAdmin>();
         services.TryAddSingleton(sp => new DestinationPolicy(sp.GetRequiredService<IOptions<ConductorOptions>>().Value.AllowedNetworks));

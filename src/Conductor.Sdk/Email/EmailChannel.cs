@@ -3,6 +3,7 @@ using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Runner;
 using Microsoft.Extensions.Options;
 
 namespace Conductor.Sdk.Email;
@@ -32,13 +33,20 @@ public sealed class EmailChannel(IEnumerable<IEmailProvider> providers, Ensemble
     public string Channel => "email";
 
     /// <inheritdoc />
-    public string EndpointOf(NotificationDefinition notification) => "email:" + ProviderOf((EmailNotificationDefinition)notification);
+    public string EndpointOf(NotificationDefinition notification) => "email:" + ProviderOf(notification);
 
-    private string ProviderOf(EmailNotificationDefinition notification) => notification.Provider ?? options.Value.DefaultProvider;
+    private string ProviderOf(NotificationDefinition notification) => notification switch
+    {
+        EmailNotificationDefinition email => email.Provider,
+        OperationNotificationDefinition operation => operation.Config.TryGetValue("provider", out var provider) ? provider.Render(new TemplateContext(operation.Ensemble, null, environment)) : null,
+        _ => null,
+    } ?? options.Value.DefaultProvider;
 
     /// <summary>Builds the message of one attempt (public so that tools can show what would be sent).</summary>
+    /// <exception cref="ArgumentException">An email operation step's values are incomplete; the message names the step and field.</exception>
     public EmailMessage CreateMessage(DeliveryAttempt attempt)
     {
+        if (attempt.Notification is OperationNotificationDefinition operation) return CreateOperationMessage(operation, attempt.Delivery.Payload);
         var notification = (EmailNotificationDefinition)attempt.Notification;
         var @event = EventPayload.Deserialize(attempt.Delivery.Payload);
         var context = new TemplateContext(notification.Ensemble, @event, environment);
@@ -47,10 +55,31 @@ public sealed class EmailChannel(IEnumerable<IEmailProvider> providers, Ensemble
         return EmailMessage.Create(from, to, notification.Subject.Render(context), @event, attempt.Delivery.Payload);
     }
 
+    /// <summary>An <c>operation: email</c> step: its own subject, text and HTML (the HTML escapes the text when none is given).</summary>
+    private EmailMessage CreateOperationMessage(OperationNotificationDefinition operation, ReadOnlyMemory<byte> payload)
+    {
+        var values = OperationPayload.Resolve(operation, payload, environment);
+        IReadOnlyList<string> List(string key) => (values.GetValueOrDefault(key) ?? string.Empty)
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(EmailMessage.SingleLine).Where(a => a.Length > 0).ToArray();
+        var subject = EmailMessage.SingleLine(values.GetValueOrDefault("subject") ?? string.Empty);
+        if (subject.Length == 0) throw new ArgumentException($"{operation.Describe()}, field 'subject': the subject rendered empty");
+        var text = values.GetValueOrDefault("text");
+        var html = values.GetValueOrDefault("html");
+        if (string.IsNullOrEmpty(text) && string.IsNullOrEmpty(html)) throw new ArgumentException($"{operation.Describe()}, fields 'text' and 'html': the message has no content; set at least one");
+        var from = values.GetValueOrDefault("from") is { Length: > 0 } f ? EmailMessage.SingleLine(f) : options.Value.DefaultFrom;
+        var replyTo = values.GetValueOrDefault("replyTo") is { Length: > 0 } r ? EmailMessage.SingleLine(r) : null;
+        return new EmailMessage(from, List("to"), subject, text ?? string.Empty, string.IsNullOrEmpty(html) ? $"<pre>{System.Net.WebUtility.HtmlEncode(text)}</pre>" : html)
+        {
+            Cc = List("cc"),
+            Bcc = List("bcc"),
+            ReplyTo = replyTo,
+        };
+    }
+
     /// <inheritdoc />
     public async ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken)
     {
-        var notification = (EmailNotificationDefinition)attempt.Notification;
+        var notification = attempt.Notification;
         var name = ProviderOf(notification);
         if (!_providers.TryGetValue(name, out var provider))
         {
@@ -58,7 +87,16 @@ public sealed class EmailChannel(IEnumerable<IEmailProvider> providers, Ensemble
                 $"{notification.Describe()} uses the email provider '{name}', which is not registered; register it or set Conductor email DefaultProvider");
         }
 
-        var message = CreateMessage(attempt);
+        EmailMessage message;
+        try
+        {
+            message = CreateMessage(attempt);
+        }
+        catch (ArgumentException ex)
+        {
+            return new AttemptResult(AttemptOutcome.Permanent, null, AttemptErrorKind.Provider, ex.Message);
+        }
+
         if (message.To.Count == 0)
         {
             return new AttemptResult(AttemptOutcome.Permanent, null, AttemptErrorKind.Provider, $"{notification.Describe()}: every 'to' address rendered empty");

@@ -14,6 +14,15 @@ namespace Conductor.Sdk.Email;
 /// <param name="Html">The HTML part: a styled, colour-coded summary with every value escaped.</param>
 public sealed record EmailMessage(string From, IReadOnlyList<string> To, string Subject, string Text, string Html)
 {
+    /// <summary>Copy recipients (an email operation step's <c>cc:</c>).</summary>
+    public IReadOnlyList<string> Cc { get; init; } = Array.Empty<string>();
+
+    /// <summary>Blind-copy recipients (<c>bcc:</c>): sent to, never written in a header.</summary>
+    public IReadOnlyList<string> Bcc { get; init; } = Array.Empty<string>();
+
+    /// <summary>The address replies go to (<c>replyTo:</c>), or null.</summary>
+    public string? ReplyTo { get; init; }
+
     /// <summary>Green for execution.completed, red for execution.failed and execution.timeout, blue otherwise.</summary>
     public static string ColourOf(string eventName) => eventName switch
     {

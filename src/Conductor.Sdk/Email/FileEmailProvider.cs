@@ -57,6 +57,10 @@ public sealed class FileEmailProvider(string directory, TimeProvider time) : IEm
         void Header(string name, string value) => mime.Append(name).Append(": ").Append(value).Append("\r\n");
         Header("From", message.From);
         Header("To", string.Join(", ", message.To));
+        if (message.Cc.Count > 0) Header("Cc", string.Join(", ", message.Cc));
+        // Bcc recipients are recorded for inspection, as a local mail drop would, not as a visible header.
+        if (message.Bcc.Count > 0) Header("X-Conductor-Bcc", string.Join(", ", message.Bcc));
+        if (message.ReplyTo is { } replyTo) Header("Reply-To", replyTo);
         Header("Subject", EncodedWord(message.Subject));
         Header("Date", date.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture));
         Header("Message-ID", $"<{deliveryId}@conductor.local>");

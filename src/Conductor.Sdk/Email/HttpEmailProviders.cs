@@ -95,6 +95,21 @@ public abstract class HttpEmailProvider(IHttpClientFactory clients, TimeProvider
             json.WriteStartArray("to");
             foreach (var to in message.To) json.WriteStringValue(to);
             json.WriteEndArray();
+            if (message.Cc.Count > 0)
+            {
+                json.WriteStartArray("cc");
+                foreach (var cc in message.Cc) json.WriteStringValue(cc);
+                json.WriteEndArray();
+            }
+
+            if (message.Bcc.Count > 0)
+            {
+                json.WriteStartArray("bcc");
+                foreach (var bcc in message.Bcc) json.WriteStringValue(bcc);
+                json.WriteEndArray();
+            }
+
+            if (message.ReplyTo is { } replyTo) json.WriteString("reply_to", replyTo);
             json.WriteString("subject", message.Subject);
             json.WriteString("html", message.Html);
             json.WriteString("text", message.Text);

@@ -52,6 +52,16 @@ public static class JsonValues
         }
     }
 
+    /// <summary>Any supported value (see <see cref="Write"/>) as a JSON element.</summary>
+    public static JsonElement Value(object? value)
+    {
+        if (value is JsonElement element) return element.Clone();
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64);
+        using (var writer = new Utf8JsonWriter(buffer)) Write(writer, value);
+        using var document = JsonDocument.Parse(buffer.WrittenMemory);
+        return document.RootElement.Clone();
+    }
+
     /// <summary>Builds a JSON object from property name/value pairs.</summary>
     public static JsonElement Object(params (string Name, object? Value)[] properties)
     {

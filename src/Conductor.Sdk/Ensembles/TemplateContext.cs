@@ -17,6 +17,7 @@ public readonly struct TemplateContext
 {
     private readonly ConductorEvent? _event;
     private readonly EnsembleEnvironment _environment;
+    private readonly Runner.ExecutionScope? _scope;
 
     /// <summary>Creates a context for one event (null for values fixed at start-up).</summary>
     public TemplateContext(string ensemble, ConductorEvent? @event, EnsembleEnvironment environment)
@@ -24,7 +25,27 @@ public readonly struct TemplateContext
         Ensemble = ensemble;
         _event = @event;
         _environment = environment;
+        _scope = null;
     }
+
+    /// <summary>Creates a context for a running flow: conditions, step configs and outputs read step results from it.</summary>
+    public TemplateContext(Runner.ExecutionScope scope, EnsembleEnvironment environment)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        Ensemble = scope.Ensemble;
+        _event = null;
+        _environment = environment;
+        _scope = scope;
+    }
+
+    /// <summary><c>${step.output.a.b}</c>: a field of a step's output while the flow runs (empty outside a run or when the step was skipped).</summary>
+    public TemplateValue Step(string step, TemplatePath path) => _scope is null ? TemplateValue.Empty : TemplateValues.Navigate(_scope.OutputOf(step), path, 0);
+
+    /// <summary><c>${step.executed}</c>: whether the step ran in this run.</summary>
+    public bool Executed(string step) => _scope?.Executed(step) ?? false;
+
+    /// <summary><c>${previous.output.a}</c>: the output of the step that ran last.</summary>
+    public TemplateValue Previous(TemplatePath path) => _scope is null ? TemplateValue.Empty : TemplateValues.Navigate(_scope.Previous, path, 0);
 
     /// <summary><c>${ensemble.name}</c></summary>
     public string Ensemble { get; }
@@ -114,7 +135,9 @@ public readonly struct TemplateContext
     }
 
     /// <summary><c>${input.a.b}</c>: the execution input, when the event carries it (execution.started).</summary>
-    public TemplateValue Input(TemplatePath path) => _event is ExecutionStarted started ? TemplateValues.Navigate(started.Input, path, 0) : TemplateValue.Empty;
+    public TemplateValue Input(TemplatePath path) => _scope is not null
+        ? TemplateValues.Navigate(_scope.Input, path, 0)
+        : _event is ExecutionStarted started ? TemplateValues.Navigate(started.Input, path, 0) : TemplateValue.Empty;
 }
 
 /// <summary>
@@ -194,6 +217,12 @@ public static class TemplateValues
 
     /// <summary>Truthiness for <c>&amp;&amp;</c>, <c>||</c> and <c>!</c>: empty, "false", "0" and "null" are false.</summary>
     public static bool Truthy(string value) => value.Length > 0 && value != "false" && value != "0" && value != "null";
+
+    /// <summary>
+    /// A template value as an output property value: JSON stays JSON (a number stays a number), text stays text,
+    /// and an empty value is null.
+    /// </summary>
+    public static object? ToObject(TemplateValue value) => value.AsJson() is { } json ? json.Clone() : value.ToString() is { Length: > 0 } text ? text : null;
 
     /// <summary>A boolean as a template value.</summary>
     public static TemplateValue Text(bool value) => TemplateValue.Text(value ? "true" : "false");

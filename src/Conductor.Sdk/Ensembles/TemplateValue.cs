@@ -38,6 +38,14 @@ public readonly struct TemplateValue : ISpanFormattable
     public static TemplateValue Json(JsonElement element) =>
         element.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null ? default : new TemplateValue(null, 0, element, 3);
 
+    /// <summary>The JSON value when it came from JSON (a number for whole numbers too), else null.</summary>
+    public JsonElement? AsJson() => _kind switch
+    {
+        3 => _json,
+        2 => JsonValues.Value(_number),
+        _ => null,
+    };
+
     /// <inheritdoc />
     public override string ToString() => _kind switch
     {

@@ -27,6 +27,22 @@ public abstract record NotificationDefinition
         }
     }
 
+    /// <summary>Creates a definition with its own key and description (flow operation steps).</summary>
+    /// <param name="ensemble">The ensemble's name.</param>
+    /// <param name="index">Zero-based position of the item in its list.</param>
+    /// <param name="events">The event names it is stored under.</param>
+    /// <param name="key">The stable key stored with each delivery.</param>
+    /// <param name="description">How errors and logs name it.</param>
+    protected NotificationDefinition(string ensemble, int index, IEnumerable<string> events, string key, string description)
+        : this(ensemble, index, events)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(key);
+        Key = key;
+        _description = description;
+    }
+
+    private readonly string? _description;
+
     /// <summary>The ensemble's name.</summary>
     public string Ensemble { get; }
 
@@ -49,7 +65,7 @@ public abstract record NotificationDefinition
     public abstract int Retries { get; }
 
     /// <summary>"ensemble 'x', webhook notification #2": how errors and logs name it.</summary>
-    public string Describe() => $"ensemble '{Ensemble}', {Channel} notification #{Index + 1}";
+    public string Describe() => _description ?? $"ensemble '{Ensemble}', {Channel} notification #{Index + 1}";
 }
 
 /// <summary>A <c>type: webhook</c> notification.</summary>

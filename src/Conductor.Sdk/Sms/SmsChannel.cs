@@ -5,6 +5,7 @@ using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Runner;
 using Conductor.Sdk.Webhooks;
 using Microsoft.Extensions.Options;
 
@@ -62,42 +63,63 @@ public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, Ense
     public string Channel => "sms";
 
     /// <inheritdoc />
-    public string EndpointOf(NotificationDefinition notification) => "sms:" + ProviderOf((SmsNotificationDefinition)notification);
+    public string EndpointOf(NotificationDefinition notification) => "sms:" + ProviderOf(notification);
 
-    private string ProviderOf(SmsNotificationDefinition notification) => notification.Provider ?? options.Value.DefaultProvider ?? "unset";
+    private string ProviderOf(NotificationDefinition notification) => notification switch
+    {
+        SmsNotificationDefinition sms => sms.Provider,
+        OperationNotificationDefinition operation => operation.Config.TryGetValue("provider", out var provider) ? provider.Render(new TemplateContext(operation.Ensemble, null, environment)) : null,
+        _ => null,
+    } ?? options.Value.DefaultProvider ?? "unset";
 
     /// <summary>Renders and checks the messages of one attempt; the error names what is wrong and where.</summary>
     public (IReadOnlyList<SmsMessage> Messages, string? Error) CreateMessages(DeliveryAttempt attempt)
     {
+        if (attempt.Notification is OperationNotificationDefinition operation)
+        {
+            // An operation step: the values were rendered when the step ran; configuration-only ones are read now.
+            var values = OperationPayload.Resolve(operation, attempt.Delivery.Payload, environment);
+            var settings = values.Where(v => v.Key is not ("provider" or "from" or "to" or "body")).ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
+            return Check(operation.Describe(), values.GetValueOrDefault("from"), (values.GetValueOrDefault("to") ?? string.Empty).Split(','), values.GetValueOrDefault("body") ?? string.Empty, settings);
+        }
+
         var notification = (SmsNotificationDefinition)attempt.Notification;
         var context = new TemplateContext(notification.Ensemble, EventPayload.Deserialize(attempt.Delivery.Payload), environment);
-        var body = notification.Body.Render(context);
+        return Check(notification.Describe(), notification.From?.Render(context), notification.To.Select(t => t.Render(context)), notification.Body.Render(context), null);
+    }
+
+    private (IReadOnlyList<SmsMessage> Messages, string? Error) Check(string describe, string? from, IEnumerable<string> recipients, string body, IReadOnlyDictionary<string, string>? settings)
+    {
         if (body.Length is 0 or > MaxBodyLength)
         {
-            return (Array.Empty<SmsMessage>(), $"{notification.Describe()}, field 'body': the rendered body has {body.Length} characters; an SMS needs 1 to {MaxBodyLength}");
+            return (Array.Empty<SmsMessage>(), $"{describe}, field 'body': the rendered body has {body.Length} characters; an SMS needs 1 to {MaxBodyLength}");
         }
 
-        var from = notification.From?.Render(context) ?? options.Value.DefaultFrom ?? string.Empty;
-        if (from.Length == 0) return (Array.Empty<SmsMessage>(), $"{notification.Describe()}, field 'from': no sender; set 'from:' or the SMS DefaultFrom");
-        var messages = new List<SmsMessage>();
-        foreach (var template in notification.To)
+        from = string.IsNullOrWhiteSpace(from) ? options.Value.DefaultFrom ?? string.Empty : from.Trim();
+        if (from.Length == 0 && settings?.ContainsKey("messagingServiceSid") != true)
         {
-            var to = template.Render(context).Trim();
+            return (Array.Empty<SmsMessage>(), $"{describe}, field 'from': no sender; set 'from:' or the SMS DefaultFrom");
+        }
+
+        var messages = new List<SmsMessage>();
+        foreach (var recipient in recipients)
+        {
+            var to = recipient.Trim();
             if (!E164().IsMatch(to))
             {
-                return (Array.Empty<SmsMessage>(), $"{notification.Describe()}, field 'to': '{to}' is not an E.164 number (+ and up to 15 digits)");
+                return (Array.Empty<SmsMessage>(), $"{describe}, field 'to': '{to}' is not an E.164 number (+ and up to 15 digits)");
             }
 
-            messages.Add(new SmsMessage(from, to, body));
+            messages.Add(new SmsMessage(from, to, body) { Settings = settings });
         }
 
-        return (messages, null);
+        return messages.Count == 0 ? (messages, $"{describe}, field 'to': no recipient") : (messages, null);
     }
 
     /// <inheritdoc />
     public async ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken)
     {
-        var notification = (SmsNotificationDefinition)attempt.Notification;
+        var notification = attempt.Notification;
         var name = ProviderOf(notification);
         if (!_providers.TryGetValue(name, out var provider))
         {

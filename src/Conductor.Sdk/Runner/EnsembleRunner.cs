@@ -1,0 +1,216 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Ensembles;
+using Conductor.Sdk.Events;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Conductor.Sdk.Runner;
+
+/// <summary>How a run ended.</summary>
+public enum ExecutionStatus
+{
+    /// <summary>Every step ran (or was skipped by its condition); <c>execution.completed</c> was sent.</summary>
+    Completed,
+    /// <summary>A step threw; <c>execution.failed</c> was sent.</summary>
+    Failed,
+    /// <summary>The ensemble's <c>timeout:</c> passed; <c>execution.timeout</c> was sent.</summary>
+    TimedOut,
+}
+
+/// <summary>The result of <c>RunAsync</c>.</summary>
+/// <param name="ExecutionId">The run's id, as sent in its events.</param>
+/// <param name="Status">How it ended.</param>
+/// <param name="Output">The typed output when it completed, else default.</param>
+/// <param name="Error">The error when it failed or timed out.</param>
+/// <param name="Duration">How long it ran.</param>
+/// <param name="ExecutedSteps">The steps that ran, in order (skipped steps are absent).</param>
+public sealed record ExecutionResult<TOutput>(string ExecutionId, ExecutionStatus Status, TOutput? Output, ErrorInfo? Error, TimeSpan Duration, IReadOnlyList<string> ExecutedSteps);
+
+/// <summary>
+/// Runs compiled flows: steps in order, conditions, agents from DI, operation steps through the durable delivery
+/// queue, outputs, the timeout, and every lifecycle event through the same dispatcher as <c>Notify</c>.
+/// Generated ensemble classes call it from their <c>RunAsync</c>.
+/// </summary>
+public sealed partial class EnsembleRunner
+{
+    private readonly NotificationDispatcher _dispatcher;
+    private readonly IDeliveryStore _store;
+    private readonly Dictionary<string, INotificationChannel> _channels;
+    private readonly EnsembleEnvironment _environment;
+    private readonly IServiceScopeFactory _scopes;
+    private readonly TimeProvider _time;
+    private readonly DeliverySignal _signal;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the runner (a singleton registered by <c>AddConductor</c>).</summary>
+    public EnsembleRunner(
+        NotificationDispatcher dispatcher,
+        IDeliveryStore store,
+        IEnumerable<INotificationChannel> channels,
+        EnsembleEnvironment environment,
+        IServiceScopeFactory scopes,
+        TimeProvider time,
+        DeliverySignal signal,
+        ILogger<EnsembleRunner>? logger = null)
+    {
+        _dispatcher = dispatcher;
+        _store = store;
+        _channels = channels.GroupBy(c => c.Channel, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+        _environment = environment;
+        _scopes = scopes;
+        _time = time;
+        _signal = signal;
+        _logger = logger ?? NullLogger<EnsembleRunner>.Instance;
+    }
+
+    /// <summary>
+    /// Runs a flow once. Never throws for a failing step or a timeout: those end the run with <c>execution.failed</c> or
+    /// <c>execution.timeout</c> and are described by the result. Cancelling <paramref name="cancellationToken"/>
+    /// sends <c>execution.failed</c> and then throws <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public async Task<ExecutionResult<TOutput>> RunAsync<TOutput>(
+        FlowDefinition flow,
+        JsonElement? input,
+        OutputFactory<TOutput> outputs,
+        Func<TOutput, JsonElement> toJson,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        ArgumentNullException.ThrowIfNull(outputs);
+        ArgumentNullException.ThrowIfNull(toJson);
+        // Created first, so that the timeout counts from the call (and a fake clock advanced right after sees it).
+        using var timeout = flow.Timeout is { } limit ? new CancellationTokenSource(limit, _time) : new CancellationTokenSource();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        var started = _time.GetTimestamp();
+        var id = NewExecutionId();
+        var scope = new ExecutionScope(flow.Ensemble, id, input?.Clone());
+        using var activity = Diagnostics.ConductorTelemetry.ActivitySource.StartActivity("conductor.run");
+        activity?.SetTag("conductor.ensemble", flow.Ensemble);
+        activity?.SetTag("conductor.execution_id", id);
+
+        await _dispatcher.DispatchAsync(new ExecutionStarted(_time.GetUtcNow(), flow.Ensemble, id, scope.Input), CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await using var services = _scopes.CreateAsyncScope();
+            foreach (var step in flow.Steps)
+            {
+                linked.Token.ThrowIfCancellationRequested();
+                if (step.Condition is { } condition && !condition(new TemplateContext(scope, _environment)))
+                {
+                    Log.StepSkipped(_logger, flow.Ensemble, id, step.Name);
+                    continue;
+                }
+
+                switch (step)
+                {
+                    case AgentStepDefinition agent:
+                        await RunAgentAsync(flow, agent, scope, services.ServiceProvider, linked.Token).ConfigureAwait(false);
+                        break;
+                    case OperationStepDefinition operation:
+                        scope.Completed(operation.Name, await EnqueueOperationAsync(operation, scope, linked.Token).ConfigureAwait(false));
+                        break;
+                }
+            }
+
+            var output = outputs(new TemplateContext(scope, _environment));
+            var duration = _time.GetElapsedTime(started);
+            await _dispatcher.DispatchAsync(new ExecutionCompleted(_time.GetUtcNow(), flow.Ensemble, id, toJson(output), Milliseconds(duration)), CancellationToken.None).ConfigureAwait(false);
+            return new ExecutionResult<TOutput>(id, ExecutionStatus.Completed, output, null, duration, scope.ExecutedSteps.ToArray());
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            var duration = _time.GetElapsedTime(started);
+            var limitMs = Milliseconds(flow.Timeout!.Value);
+            Log.RunTimedOut(_logger, flow.Ensemble, id, limitMs);
+            await _dispatcher.DispatchAsync(new ExecutionTimedOut(_time.GetUtcNow(), flow.Ensemble, id, Milliseconds(duration), limitMs), CancellationToken.None).ConfigureAwait(false);
+            var error = new ErrorInfo($"ensemble '{flow.Ensemble}' exceeded its timeout of {limitMs} ms", typeof(TimeoutException).FullName!);
+            return new ExecutionResult<TOutput>(id, ExecutionStatus.TimedOut, default, error, duration, scope.ExecutedSteps.ToArray());
+        }
+        catch (Exception ex)
+        {
+            var duration = _time.GetElapsedTime(started);
+            var error = ErrorInfo.From(ex);
+            Log.RunFailed(_logger, flow.Ensemble, id, error.Type);
+            await _dispatcher.DispatchAsync(new ExecutionFailed(_time.GetUtcNow(), flow.Ensemble, id, error, Milliseconds(duration)), CancellationToken.None).ConfigureAwait(false);
+            if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
+            return new ExecutionResult<TOutput>(id, ExecutionStatus.Failed, default, error, duration, scope.ExecutedSteps.ToArray());
+        }
+    }
+
+    private async Task RunAgentAsync(FlowDefinition flow, AgentStepDefinition step, ExecutionScope scope, IServiceProvider services, CancellationToken cancellationToken)
+    {
+        var agent = services.GetKeyedService<IAgent>(AgentStepDefinition.ServiceKey(flow.Ensemble, step.Agent))
+            ?? throw new InvalidOperationException(
+                $"ensemble '{flow.Ensemble}', flow step '{step.Name}': no implementation of agent '{step.Agent}' is registered; " +
+                $"register one with services.AddConductor().{flow.RegistrationMethod}(agents => {step.RegistrationCall}).");
+        JsonElement? stepInput = null;
+        if (step.Input.Count > 0)
+        {
+            var context = new TemplateContext(scope, _environment);
+            stepInput = JsonValues.Object(step.Input.Select(p => (p.Key, (object?)p.Value.Render(context))).ToArray());
+        }
+
+        var stateVersion = scope.State.Version;
+        var started = _time.GetTimestamp();
+        // WaitAsync: an agent that ignores its token still cannot hold the run past the timeout.
+        var output = await agent.RunAsync(new AgentContext(scope, step.Name, step.Agent, stepInput), cancellationToken).AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
+        output = output?.Clone();
+        scope.Completed(step.Name, output);
+        var duration = _time.GetElapsedTime(started);
+        await _dispatcher.DispatchAsync(new AgentCompleted(_time.GetUtcNow(), flow.Ensemble, scope.ExecutionId, step.Agent, output, Milliseconds(duration)), CancellationToken.None).ConfigureAwait(false);
+        if (scope.State.Version != stateVersion)
+        {
+            await _dispatcher.DispatchAsync(new StateUpdated(_time.GetUtcNow(), flow.Ensemble, scope.ExecutionId, scope.State.ToJson()), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<JsonElement> EnqueueOperationAsync(OperationStepDefinition step, ExecutionScope scope, CancellationToken cancellationToken)
+    {
+        var definition = step.Notification;
+        if (!_channels.TryGetValue(definition.Channel, out var channel))
+        {
+            throw new InvalidOperationException($"{definition.Describe()} needs the '{definition.Channel}' channel, which is not registered.");
+        }
+
+        var context = new TemplateContext(scope, _environment);
+        var values = new List<KeyValuePair<string, string>>();
+        foreach (var (key, template) in definition.Config)
+        {
+            if (!OperationNotificationDefinition.IsConfigurationOnly(template)) values.Add(new(key, template.Render(context)));
+        }
+
+        var now = _time.GetUtcNow();
+        var record = new DeliveryRecord(
+            DeliveryRecord.NewId(_time), definition.Ensemble, OperationNotificationDefinition.EventName(step.Name), definition.Key, definition.Channel,
+            channel.EndpointOf(definition), OperationPayload.Serialize(definition.Ensemble, scope.ExecutionId, step.Name, values),
+            now, now, DeliveryStatus.Pending, 0, definition.Retries + 1);
+        await _store.EnqueueAsync(new[] { record }, cancellationToken).ConfigureAwait(false);
+        _signal.Notify();
+        return JsonValues.Object(("deliveryId", record.Id));
+    }
+
+    private string NewExecutionId() =>
+        string.Create(37, Guid.CreateVersion7(_time.GetUtcNow()), static (span, guid) =>
+        {
+            "exec_".AsSpan().CopyTo(span);
+            guid.TryFormat(span[5..], out _, "N");
+        });
+
+    private static long Milliseconds(TimeSpan duration) => (long)duration.TotalMilliseconds;
+
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 40, Level = LogLevel.Debug, Message = "Ensemble {Ensemble} run {ExecutionId}: step {Step} skipped by its condition")]
+        public static partial void StepSkipped(ILogger logger, string ensemble, string executionId, string step);
+
+        [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Ensemble {Ensemble} run {ExecutionId} exceeded its timeout of {Timeout} ms")]
+        public static partial void RunTimedOut(ILogger logger, string ensemble, string executionId, long timeout);
+
+        [LoggerMessage(EventId = 42, Level = LogLevel.Warning, Message = "Ensemble {Ensemble} run {ExecutionId} failed with {ErrorType}")]
+        public static partial void RunFailed(ILogger logger, string ensemble, string executionId, string errorType);
+    }
+}
