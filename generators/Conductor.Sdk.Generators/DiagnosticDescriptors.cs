@@ -25,6 +25,7 @@ namespace Conductor.Sdk.Generators
         public static readonly DiagnosticDescriptor DuplicateName = Create(DiagnosticIds.DuplicateName, DiagnosticSeverity.Error);
         public static readonly DiagnosticDescriptor UnknownKey = Create(DiagnosticIds.UnknownKey, DiagnosticSeverity.Warning);
         public static readonly DiagnosticDescriptor AllEvents = Create(DiagnosticIds.AllEvents, DiagnosticSeverity.Info);
+        public static readonly DiagnosticDescriptor UnregisteredAgent = Create(DiagnosticIds.UnregisteredAgent, DiagnosticSeverity.Error);
 
         /// <summary>Every descriptor, by id.</summary>
         public static readonly IReadOnlyDictionary<string, DiagnosticDescriptor> ById = new Dictionary<string, DiagnosticDescriptor>
@@ -43,6 +44,7 @@ namespace Conductor.Sdk.Generators
             [DuplicateName.Id] = DuplicateName,
             [UnknownKey.Id] = UnknownKey,
             [AllEvents.Id] = AllEvents,
+            [UnregisteredAgent.Id] = UnregisteredAgent,
         };
 
         private static DiagnosticDescriptor Create(string id, DiagnosticSeverity severity)

@@ -38,6 +38,10 @@ namespace Conductor.Sdk.Generators
             public const string RuntimeReference = nameof(RuntimeReference);
             /// <summary>The ensembles <c>AddEnsembles()</c> registers.</summary>
             public const string Registration = nameof(Registration);
+            /// <summary>Calls of generated <c>Add{Ensemble}(agents => ...)</c> methods found in C#.</summary>
+            public const string AgentRegistrationCalls = nameof(AgentRegistrationCalls);
+            /// <summary>Each call with the ensembles it may register (CND0015).</summary>
+            public const string AgentRegistrationChecks = nameof(AgentRegistrationChecks);
         }
 
         /// <inheritdoc />
@@ -103,6 +107,8 @@ namespace Conductor.Sdk.Generators
                 spc.AddSource(EnsembleEmitter.HintName(input.Ensemble), SourceText.From(code, System.Text.Encoding.UTF8));
             });
 
+            CheckAgentRegistrations(context, valid, runtime);
+
             var registration = valid
                 .Collect()
                 .Combine(duplicateTypeNames)
@@ -117,6 +123,24 @@ namespace Conductor.Sdk.Generators
             {
                 if (!input.Right.Right) return;
                 spc.AddSource("ConductorEnsembles.g.cs", SourceText.From(TypedEnsembleEmitter.EmitRegistration(input.Left, input.Right.Left), System.Text.Encoding.UTF8));
+            });
+        }
+
+        private static void CheckAgentRegistrations(IncrementalGeneratorInitializationContext context, IncrementalValuesProvider<EnsembleDefinition> valid, IncrementalValueProvider<bool> runtime)
+        {
+            var calls = context.SyntaxProvider
+                .CreateSyntaxProvider(static (node, _) => AgentRegistrationCall.IsCandidate(node), static (syntax, _) => AgentRegistrationCall.From(syntax.Node))
+                .Where(call => call is not null)
+                .Select((call, _) => call!)
+                .WithTrackingName(Steps.AgentRegistrationCalls);
+            var checks = calls
+                .Combine(valid.Collect().Select((all, _) => all.ToEquatableArray()))
+                .Combine(runtime)
+                .WithTrackingName(Steps.AgentRegistrationChecks);
+            context.RegisterSourceOutput(checks, static (spc, input) =>
+            {
+                if (!input.Right) return;
+                foreach (var diagnostic in AgentRegistrationCall.Check(input.Left.Left, input.Left.Right)) spc.ReportDiagnostic(diagnostic);
             });
         }
 

@@ -23,6 +23,13 @@ namespace Conductor.Sdk.Generators
             return this;
         }
 
+        public SourceWriter Open()
+        {
+            Line("{");
+            _indent++;
+            return this;
+        }
+
         public SourceWriter Close(string suffix = "")
         {
             _indent--;

@@ -48,6 +48,16 @@ namespace Conductor.Sdk.Generators
             return builder.Append("\")").ToString();
         }
 
+        /// <summary>A C# expression of type bool: the truthiness of a <c>condition:</c>.</summary>
+        public string CompileCondition(Template template) =>
+            template.SingleExpression is Expression only
+                ? $"global::Conductor.Sdk.Ensembles.TemplateValues.Truthy({Expression(only)})"
+                : $"global::Conductor.Sdk.Ensembles.TemplateValues.Truthy({Compile(template)})";
+
+        /// <summary>A C# expression of type <c>TemplateValue</c> for a whole template (JSON kept as JSON when it is one binding).</summary>
+        public string CompileValue(Template template) =>
+            template.SingleExpression is Expression only ? Expression(only) : $"{Value}.Text({Compile(template)})";
+
         private const string Value = "global::Conductor.Sdk.Ensembles.TemplateValue";
 
         /// <summary>A hole of an interpolated string: text-valued roots go in as plain strings (the cheapest append).</summary>
@@ -109,10 +119,19 @@ namespace Conductor.Sdk.Generators
                 case "env": return $"{Value}.Text(ctx.Env({Literal(segments[1].Name)}))";
                 case "data": return segments.Count == 1 ? $"{Value}.Empty" : $"ctx.Data({PathField(segments, 1)})";
                 case "input": return $"ctx.Input({PathField(segments, 1)})";
+                case "previous":
+                    return segments.Count >= 2 && segments[1].Name == "output" ? $"ctx.Previous({PathField(segments, 2)})" : $"{Value}.Empty";
                 default:
-                    // Step results (<step>.output, <step>.executed, previous.output) exist only while the flow runs;
-                    // the ensemble runner supplies them. A notification sent outside a run renders them empty.
-                    return $"{Value}.Empty";
+                    // Step results exist only while the flow runs (the runner's context); a notification rendered
+                    // for a stored event reads them as empty.
+                    if (segments.Count >= 2 && segments[1].Name == "executed")
+                    {
+                        return $"global::Conductor.Sdk.Ensembles.TemplateValues.Text(ctx.Executed({Literal(segments[0].Name)}))";
+                    }
+
+                    return segments.Count >= 2 && segments[1].Name == "output"
+                        ? $"ctx.Step({Literal(segments[0].Name)}, {PathField(segments, 2)})"
+                        : $"{Value}.Empty";
             }
         }
 

@@ -67,7 +67,7 @@ public sealed class EmailTests : IDisposable
         var time = new FakeTimeProvider(At);
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
-        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(RunnerTests.HealthCheckEnvironment).AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ONBOARDING_WEBHOOK_URL"] = receiver.Url().ToString(),
             ["WEBHOOK_SECRET"] = "s",

@@ -41,7 +41,7 @@ public sealed class GeneratedEnsembleTests
     {
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
-        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(configuration).Build());
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(RunnerTests.HealthCheckEnvironment).AddInMemoryCollection(configuration).Build());
         services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32")).UseInMemoryStore().AddEnsembles();
         if (withEmail)
         {

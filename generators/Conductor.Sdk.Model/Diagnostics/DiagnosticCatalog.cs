@@ -40,6 +40,9 @@ namespace Conductor.Sdk.Model.Diagnostics
         public const string UnknownKey = "CND0013";
         /// <summary>Notification subscribes to every event.</summary>
         public const string AllEvents = "CND0014";
+
+        /// <summary>CND0015: a flow's agent has no implementation in the generated registration call.</summary>
+        public const string UnregisteredAgent = "CND0015";
     }
 
     /// <summary>The catalogue of rules: the single place where ids, titles and severities are defined.</summary>
@@ -82,6 +85,8 @@ namespace Conductor.Sdk.Model.Diagnostics
                 "A key is not part of the ensemble schema and is ignored; it is usually a typo."),
             new DiagnosticRule(DiagnosticIds.AllEvents, "Notification subscribes to every event", Severity.Info,
                 "Subscribing to every event is rarely what a reader of the notification wants; consider only the events that need attention."),
+            new DiagnosticRule(DiagnosticIds.UnregisteredAgent, "Flow agent without a registered implementation", Severity.Error,
+                "Every agent a flow runs needs a C# implementation registered through the generated Add{Ensemble}(agents => ...) call; a missing one would fail every run."),
         };
 
         /// <summary>The rule with the given id.</summary>

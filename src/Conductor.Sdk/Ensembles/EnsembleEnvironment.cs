@@ -62,4 +62,18 @@ public sealed class EnsembleEnvironment
 public sealed record EnsembleRegistration(
     string Name,
     IReadOnlyList<EnvironmentRequirement> Requirements,
-    Func<EnsembleEnvironment, IReadOnlyList<Notifications.NotificationDefinition>> CreateNotifications);
+    Func<EnsembleEnvironment, IReadOnlyList<Notifications.NotificationDefinition>> CreateNotifications)
+{
+    /// <summary>Adds a registration unless one with the same ensemble name is already there (so that <c>AddEnsembles()</c> and <c>Add{Ensemble}(...)</c> can both be called).</summary>
+    public static void TryAdd(Microsoft.Extensions.DependencyInjection.IServiceCollection services, EnsembleRegistration registration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(registration);
+        foreach (var descriptor in services)
+        {
+            if (descriptor.ServiceType == typeof(EnsembleRegistration) && descriptor.ImplementationInstance is EnsembleRegistration existing && existing.Name == registration.Name) return;
+        }
+
+        Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(services, registration);
+    }
+}

@@ -50,7 +50,7 @@ public sealed class AgentContext
     /// <summary>The step's <c>input:</c> mapping rendered for this run, or null when the step has none.</summary>
     public JsonElement? StepInput { get; }
 
-    /// <summary>The output of the step that ran last before this one (<c>${previous.output}</c>).</summary>
+    /// <summary>The output of the step before this one in the flow (<c>${previous.output}</c>; null when it was skipped).</summary>
     public JsonElement? Previous => _scope.Previous;
 
     /// <summary>The output of an earlier step, or null when it was skipped or has not run.</summary>
@@ -115,7 +115,7 @@ public sealed class ExecutionScope
     /// <summary>The run's input.</summary>
     public JsonElement? Input { get; }
 
-    /// <summary>The last executed step's output.</summary>
+    /// <summary>The output of the step before the current one in the flow (null when that step was skipped).</summary>
     public JsonElement? Previous { get; private set; }
 
     /// <summary>The shared state.</summary>
@@ -131,6 +131,9 @@ public sealed class ExecutionScope
         _executed.Add(step);
         Previous = output;
     }
+
+    /// <summary>Records a step skipped by its condition: it did not run, and the next step's <c>previous</c> is empty.</summary>
+    public void Skipped(string step) => Previous = null;
 
     /// <summary>Whether a step ran (<c>${step.executed}</c>): false when its condition was false or it has not run.</summary>
     public bool Executed(string step) => _outputs.ContainsKey(step);

@@ -101,6 +101,7 @@ public sealed partial class EnsembleRunner
                 linked.Token.ThrowIfCancellationRequested();
                 if (step.Condition is { } condition && !condition(new TemplateContext(scope, _environment)))
                 {
+                    scope.Skipped(step.Name);
                     Log.StepSkipped(_logger, flow.Ensemble, id, step.Name);
                     continue;
                 }

@@ -1,0 +1,262 @@
+using System.Text.Json;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.DependencyInjection;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Runner;
+using Conductor.Sdk.Sqlite;
+using Conductor.Sdk.Tests.Ensembles;
+using Conductor.Sdk.Tests.Infrastructure;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>
+/// The ensemble runner on the generated <c>order-pipeline</c> flow: steps in order, conditions, step input, state,
+/// outputs, and every lifecycle event dispatched (in order, with its data) through the same path as Notify.
+/// </summary>
+public sealed class RunnerTests
+{
+    /// <summary>What the test agents do in one test.</summary>
+    public sealed class Script
+    {
+        public bool Valid { get; set; } = true;
+        public Exception? ChargeThrows { get; set; }
+        public bool ShipHangs { get; set; }
+        public List<string> Calls { get; } = new();
+        public JsonElement? ShipInput { get; set; }
+    }
+
+    public sealed class ValidateOrder(Script script) : IAgent
+    {
+        public ValueTask<JsonElement?> RunAsync(AgentContext context, CancellationToken cancellationToken)
+        {
+            script.Calls.Add(context.Agent);
+            context.State.Set("stage", "validated");
+            return ValueTask.FromResult<JsonElement?>(Conductor.Sdk.Ensembles.JsonValues.Object(("valid", script.Valid)));
+        }
+    }
+
+    public sealed class ChargeCard(Script script) : IAgent
+    {
+        public ValueTask<JsonElement?> RunAsync(AgentContext context, CancellationToken cancellationToken)
+        {
+            script.Calls.Add(context.Agent);
+            if (script.ChargeThrows is { } error) throw error;
+            Assert.Equal(true, context.Previous?.GetProperty("valid").GetBoolean());
+            return ValueTask.FromResult<JsonElement?>(Conductor.Sdk.Ensembles.JsonValues.Object(("receipt", "rcpt-42"), ("carrier", "ups")));
+        }
+    }
+
+    public sealed class ShipOrder(Script script) : IAgent
+    {
+        public async ValueTask<JsonElement?> RunAsync(AgentContext context, CancellationToken cancellationToken)
+        {
+            script.Calls.Add(context.Agent);
+            script.ShipInput = context.StepInput;
+            // Does not change the state: no state.updated after this step.
+            if (script.ShipHangs) await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+            return Conductor.Sdk.Ensembles.JsonValues.Object(("trackingNumber", "1Z999"));
+        }
+    }
+
+    /// <summary>Records every enqueue in call order (the dispatch order of the events).</summary>
+    private sealed class RecordingStore : IDeliveryStore
+    {
+        private readonly InMemoryDeliveryStore _inner = new();
+        public List<DeliveryRecord> Enqueued { get; } = new();
+
+        public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default)
+        {
+            lock (Enqueued) Enqueued.AddRange(deliveries);
+            return _inner.EnqueueAsync(deliveries, cancellationToken);
+        }
+
+        public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default) => _inner.LeaseDueAsync(now, max, leaseUntil, skipEndpoints, cancellationToken);
+        public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default) => _inner.RecordAttemptAsync(attempt, next, cancellationToken);
+        public ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default) => _inner.ReleaseAsync(deliveryId, dueAt, cancellationToken);
+        public ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default) => _inner.NextDueAsync(skipEndpoints, cancellationToken);
+        public ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default) => _inner.GetAsync(deliveryId, cancellationToken);
+        public ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default) => _inner.ListAsync(query, cancellationToken);
+        public ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default) => _inner.AttemptsAsync(deliveryId, cancellationToken);
+        public ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default) => _inner.ReplayAsync(deliveryId, now, cancellationToken);
+        public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) => _inner.PurgeAsync(createdBefore, cancellationToken);
+    }
+
+    /// <summary>Configuration the test project's other ensembles need at start-up (none of it is used here).</summary>
+    public static readonly IReadOnlyDictionary<string, string?> OtherEnsembles = new Dictionary<string, string?>(HealthCheckEnvironment)
+    {
+        ["ONBOARDING_WEBHOOK_URL"] = "https://hooks.example.com/onboarding",
+        ["WEBHOOK_SECRET"] = "unused-secret",
+    };
+
+    /// <summary>What server-health-check needs (tests of other ensembles add it so that start-up succeeds).</summary>
+    public static IReadOnlyDictionary<string, string?> HealthCheckEnvironment => new Dictionary<string, string?>
+    {
+        ["TWILIO_ACCOUNT_SID"] = "AC00000000000000000000000000000000",
+        ["TWILIO_AUTH_TOKEN"] = "unused-token",
+        ["TWILIO_PHONE_NUMBER"] = "+15005550006",
+        ["ONCALL_PHONE"] = "+14155550100",
+    };
+
+    private static (ServiceProvider Services, RecordingStore Store, Script Script, FakeTimeProvider Time) Build(Action<Script>? configure = null)
+    {
+        var time = new FakeTimeProvider(Pipeline.Start);
+        var script = new Script();
+        configure?.Invoke(script);
+        var store = new RecordingStore();
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(OtherEnsembles).Build());
+        services.AddSingleton(script);
+        services.AddConductor().UseInMemoryStore()
+            .AddEnsembles()
+            .AddOrderPipeline(agents => agents
+                .ValidateOrder<ValidateOrder>()
+                .ChargeCard<ChargeCard>()
+                .ShipOrder<ShipOrder>());
+        services.AddSingleton<IDeliveryStore>(store);
+        return (services.BuildServiceProvider(validateScopes: true), store, script, time);
+    }
+
+    private static JsonElement Input(string orderId = "ord-7", int amount = 25) =>
+        Conductor.Sdk.Ensembles.JsonValues.Object(("orderId", orderId), ("amount", amount));
+
+    private static List<(string Event, JsonElement Data)> Events(RecordingStore store) =>
+        store.Enqueued.Select(d =>
+        {
+            using var document = JsonDocument.Parse(d.Payload);
+            return (d.Event, document.RootElement.GetProperty("data").Clone());
+        }).ToList();
+
+    [Fact]
+    public async Task A_three_step_flow_emits_every_lifecycle_event_in_order_with_its_data()
+    {
+        var (services, store, script, _) = Build();
+        await using var _ = services;
+        var ensemble = services.GetRequiredService<OrderPipelineEnsemble>();
+
+        var result = await ensemble.RunAsync(Input());
+
+        Assert.Equal(ExecutionStatus.Completed, result.Status);
+        Assert.Equal(new[] { "validate-order", "charge-card", "ship-order" }, script.Calls);
+        Assert.Equal(new[] { "validate-order", "charge-card", "ship-order" }, result.ExecutedSteps);
+        Assert.True(result.Output!.Charged);
+        Assert.Equal("rcpt-42", ((JsonElement)result.Output.Receipt!).GetString());
+        Assert.Equal("1Z999", ((JsonElement)result.Output.TrackingNumber!).GetString());
+        // Step input rendered from the run's input and the previous step's output.
+        Assert.Equal("""{"orderId":"ord-7","carrier":"ups"}""", script.ShipInput!.Value.GetRawText());
+
+        var events = Events(store);
+        Assert.Equal(new[]
+        {
+            EventNames.ExecutionStarted,
+            EventNames.AgentCompleted, EventNames.StateUpdated,
+            EventNames.AgentCompleted,
+            EventNames.AgentCompleted,
+            EventNames.ExecutionCompleted,
+        }, events.Select(e => e.Event));
+        Assert.All(store.Enqueued, d => Assert.Equal("order-pipeline#0", d.NotificationKey));
+
+        var started = events[0].Data;
+        Assert.Equal("order-pipeline", started.GetProperty("ensemble").GetString());
+        Assert.Equal(result.ExecutionId, started.GetProperty("id").GetString());
+        Assert.StartsWith("exec_", result.ExecutionId);
+        Assert.Equal("""{"orderId":"ord-7","amount":25}""", started.GetProperty("input").GetRawText());
+
+        Assert.Equal("validate-order", events[1].Data.GetProperty("agent").GetString());
+        Assert.Equal(result.ExecutionId, events[1].Data.GetProperty("executionId").GetString());
+        Assert.Equal("""{"valid":true}""", events[1].Data.GetProperty("output").GetRawText());
+        Assert.Equal("""{"stage":"validated"}""", events[2].Data.GetProperty("state").GetRawText());
+        Assert.Equal("charge-card", events[3].Data.GetProperty("agent").GetString());
+        Assert.Equal("ship-order", events[4].Data.GetProperty("agent").GetString());
+
+        var completed = events[5].Data;
+        Assert.Equal("completed", completed.GetProperty("status").GetString());
+        Assert.Equal("""{"charged":true,"receipt":"rcpt-42","trackingNumber":"1Z999"}""", completed.GetProperty("output").GetRawText());
+        Assert.Equal(0, completed.GetProperty("duration").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_false_condition_skips_the_step_and_executed_is_false()
+    {
+        var (services, store, script, _) = Build(s => s.Valid = false);
+        await using var _ = services;
+
+        var result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(Input());
+
+        Assert.Equal(ExecutionStatus.Completed, result.Status);
+        Assert.Equal(new[] { "validate-order", "ship-order" }, script.Calls);
+        Assert.False(result.Output!.Charged);
+        Assert.Null(result.Output.Receipt);
+        // previous = the skipped step: its output is empty.
+        Assert.Equal("""{"orderId":"ord-7","carrier":""}""", script.ShipInput!.Value.GetRawText());
+        var completed = Events(store).Single(e => e.Event == EventNames.ExecutionCompleted).Data;
+        Assert.Equal("""{"charged":false,"receipt":null,"trackingNumber":"1Z999"}""", completed.GetProperty("output").GetRawText());
+        Assert.Equal(2, Events(store).Count(e => e.Event == EventNames.AgentCompleted));
+    }
+
+    [Fact]
+    public async Task A_throwing_agent_fails_the_run_with_its_message_and_type()
+    {
+        var (services, store, script, _) = Build(s => s.ChargeThrows = new InvalidOperationException("card declined"));
+        await using var _ = services;
+
+        var result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(Input());
+
+        Assert.Equal(ExecutionStatus.Failed, result.Status);
+        Assert.Equal(new[] { "validate-order", "charge-card" }, script.Calls);
+        Assert.Equal("card declined", result.Error!.Message);
+        var events = Events(store);
+        Assert.Equal(new[] { EventNames.ExecutionStarted, EventNames.AgentCompleted, EventNames.StateUpdated, EventNames.ExecutionFailed }, events.Select(e => e.Event));
+        var failed = events[^1].Data;
+        Assert.Equal("failed", failed.GetProperty("status").GetString());
+        Assert.Equal("card declined", failed.GetProperty("error").GetProperty("message").GetString());
+        Assert.Equal("System.InvalidOperationException", failed.GetProperty("error").GetProperty("type").GetString());
+        Assert.Equal(result.ExecutionId, failed.GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public async Task A_slow_agent_past_the_timeout_produces_execution_timeout()
+    {
+        var (services, store, script, time) = Build(s => s.ShipHangs = true);
+        await using var _ = services;
+
+        var run = services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(Input());
+        Assert.False(run.IsCompleted);
+        Assert.Equal("ship-order", script.Calls[^1]);
+        time.Advance(TimeSpan.FromMilliseconds(29_999));
+        Assert.False(run.IsCompleted);
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        var result = await run.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(ExecutionStatus.TimedOut, result.Status);
+        var events = Events(store);
+        Assert.Equal(EventNames.ExecutionTimeout, events[^1].Event);
+        Assert.DoesNotContain(events, e => e.Event is EventNames.ExecutionCompleted or EventNames.ExecutionFailed);
+        var timeout = events[^1].Data;
+        Assert.Equal(30_000, timeout.GetProperty("timeout").GetInt64());
+        Assert.Equal(30_000, timeout.GetProperty("duration").GetInt64());
+        Assert.Equal(result.ExecutionId, timeout.GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public async Task A_run_without_a_registered_agent_fails_with_the_registration_to_add()
+    {
+        var time = new FakeTimeProvider(Pipeline.Start);
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(OtherEnsembles).Build());
+        services.AddConductor().UseInMemoryStore().AddEnsembles();
+        await using var provider = services.BuildServiceProvider();
+
+        var result = await provider.GetRequiredService<OrderPipelineEnsemble>().RunAsync(Input());
+
+        Assert.Equal(ExecutionStatus.Failed, result.Status);
+        Assert.Equal(
+            "ensemble 'order-pipeline', flow step 'validate-order': no implementation of agent 'validate-order' is registered; register one with services.AddConductor().AddOrderPipeline(agents => agents.ValidateOrder<TAgent>()).",
+            result.Error!.Message);
+    }
+}
