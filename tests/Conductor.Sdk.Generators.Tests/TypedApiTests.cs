@@ -74,6 +74,60 @@ public sealed class TypedApiTests
         Assert.Contains(run.GeneratedSources, s => s.HintName == "ConductorEnsembles.g.cs");
     }
 
+    private const string AgentSource = """
+        using System.Text.Json;
+        using Conductor.Sdk.DependencyInjection;
+        using Conductor.Sdk.Runner;
+        using Microsoft.Extensions.DependencyInjection;
+
+        namespace Acme
+        {
+            public sealed class HealthProbe : IAgent
+            {
+                public System.Threading.Tasks.ValueTask<JsonElement?> RunAsync(AgentContext context, System.Threading.CancellationToken cancellationToken) => default;
+            }
+
+            public static class Startup
+            {
+                public static void Configure(IServiceCollection services) =>
+                    services.AddConductor().AddEnsembles()
+                        .AddServerHealthCheck(agents => REGISTRATION);
+            }
+        }
+        """;
+
+    private static (GeneratorRunResult Run, Compilation Output) GenerateWith(string source)
+    {
+        var files = Inputs().Select(i => (AdditionalText)new InMemoryAdditionalText("/project/ensembles/" + i.Name, i.Text)).ToList();
+        var driver = GeneratorHarness.Driver(files, track: false).RunGeneratorsAndUpdateCompilation(RuntimeCompilation(source), out var output, out _);
+        return (driver.GetRunResult().Results.Single(), output);
+    }
+
+    [Fact]
+    public void An_agent_left_out_of_the_registration_lambda_is_CND0015_on_the_call()
+    {
+        var (run, output) = GenerateWith(AgentSource.Replace("agents => REGISTRATION", "agents => { }"));
+        var diagnostic = Assert.Single(run.Diagnostics, d => d.Id == "CND0015");
+        Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
+        Assert.Equal("/project/Source0.cs", diagnostic.Location.GetLineSpan().Path);
+        // Line 17, column 18 (1-based): the method name AddServerHealthCheck.
+        Assert.Equal(new Microsoft.CodeAnalysis.Text.LinePosition(16, 17), diagnostic.Location.GetLineSpan().StartLinePosition);
+        Assert.Equal(
+            "AddServerHealthCheck registers no implementation of agent 'check-health', which the flow of ensemble 'server-health-check' runs; add agents.CheckHealth<YourAgent>() to the lambda (YourAgent implements Conductor.Sdk.Runner.IAgent)",
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.EndsWith("docs/diagnostics/CND0015.md", diagnostic.Descriptor.HelpLinkUri, StringComparison.Ordinal);
+        Assert.Empty(output.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+    }
+
+    [Fact]
+    public void A_complete_registration_has_no_CND0015_and_compiles()
+    {
+        var (run, output) = GenerateWith(AgentSource.Replace("REGISTRATION", "agents.CheckHealth<HealthProbe>()"));
+        Assert.DoesNotContain(run.Diagnostics, d => d.Id == "CND0015");
+        var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
     [Fact]
     public void Generated_code_contains_no_secret_values()
     {
