@@ -180,6 +180,7 @@ public sealed class AwsSnsTests
     private static (ServiceProvider Provider, FakeTimeProvider Time) Build(Receiver server, Action<AwsSnsSmsOptions>? configure = null)
     {
         var time = new FakeTimeProvider(At);
+        var address = server.BaseAddress; // read now: the options are built later, maybe after the server stopped
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
         services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32")).UseInMemoryStore()
@@ -189,7 +190,7 @@ public sealed class AwsSnsTests
                 o.SecretAccessKey = Secret;
                 o.SessionToken = Token;
                 o.Region = "eu-west-1";
-                o.BaseAddress = server.BaseAddress;
+                o.BaseAddress = address;
                 o.SenderId = "Conductor";
                 configure?.Invoke(o);
             })
@@ -330,6 +331,30 @@ public sealed class AwsSnsTests
         var record = await SendAsync(provider, time);
         Assert.Equal((DeliveryStatus.Pending, 503), (record.Status, record.LastStatusCode));
         Assert.Equal(At + TimeSpan.FromSeconds(20), record.DueAt);
+    }
+
+    [Fact]
+    public async Task A_refused_connection_is_retried()
+    {
+        var closed = await StartSnsAsync(Published());
+        var (provider, time) = Build(closed);
+        await closed.DisposeAsync();
+        await using var _ = provider;
+        var record = await SendAsync(provider, time);
+        Assert.Equal((DeliveryStatus.Pending, 1, AttemptErrorKind.Connection, null), (record.Status, record.Attempts, record.LastErrorKind, record.LastStatusCode));
+        Assert.StartsWith("aws-sns: 127.0.0.1: ", record.LastError);
+        Assert.Equal(At + RetrySchedule.Delays[0], record.DueAt);
+    }
+
+    [Fact]
+    public async Task A_429_without_an_aws_error_body_is_retried_with_the_reply_text()
+    {
+        await using var server = await StartSnsAsync(new SnsReply(429, "<html>\n<body>Too Many Requests</body>\n</html>"));
+        var (provider, time) = Build(server);
+        await using var _ = provider;
+        var record = await SendAsync(provider, time);
+        Assert.Equal((DeliveryStatus.Pending, 429), (record.Status, record.LastStatusCode));
+        Assert.Equal("aws-sns: HTTP 429 <html> <body>Too Many Requests</body> </html>", record.LastError);
     }
 
     [Fact]

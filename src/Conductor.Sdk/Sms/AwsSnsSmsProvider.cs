@@ -43,7 +43,7 @@ public sealed class AwsSnsSmsOptions
 /// <c>provider: aws-sns</c>: the SNS <c>Publish</c> action (query API, version 2010-03-31) signed with AWS Signature
 /// Version 4 for the service <c>sns</c>: a form <c>POST /</c> with Action, Version, PhoneNumber, Message and the
 /// <c>AWS.SNS.SMS.SMSType</c> (and, when set, <c>AWS.SNS.SMS.SenderID</c>) message attributes. Accepted when the reply
-/// is a <c>PublishResponse</c> with a <c>MessageId</c>. Throttling codes, HTTP 429, 5xx and connection errors are retried
+/// is a <c>PublishResponse</c> with a <c>MessageId</c>. Throttling codes, HTTP 408, 429, 5xx and connection errors are retried
 /// (Retry-After honoured); any other error (InvalidParameter, AuthorizationError, SignatureDoesNotMatch…) is permanent,
 /// with AWS's code and message in the error and the secret key and session token removed from it.
 /// </summary>
@@ -161,7 +161,10 @@ public sealed partial class AwsSnsSmsProvider(IHttpClientFactory clients, IOptio
         var error = reply?.Descendants().FirstOrDefault(e => e.Name.LocalName == "Error");
         var code = error?.Elements().FirstOrDefault(e => e.Name.LocalName == "Code")?.Value.Trim();
         var detail = error?.Elements().FirstOrDefault(e => e.Name.LocalName == "Message")?.Value;
-        var outcome = status == 429 || status >= 500 || (code is not null && RetriedCodes.Contains(code)) ? AttemptOutcome.Retry : AttemptOutcome.Permanent;
+        // 408, 429 and 5xx as for every HTTP destination; AWS also throttles with 400 and a code.
+        var outcome = RetrySchedule.Classify(response.StatusCode) == AttemptOutcome.Retry || (code is not null && RetriedCodes.Contains(code))
+            ? AttemptOutcome.Retry
+            : AttemptOutcome.Permanent;
         TimeSpan? retryAfter = outcome == AttemptOutcome.Retry && response.Headers.RetryAfter is { } header
             ? header.Delta ?? (header.Date is { } date ? date - time.GetUtcNow() : null)
             : null;
