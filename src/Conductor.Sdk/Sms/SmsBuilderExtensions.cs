@@ -15,6 +15,16 @@ public static class SmsBuilderExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Adds <c>provider: aws-sns</c>: SMS through the Amazon SNS <c>Publish</c> action, signed with AWS Signature Version 4.
+    /// </summary>
+    public static ConductorBuilder AddAwsSnsSms(this ConductorBuilder builder, Action<AwsSnsSmsOptions> configure)
+    {
+        builder.Services.Configure(configure);
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ISmsProvider, AwsSnsSmsProvider>());
+        return builder;
+    }
+
     /// <summary>Chooses the provider for notifications that name none, and the default sender.</summary>
     public static ConductorBuilder ConfigureSms(this ConductorBuilder builder, Action<ConductorSmsOptions> configure)
     {
