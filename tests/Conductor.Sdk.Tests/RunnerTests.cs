@@ -99,9 +99,10 @@ public sealed class RunnerTests
         ["TWILIO_AUTH_TOKEN"] = "unused-token",
         ["TWILIO_PHONE_NUMBER"] = "+15005550006",
         ["ONCALL_PHONE"] = "+14155550100",
+        ["ORDERS_CC"] = "audit@example.com",
     };
 
-    private static (ServiceProvider Services, RecordingStore Store, Script Script, FakeTimeProvider Time) Build(Action<Script>? configure = null)
+    private static (ServiceProvider Services, RecordingStore Store, Script Script, FakeTimeProvider Time) Build(Action<Script>? configure = null, Action<IServiceCollection>? configureServices = null)
     {
         var time = new FakeTimeProvider(Pipeline.Start);
         var script = new Script();
@@ -118,14 +119,15 @@ public sealed class RunnerTests
                 .ChargeCard<ChargeCard>()
                 .ShipOrder<ShipOrder>());
         services.AddSingleton<IDeliveryStore>(store);
+        configureServices?.Invoke(services);
         return (services.BuildServiceProvider(validateScopes: true), store, script, time);
     }
 
     private static JsonElement Input(string orderId = "ord-7", int amount = 25) =>
-        Conductor.Sdk.Ensembles.JsonValues.Object(("orderId", orderId), ("amount", amount));
+        Conductor.Sdk.Ensembles.JsonValues.Object(("orderId", orderId), ("amount", amount), ("email", "buyer@example.com"));
 
     private static List<(string Event, JsonElement Data)> Events(RecordingStore store) =>
-        store.Enqueued.Select(d =>
+        store.Enqueued.Where(d => !d.Event.StartsWith("operation:", StringComparison.Ordinal)).Select(d =>
         {
             using var document = JsonDocument.Parse(d.Payload);
             return (d.Event, document.RootElement.GetProperty("data").Clone());
@@ -142,7 +144,7 @@ public sealed class RunnerTests
 
         Assert.Equal(ExecutionStatus.Completed, result.Status);
         Assert.Equal(new[] { "validate-order", "charge-card", "ship-order" }, script.Calls);
-        Assert.Equal(new[] { "validate-order", "charge-card", "ship-order" }, result.ExecutedSteps);
+        Assert.Equal(new[] { "validate-order", "charge-card", "ship-order", "send-receipt" }, result.ExecutedSteps);
         Assert.True(result.Output!.Charged);
         Assert.Equal("rcpt-42", ((JsonElement)result.Output.Receipt!).GetString());
         Assert.Equal("1Z999", ((JsonElement)result.Output.TrackingNumber!).GetString());
@@ -158,13 +160,13 @@ public sealed class RunnerTests
             EventNames.AgentCompleted,
             EventNames.ExecutionCompleted,
         }, events.Select(e => e.Event));
-        Assert.All(store.Enqueued, d => Assert.Equal("order-pipeline#0", d.NotificationKey));
+        Assert.All(store.Enqueued.Where(d => d.Channel == "email" && !d.Event.StartsWith("operation:", StringComparison.Ordinal)), d => Assert.Equal("order-pipeline#0", d.NotificationKey));
 
         var started = events[0].Data;
         Assert.Equal("order-pipeline", started.GetProperty("ensemble").GetString());
         Assert.Equal(result.ExecutionId, started.GetProperty("id").GetString());
         Assert.StartsWith("exec_", result.ExecutionId);
-        Assert.Equal("""{"orderId":"ord-7","amount":25}""", started.GetProperty("input").GetRawText());
+        Assert.Equal("""{"orderId":"ord-7","amount":25,"email":"buyer@example.com"}""", started.GetProperty("input").GetRawText());
 
         Assert.Equal("validate-order", events[1].Data.GetProperty("agent").GetString());
         Assert.Equal(result.ExecutionId, events[1].Data.GetProperty("executionId").GetString());
@@ -189,6 +191,8 @@ public sealed class RunnerTests
 
         Assert.Equal(ExecutionStatus.Completed, result.Status);
         Assert.Equal(new[] { "validate-order", "ship-order" }, script.Calls);
+        Assert.Equal(new[] { "validate-order", "ship-order" }, result.ExecutedSteps);
+        Assert.DoesNotContain(store.Enqueued, d => d.Event == "operation:send-receipt");
         Assert.False(result.Output!.Charged);
         Assert.Null(result.Output.Receipt);
         // previous = the skipped step: its output is empty.
@@ -258,5 +262,42 @@ public sealed class RunnerTests
         Assert.Equal(
             "ensemble 'order-pipeline', flow step 'validate-order': no implementation of agent 'validate-order' is registered; register one with services.AddConductor().AddOrderPipeline(agents => agents.ValidateOrder<TAgent>()).",
             result.Error!.Message);
+    }
+
+    [Fact]
+    public async Task An_email_operation_step_is_stored_with_its_rendered_values_and_sent_by_the_provider()
+    {
+        var directory = Directory.CreateTempSubdirectory("conductor-op-mail-").FullName;
+        try
+        {
+            var (services, store, _, time) = Build(configureServices: s => s.Configure<Conductor.Sdk.Email.ConductorEmailOptions>(o => o.FileDirectory = directory));
+            await using var _ = services;
+
+            var result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(Input());
+
+            var delivery = Assert.Single(store.Enqueued, d => d.Event == "operation:send-receipt");
+            Assert.Equal("order-pipeline#step:send-receipt", delivery.NotificationKey);
+            Assert.Equal("email", delivery.Channel);
+            using (var payload = JsonDocument.Parse(delivery.Payload))
+            {
+                Assert.Equal(result.ExecutionId, payload.RootElement.GetProperty("executionId").GetString());
+                // Configuration-only values (cc: ${env.ORDERS_CC}) are resolved when sending, never stored.
+                Assert.Equal(
+                    """{"provider":"file","to":"buyer@example.com","subject":"Order ord-7 shipped","text":"Tracking number 1Z999, receipt rcpt-42"}""",
+                    payload.RootElement.GetProperty("values").GetRawText());
+            }
+
+            await services.GetRequiredService<DeliveryProcessor>().RunDueAsync();
+            Assert.Equal(DeliveryStatus.Delivered, (await store.GetAsync(delivery.Id))!.Status);
+            var message = MimeKit.MimeMessage.Load(Directory.GetFiles(directory, delivery.Id + "*").Single());
+            Assert.Equal("Order ord-7 shipped", message.Subject);
+            Assert.Equal("buyer@example.com", message.To.Mailboxes.Single().Address);
+            Assert.Equal("audit@example.com", message.Cc.Mailboxes.Single().Address);
+            Assert.Equal("Tracking number 1Z999, receipt rcpt-42", message.TextBody.Trim());
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }
