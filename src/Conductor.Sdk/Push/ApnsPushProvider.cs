@@ -153,7 +153,7 @@ internal sealed class ApnsPushOptionsValidator : IValidateOptions<ApnsPushOption
 /// <summary>
 /// <c>provider: apns</c>: Apple Push Notification service with token (.p8) authentication, over HTTP/2.
 /// <para>
-/// Request: <c>POST /3/device/{deviceToken}</c> with <c>authorization: bearer</c> an ES256 provider token (see
+/// Request: <c>POST /3/device/{deviceToken}</c> (the notification's <c>deviceToken:</c>, hexadecimal; a <c>token:</c> target is accepted too) with <c>authorization: bearer</c> an ES256 provider token (see
 /// <see cref="ApnsPushOptions"/>; one token is reused for 50 minutes), <c>apns-topic</c> = BundleId,
 /// <c>apns-push-type</c>, <c>apns-priority</c>, <c>apns-expiration</c>, <c>apns-collapse-id</c> when set, and
 /// <c>apns-id</c>: the delivery id's UUID (a <c>dlv_</c> id carries one; any other id is hashed into a version-8 UUID),
