@@ -1,20 +1,111 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.DependencyInjection;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Runner;
+using Quickstart;
 using Quickstart.Ensembles;
 
-// The classes below are generated at build time from ensembles/*.yaml; no YAML is read at run time.
-// A typo in those files is a build diagnostic on the YAML line (see the build output for CND0010).
-Console.WriteLine("Conductor.Sdk Quickstart: ensembles compiled from ensembles/*.yaml");
-Console.WriteLine();
-Print(UserOnboardingEnsemble.Name, UserOnboardingEnsemble.Notifications.Select(n => (n.Type, n.Events)));
-Print(CriticalWorkflowEnsemble.Name, CriticalWorkflowEnsemble.Notifications.Select(n => (n.Type, n.Events)));
-Print(ServerHealthCheckEnsemble.Name, ServerHealthCheckEnsemble.Notifications.Select(n => (n.Type, n.Events)));
-Print(PaymentProcessingEnsemble.Name, PaymentProcessingEnsemble.Notifications.Select(n => (n.Type, n.Events)));
+// Conductor.Sdk Quickstart: no configuration needed. It
+//   1. starts a webhook receiver on 127.0.0.1 that verifies every signature (LocalReceiver.cs),
+//   2. starts a host with AddConductor(): SQLite store in App_Data/, file email provider in App_Data/mail,
+//   3. runs three ensembles compiled from ensembles/quickstart/*.yaml: one completes, one fails, one's webhook
+//      is retried,
+//   4. waits until every delivery is settled and prints them with their attempts and outcomes.
+// The classes used here (OrderFulfilmentEnsemble, AddOrderFulfilment, ...) are generated at build time from the
+// YAML; the build also shows the warnings of the product description's examples in ensembles/product-description.
 
-static void Print(string name, IEnumerable<(string Type, IReadOnlyList<string> Events)> notifications)
+var conductorSecret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+var standardSecret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
+await using var receiver = await LocalReceiver.StartAsync(conductorSecret, standardSecret);
+
+var builder = Host.CreateApplicationBuilder(args);
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.Logging.AddFilter("Conductor.Sdk", LogLevel.None); // the table below tells the story; failures are expected here
+// What ${env.NAME} reads: the embedded defaults of this sample (a real app uses appsettings, environment variables
+// or a secret store).
+builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
 {
-    var list = notifications.ToList();
-    Console.WriteLine($"{name}: {list.Count} notification(s)");
-    foreach (var (type, events) in list)
-    {
-        Console.WriteLine($"  - {type,-8} on {string.Join(", ", events)}");
-    }
+    ["QUICKSTART_RECEIVER"] = receiver.BaseAddress,
+    ["QUICKSTART_WEBHOOK_SECRET"] = conductorSecret,
+    ["QUICKSTART_STANDARD_SECRET"] = standardSecret,
+});
+builder.Services.AddConductor(options => options.AllowedNetworks.Add("127.0.0.1/32")) // the receiver is local: allow it explicitly
+    .AddOrderFulfilment(agents => agents.ReserveStock<ReserveStock>().ShipOrder<ShipOrder>())
+    .AddInvoiceSync(agents => agents.PushInvoices<PushInvoices>())
+    .AddInventoryReport(agents => agents.CountStock<CountStock>());
+
+using var host = builder.Build();
+await host.StartAsync();
+var services = host.Services;
+var store = services.GetRequiredService<IDeliveryStore>();
+var registry = services.GetRequiredService<NotificationRegistry>();
+var started = services.GetRequiredService<TimeProvider>().GetUtcNow().AddMilliseconds(-1);
+
+Console.WriteLine("Conductor.Sdk Quickstart");
+Console.WriteLine($"  receiver : {receiver.BaseAddress} (verifies X-Conductor-Signature and Standard Webhooks signatures)");
+Console.WriteLine($"  store    : {Path.Combine(builder.Environment.ContentRootPath, "App_Data", "conductor-deliveries.db")}");
+Console.WriteLine($"  email    : {Path.Combine(builder.Environment.ContentRootPath, "App_Data", "mail")} (file provider)");
+Console.WriteLine();
+
+var order = await services.GetRequiredService<OrderFulfilmentEnsemble>()
+    .RunAsync(JsonSerializer.SerializeToElement(new Dictionary<string, string> { ["orderId"] = "A-1001", ["customerEmail"] = "ada@example.com" }, QuickstartJson.Default.DictionaryStringString));
+Console.WriteLine($"order-fulfilment  {order.Status,-9} output: trackingNumber={order.Output?.TrackingNumber}, emailed={order.Output?.Emailed}");
+var invoices = await services.GetRequiredService<InvoiceSyncEnsemble>().RunAsync();
+Console.WriteLine($"invoice-sync      {invoices.Status,-9} error: {invoices.Error?.Type}: {invoices.Error?.Message}");
+var inventory = await services.GetRequiredService<InventoryReportEnsemble>().RunAsync();
+Console.WriteLine($"inventory-report  {inventory.Status,-9} output: items={inventory.Output?.Items}");
+Console.WriteLine();
+
+// Deliveries are made by the background worker; wait until none of this run's is pending (the retry is due 1 s
+// after the first attempt).
+IReadOnlyList<DeliveryRecord> deliveries;
+var deadline = DateTime.UtcNow.AddSeconds(60);
+while (true)
+{
+    deliveries = await store.ListAsync(new DeliveryQuery(Since: started, Limit: 1000));
+    if (deliveries.All(d => d.Status != DeliveryStatus.Pending) || DateTime.UtcNow > deadline) break;
+    await Task.Delay(200);
 }
+
+Console.WriteLine("Deliveries");
+Console.WriteLine($"  {"Id",-36}  {"Ensemble",-17} {"Event",-24} {"Channel",-8} {"Destination",-25} {"Attempts",8}  Outcome");
+foreach (var d in deliveries.OrderBy(d => d.Ensemble, StringComparer.Ordinal).ThenBy(d => d.CreatedAt).ThenBy(d => d.Event, StringComparer.Ordinal))
+{
+    var destination = registry.Find(d.NotificationKey) switch
+    {
+        WebhookNotificationDefinition webhook => webhook.Url.AbsolutePath,
+        _ => d.Endpoint,
+    };
+    var outcome = d.Status switch
+    {
+        DeliveryStatus.Delivered => "delivered" + (d.LastStatusCode is int code ? $" ({code})" : ""),
+        DeliveryStatus.DeadLettered => $"dead-lettered ({d.LastStatusCode?.ToString() ?? d.LastErrorKind.ToString()}: {d.LastError})",
+        _ => "pending",
+    };
+    Console.WriteLine($"  {d.Id,-36}  {d.Ensemble,-17} {d.Event,-24} {d.Channel,-8} {destination,-25} {d.Attempts,8}  {outcome}");
+}
+
+Console.WriteLine();
+Console.WriteLine($"Receiver: {receiver.Received.Count} signed requests verified");
+foreach (var r in receiver.Received)
+{
+    Console.WriteLine($"  verified {r.DeliveryId}  {r.Path,-25} {r.Event,-20} attempt {r.Attempt} -> {r.Status}");
+}
+
+await host.StopAsync();
+
+// The expected story: completed, failed, completed; the 410 endpoint dead-lettered; everything else delivered, and
+// every webhook delivery seen (signed) by the receiver.
+var webhooks = deliveries.Where(d => d.Channel == "webhook").ToList();
+var ok = order.Status == ExecutionStatus.Completed
+    && invoices.Status == ExecutionStatus.Failed
+    && inventory.Status == ExecutionStatus.Completed
+    && deliveries.Count > 0
+    && deliveries.All(d => d.Status == DeliveryStatus.Delivered || d.LastStatusCode == 410)
+    && webhooks.All(d => receiver.Received.Any(r => r.DeliveryId == d.Id))
+    && webhooks.Any(d => d.Attempts > 1);
+Console.WriteLine();
+Console.WriteLine(ok ? "Quickstart finished: every outcome is as expected." : "Quickstart finished with unexpected outcomes (see above).");
+return ok ? 0 : 1;
