@@ -29,7 +29,8 @@ public sealed class WebPushTests
 {
     private static readonly DateTimeOffset At = new(2024, 1, 15, 10, 30, 0, TimeSpan.Zero);
     private const string Subject = "mailto:ops@example.com";
-    private const string EndpointPath = "/push/v2/sub-7f3a9c";
+    private const string Token = "gAAAAABmXk3vR9s1x2QpLw7";
+    private const string EndpointPath = "/wpush/v2/" + Token;
 
     /// <summary>A browser's side of a subscription: its ECDH key pair and auth secret.</summary>
     private sealed class Browser : IDisposable
@@ -195,7 +196,7 @@ public sealed class WebPushTests
     [Fact]
     public async Task Gone_calls_the_invalidation_hook_once_and_dead_letters_after_one_attempt()
     {
-        await using var server = await StartPushServiceAsync(new ServiceReply(410, "push subscription has unsubscribed or expired.\n"));
+        await using var server = await StartPushServiceAsync(new ServiceReply(410, $"push subscription {Token} has unsubscribed or expired.\n"));
         using var browser = new Browser();
         using var vapid = new Vapid();
         var subscription = browser.SubscriptionJson(new Uri(server.BaseAddress, EndpointPath));
@@ -211,9 +212,9 @@ public sealed class WebPushTests
         Assert.Equal(1, server.Count);
         var call = Assert.Single(hook.Calls);
         Assert.Equal(new PushTokenInvalidation("webpush", new PushTarget("subscription", subscription), "shop", 0, record.Id,
-            "webpush: HTTP 410 Gone: push subscription has unsubscribed or expired."), call);
+            "webpush: HTTP 410 Gone: push subscription <subscription token> has unsubscribed or expired."), call);
         Assert.Equal(call.Reason, record.LastError);
-        foreach (var secret in new[] { EndpointPath, B64(browser.PublicPoint), B64(browser.Auth), vapid.PrivateKey })
+        foreach (var secret in new[] { Token, B64(browser.PublicPoint), B64(browser.Auth), vapid.PrivateKey })
         {
             Assert.DoesNotContain(secret, record.LastError);
         }
@@ -266,6 +267,22 @@ public sealed class WebPushTests
         Assert.Equal((expected, 1, status, kind), (record.Status, record.Attempts, record.LastStatusCode, record.LastErrorKind));
         Assert.StartsWith(error, record.LastError);
         Assert.Equal(hookCalls, hook.Calls.Count);
+    }
+
+    [Fact]
+    public async Task A_JSON_error_body_gives_its_message_with_the_endpoint_masked()
+    {
+        await using var server = await StartPushServiceAsync(new ServiceReply(404,
+            $$$"""{"code":404,"errno":102,"message":"No such subscription: {{{EndpointPath}}}?v=2"}"""));
+        using var browser = new Browser();
+        using var vapid = new Vapid();
+        var (provider, time, hook) = Build(browser.SubscriptionJson(new Uri(server.BaseAddress, EndpointPath)), vapid);
+        await using var _ = provider;
+
+        var record = await SendAsync(provider, time);
+
+        Assert.Equal("webpush: HTTP 404 Not Found: No such subscription: /wpush/v2/<subscription token>?v=2", record.LastError);
+        Assert.Equal(record.LastError, Assert.Single(hook.Calls).Reason);
     }
 
     [Theory]

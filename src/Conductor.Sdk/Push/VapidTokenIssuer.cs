@@ -32,6 +32,8 @@ internal sealed class VapidTokenIssuer : IDisposable
     private readonly ECDsa _key;
     private readonly string _subject;
     private readonly TimeProvider _time;
+    private readonly string _publicKey;
+    private readonly string _privateKey;
     private readonly Lock _signing = new();
     private readonly ConcurrentDictionary<string, (string Token, DateTimeOffset Expires)> _byOrigin = new(StringComparer.Ordinal);
 
@@ -40,6 +42,11 @@ internal sealed class VapidTokenIssuer : IDisposable
         _key = key;
         _subject = subject;
         _time = time;
+        // The library decodes base64url only, so it gets the canonical form of whatever the app configured.
+        var parameters = key.ExportParameters(true);
+        _publicKey = WebPushKeys.Encode([0x04, .. parameters.Q.X!, .. parameters.Q.Y!]);
+        _privateKey = WebPushKeys.Encode(parameters.D);
+        CryptographicOperations.ZeroMemory(parameters.D);
     }
 
     /// <summary>A token for requests to <paramref name="origin"/> (the push resource's scheme, host and port).</summary>
@@ -77,10 +84,16 @@ internal sealed class VapidTokenIssuer : IDisposable
         return signingInput + "." + WebPushKeys.Encode(signature);
     }
 
+    /// <summary>
+    /// The library's authentication for one request to <paramref name="origin"/>: it insists on a
+    /// <see cref="VapidAuthentication"/> of its own, whose token cache hands it the token issued here.
+    /// </summary>
+    public VapidAuthentication Authenticate(string origin) => new(_publicKey, _privateKey) { TokenCache = new Issued(TokenFor(origin)) };
+
     public void Dispose() => _key.Dispose();
 
     /// <summary>Hands one issued token to the library for one request; the library's own signer is never used.</summary>
-    internal sealed class Issued(string token) : IVapidTokenCache
+    private sealed class Issued(string token) : IVapidTokenCache
     {
         public string Get(string audience) => token;
 

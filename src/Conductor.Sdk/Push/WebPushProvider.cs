@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using System.Security.Cryptography;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Conductor.Sdk.Channels;
@@ -165,11 +166,7 @@ public sealed class WebPushProvider(IHttpClientFactory clients, IOptions<WebPush
         var target = new PushSubscription { Endpoint = subscription.Endpoint.AbsoluteUri };
         target.SetKey(PushEncryptionKeyName.P256DH, subscription.P256dh);
         target.SetKey(PushEncryptionKeyName.Auth, subscription.Auth);
-        // The library insists on its own VapidAuthentication; the token it sends is the one issued here.
-        using var vapid = new VapidAuthentication(settings.VapidPublicKey.Trim(), settings.VapidPrivateKey.Trim())
-        {
-            TokenCache = new VapidTokenIssuer.Issued(issuer.TokenFor(subscription.Origin)),
-        };
+        using var vapid = issuer.Authenticate(subscription.Origin);
         try
         {
             await client.RequestPushMessageDeliveryAsync(target, request, vapid, VapidAuthenticationScheme.Vapid, cancellationToken).ConfigureAwait(false);
@@ -187,6 +184,11 @@ public sealed class WebPushProvider(IHttpClientFactory clients, IOptions<WebPush
         catch (HttpRequestException ex)
         {
             return new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Connection, $"webpush: {subscription.Endpoint.Host}: {ex.Message}");
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException or InvalidOperationException or NotSupportedException)
+        {
+            // Keys and subscription were checked before; the library's message is left out in case it quotes a key.
+            return Fail($"{message.Describe}: webpush could not build the request to {subscription.Endpoint.Host} ({ex.GetType().Name}); check the subscription keys and the VAPID settings");
         }
     }
 
@@ -267,9 +269,15 @@ public sealed class WebPushProvider(IHttpClientFactory clients, IOptions<WebPush
             }
         }
 
-        text = text.Replace(subscription.Endpoint.AbsoluteUri, "<subscription endpoint>", StringComparison.Ordinal)
-            .Replace(subscription.Endpoint.AbsolutePath, "<subscription path>", StringComparison.Ordinal)
-            .ReplaceLineEndings(" ");
+        text = text.Replace(subscription.Endpoint.AbsoluteUri, "<subscription endpoint>", StringComparison.Ordinal);
+        // Push services put the subscription's token in a path segment (FCM, Mozilla, Apple) or the query (WNS).
+        var endpoint = subscription.Endpoint;
+        foreach (var part in endpoint.AbsolutePath.Split('/').Concat(endpoint.Query.TrimStart('?').Split('&', '=')).Where(p => p.Length >= 16).OrderByDescending(p => p.Length))
+        {
+            text = text.Replace(part, "<subscription token>", StringComparison.Ordinal);
+        }
+
+        text = text.ReplaceLineEndings(" ");
         return text.Length > MaxDetailLength ? text[..MaxDetailLength] + "…" : text;
     }
 
