@@ -285,6 +285,23 @@ public sealed class WebPushTests
         Assert.Equal(record.LastError, Assert.Single(hook.Calls).Reason);
     }
 
+    [Fact]
+    public async Task Endpoints_go_through_the_SSRF_guard()
+    {
+        using var browser = new Browser();
+        using var vapid = new Vapid();
+        var (provider, time, hook) = Build(browser.SubscriptionJson(new Uri("https://10.20.30.40" + EndpointPath)), vapid);
+        await using var _ = provider;
+
+        var record = await SendAsync(provider, time);
+
+        Assert.Equal((DeliveryStatus.DeadLettered, 1, AttemptErrorKind.DestinationRefused), (record.Status, record.Attempts, record.LastErrorKind));
+        Assert.StartsWith("webpush: ", record.LastError);
+        Assert.Contains("10.20.30.40", record.LastError);
+        Assert.DoesNotContain(Token, record.LastError);
+        Assert.Empty(hook.Calls);
+    }
+
     [Theory]
     [InlineData("{\"endpoint\":", "the rendered value is not JSON")]
     [InlineData("[\"https://push.example.net/x\"]", "the rendered value is a JSON array, not the subscription object")]

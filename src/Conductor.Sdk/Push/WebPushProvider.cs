@@ -149,7 +149,7 @@ public sealed class WebPushProvider(IHttpClientFactory clients, IOptions<WebPush
         }
         catch (OptionsValidationException ex)
         {
-            return Fail($"webpush is misconfigured: {ex.Message}");
+            return Fail($"{message.Describe}: the webpush provider is misconfigured: {ex.Message}");
         }
 
         var request = new LibPushMessage(new ByteArrayContent(payload))
@@ -166,9 +166,9 @@ public sealed class WebPushProvider(IHttpClientFactory clients, IOptions<WebPush
         var target = new PushSubscription { Endpoint = subscription.Endpoint.AbsoluteUri };
         target.SetKey(PushEncryptionKeyName.P256DH, subscription.P256dh);
         target.SetKey(PushEncryptionKeyName.Auth, subscription.Auth);
-        using var vapid = issuer.Authenticate(subscription.Origin);
         try
         {
+            using var vapid = issuer.Authenticate(subscription.Origin);
             await client.RequestPushMessageDeliveryAsync(target, request, vapid, VapidAuthenticationScheme.Vapid, cancellationToken).ConfigureAwait(false);
             // The library accepts 200, 201 and 202 without saying which; RFC 8030 answers 201 Created.
             return AttemptResult.Delivered(null);
