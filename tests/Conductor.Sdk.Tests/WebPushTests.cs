@@ -352,7 +352,8 @@ public sealed class WebPushTests
         });
         using var _ = provider;
 
-        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<WebPushOptions>>().Value);
+        // What the host runs at start (ValidateOnStart), before any delivery is attempted.
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
 
         Assert.Contains("WebPush:VapidSubject 'ops@example.com' must start with 'mailto:' or be an absolute https: URL.", error.Message);
         Assert.Contains("WebPush:VapidPrivateKey does not belong to VapidPublicKey; set both from the same generated key pair.", error.Message);
