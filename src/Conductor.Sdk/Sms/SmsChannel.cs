@@ -31,6 +31,13 @@ public interface ISmsProvider
 
     /// <summary>Sends one message. Never throws for a delivery failure.</summary>
     ValueTask<AttemptResult> SendAsync(SmsMessage message, string deliveryId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Whether the provider chooses the sender itself when <paramref name="message"/> has none (an empty
+    /// <see cref="SmsMessage.From"/>), for example Twilio with a messaging service. Providers that always need a
+    /// sender keep the default, false, and the channel then refuses a notification without <c>from:</c>.
+    /// </summary>
+    bool CanSendWithoutSender(SmsMessage message) => false;
 }
 
 /// <summary>SMS settings: the default provider and sender.</summary>
@@ -78,7 +85,7 @@ public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, Ense
         }
 
         var from = notification.From?.Render(context) ?? options.Value.DefaultFrom ?? string.Empty;
-        if (from.Length == 0) return (Array.Empty<SmsMessage>(), $"{notification.Describe()}, field 'from': no sender; set 'from:' or the SMS DefaultFrom");
+        _providers.TryGetValue(ProviderOf(notification), out var provider);
         var messages = new List<SmsMessage>();
         foreach (var template in notification.To)
         {
@@ -88,7 +95,13 @@ public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, Ense
                 return (Array.Empty<SmsMessage>(), $"{notification.Describe()}, field 'to': '{to}' is not an E.164 number (+ and up to 15 digits)");
             }
 
-            messages.Add(new SmsMessage(from, to, body));
+            var message = new SmsMessage(from, to, body);
+            if (from.Length == 0 && provider?.CanSendWithoutSender(message) != true)
+            {
+                return (Array.Empty<SmsMessage>(), $"{notification.Describe()}, field 'from': no sender; set 'from:' or the SMS DefaultFrom");
+            }
+
+            messages.Add(message);
         }
 
         return (messages, null);
