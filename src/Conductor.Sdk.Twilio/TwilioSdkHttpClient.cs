@@ -19,6 +19,9 @@ internal sealed class TwilioSdkHttpClient(HttpClient http, Uri baseAddress, Canc
     private static readonly string UserAgent = "conductor-sdk twilio-csharp/" +
         (typeof(TwilioHttpClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "unknown");
 
+    /// <summary>The largest reply read.</summary>
+    internal const int MaxReplyBytes = 1024 * 1024;
+
     /// <summary>Only the asynchronous path is used; the synchronous one blocks on it for completeness.</summary>
     public override TwilioResponse MakeRequest(TwilioRequest request) => MakeRequestAsync(request).GetAwaiter().GetResult();
 
@@ -43,11 +46,32 @@ internal sealed class TwilioSdkHttpClient(HttpClient http, Uri baseAddress, Canc
 
         LastRequest = request;
         LastResponse = null;
-        using var reply = await http.SendAsync(message, cancellationToken).ConfigureAwait(false);
-        var content = await reply.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        using var reply = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        var content = await ReadLimitedAsync(reply.Content, cancellationToken).ConfigureAwait(false);
         var response = new TwilioResponse(reply.StatusCode, content, reply.Headers);
         LastResponse = response;
         return response;
+    }
+
+    /// <summary>
+    /// The reply as text, up to <see cref="MaxReplyBytes"/>: a Message resource or an error is a few kilobytes, and a
+    /// misconfigured <c>BaseAddress</c> must not make an attempt buffer whatever that server sends.
+    /// </summary>
+    private static async Task<string> ReadLimitedAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        if (content.Headers.ContentLength > MaxReplyBytes) throw new HttpRequestException($"the reply is larger than {MaxReplyBytes} bytes");
+        using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > MaxReplyBytes) throw new HttpRequestException($"the reply is larger than {MaxReplyBytes} bytes");
+            buffer.Write(chunk, 0, read);
+        }
+
+        // The Twilio API answers in UTF-8 JSON.
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
     /// <summary>

@@ -111,7 +111,7 @@ public sealed class TwilioSmsProvider(IHttpClientFactory clients, IOptions<Twili
 
             var cause = Find<HttpRequestException>(ex)?.Message ?? ex.InnerException?.Message ?? ex.Message;
             return new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Connection,
-                Redact($"twilio: cannot reach {settings.BaseAddress.GetLeftPart(UriPartial.Authority)}: {cause}", authToken));
+                Redact($"twilio: the request to {settings.BaseAddress.GetLeftPart(UriPartial.Authority)} failed: {cause}", authToken));
         }
         catch (TwilioException ex)
         {

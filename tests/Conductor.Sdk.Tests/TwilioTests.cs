@@ -296,7 +296,7 @@ public sealed class TwilioTests
         var record = await SendAsync(provider, time);
 
         Assert.Equal((DeliveryStatus.Pending, AttemptErrorKind.Connection, null), (record.Status, record.LastErrorKind, record.LastStatusCode));
-        Assert.StartsWith($"twilio: cannot reach {closed.GetLeftPart(UriPartial.Authority)}:", record.LastError);
+        Assert.StartsWith($"twilio: the request to {closed.GetLeftPart(UriPartial.Authority)} failed:", record.LastError);
         Assert.DoesNotContain(AuthToken, record.LastError);
     }
 
@@ -321,6 +321,20 @@ public sealed class TwilioTests
         time.Advance(RetrySchedule.Delays[0]);
         await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
         Assert.Equal(DeliveryStatus.Delivered, (await RecordAsync(provider, id)).Status);
+    }
+
+    [Fact]
+    public async Task An_oversized_reply_is_not_buffered_and_the_attempt_is_retried()
+    {
+        var (server, _) = await StartTwilioAsync(new TwilioReply(201, "{\"sid\":\"" + new string('x', 2 * 1024 * 1024) + "\"}"));
+        await using var __ = server;
+        var (provider, time) = Build(server.BaseAddress);
+        await using var ___ = provider;
+
+        var record = await SendAsync(provider, time);
+
+        Assert.Equal((DeliveryStatus.Pending, AttemptErrorKind.Connection), (record.Status, record.LastErrorKind));
+        Assert.EndsWith("failed: the reply is larger than 1048576 bytes", record.LastError);
     }
 
     [Fact]
