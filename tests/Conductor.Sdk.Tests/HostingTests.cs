@@ -21,9 +21,10 @@ namespace Conductor.Sdk.Tests;
 /// <summary>AddConductor in a real host: validation on start, the hosted worker, telemetry and logs.</summary>
 public sealed class HostingTests
 {
-    private sealed record PushStub(string Ensemble) : NotificationDefinition(Ensemble, 0, new[] { EventNames.ExecutionFailed })
+    /// <summary>A notification for a channel no package provides here.</summary>
+    private sealed record PagerStub(string Ensemble) : NotificationDefinition(Ensemble, 0, new[] { EventNames.ExecutionFailed })
     {
-        public override string Channel => "push";
+        public override string Channel => "pager";
         public override int Retries => 3;
     }
 
@@ -62,9 +63,9 @@ public sealed class HostingTests
     [Fact]
     public async Task A_notification_without_its_channel_fails_the_host_at_start()
     {
-        using var host = BuildHost(b => b.AddNotification(new PushStub("alerts")));
+        using var host = BuildHost(b => b.AddNotification(new PagerStub("alerts")));
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
-        Assert.Contains("ensemble 'alerts', push notification #1 needs the 'push' channel", error.Message);
+        Assert.Contains("ensemble 'alerts', pager notification #1 needs the 'pager' channel", error.Message);
     }
 
     [Fact]

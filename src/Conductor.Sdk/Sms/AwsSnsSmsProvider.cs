@@ -89,6 +89,9 @@ public sealed partial class AwsSnsSmsProvider(IHttpClientFactory clients, IOptio
     /// <inheritdoc />
     public string Name => "aws-sns";
 
+    /// <summary>SNS chooses the sending identity from the account's settings (and <c>SenderId</c>): no <c>from:</c> is needed.</summary>
+    public bool CanSendWithoutSender(SmsMessage message) => true;
+
     /// <summary>The default endpoint of a region.</summary>
     public static Uri EndpointFor(string region) =>
         new(region.StartsWith("cn-", StringComparison.Ordinal) ? $"https://sns.{region}.amazonaws.com.cn/" : $"https://sns.{region}.amazonaws.com/");

@@ -32,6 +32,13 @@ public interface ISmsProvider
 
     /// <summary>Sends one message. Never throws for a delivery failure.</summary>
     ValueTask<AttemptResult> SendAsync(SmsMessage message, string deliveryId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Whether the provider chooses the sender itself when <paramref name="message"/> has none (an empty
+    /// <see cref="SmsMessage.From"/>), for example Twilio with a messaging service. Providers that always need a
+    /// sender keep the default, false, and the channel then refuses a notification without <c>from:</c>.
+    /// </summary>
+    bool CanSendWithoutSender(SmsMessage message) => false;
 }
 
 /// <summary>SMS settings: the default provider and sender.</summary>
@@ -80,15 +87,17 @@ public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, Ense
             // An operation step: the values were rendered when the step ran; configuration-only ones are read now.
             var values = OperationPayload.Resolve(operation, attempt.Delivery.Payload, environment);
             var settings = values.Where(v => v.Key is not ("provider" or "from" or "to" or "body")).ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
-            return Check(operation.Describe(), values.GetValueOrDefault("from"), (values.GetValueOrDefault("to") ?? string.Empty).Split(','), values.GetValueOrDefault("body") ?? string.Empty, settings);
+            return Check(operation.Describe(), ProviderFor(operation), values.GetValueOrDefault("from"), (values.GetValueOrDefault("to") ?? string.Empty).Split(','), values.GetValueOrDefault("body") ?? string.Empty, settings);
         }
 
         var notification = (SmsNotificationDefinition)attempt.Notification;
         var context = new TemplateContext(notification.Ensemble, EventPayload.Deserialize(attempt.Delivery.Payload), environment);
-        return Check(notification.Describe(), notification.From?.Render(context), notification.To.Select(t => t.Render(context)), notification.Body.Render(context), null);
+        return Check(notification.Describe(), ProviderFor(notification), notification.From?.Render(context), notification.To.Select(t => t.Render(context)), notification.Body.Render(context), null);
     }
 
-    private (IReadOnlyList<SmsMessage> Messages, string? Error) Check(string describe, string? from, IEnumerable<string> recipients, string body, IReadOnlyDictionary<string, string>? settings)
+    private ISmsProvider? ProviderFor(NotificationDefinition notification) => _providers.GetValueOrDefault(ProviderOf(notification));
+
+    private (IReadOnlyList<SmsMessage> Messages, string? Error) Check(string describe, ISmsProvider? provider, string? from, IEnumerable<string> recipients, string body, IReadOnlyDictionary<string, string>? settings)
     {
         if (body.Length is 0 or > MaxBodyLength)
         {
@@ -96,11 +105,6 @@ public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, Ense
         }
 
         from = string.IsNullOrWhiteSpace(from) ? options.Value.DefaultFrom ?? string.Empty : from.Trim();
-        if (from.Length == 0 && settings?.ContainsKey("messagingServiceSid") != true)
-        {
-            return (Array.Empty<SmsMessage>(), $"{describe}, field 'from': no sender; set 'from:' or the SMS DefaultFrom");
-        }
-
         var messages = new List<SmsMessage>();
         foreach (var recipient in recipients)
         {
@@ -110,7 +114,13 @@ public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, Ense
                 return (Array.Empty<SmsMessage>(), $"{describe}, field 'to': '{to}' is not an E.164 number (+ and up to 15 digits)");
             }
 
-            messages.Add(new SmsMessage(from, to, body) { Settings = settings });
+            var message = new SmsMessage(from, to, body) { Settings = settings };
+            if (from.Length == 0 && provider?.CanSendWithoutSender(message) != true)
+            {
+                return (Array.Empty<SmsMessage>(), $"{describe}, field 'from': no sender; set 'from:' or the SMS DefaultFrom");
+            }
+
+            messages.Add(message);
         }
 
         return messages.Count == 0 ? (messages, $"{describe}, field 'to': no recipient") : (messages, null);
