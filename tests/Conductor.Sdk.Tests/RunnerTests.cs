@@ -293,7 +293,7 @@ public sealed class RunnerTests
             Assert.Equal("Order ord-7 shipped", message.Subject);
             Assert.Equal("buyer@example.com", message.To.Mailboxes.Single().Address);
             Assert.Equal("audit@example.com", message.Cc.Mailboxes.Single().Address);
-            Assert.Equal("Tracking number 1Z999, receipt rcpt-42", message.TextBody.Trim());
+            Assert.Equal("Tracking number 1Z999, receipt rcpt-42", message.TextBody!.Trim());
         }
         finally
         {
