@@ -109,8 +109,27 @@ internal sealed class ConductorStartupCheck(
     IEnumerable<INotificationChannel> channels,
     IOptions<ConductorOptions> options,
     Ensembles.EnsembleEnvironment environment,
-    IOptions<Email.ConductorEmailOptions> email) : IHostedService
+    IOptions<Email.ConductorEmailOptions> email,
+    IOptions<Sms.ConductorSmsOptions> sms,
+    IEnumerable<Email.IEmailProvider> emailProviders,
+    IEnumerable<Sms.ISmsProvider> smsProviders,
+    IEnumerable<Push.IPushProvider> pushProviders) : IHostedService
 {
+    /// <summary>How to register each provider a notification can name.</summary>
+    private static readonly Dictionary<string, string> Registrations = new(StringComparer.Ordinal)
+    {
+        ["email:smtp"] = "AddSmtpEmail(...) from the Conductor.Sdk.Smtp package",
+        ["email:resend"] = "AddResendEmail(...)",
+        ["email:cloudflare"] = "AddCloudflareEmail(...)",
+        ["email:file"] = "the file provider (registered by AddConductor unless removed)",
+        ["sms:twilio"] = "AddTwilioSms(...) from the Conductor.Sdk.Twilio package",
+        ["sms:vonage"] = "AddVonageSms(...)",
+        ["sms:aws-sns"] = "AddAwsSnsSms(...)",
+        ["push:firebase"] = "AddFirebasePush(...)",
+        ["push:apns"] = "AddApnsPush(...)",
+        ["push:webpush"] = "AddWebPush(...)",
+    };
+
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var invalid = InvalidAddresses().ToList();
@@ -134,10 +153,49 @@ internal sealed class ConductorStartupCheck(
             throw new InvalidOperationException("Conductor cannot start: some notifications have no channel registered. Add the channel's package and register it on the Conductor builder.\n" + string.Join("\n", missing));
         }
 
+        var unregistered = MissingProviders().ToList();
+        if (unregistered.Count > 0)
+        {
+            throw new InvalidOperationException("Conductor cannot start: some notifications name a provider that is not registered. Register it on the Conductor builder:\n" + string.Join("\n", unregistered));
+        }
+
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Providers named by notifications (or chosen as the default) that nothing registered: every delivery would fail.</summary>
+    private IEnumerable<string> MissingProviders()
+    {
+        var registered = emailProviders.Select(p => "email:" + p.Name)
+            .Concat(smsProviders.Select(p => "sms:" + p.Name))
+            .Concat(pushProviders.Select(p => "push:" + p.Name))
+            .ToHashSet(StringComparer.Ordinal);
+        foreach (var notification in registry.All)
+        {
+            if (notification is not (EmailNotificationDefinition or SmsNotificationDefinition or PushNotificationDefinition or Runner.OperationNotificationDefinition)) continue;
+            var provider = notification switch
+            {
+                EmailNotificationDefinition e => e.Provider ?? email.Value.DefaultProvider,
+                SmsNotificationDefinition m => m.Provider ?? sms.Value.DefaultProvider,
+                PushNotificationDefinition p => p.Provider,
+                Runner.OperationNotificationDefinition o => o.Config.TryGetValue("provider", out var t) && KnownAtStart(t.Source)
+                    ? t.Render(new Ensembles.TemplateContext(o.Ensemble, null, environment))
+                    : o.Operation == "email" ? email.Value.DefaultProvider : sms.Value.DefaultProvider,
+                _ => null,
+            };
+            if (string.IsNullOrEmpty(provider))
+            {
+                yield return $"- {notification.Describe()} names no provider and no default is set; write 'provider:' in the YAML or set the {notification.Channel} DefaultProvider (Configure{(notification.Channel == "sms" ? "Sms" : "Email")})";
+                continue;
+            }
+
+            var key = notification.Channel + ":" + provider;
+            if (registered.Contains(key)) continue;
+            yield return $"- {notification.Describe()} uses the {notification.Channel} provider '{provider}'; register it with "
+                + (Registrations.TryGetValue(key, out var how) ? how : "an I" + (notification.Channel == "sms" ? "Sms" : notification.Channel == "push" ? "Push" : "Email") + "Provider named '" + provider + "'");
+        }
+    }
 
     /// <summary>
     /// Email addresses known at start-up (literals and <c>${env.NAME}</c> values) are checked now, so that a typo in a
