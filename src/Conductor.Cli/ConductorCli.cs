@@ -15,6 +15,14 @@ internal static class ConductorCli
         var root = Create(env);
         // '@' starts a --body file, not a response file.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parse.Errors.Count > 0 && !args.Any(a => a is "-h" or "--help" or "-?"))
+        {
+            // Exit code 1 means "invalid" for validate and verify; a malformed command line must not look like that.
+            foreach (var error in parse.Errors) await env.Error.WriteLineAsync("error: " + error.Message).ConfigureAwait(false);
+            await env.Error.WriteLineAsync("Run 'conductor --help' (or 'conductor <command> --help') for the usage.").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+
         return await parse.InvokeAsync(new InvocationConfiguration { Output = env.Out, Error = env.Error, EnableDefaultExceptionHandler = false }, cancellationToken).ConfigureAwait(false);
     }
 

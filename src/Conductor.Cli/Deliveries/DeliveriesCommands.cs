@@ -80,7 +80,7 @@ internal static class DeliveriesCommands
                     : $"{id}: it is {DeliveryStores.Name(record.Status)}, not dead-lettered; only dead letters are replayed");
             }
 
-            if (targets.Count > 1)
+            if (targets.Count > 1 && env.Console.Profile.Capabilities.Interactive)
             {
                 await env.Console.Progress()
                     .AutoClear(false)
@@ -97,7 +97,14 @@ internal static class DeliveriesCommands
             }
             else
             {
-                await ReplayOneAsync(targets[0]).ConfigureAwait(false);
+                // Redirected output (CI, a log file): progress as plain lines, about every tenth.
+                if (targets.Count > 1) env.Out.WriteLine($"Replaying {targets.Count} deliveries...");
+                var step = Math.Max(1, targets.Count / 10);
+                for (var i = 0; i < targets.Count; i++)
+                {
+                    await ReplayOneAsync(targets[i]).ConfigureAwait(false);
+                    if (targets.Count > 1 && ((i + 1) % step == 0 || i + 1 == targets.Count)) env.Out.WriteLine($"  {i + 1}/{targets.Count}");
+                }
             }
 
             foreach (var problem in problems) env.Error.WriteLine("error: " + problem);

@@ -62,7 +62,8 @@ internal static class PreviewEvent
                 }
                 else if (defaults.TryGetValue(field, out var fallback))
                 {
-                    defaulted.Add(field);
+                    // The status is fixed by the event ("completed"/"failed"); the others are the user's to give.
+                    if (field != "status") defaulted.Add(field);
                     writer.WritePropertyName(field);
                     fallback.WriteTo(writer);
                 }
