@@ -152,6 +152,35 @@ public sealed class RenderTests
     }
 
     [Fact]
+    public async Task Literal_secrets_credential_headers_and_url_passwords_are_masked_and_a_literal_secret_never_signs()
+    {
+        using var folder = new TempFolder();
+        var file = folder.Write("ensembles/masked.yaml", """
+            name: masked
+            notifications:
+              - type: webhook
+                url: https://bot:${env.BASIC_PASSWORD}@hooks.example.com/in?api_key=${env.PLAIN}&team=ops
+                events: [execution.completed]
+                secret: literal-secret-in-yaml
+                headers: {Authorization: "Bearer ${env.API_TOKEN}", X-Region: "${env.API_TOKEN}-eu"}
+            """);
+
+        var result = await CliRun.RunAsync("render", file, "--event", "execution.completed",
+            "--env", "BASIC_PASSWORD=hunter2-pass", "--env", "PLAIN=plain-value-9", "--env", "API_TOKEN=tok-abcdef-123");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("secret: **** (written in the YAML, which the runtime never uses; the request is unsigned", result.Out);
+        Assert.Contains("\nPOST https://bot:****@hooks.example.com/in?api_key=****&team=ops\n", result.Out);
+        Assert.Contains("\nAuthorization: ****\n", result.Out);
+        Assert.Contains("\nX-Region: ****-eu\n", result.Out);
+        Assert.DoesNotContain("X-Conductor-Signature", result.Out);
+        foreach (var secret in new[] { "literal-secret-in-yaml", "hunter2-pass", "plain-value-9", "tok-abcdef-123" })
+        {
+            Assert.DoesNotContain(secret, result.Out + result.Error);
+        }
+    }
+
+    [Fact]
     public async Task A_file_with_errors_is_not_rendered()
     {
         using var folder = new TempFolder();
