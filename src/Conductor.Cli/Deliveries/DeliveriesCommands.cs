@@ -24,8 +24,10 @@ internal static class DeliveriesCommands
 
             foreach (var record in records)
             {
-                var lastError = record.LastStatusCode is { } code ? $"HTTP {code} " : string.Empty;
-                lastError += record.LastError ?? (record.LastErrorKind == Conductor.Sdk.Channels.AttemptErrorKind.None ? string.Empty : record.LastErrorKind.ToString());
+                // The stored error already names the status ("HTTP 410 Gone"); the code alone is the fallback.
+                var lastError = record.LastError
+                    ?? (record.LastStatusCode is { } code && record.Status != DeliveryStatus.Delivered ? $"HTTP {code}" : null)
+                    ?? (record.LastErrorKind == Conductor.Sdk.Channels.AttemptErrorKind.None ? string.Empty : record.LastErrorKind.ToString());
                 table.AddRow(new IRenderable[]
                 {
                     new Text(record.Id), new Text(record.Ensemble), new Text(record.Event), new Text(record.Channel), new Text(record.Endpoint),
