@@ -304,15 +304,21 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public async ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default)
+    public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) =>
+        PurgeAsync(createdBefore, null, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, DeliveryStatus? status, CancellationToken cancellationToken = default)
     {
+        if (status == DeliveryStatus.Pending) throw new ArgumentException("Pending deliveries are never purged; purge delivered or dead-lettered ones.", nameof(status));
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand("""
-            WITH gone AS (DELETE FROM conductor_deliveries WHERE status <> 0 AND created_at < @before RETURNING id)
+            WITH gone AS (DELETE FROM conductor_deliveries WHERE status <> 0 AND (@status < 0 OR status = @status) AND created_at < @before RETURNING id)
             , logs AS (DELETE FROM conductor_attempts WHERE delivery_id IN (SELECT id FROM gone))
             SELECT count(*) FROM gone
             """, connection);
         command.Parameters.AddWithValue("before", createdBefore.UtcTicks);
+        command.Parameters.AddWithValue("status", status is null ? -1 : (int)status.Value);
         return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
     }
 

@@ -137,6 +137,22 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Purge_by_status_deletes_only_that_status_and_never_pending()
+    {
+        await Store.EnqueueAsync(new[] { Record("done"), Record("dead"), Record("pending") });
+        await Store.LeaseDueAsync(T0, 10, T0.AddMinutes(2));
+        await Store.RecordAttemptAsync(Attempt("done", 1, AttemptOutcome.Delivered, 200, null), DeliveryStatus.Delivered);
+        await Store.RecordAttemptAsync(Attempt("dead", 1, AttemptOutcome.Permanent, 404, null), DeliveryStatus.DeadLettered);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await Store.PurgeAsync(T0.AddSeconds(1), DeliveryStatus.Pending));
+        Assert.Equal(1, await Store.PurgeAsync(T0.AddSeconds(1), DeliveryStatus.DeadLettered));
+        Assert.Null(await Store.GetAsync("dead"));
+        Assert.Single(await Store.AttemptsAsync("done"));
+        Assert.Equal(new[] { "done", "pending" }, (await Store.ListAsync(new DeliveryQuery())).Select(d => d.Id).Order(StringComparer.Ordinal));
+        Assert.Equal(1, await Store.PurgeAsync(T0.AddSeconds(1), (DeliveryStatus?)null));
+        Assert.Equal(new[] { "pending" }, (await Store.ListAsync(new DeliveryQuery())).Select(d => d.Id));
+    }
+
+    [Fact]
     public async Task Concurrent_enqueues_are_all_stored()
     {
         var tasks = Enumerable.Range(0, 500).Select(i => Store.EnqueueAsync(new[] { Record($"c{i:D4}") }).AsTask());

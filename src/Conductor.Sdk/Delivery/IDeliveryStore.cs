@@ -46,4 +46,27 @@ public interface IDeliveryStore
 
     /// <summary>Deletes delivered and dead-lettered deliveries (and their attempts) created before <paramref name="createdBefore"/>; pending ones are kept. Returns how many were deleted.</summary>
     ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// As <see cref="PurgeAsync(DateTimeOffset, CancellationToken)"/>, limited to one finished <paramref name="status"/>
+    /// (delivered or dead-lettered; null for both). Pending deliveries are never purged.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="status"/> is <see cref="DeliveryStatus.Pending"/>.</exception>
+    /// <exception cref="NotSupportedException">The store only purges both statuses together (stores written before this overload).</exception>
+    ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, DeliveryStatus? status, CancellationToken cancellationToken = default) =>
+        status is null
+            ? PurgeAsync(createdBefore, cancellationToken)
+            : throw new NotSupportedException($"{GetType().Name} cannot purge by status; purge without a status, or use a store that supports it (SQLite, PostgreSQL, in-memory).");
+}
+
+/// <summary>The argument check shared by the stores' status-limited purge.</summary>
+internal static class PurgeStatus
+{
+    public static void Check(DeliveryStatus? status)
+    {
+        if (status == DeliveryStatus.Pending)
+        {
+            throw new ArgumentException("Pending deliveries are never purged; purge delivered or dead-lettered ones.", nameof(status));
+        }
+    }
 }

@@ -205,12 +205,17 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     }
 
     /// <inheritdoc />
-    public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default)
+    public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) =>
+        PurgeAsync(createdBefore, null, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, DeliveryStatus? status, CancellationToken cancellationToken = default)
     {
+        PurgeStatus.Check(status);
         lock (_gate)
         {
             var old = _entries.Values
-                .Where(e => e.Record.Status != DeliveryStatus.Pending && e.Record.CreatedAt < createdBefore)
+                .Where(e => e.Record.Status != DeliveryStatus.Pending && (status is null || e.Record.Status == status) && e.Record.CreatedAt < createdBefore)
                 .Select(e => e.Record.Id)
                 .ToList();
             foreach (var id in old) _entries.Remove(id);

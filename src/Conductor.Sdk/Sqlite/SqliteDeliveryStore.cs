@@ -366,20 +366,26 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
     }
 
     /// <inheritdoc />
-    public async ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default)
+    public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) =>
+        PurgeAsync(createdBefore, null, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, DeliveryStatus? status, CancellationToken cancellationToken = default)
     {
+        PurgeStatus.Check(status);
+        var finished = status is null ? "status <> 0" : "status = " + ((int)status.Value).ToString(System.Globalization.CultureInfo.InvariantCulture);
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             using var transaction = _connection.BeginTransaction();
             using var attempts = _connection.CreateCommand();
             attempts.Transaction = transaction;
-            attempts.CommandText = "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status <> 0 AND created_at < $before)";
+            attempts.CommandText = $"DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE {finished} AND created_at < $before)";
             attempts.Parameters.AddWithValue("$before", createdBefore.UtcTicks);
             attempts.ExecuteNonQuery();
             using var deliveries = _connection.CreateCommand();
             deliveries.Transaction = transaction;
-            deliveries.CommandText = "DELETE FROM deliveries WHERE status <> 0 AND created_at < $before";
+            deliveries.CommandText = $"DELETE FROM deliveries WHERE {finished} AND created_at < $before";
             deliveries.Parameters.AddWithValue("$before", createdBefore.UtcTicks);
             var deleted = deliveries.ExecuteNonQuery();
             transaction.Commit();

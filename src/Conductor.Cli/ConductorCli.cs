@@ -1,0 +1,120 @@
+using System.CommandLine;
+using Conductor.Cli.Deliveries;
+using Conductor.Cli.Rendering;
+using Conductor.Cli.Validation;
+using Conductor.Cli.Verification;
+
+namespace Conductor.Cli;
+
+/// <summary>The command tree of <c>conductor</c>; every command writes through the <see cref="CliEnvironment"/> it is given.</summary>
+internal static class ConductorCli
+{
+    /// <summary>Parses <paramref name="args"/> and runs the command; returns the process exit code.</summary>
+    public static async Task<int> RunAsync(string[] args, CliEnvironment env, CancellationToken cancellationToken = default)
+    {
+        var root = Create(env);
+        // '@' starts a --body file, not a response file.
+        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (parse.Errors.Count > 0 && !args.Any(a => a is "-h" or "--help" or "-?"))
+        {
+            // Exit code 1 means "invalid" for validate and verify; a malformed command line must not look like that.
+            foreach (var error in parse.Errors) await env.Error.WriteLineAsync("error: " + error.Message).ConfigureAwait(false);
+            await env.Error.WriteLineAsync("Run 'conductor --help' (or 'conductor <command> --help') for the usage.").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+
+        return await parse.InvokeAsync(new InvocationConfiguration { Output = env.Out, Error = env.Error, EnableDefaultExceptionHandler = false }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a command body, turning a usage problem into a one-line message and exit code 2.</summary>
+    private static async Task<int> Guard(CliEnvironment env, Func<Task<int>> body)
+    {
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (CliUsageException ex)
+        {
+            await env.Error.WriteLineAsync("error: " + ex.Message).ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+    }
+
+    private static RootCommand Create(CliEnvironment env)
+    {
+        var root = new RootCommand("conductor: validate ensembles, preview notifications, verify webhook signatures and operate the delivery store.");
+        root.Add(Validate(env));
+        root.Add(Render(env));
+        root.Add(Verify(env));
+        root.Add(Deliveries(env));
+        return root;
+    }
+
+    private static Command Validate(CliEnvironment env)
+    {
+        var paths = new Argument<string[]>("paths") { Description = "Ensemble files, or folders to search (ensembles/**/*.yaml and **/*.ensemble.yaml).", Arity = ArgumentArity.OneOrMore };
+        var warnAsError = new Option<bool>("--warnaserror") { Description = "Report warnings as errors (exit code 1 when there are any)." };
+        var command = new Command("validate", "Report the build's CND diagnostics for ensemble files, as path(line,col): severity CNDxxxx: message.") { paths, warnAsError };
+        command.SetAction((result, _) => Guard(env, () => Task.FromResult(ValidateCommand.Run(env, result.GetValue(paths) ?? [], result.GetValue(warnAsError)))));
+        return command;
+    }
+
+    private static Command Render(CliEnvironment env)
+    {
+        var file = new Argument<string>("file") { Description = "The ensemble file." };
+        var eventName = new Option<string>("--event") { Description = "The event to render, e.g. execution.completed.", Required = true };
+        var data = new Option<string?>("--data") { Description = "The event's data object as JSON; missing fields get preview values." };
+        var environment = new Option<string[]>("--env") { Description = "NAME=VALUE for a ${env.NAME} binding; repeat for several. Secret values are masked in the output.", AllowMultipleArgumentsPerToken = false };
+        var command = new Command("render", "Print what each notification subscribed to an event would send: the exact webhook request (headers, signature, body) or the rendered message fields.") { file, eventName, data, environment };
+        command.SetAction((result, _) => Guard(env, () => Task.FromResult(RenderCommand.Run(
+            env, result.GetValue(file)!, result.GetValue(eventName)!, result.GetValue(data), result.GetValue(environment) ?? []))));
+        return command;
+    }
+
+    private static Command Verify(CliEnvironment env)
+    {
+        var secret = new Option<string[]>("--secret") { Description = $"The signing secret (repeat to try several; whsec_... for standard-webhooks). Defaults to ${VerifyCommand.SecretVariable}." };
+        var timestamp = new Option<string>("--timestamp") { Description = "X-Conductor-Timestamp / webhook-timestamp: Unix seconds.", Required = true };
+        var signature = new Option<string>("--signature") { Description = "X-Conductor-Signature (sha256=<hex>) or webhook-signature (v1,<base64> ...).", Required = true };
+        var body = new Option<string>("--body") { Description = "The raw body as received, or @path to read its bytes from a file.", Required = true };
+        var format = new Option<string>("--format") { Description = "conductor (default) or standard-webhooks.", DefaultValueFactory = _ => "conductor" };
+        var id = new Option<string?>("--id") { Description = "The webhook-id header (standard-webhooks only)." };
+        var tolerance = new Option<string?>("--tolerance") { Description = "Reject timestamps further than this from now (e.g. 300s). Default: unlimited, for checking recorded requests offline." };
+        var command = new Command("verify", "Check a webhook signature: exit code 0 when valid, 1 when invalid (with the reason).") { secret, timestamp, signature, body, format, id, tolerance };
+        command.SetAction((result, _) => Guard(env, () => Task.FromResult(VerifyCommand.Run(
+            env, result.GetValue(secret) ?? [], result.GetValue(timestamp)!, result.GetValue(signature)!, result.GetValue(body)!,
+            result.GetValue(format) ?? "conductor", result.GetValue(id), result.GetValue(tolerance)))));
+        return command;
+    }
+
+    private static Command Deliveries(CliEnvironment env)
+    {
+        Option<string> Store() => new("--store") { Description = "The delivery store: a SQLite file path, or a PostgreSQL connection string (Host=...;Database=...).", Required = true };
+
+        var listStore = Store();
+        var listStatus = new Option<string?>("--status") { Description = "pending, delivered or dead-lettered." };
+        var listEnsemble = new Option<string?>("--ensemble") { Description = "Only this ensemble's deliveries." };
+        var limit = new Option<int>("--limit") { Description = "At most this many, newest first (default 50).", DefaultValueFactory = _ => 50 };
+        var list = new Command("list", "List stored deliveries, newest first.") { listStore, listStatus, listEnsemble, limit };
+        list.SetAction((result, token) => Guard(env, () => DeliveriesCommands.ListAsync(
+            env, result.GetValue(listStore)!, result.GetValue(listStatus), result.GetValue(listEnsemble), result.GetValue(limit), token)));
+
+        var replayStore = Store();
+        var ids = new Argument<string[]>("ids") { Description = "Delivery ids (dlv_...).", Arity = ArgumentArity.ZeroOrMore };
+        var all = new Option<bool>("--all-dead-lettered") { Description = "Replay every dead-lettered delivery." };
+        var replayEnsemble = new Option<string?>("--ensemble") { Description = "With --all-dead-lettered: only this ensemble's." };
+        var replay = new Command("replay", "Make dead-lettered deliveries pending again, due now, with a fresh retry budget.") { replayStore, ids, all, replayEnsemble };
+        replay.SetAction((result, token) => Guard(env, () => DeliveriesCommands.ReplayAsync(
+            env, result.GetValue(replayStore)!, result.GetValue(ids) ?? [], result.GetValue(all), result.GetValue(replayEnsemble), token)));
+
+        var purgeStore = Store();
+        var olderThan = new Option<string>("--older-than") { Description = "Delete finished deliveries created longer ago than this (e.g. 30d, 12h).", Required = true };
+        var purgeStatus = new Option<string?>("--status") { Description = "Only delivered or only dead-lettered (default both; pending ones are never purged)." };
+        var yes = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation." };
+        var purge = new Command("purge", "Delete old delivered and dead-lettered deliveries and their attempt logs.") { purgeStore, olderThan, purgeStatus, yes };
+        purge.SetAction((result, token) => Guard(env, () => DeliveriesCommands.PurgeAsync(
+            env, result.GetValue(purgeStore)!, result.GetValue(olderThan)!, result.GetValue(purgeStatus), result.GetValue(yes), token)));
+
+        return new Command("deliveries", "Inspect and operate the delivery store.") { list, replay, purge };
+    }
+}

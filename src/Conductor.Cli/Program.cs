@@ -1,0 +1,3 @@
+using Conductor.Cli;
+
+return await ConductorCli.RunAsync(args, CliEnvironment.System());
