@@ -350,8 +350,9 @@ namespace Conductor.Sdk.Generators
                         w.Line($"    {Compiled(sms.From, "from")}, {Compiled(sms.Body, "body")}),");
                         break;
                     case PushNotification push:
+                        var accepted = Conductor.Sdk.Model.Validation.Schema.PushTargets(push.Provider.Value);
                         var targets = new[] { ("token", push.Token), ("topic", push.Topic), ("condition", push.Condition), ("deviceToken", push.DeviceToken), ("subscription", push.Subscription) }
-                            .Where(t => t.Item2 is not null)
+                            .Where(t => t.Item2 is not null && accepted.Contains(t.Item1))
                             .Select(t => $"[{TemplateCompiler.Literal(t.Item1)}] = {Compiled(t.Item2, t.Item1)}");
                         var data = push.Data.Select(d => $"[{TemplateCompiler.Literal(d.Key.Value)}] = {Compiled(d.Value, "data" + d.Key.Value)}");
                         var actions = push.Actions.Select((a, i) => $"({Compiled(a.Id, "action" + i + "id")}, {Compiled(a.Title, "action" + i + "title")})");
@@ -359,7 +360,8 @@ namespace Conductor.Sdk.Generators
                         w.Line($"    new {Generic}.Dictionary<string, {Sdk}.Notifications.CompiledTemplate> {{ {string.Join(", ", targets)} }},");
                         w.Line($"    {Compiled(push.Title, "title")}, {Compiled(push.Body, "body")}, {Compiled(push.Image, "image")},");
                         w.Line($"    new {Generic}.Dictionary<string, {Sdk}.Notifications.CompiledTemplate> {{ {string.Join(", ", data)} }},");
-                        w.Line($"    new ({Sdk}.Notifications.CompiledTemplate Id, {Sdk}.Notifications.CompiledTemplate Title)[] {{ {string.Join(", ", actions)} }}),");
+                        var apnsTopic = push.Provider.Value == "apns" && push.Topic is not null ? $" {{ Options = new {Generic}.Dictionary<string, {Sdk}.Notifications.CompiledTemplate> {{ [\"topic\"] = {Compiled(push.Topic, "apnsTopic")} }} }}" : "";
+                        w.Line($"    new ({Sdk}.Notifications.CompiledTemplate Id, {Sdk}.Notifications.CompiledTemplate Title)[] {{ {string.Join(", ", actions)} }}){apnsTopic},");
                         break;
                 }
             }

@@ -469,9 +469,11 @@ namespace Conductor.Sdk.Model
 
                 var targets = Schema.PushTargets(provider.Value);
                 var given = new List<string>();
+                // For APNs, 'topic' is the apns-topic header (the app's bundle id), not a recipient.
+                var apnsTopic = provider.Value == "apns";
                 foreach (var key in new[] { "token", "topic", "condition", "deviceToken", "subscription" })
                 {
-                    if (!entries.TryGetValue(key, out var node)) continue;
+                    if (!entries.TryGetValue(key, out var node) || (apnsTopic && key == "topic")) continue;
                     if (Contains(targets, key)) given.Add(key);
                     else
                     {
@@ -493,7 +495,7 @@ namespace Conductor.Sdk.Model
                         $"{label} sets {string.Join(" and ", given)}; a push message goes to exactly one target", provider.Span);
                 }
 
-                Template? Optional(string key) => entries.TryGetValue(key, out var node) && (key != "token" && key != "topic" && key != "condition" && key != "deviceToken" && key != "subscription" || Contains(targets, key))
+                Template? Optional(string key) => entries.TryGetValue(key, out var node) && (key != "token" && key != "topic" && key != "condition" && key != "deviceToken" && key != "subscription" || Contains(targets, key) || (apnsTopic && key == "topic"))
                     ? TemplateOf(node, key)
                     : null;
 

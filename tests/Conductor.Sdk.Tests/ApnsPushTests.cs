@@ -238,6 +238,19 @@ public sealed class ApnsPushTests
     }
 
     [Fact]
+    public async Task A_topic_in_the_yaml_is_sent_as_apns_topic_instead_of_the_bundle_id()
+    {
+        await using var server = await ApnsServer.StartAsync(new Answer(200));
+        var notification = Plain() with { Options = new Dictionary<string, CompiledTemplate> { ["topic"] = Text("com.example.app.watchkitapp") } };
+        var (provider, time, _) = Build(server, notification);
+        await using var _ = provider;
+        var id = await DispatchAsync(provider, time);
+
+        Assert.Equal(DeliveryStatus.Delivered, (await RecordAsync(provider, id)).Status);
+        Assert.Equal("com.example.app.watchkitapp", Assert.Single(server.Requests).Header("apns-topic"));
+    }
+
+    [Fact]
     public async Task The_provider_token_is_reused_within_20_minutes_and_replaced_after_55()
     {
         await using var server = await ApnsServer.StartAsync(new Answer(200));

@@ -49,6 +49,9 @@ public sealed record PushNotificationDefinition(
     IReadOnlyList<(CompiledTemplate Id, CompiledTemplate Title)> Actions)
     : NotificationDefinition(EnsembleName, NotificationIndex, EventNames)
 {
+    /// <summary>Provider settings given in the YAML that are not the recipient; for apns, <c>topic</c> (the apns-topic, your bundle id).</summary>
+    public IReadOnlyDictionary<string, CompiledTemplate> Options { get; init; } = new Dictionary<string, CompiledTemplate>();
+
     /// <inheritdoc />
     public override string Channel => "push";
 

@@ -154,7 +154,7 @@ internal sealed class ApnsPushOptionsValidator : IValidateOptions<ApnsPushOption
 /// <c>provider: apns</c>: Apple Push Notification service with token (.p8) authentication, over HTTP/2.
 /// <para>
 /// Request: <c>POST /3/device/{deviceToken}</c> (the notification's <c>deviceToken:</c>, hexadecimal; a <c>token:</c> target is accepted too) with <c>authorization: bearer</c> an ES256 provider token (see
-/// <see cref="ApnsPushOptions"/>; one token is reused for 50 minutes), <c>apns-topic</c> = BundleId,
+/// <see cref="ApnsPushOptions"/>; one token is reused for 50 minutes), <c>apns-topic</c> = the notification's <c>topic:</c> or else BundleId,
 /// <c>apns-push-type</c>, <c>apns-priority</c>, <c>apns-expiration</c>, <c>apns-collapse-id</c> when set, and
 /// <c>apns-id</c>: the delivery id's UUID (a <c>dlv_</c> id carries one; any other id is hashed into a version-8 UUID),
 /// the same on every attempt so Apple's records can be matched to the delivery.
@@ -220,7 +220,7 @@ public sealed class ApnsPushProvider(IHttpClientFactory clients, TimeProvider ti
         try
         {
             var token = tokens.Current();
-            var reply = await PostAsync(settings, deviceToken, payload, deliveryId, token, cancellationToken).ConfigureAwait(false);
+            var reply = await PostAsync(settings, Topic(message, settings), deviceToken, payload, deliveryId, token, cancellationToken).ConfigureAwait(false);
             if (reply is { Status: 403, Reason: "ExpiredProviderToken" })
             {
                 if (tokens.Renew(token) is not { } renewed)
@@ -232,7 +232,7 @@ public sealed class ApnsPushProvider(IHttpClientFactory clients, TimeProvider ti
                         ApnsProviderToken.MinimumAge - age);
                 }
 
-                reply = await PostAsync(settings, deviceToken, payload, deliveryId, renewed, cancellationToken).ConfigureAwait(false);
+                reply = await PostAsync(settings, Topic(message, settings), deviceToken, payload, deliveryId, renewed, cancellationToken).ConfigureAwait(false);
             }
 
             return Classify(reply);
@@ -312,7 +312,11 @@ public sealed class ApnsPushProvider(IHttpClientFactory clients, TimeProvider ti
         }
     }
 
-    private async Task<Reply> PostAsync(ApnsPushOptions settings, string deviceToken, byte[] payload, string deliveryId, ApnsProviderToken.Issued token, CancellationToken cancellationToken)
+    /// <summary>The notification's <c>topic:</c> when the YAML gives one (another app of the team), else BundleId.</summary>
+    private static string Topic(PushMessage message, ApnsPushOptions settings) =>
+        message.Options.TryGetValue("topic", out var topic) && !string.IsNullOrWhiteSpace(topic) ? topic.Trim() : settings.BundleId.Trim();
+
+    private async Task<Reply> PostAsync(ApnsPushOptions settings, string topic, string deviceToken, byte[] payload, string deliveryId, ApnsProviderToken.Issued token, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(settings.Server, "3/device/" + deviceToken))
         {
@@ -323,7 +327,7 @@ public sealed class ApnsPushProvider(IHttpClientFactory clients, TimeProvider ti
         };
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         request.Headers.Authorization = new AuthenticationHeaderValue("bearer", token.Jwt);
-        request.Headers.TryAddWithoutValidation("apns-topic", settings.BundleId.Trim());
+        request.Headers.TryAddWithoutValidation("apns-topic", topic);
         request.Headers.TryAddWithoutValidation("apns-push-type", settings.PushType.Trim());
         request.Headers.TryAddWithoutValidation("apns-priority", settings.Priority.ToString(CultureInfo.InvariantCulture));
         var expiration = settings.Expiration is { } keep ? (time.GetUtcNow() + keep).ToUnixTimeSeconds() : 0;

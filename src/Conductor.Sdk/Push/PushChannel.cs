@@ -45,7 +45,10 @@ public sealed class PushChannel(IEnumerable<IPushProvider> providers, IEnumerabl
         foreach (var (key, value) in notification.Data) data[key] = value.Render(context);
         var actions = notification.Actions.Select(a => new PushMessageAction(a.Id.Render(context), a.Title.Render(context))).ToArray();
         return (new PushMessage(@event.Name, notification.Describe(), new PushTarget(kind, target),
-            Optional(notification.Title), Optional(notification.Body), Optional(notification.Image), data, actions), null);
+            Optional(notification.Title), Optional(notification.Body), Optional(notification.Image), data, actions)
+        {
+            Options = notification.Options.ToDictionary(o => o.Key, o => o.Value.Render(context), StringComparer.Ordinal),
+        }, null);
     }
 
     /// <inheritdoc />

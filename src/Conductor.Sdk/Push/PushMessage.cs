@@ -27,7 +27,11 @@ public sealed record PushMessage(
     string? Body,
     string? Image,
     IReadOnlyDictionary<string, string> Data,
-    IReadOnlyList<PushMessageAction> Actions);
+    IReadOnlyList<PushMessageAction> Actions)
+{
+    /// <summary>Rendered provider settings from the YAML (for apns, <c>topic</c>: the apns-topic that overrides the configured bundle id).</summary>
+    public IReadOnlyDictionary<string, string> Options { get; init; } = new Dictionary<string, string>();
+}
 
 /// <summary>Sends a <see cref="PushMessage"/> through one service (firebase, apns, webpush).</summary>
 public interface IPushProvider
