@@ -237,7 +237,7 @@ public sealed class ApnsPushProvider(IHttpClientFactory clients, TimeProvider ti
 
             return Classify(reply);
         }
-        catch (HttpRequestException ex) when (Find<DestinationRefusedException>(ex) is { } refused)
+        catch (HttpRequestException ex) when (ExceptionChain.Find<DestinationRefusedException>(ex) is { } refused)
         {
             return new AttemptResult(AttemptOutcome.Permanent, null, AttemptErrorKind.DestinationRefused, "apns: " + refused.Message);
         }
@@ -402,16 +402,6 @@ public sealed class ApnsPushProvider(IHttpClientFactory clients, TimeProvider ti
         int read;
         while (total < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0) total += read;
         return buffer[..total];
-    }
-
-    private static T? Find<T>(Exception exception) where T : Exception
-    {
-        for (Exception? current = exception; current is not null; current = current.InnerException)
-        {
-            if (current is T match) return match;
-        }
-
-        return null;
     }
 
     /// <summary>Releases the signing key.</summary>

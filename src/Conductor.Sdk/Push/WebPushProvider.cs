@@ -177,7 +177,7 @@ public sealed class WebPushProvider(IHttpClientFactory clients, IOptions<WebPush
         {
             return Classify(ex, subscription);
         }
-        catch (HttpRequestException ex) when (Find<DestinationRefusedException>(ex) is { } refused)
+        catch (HttpRequestException ex) when (ExceptionChain.Find<DestinationRefusedException>(ex) is { } refused)
         {
             return new AttemptResult(AttemptOutcome.Permanent, null, AttemptErrorKind.DestinationRefused, $"webpush: {refused.Message}");
         }
@@ -315,16 +315,6 @@ public sealed class WebPushProvider(IHttpClientFactory clients, IOptions<WebPush
     }
 
     private static AttemptResult Fail(string error) => new(AttemptOutcome.Permanent, null, AttemptErrorKind.Provider, error);
-
-    private static T? Find<T>(Exception exception) where T : Exception
-    {
-        for (Exception? current = exception; current is not null; current = current.InnerException)
-        {
-            if (current is T match) return match;
-        }
-
-        return null;
-    }
 
     /// <inheritdoc />
     public void Dispose() => _issuer?.Dispose();
