@@ -301,6 +301,39 @@ public sealed class FirebasePushTests
         Assert.Empty(hook.Calls);
     }
 
+    /// <summary>The order-shipped flow's only agent.</summary>
+    public sealed class Ship : Conductor.Sdk.Runner.IAgent
+    {
+        public ValueTask<JsonElement?> RunAsync(Conductor.Sdk.Runner.AgentContext context, CancellationToken cancellationToken) =>
+            ValueTask.FromResult<JsonElement?>(JsonValues.Object(("carrier", "ups")));
+    }
+
+    [Fact]
+    public async Task The_product_descriptions_push_yaml_runs_end_to_end_with_the_input_of_the_run()
+    {
+        await using var google = await FakeGoogle.StartAsync();
+        var time = new FakeTimeProvider(At);
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32")).UseInMemoryStore()
+            .AddOrderShipped(agents => agents.Ship<Ship>())
+            .AddFirebasePush(o =>
+            {
+                o.ServiceAccountJson = ServiceAccount(google.BaseAddress);
+                o.BaseAddress = google.BaseAddress;
+            });
+        await using var provider = services.BuildServiceProvider();
+
+        var result = await provider.GetRequiredService<Conductor.Sdk.Tests.Ensembles.OrderShippedEnsemble>()
+            .RunAsync(JsonValues.Object(("userId", "user-42"), ("orderId", "A-1001")));
+        await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
+
+        Assert.Equal(Conductor.Sdk.Runner.ExecutionStatus.Completed, result.Status);
+        Assert.Equal(
+            """{"message":{"topic":"user-42","notification":{"title":"Order Shipped!","body":"Your order #A-1001 is on its way."}}}""",
+            Encoding.UTF8.GetString(Assert.Single(google.Sends).Body));
+    }
+
     [Fact]
     public async Task A_host_with_an_unusable_service_account_fails_at_start_without_showing_the_key()
     {

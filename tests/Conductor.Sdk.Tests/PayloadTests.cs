@@ -7,6 +7,23 @@ namespace Conductor.Sdk.Tests;
 
 public sealed class PayloadTests
 {
+    [Fact]
+    public void The_run_input_is_never_in_the_webhook_body_but_travels_with_rendering_deliveries()
+    {
+        var input = Conductor.Sdk.Ensembles.JsonValues.Object(("userId", "user-42"));
+        var @event = new ExecutionCompleted(new DateTimeOffset(2024, 1, 15, 10, 30, 0, TimeSpan.Zero), "orders", "exec-1", null, 5) { RunInput = input };
+
+        var wire = Encoding.UTF8.GetString(EventPayload.Serialize(@event));
+        var stored = EventPayload.SerializeForRendering(@event);
+
+        Assert.Equal("""{"event":"execution.completed","timestamp":"2024-01-15T10:30:00.000Z","data":{"ensemble":"orders","id":"exec-1","status":"completed","output":null,"duration":5}}""", wire);
+        Assert.Equal(wire[..^1] + ""","runInput":{"userId":"user-42"}}""", Encoding.UTF8.GetString(stored));
+        var parsed = EventPayload.Deserialize(stored);
+        Assert.Equal("""{"userId":"user-42"}""", parsed.RunInput!.Value.GetRawText());
+        Assert.Equal(wire, Encoding.UTF8.GetString(EventPayload.Serialize(parsed)));
+        Assert.Null(EventPayload.Deserialize(Encoding.UTF8.GetBytes(wire)).RunInput);
+    }
+
     private static readonly DateTimeOffset At = new(2024, 1, 15, 10, 30, 15, TimeSpan.Zero);
 
     private static string Body(ConductorEvent e) => Encoding.UTF8.GetString(EventPayload.Serialize(e));

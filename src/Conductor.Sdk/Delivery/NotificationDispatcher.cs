@@ -67,6 +67,8 @@ public sealed class NotificationDispatcher
         activity?.SetTag("conductor.ensemble", @event.Ensemble);
 
         var payload = EventPayload.Serialize(@event);
+        // Template-rendering channels also get the run's input (not part of the webhook body).
+        var rendering = @event.RunInput is null ? payload : null;
         var now = _time.GetUtcNow();
         var records = new DeliveryRecord[targets.Count];
         for (var i = 0; i < targets.Count; i++)
@@ -80,7 +82,7 @@ public sealed class NotificationDispatcher
 
             records[i] = new DeliveryRecord(
                 DeliveryRecord.NewId(_time), @event.Ensemble, @event.Name, notification.Key, notification.Channel,
-                channel.EndpointOf(notification), payload, now, now, DeliveryStatus.Pending, 0, notification.Retries + 1);
+                channel.EndpointOf(notification), notification.Channel == "webhook" ? payload : rendering ??= EventPayload.SerializeForRendering(@event), now, now, DeliveryStatus.Pending, 0, notification.Retries + 1);
         }
 
         await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);

@@ -52,7 +52,9 @@ public sealed class EmailChannel(IEnumerable<IEmailProvider> providers, Ensemble
         var context = new TemplateContext(notification.Ensemble, @event, environment);
         var to = notification.To.Select(t => EmailMessage.SingleLine(t.Render(context))).Where(t => t.Length > 0).ToList();
         var from = notification.From is { } f ? EmailMessage.SingleLine(f.Render(context)) : options.Value.DefaultFrom;
-        return EmailMessage.Create(from, to, notification.Subject.Render(context), @event, attempt.Delivery.Payload);
+        // The text part shows the event as a webhook receiver would get it (without the stored run input).
+        var body = @event.RunInput is null ? attempt.Delivery.Payload : EventPayload.Serialize(@event);
+        return EmailMessage.Create(from, to, notification.Subject.Render(context), @event, body);
     }
 
     /// <summary>An <c>operation: email</c> step: its own subject, text and HTML (the HTML escapes the text when none is given).</summary>

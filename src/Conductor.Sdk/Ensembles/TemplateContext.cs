@@ -137,7 +137,7 @@ public readonly struct TemplateContext
     /// <summary><c>${input.a.b}</c>: the execution input, when the event carries it (execution.started).</summary>
     public TemplateValue Input(TemplatePath path) => _scope is not null
         ? TemplateValues.Navigate(_scope.Input, path, 0)
-        : _event is ExecutionStarted started ? TemplateValues.Navigate(started.Input, path, 0) : TemplateValue.Empty;
+        : TemplateValues.Navigate(_event is ExecutionStarted started ? started.Input : _event?.RunInput, path, 0);
 }
 
 /// <summary>

@@ -40,6 +40,14 @@ public abstract record ConductorEvent(DateTimeOffset Timestamp)
     /// <summary>The ensemble the event belongs to.</summary>
     [JsonIgnore]
     public abstract string Ensemble { get; }
+
+    /// <summary>
+    /// The input of the run the event belongs to (set by the ensemble runner). It is not part of the webhook body; it is
+    /// stored with email, SMS and push deliveries so that their <c>${input.…}</c> bindings render for every event of the
+    /// run, not only <c>execution.started</c>.
+    /// </summary>
+    [JsonIgnore]
+    public JsonElement? RunInput { get; init; }
 }
 
 /// <summary><c>execution.started</c>: data is <c>{ensemble, id, input}</c>.</summary>

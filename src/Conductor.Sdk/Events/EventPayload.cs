@@ -18,6 +18,32 @@ public static class EventPayload
     public static string FormatTimestamp(DateTimeOffset timestamp) =>
         timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// The stored form for channels that render templates (email, SMS, push): the envelope plus, when the event comes
+    /// from a run, a top-level <c>runInput</c> with the run's input. Webhooks always send <see cref="Serialize"/>'s bytes.
+    /// </summary>
+    public static byte[] SerializeForRendering(ConductorEvent @event)
+    {
+        ArgumentNullException.ThrowIfNull(@event);
+        if (@event.RunInput is not { } input) return Serialize(@event);
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("event", @event.Name);
+            Span<char> stamp = stackalloc char[24];
+            FormatTimestamp(@event.Timestamp, stamp);
+            writer.WriteString("timestamp", stamp);
+            writer.WritePropertyName("data");
+            WriteData(writer, @event);
+            writer.WritePropertyName("runInput");
+            input.WriteTo(writer);
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
     /// <summary>Serializes the event envelope to UTF-8 JSON.</summary>
     public static byte[] Serialize(ConductorEvent @event, bool indented = false)
     {
@@ -131,7 +157,7 @@ public static class EventPayload
         var timestamp = DateTimeOffset.Parse(Text(root, "timestamp"), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
         var data = root.TryGetProperty("data", out var d) ? d : throw new FormatException("the event body has no 'data'");
         var ensemble = Text(data, "ensemble");
-        return name switch
+        ConductorEvent parsed = name switch
         {
             EventNames.ExecutionStarted => new ExecutionStarted(timestamp, ensemble, Text(data, "id"), Json(data, "input")),
             EventNames.ExecutionCompleted => new ExecutionCompleted(timestamp, ensemble, Text(data, "id"), Json(data, "output"), Number(data, "duration")),
@@ -145,5 +171,6 @@ public static class EventPayload
             EventNames.StateUpdated => new StateUpdated(timestamp, ensemble, Text(data, "executionId"), Json(data, "state")),
             _ => throw new FormatException($"unknown event '{name}'"),
         };
+        return Json(root, "runInput") is { } runInput ? parsed with { RunInput = runInput } : parsed;
     }
 }

@@ -92,7 +92,7 @@ public sealed partial class EnsembleRunner
         activity?.SetTag("conductor.ensemble", flow.Ensemble);
         activity?.SetTag("conductor.execution_id", id);
 
-        await _dispatcher.DispatchAsync(new ExecutionStarted(_time.GetUtcNow(), flow.Ensemble, id, scope.Input), CancellationToken.None).ConfigureAwait(false);
+        await _dispatcher.DispatchAsync(new ExecutionStarted(_time.GetUtcNow(), flow.Ensemble, id, scope.Input) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
         try
         {
             await using var services = _scopes.CreateAsyncScope();
@@ -119,7 +119,7 @@ public sealed partial class EnsembleRunner
 
             var output = outputs(new TemplateContext(scope, _environment));
             var duration = _time.GetElapsedTime(started);
-            await _dispatcher.DispatchAsync(new ExecutionCompleted(_time.GetUtcNow(), flow.Ensemble, id, toJson(output), Milliseconds(duration)), CancellationToken.None).ConfigureAwait(false);
+            await _dispatcher.DispatchAsync(new ExecutionCompleted(_time.GetUtcNow(), flow.Ensemble, id, toJson(output), Milliseconds(duration)) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
             return new ExecutionResult<TOutput>(id, ExecutionStatus.Completed, output, null, duration, scope.ExecutedSteps.ToArray());
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -127,7 +127,7 @@ public sealed partial class EnsembleRunner
             var duration = _time.GetElapsedTime(started);
             var limitMs = Milliseconds(flow.Timeout!.Value);
             Log.RunTimedOut(_logger, flow.Ensemble, id, limitMs);
-            await _dispatcher.DispatchAsync(new ExecutionTimedOut(_time.GetUtcNow(), flow.Ensemble, id, Milliseconds(duration), limitMs), CancellationToken.None).ConfigureAwait(false);
+            await _dispatcher.DispatchAsync(new ExecutionTimedOut(_time.GetUtcNow(), flow.Ensemble, id, Milliseconds(duration), limitMs) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
             var error = new ErrorInfo($"ensemble '{flow.Ensemble}' exceeded its timeout of {limitMs} ms", typeof(TimeoutException).FullName!);
             return new ExecutionResult<TOutput>(id, ExecutionStatus.TimedOut, default, error, duration, scope.ExecutedSteps.ToArray());
         }
@@ -136,7 +136,7 @@ public sealed partial class EnsembleRunner
             var duration = _time.GetElapsedTime(started);
             var error = ErrorInfo.From(ex);
             Log.RunFailed(_logger, flow.Ensemble, id, error.Type);
-            await _dispatcher.DispatchAsync(new ExecutionFailed(_time.GetUtcNow(), flow.Ensemble, id, error, Milliseconds(duration)), CancellationToken.None).ConfigureAwait(false);
+            await _dispatcher.DispatchAsync(new ExecutionFailed(_time.GetUtcNow(), flow.Ensemble, id, error, Milliseconds(duration)) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
             if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
             return new ExecutionResult<TOutput>(id, ExecutionStatus.Failed, default, error, duration, scope.ExecutedSteps.ToArray());
         }
@@ -162,10 +162,10 @@ public sealed partial class EnsembleRunner
         output = output?.Clone();
         scope.Completed(step.Name, output);
         var duration = _time.GetElapsedTime(started);
-        await _dispatcher.DispatchAsync(new AgentCompleted(_time.GetUtcNow(), flow.Ensemble, scope.ExecutionId, step.Agent, output, Milliseconds(duration)), CancellationToken.None).ConfigureAwait(false);
+        await _dispatcher.DispatchAsync(new AgentCompleted(_time.GetUtcNow(), flow.Ensemble, scope.ExecutionId, step.Agent, output, Milliseconds(duration)) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
         if (scope.State.Version != stateVersion)
         {
-            await _dispatcher.DispatchAsync(new StateUpdated(_time.GetUtcNow(), flow.Ensemble, scope.ExecutionId, scope.State.ToJson()), CancellationToken.None).ConfigureAwait(false);
+            await _dispatcher.DispatchAsync(new StateUpdated(_time.GetUtcNow(), flow.Ensemble, scope.ExecutionId, scope.State.ToJson()) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
         }
     }
 
