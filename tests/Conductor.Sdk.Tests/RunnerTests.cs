@@ -203,6 +203,39 @@ public sealed class RunnerTests
     }
 
     [Fact]
+    public async Task Each_run_is_counted_by_ensemble_and_status_with_its_duration()
+    {
+        var (services, _, _, _) = Build(s => s.ChargeThrows = new InvalidOperationException("declined"));
+        await using var _ = services;
+        var meter = services.GetRequiredService<Conductor.Sdk.Diagnostics.ConductorTelemetry>().Meter;
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<(string Instrument, string? Ensemble, string? Status)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name.StartsWith("conductor.execution", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
+        };
+        void Record(System.Diagnostics.Metrics.Instrument instrument, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            string? ensemble = null, status = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "conductor.ensemble") ensemble = tag.Value as string;
+                if (tag.Key == "conductor.status") status = tag.Value as string;
+            }
+
+            seen.Enqueue((instrument.Name, ensemble, status));
+        }
+
+        listener.SetMeasurementEventCallback<long>((instrument, _, tags, _) => Record(instrument, tags));
+        listener.SetMeasurementEventCallback<double>((instrument, _, tags, _) => Record(instrument, tags));
+        listener.Start();
+
+        await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(Input());
+
+        Assert.Equal(new (string, string?, string?)[] { ("conductor.executions", "order-pipeline", "failed"), ("conductor.execution.duration", "order-pipeline", "failed") }, seen.ToArray());
+    }
+
+    [Fact]
     public async Task A_throwing_agent_fails_the_run_with_its_message_and_type()
     {
         var (services, store, script, _) = Build(s => s.ChargeThrows = new InvalidOperationException("card declined"));

@@ -27,7 +27,15 @@ public sealed class ConductorTelemetry : IDisposable
         Retried = _meter.CreateCounter<long>("conductor.deliveries.retried", "{delivery}", "Failed attempts scheduled for a retry.");
         DeadLettered = _meter.CreateCounter<long>("conductor.deliveries.dead_lettered", "{delivery}", "Deliveries that failed for good.");
         AttemptDuration = _meter.CreateHistogram<double>("conductor.delivery.attempt.duration", "ms", "Duration of one delivery attempt.");
+        Runs = _meter.CreateCounter<long>("conductor.executions", "{execution}", "Ensemble runs that ended, by conductor.ensemble and conductor.status (completed, failed, timeout).");
+        RunDuration = _meter.CreateHistogram<double>("conductor.execution.duration", "ms", "Duration of one ensemble run.");
     }
+
+    /// <summary>Runs that ended (tags: ensemble, status).</summary>
+    public Counter<long> Runs { get; }
+
+    /// <summary>Run durations in milliseconds.</summary>
+    public Histogram<double> RunDuration { get; }
 
     /// <summary>The meter all instruments belong to.</summary>
     internal Meter Meter => _meter;

@@ -45,6 +45,7 @@ public sealed partial class EnsembleRunner
     private readonly TimeProvider _time;
     private readonly DeliverySignal _signal;
     private readonly ILogger _logger;
+    private readonly Diagnostics.ConductorTelemetry _telemetry;
 
     /// <summary>Creates the runner (a singleton registered by <c>AddConductor</c>).</summary>
     public EnsembleRunner(
@@ -55,8 +56,10 @@ public sealed partial class EnsembleRunner
         IServiceScopeFactory scopes,
         TimeProvider time,
         DeliverySignal signal,
+        Diagnostics.ConductorTelemetry telemetry,
         ILogger<EnsembleRunner>? logger = null)
     {
+        _telemetry = telemetry;
         _dispatcher = dispatcher;
         _store = store;
         _channels = channels.GroupBy(c => c.Channel, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
@@ -120,6 +123,7 @@ public sealed partial class EnsembleRunner
             var output = outputs(new TemplateContext(scope, _environment));
             var duration = _time.GetElapsedTime(started);
             await _dispatcher.DispatchAsync(new ExecutionCompleted(_time.GetUtcNow(), flow.Ensemble, id, toJson(output), Milliseconds(duration)) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
+            Record(flow, "completed", duration);
             return new ExecutionResult<TOutput>(id, ExecutionStatus.Completed, output, null, duration, scope.ExecutedSteps.ToArray());
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -129,6 +133,7 @@ public sealed partial class EnsembleRunner
             Log.RunTimedOut(_logger, flow.Ensemble, id, limitMs);
             await _dispatcher.DispatchAsync(new ExecutionTimedOut(_time.GetUtcNow(), flow.Ensemble, id, Milliseconds(duration), limitMs) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
             var error = new ErrorInfo($"ensemble '{flow.Ensemble}' exceeded its timeout of {limitMs} ms", typeof(TimeoutException).FullName!);
+            Record(flow, "timeout", duration);
             return new ExecutionResult<TOutput>(id, ExecutionStatus.TimedOut, default, error, duration, scope.ExecutedSteps.ToArray());
         }
         catch (Exception ex)
@@ -137,6 +142,7 @@ public sealed partial class EnsembleRunner
             var error = ErrorInfo.From(ex);
             Log.RunFailed(_logger, flow.Ensemble, id, error.Type);
             await _dispatcher.DispatchAsync(new ExecutionFailed(_time.GetUtcNow(), flow.Ensemble, id, error, Milliseconds(duration)) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
+            Record(flow, "failed", duration);
             if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested) throw;
             return new ExecutionResult<TOutput>(id, ExecutionStatus.Failed, default, error, duration, scope.ExecutedSteps.ToArray());
         }
@@ -192,6 +198,14 @@ public sealed partial class EnsembleRunner
         await _store.EnqueueAsync(new[] { record }, cancellationToken).ConfigureAwait(false);
         _signal.Notify();
         return JsonValues.Object(("deliveryId", record.Id));
+    }
+
+    private void Record(FlowDefinition flow, string status, TimeSpan duration)
+    {
+        var ensemble = new KeyValuePair<string, object?>("conductor.ensemble", flow.Ensemble);
+        var outcome = new KeyValuePair<string, object?>("conductor.status", status);
+        _telemetry.Runs.Add(1, ensemble, outcome);
+        _telemetry.RunDuration.Record(duration.TotalMilliseconds, ensemble, outcome);
     }
 
     private string NewExecutionId() =>
