@@ -22,7 +22,7 @@ internal sealed class AllocationProfile : EventListener
 
     public void Clear() => _bytes.Clear();
 
-    public void Print(int top = 12)
+    public void Print(int top = 30)
     {
         var total = _bytes.Values.Sum();
         Console.WriteLine($"  sampled total {total / 1024 / 1024} MB");

@@ -58,6 +58,27 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Leases_run_out_in_order_of_their_end_whatever_order_they_were_taken_in()
+    {
+        await Store.EnqueueAsync(new[] { Record("long", T0), Record("short", T0.AddSeconds(1)), Record("middle", T0.AddSeconds(2)), Record("done", T0.AddSeconds(3)) });
+        // Leases taken with ends out of order (workers with different lease durations).
+        Assert.Equal("long", Assert.Single(await Store.LeaseDueAsync(T0.AddSeconds(5), 1, T0.AddMinutes(10))).Id);
+        Assert.Equal("short", Assert.Single(await Store.LeaseDueAsync(T0.AddSeconds(5), 1, T0.AddMinutes(2))).Id);
+        Assert.Equal("middle", Assert.Single(await Store.LeaseDueAsync(T0.AddSeconds(5), 1, T0.AddMinutes(5))).Id);
+        Assert.Equal("done", Assert.Single(await Store.LeaseDueAsync(T0.AddSeconds(5), 1, T0.AddMinutes(3))).Id);
+        await Store.RecordAttemptAsync(Attempt("done", 1, AttemptOutcome.Delivered, 200, null), DeliveryStatus.Delivered);
+
+        Assert.Equal(T0.AddMinutes(2), await Store.NextDueAsync());
+        Assert.Empty(await Store.LeaseDueAsync(T0.AddMinutes(2).AddTicks(-1), 10, T0.AddHours(1)));
+        Assert.Equal(new[] { "short" }, (await Store.LeaseDueAsync(T0.AddMinutes(2), 10, T0.AddHours(1))).Select(d => d.Id));
+        Assert.Equal(T0.AddMinutes(5), await Store.NextDueAsync());
+        Assert.Equal(new[] { "middle" }, (await Store.LeaseDueAsync(T0.AddMinutes(5), 10, T0.AddHours(1))).Select(d => d.Id));
+        Assert.Equal(new[] { "long" }, (await Store.LeaseDueAsync(T0.AddMinutes(10), 10, T0.AddHours(1))).Select(d => d.Id));
+        Assert.Equal(T0.AddHours(1), await Store.NextDueAsync());
+        Assert.Equal(DeliveryStatus.Delivered, (await Store.GetAsync("done"))!.Status);
+    }
+
+    [Fact]
     public async Task Busy_endpoints_are_skipped_when_leasing()
     {
         await Store.EnqueueAsync(new[] { Record("slow1", endpoint: "https://slow.example.com"), Record("slow2", endpoint: "https://slow.example.com"), Record("fast", T0.AddSeconds(1), "https://fast.example.com") });
@@ -182,7 +203,7 @@ public sealed class SqliteDeliveryStoreTests : DeliveryStoreContractTests
     public async Task Deliveries_and_leases_survive_closing_the_file()
     {
         await Store.EnqueueAsync(new[] { Record("kept"), Record("held") });
-        Assert.Equal("held", Assert.Single(await Store.LeaseDueAsync(T0, 1, T0.AddMinutes(2))).Id); // leased by a worker that then dies
+        Assert.Equal("held", Assert.Single(await Store.LeaseDueAsync(T0.AddSeconds(5), 1, T0.AddMinutes(2))).Id); // leased by a worker that then dies
         await ((IAsyncDisposable)Store).DisposeAsync();
 
         await using var reopened = new SqliteDeliveryStore(_path);

@@ -49,6 +49,15 @@ public enum AttemptErrorKind
 /// <summary>The result of one attempt.</summary>
 public sealed record AttemptResult(AttemptOutcome Outcome, int? StatusCode, AttemptErrorKind ErrorKind, string? Error, TimeSpan? RetryAfter = null)
 {
-    /// <summary>Success.</summary>
-    public static AttemptResult Delivered(int? statusCode) => new(AttemptOutcome.Delivered, statusCode, AttemptErrorKind.None, null);
+    // Results are immutable: the common successes are shared instead of allocated per attempt.
+    private static readonly AttemptResult DeliveredWithoutStatus = new(AttemptOutcome.Delivered, null, AttemptErrorKind.None, null);
+    private static readonly AttemptResult[] Delivered2xx = Enumerable.Range(200, 8).Select(code => new AttemptResult(AttemptOutcome.Delivered, code, AttemptErrorKind.None, null)).ToArray();
+
+    /// <summary>Success (the result for a status code from 200 to 207, or none, is a shared instance).</summary>
+    public static AttemptResult Delivered(int? statusCode) => statusCode switch
+    {
+        null => DeliveredWithoutStatus,
+        >= 200 and < 208 => Delivered2xx[statusCode.Value - 200],
+        _ => new(AttemptOutcome.Delivered, statusCode, AttemptErrorKind.None, null),
+    };
 }

@@ -311,7 +311,9 @@ public sealed class DeliveryProcessor
         public readonly Queue<(DeliveryRecord Delivery, DateTimeOffset LeasedAt)> Waiting = new();
     }
 
-    private async Task ProcessAsync(DeliveryRecord delivery, CancellationToken cancellationToken)
+    // Pooled state machine: awaited once by the slot's loop, so each attempt reuses a box instead of allocating one.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ProcessAsync(DeliveryRecord delivery, CancellationToken cancellationToken)
     {
         var notification = _registry.Find(delivery.NotificationKey);
         var now = _time.GetUtcNow();

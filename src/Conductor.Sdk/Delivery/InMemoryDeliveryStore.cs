@@ -13,13 +13,20 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     // Due deliveries per endpoint, and each endpoint's earliest due time, so that leasing can skip busy endpoints cheaply.
     private readonly Dictionary<string, SortedSet<(DateTimeOffset At, string Id)>> _due = new(StringComparer.Ordinal);
     private readonly SortedSet<(DateTimeOffset At, string Id)> _heads = new(SlotComparer.Instance);
-    private readonly SortedSet<(DateTimeOffset At, string Id)> _leased = new(SlotComparer.Instance);
+    // Leased entries in order of lease expiry, as a list threaded through the entries: leases are taken at "now +
+    // lease duration", so a new one almost always goes at the end, and recording an outcome unlinks it in O(1).
+    private Entry? _leaseHead;
+    private Entry? _leaseTail;
 
     private sealed class Entry(DeliveryRecord record)
     {
         public DeliveryRecord Record = record;
         public DateTimeOffset? LeasedUntil;
-        public List<AttemptLog>? Attempts;
+        public Entry? LeasePrevious;
+        public Entry? LeaseNext;
+        // Most deliveries have one attempt: it is kept inline, later ones in a list.
+        public AttemptLog? FirstAttempt;
+        public List<AttemptLog>? LaterAttempts;
     }
 
     private sealed class SlotComparer : IComparer<(DateTimeOffset At, string Id)>
@@ -62,13 +69,10 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         lock (_gate)
         {
             // Leases that ran out (their worker crashed or stalled) make the delivery due again.
-            while (_leased.Count > 0 && _leased.Min.At <= now)
+            while (_leaseHead is { } expired && expired.LeasedUntil <= now)
             {
-                var expired = _leased.Min;
-                _leased.Remove(expired);
-                var entry = _entries[expired.Id];
-                entry.LeasedUntil = null;
-                AddDue(entry.Record);
+                Unlease(expired);
+                AddDue(expired.Record);
             }
 
             var result = new List<DeliveryRecord>();
@@ -78,8 +82,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 var slot = set.Min;
                 RemoveDue(endpoint, slot);
                 var entry = _entries[slot.Id];
-                entry.LeasedUntil = leaseUntil;
-                _leased.Add((leaseUntil, slot.Id));
+                Lease(entry, leaseUntil);
                 result.Add(entry.Record);
             }
 
@@ -94,7 +97,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         {
             var entry = Find(attempt.DeliveryId);
             Unschedule(entry);
-            (entry.Attempts ??= new List<AttemptLog>(1)).Add(attempt);
+            if (entry.FirstAttempt is null) entry.FirstAttempt = attempt;
+            else (entry.LaterAttempts ??= new List<AttemptLog>(2)).Add(attempt);
             entry.Record = entry.Record with
             {
                 Status = next,
@@ -144,7 +148,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 }
             }
 
-            if (_leased.Count > 0 && (next is null || _leased.Min.At < next)) next = _leased.Min.At;
+            if (_leaseHead?.LeasedUntil is { } leaseEnds && (next is null || leaseEnds < next)) next = leaseEnds;
             return ValueTask.FromResult(next);
         }
     }
@@ -180,8 +184,12 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            var attempts = Find(deliveryId).Attempts;
-            return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(attempts is null ? Array.Empty<AttemptLog>() : attempts.ToArray());
+            var entry = Find(deliveryId);
+            if (entry.FirstAttempt is null) return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(Array.Empty<AttemptLog>());
+            var attempts = new AttemptLog[1 + (entry.LaterAttempts?.Count ?? 0)];
+            attempts[0] = entry.FirstAttempt;
+            entry.LaterAttempts?.CopyTo(attempts, 1);
+            return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(attempts);
         }
     }
 
@@ -225,15 +233,39 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
 
     private void Unschedule(Entry entry)
     {
-        if (entry.LeasedUntil is { } until)
+        if (entry.LeasedUntil is not null)
         {
-            _leased.Remove((until, entry.Record.Id));
-            entry.LeasedUntil = null;
+            Unlease(entry);
         }
         else if (entry.Record.Status == DeliveryStatus.Pending)
         {
             RemoveDue(entry.Record.Endpoint, (entry.Record.DueAt, entry.Record.Id));
         }
+    }
+
+    /// <summary>Links a leased entry in order of expiry, searching from the end (where a new lease almost always belongs).</summary>
+    private void Lease(Entry entry, DateTimeOffset until)
+    {
+        entry.LeasedUntil = until;
+        var after = _leaseTail;
+        while (after is not null && after.LeasedUntil > until) after = after.LeasePrevious;
+        entry.LeasePrevious = after;
+        entry.LeaseNext = after is null ? _leaseHead : after.LeaseNext;
+        if (entry.LeaseNext is null) _leaseTail = entry;
+        else entry.LeaseNext.LeasePrevious = entry;
+        if (after is null) _leaseHead = entry;
+        else after.LeaseNext = entry;
+    }
+
+    private void Unlease(Entry entry)
+    {
+        if (entry.LeasePrevious is null) _leaseHead = entry.LeaseNext;
+        else entry.LeasePrevious.LeaseNext = entry.LeaseNext;
+        if (entry.LeaseNext is null) _leaseTail = entry.LeasePrevious;
+        else entry.LeaseNext.LeasePrevious = entry.LeasePrevious;
+        entry.LeasePrevious = null;
+        entry.LeaseNext = null;
+        entry.LeasedUntil = null;
     }
 
     private void AddDue(DeliveryRecord record)

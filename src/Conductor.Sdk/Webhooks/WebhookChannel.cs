@@ -90,6 +90,8 @@ public sealed class WebhookChannel : INotificationChannel
     }
 
     /// <inheritdoc />
+    // Pooled state machine: an attempt is awaited once by the processor, so its box can be reused by the next one.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken)
     {
         using var request = CreateRequest(attempt);
