@@ -30,6 +30,7 @@ var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCult
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
 using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
 var dispatchers = 64;
+var lastGc = (0, 0, 0, TimeSpan.Zero);
 var postgres = args.SkipWhile(a => a != "--postgresql").Skip(1).FirstOrDefault();
 
 var received = 0;
@@ -107,6 +108,7 @@ if (args.Contains("--only-pipeline"))
 
 var bare = new List<Result>();
 var pipeline = new List<Result>();
+lastGc = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
 // One warm-up round of each, then measured rounds, alternating so that drift affects both alike.
 await Bare(Math.Min(n, 2000));
 await Pipeline(Math.Min(n, 2000));
@@ -273,6 +275,19 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
     var before = GC.GetTotalAllocatedBytes(precise: true);
     var clock = Stopwatch.StartNew();
     var now = DateTimeOffset.UtcNow;
+    // Diagnostic (--verbose): how many attempts are in flight on average, sampled every millisecond.
+    var occupancy = args.Contains("--verbose") ? Task.Run(async () =>
+    {
+        long sum = 0, samples = 0;
+        while (!done.Task.IsCompleted)
+        {
+            sum += processor.InFlight;
+            samples++;
+            await Task.Delay(1);
+        }
+
+        return samples == 0 ? 0 : (double)sum / samples;
+    }) : Task.FromResult(0.0);
     // Events arrive from several callers at once, as requests of a web application would call Notify.
     var nextEvent = -1;
     await Task.WhenAll(Enumerable.Range(0, dispatchers).Select(async _ =>
@@ -287,7 +302,7 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
     var dispatched = clock.Elapsed;
     await done.Task.WaitAsync(TimeSpan.FromMinutes(5));
     clock.Stop();
-    if (args.Contains("--verbose")) Console.WriteLine($"  dispatch of {count} events took {dispatched.TotalMilliseconds:N0} ms");
+    if (args.Contains("--verbose")) Console.WriteLine($"  dispatch of {count} events took {dispatched.TotalMilliseconds:N0} ms; attempts in flight: {await occupancy:0.0} on average");
     var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
     foreach (var hosted in workers) await hosted.StopAsync(CancellationToken.None);
     Check(count);
@@ -304,10 +319,19 @@ void Check(int count)
     if (Volatile.Read(ref received) != count) throw new InvalidOperationException($"receiver saw {received} requests, expected {count}");
 }
 
-static Result Report(string name, int count, TimeSpan elapsed, long allocated)
+Result Report(string name, int count, TimeSpan elapsed, long allocated)
 {
     var result = new Result(count / elapsed.TotalSeconds, (double)allocated / count);
-    Console.WriteLine($"{name,-9} {count,7} deliveries in {elapsed.TotalMilliseconds,8:N0} ms = {result.PerSecond,9:N0}/s, {result.BytesPerDelivery,8:N0} B/delivery");
+    var gc = "";
+    if (args.Contains("--verbose"))
+    {
+        // GCs and pause time since the previous report (so per round, warm-up included in the first).
+        var counts = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
+        gc = $", GCs {counts.Item1 - lastGc.Item1}/{counts.Item2 - lastGc.Item2}/{counts.Item3 - lastGc.Item3} (gen0/1/2), paused {(counts.Item4 - lastGc.Item4).TotalMilliseconds:N0} ms";
+        lastGc = counts;
+    }
+
+    Console.WriteLine($"{name,-9} {count,7} deliveries in {elapsed.TotalMilliseconds,8:N0} ms = {result.PerSecond,9:N0}/s, {result.BytesPerDelivery,8:N0} B/delivery{gc}");
     return result;
 }
 

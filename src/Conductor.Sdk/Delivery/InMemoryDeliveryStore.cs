@@ -43,20 +43,23 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default)
     {
+        // Allocated before taking the lock, which every attempt's outcome also needs: it is held for as little as possible.
+        var entries = new Entry[deliveries.Count];
+        for (var i = 0; i < entries.Length; i++) entries[i] = new Entry(deliveries[i]);
         lock (_gate)
         {
-            foreach (var delivery in deliveries)
+            foreach (var entry in entries)
             {
-                if (_entries.ContainsKey(delivery.Id))
+                if (_entries.ContainsKey(entry.Record.Id))
                 {
-                    throw new InvalidOperationException($"A delivery with id '{delivery.Id}' is already stored.");
+                    throw new InvalidOperationException($"A delivery with id '{entry.Record.Id}' is already stored.");
                 }
             }
 
-            foreach (var delivery in deliveries)
+            foreach (var entry in entries)
             {
-                _entries.Add(delivery.Id, new Entry(delivery));
-                if (delivery.Status == DeliveryStatus.Pending) AddDue(delivery);
+                _entries.Add(entry.Record.Id, entry);
+                if (entry.Record.Status == DeliveryStatus.Pending) AddDue(entry.Record);
             }
         }
 
@@ -66,6 +69,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
+        var result = new List<DeliveryRecord>(Math.Clamp(max, 0, 1024));
         lock (_gate)
         {
             // Leases that ran out (their worker crashed or stalled) make the delivery due again.
@@ -74,20 +78,33 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 Unlease(expired);
                 AddDue(expired.Record);
             }
-
-            var result = new List<DeliveryRecord>();
-            while (result.Count < max && NextHead(now, skipEndpoints) is { } endpoint)
-            {
-                var set = _due[endpoint];
-                var slot = set.Min;
-                RemoveDue(endpoint, slot);
-                var entry = _entries[slot.Id];
-                Lease(entry, leaseUntil);
-                result.Add(entry.Record);
-            }
-
-            return ValueTask.FromResult<IReadOnlyList<DeliveryRecord>>(result);
         }
+
+        // A batch is taken a few deliveries per lock, so that outcomes being recorded meanwhile do not queue behind it.
+        const int PerLock = 16;
+        var more = true;
+        while (more && result.Count < max)
+        {
+            lock (_gate)
+            {
+                for (var taken = 0; taken < PerLock && result.Count < max; taken++)
+                {
+                    if (NextHead(now, skipEndpoints) is not { } endpoint)
+                    {
+                        more = false;
+                        break;
+                    }
+
+                    var slot = _due[endpoint].Min;
+                    RemoveDue(endpoint, slot);
+                    var entry = _entries[slot.Id];
+                    Lease(entry, leaseUntil);
+                    result.Add(entry.Record);
+                }
+            }
+        }
+
+        return ValueTask.FromResult<IReadOnlyList<DeliveryRecord>>(result);
     }
 
     /// <inheritdoc />
@@ -99,20 +116,22 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             Unschedule(entry);
             if (entry.FirstAttempt is null) entry.FirstAttempt = attempt;
             else (entry.LaterAttempts ??= new List<AttemptLog>(2)).Add(attempt);
-            entry.Record = entry.Record with
-            {
-                Status = next,
-                Attempts = entry.Record.Attempts + 1,
-                DueAt = attempt.NextDueAt ?? entry.Record.DueAt,
-                LastStatusCode = attempt.StatusCode,
-                LastErrorKind = attempt.ErrorKind,
-                LastError = attempt.Error,
-            };
+            entry.Record = Updated(entry.Record, attempt, next);
             if (next == DeliveryStatus.Pending) AddDue(entry.Record);
         }
 
         return ValueTask.CompletedTask;
     }
+
+    private static DeliveryRecord Updated(DeliveryRecord record, AttemptLog attempt, DeliveryStatus next) => record with
+    {
+        Status = next,
+        Attempts = record.Attempts + 1,
+        DueAt = attempt.NextDueAt ?? record.DueAt,
+        LastStatusCode = attempt.StatusCode,
+        LastErrorKind = attempt.ErrorKind,
+        LastError = attempt.Error,
+    };
 
     /// <inheritdoc />
     public ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default)

@@ -64,7 +64,7 @@ public sealed class WebhookChannel : INotificationChannel
             headers.TryAddWithoutValidation("webhook-timestamp", stamp);
             if (notification.SigningKeys.Count > 0)
             {
-                headers.TryAddWithoutValidation("webhook-signature", Signatures(notification.SigningKeys, ' ', key => WebhookSigner.SignStandardWebhooks(key, delivery.Id, timestamp, delivery.Payload.Span)));
+                headers.TryAddWithoutValidation("webhook-signature", Signatures(notification.SigningKeys, ' ', delivery, timestamp, standard: true));
             }
         }
         else
@@ -73,7 +73,7 @@ public sealed class WebhookChannel : INotificationChannel
             headers.TryAddWithoutValidation("X-Conductor-Delivery-Id", delivery.Id);
             if (notification.SigningKeys.Count > 0)
             {
-                headers.TryAddWithoutValidation("X-Conductor-Signature", Signatures(notification.SigningKeys, ',', key => WebhookSigner.SignConductor(key, timestamp, delivery.Payload.Span)));
+                headers.TryAddWithoutValidation("X-Conductor-Signature", Signatures(notification.SigningKeys, ',', delivery, timestamp, standard: false));
             }
         }
 
@@ -81,13 +81,17 @@ public sealed class WebhookChannel : INotificationChannel
     }
 
     /// <summary>One signature per key; several only while a secret is being rotated.</summary>
-    private static string Signatures(IReadOnlyList<byte[]> keys, char separator, Func<byte[], string> sign)
+    private static string Signatures(IReadOnlyList<byte[]> keys, char separator, DeliveryRecord delivery, long timestamp, bool standard)
     {
-        if (keys.Count == 1) return sign(keys[0]);
+        if (keys.Count == 1) return Sign(keys[0], delivery, timestamp, standard);
         var all = new string[keys.Count];
-        for (var i = 0; i < all.Length; i++) all[i] = sign(keys[i]);
+        for (var i = 0; i < all.Length; i++) all[i] = Sign(keys[i], delivery, timestamp, standard);
         return string.Join(separator, all);
     }
+
+    private static string Sign(byte[] key, DeliveryRecord delivery, long timestamp, bool standard) => standard
+        ? WebhookSigner.SignStandardWebhooks(key, delivery.Id, timestamp, delivery.Payload.Span)
+        : WebhookSigner.SignConductor(key, timestamp, delivery.Payload.Span);
 
     /// <inheritdoc />
     // Pooled state machine: an attempt is awaited once by the processor, so its box can be reused by the next one.
