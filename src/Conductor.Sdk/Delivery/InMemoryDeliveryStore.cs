@@ -6,10 +6,17 @@ namespace Conductor.Sdk.Delivery;
 /// Due deliveries are kept in ordered sets per endpoint, so leasing costs O(endpoints + log n) per
 /// delivery however many delivered or skipped ones are kept.
 /// </summary>
+/// <remarks>
+/// Enqueuing takes no lock: a delivery is stored (readable, listed, unique) as soon as it is in the concurrent map,
+/// and joins the due sets the next time the scheduling lock is taken. Callers that enqueue from many threads at
+/// once (every request of a web application) therefore never queue behind the worker leasing or recording outcomes.
+/// </remarks>
 public sealed class InMemoryDeliveryStore : IDeliveryStore
 {
     private readonly object _gate = new();
-    private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    // Stored but not yet in the due sets: moved there, in order, under the lock by whoever schedules next.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Entry> _incoming = new();
     // Due deliveries per endpoint, and each endpoint's earliest due time, so that leasing can skip busy endpoints cheaply.
     private readonly Dictionary<string, SortedSet<(DateTimeOffset At, string Id)>> _due = new(StringComparer.Ordinal);
     private readonly SortedSet<(DateTimeOffset At, string Id)> _heads = new(SlotComparer.Instance);
@@ -22,6 +29,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         public DeliveryRecord Record = record;
         public DateTimeOffset? LeasedUntil;
+        // Stored and waiting in the incoming queue to join the due sets.
+        public bool Incoming;
         public Entry? LeasePrevious;
         public Entry? LeaseNext;
         // Most deliveries have one attempt: it is kept inline, later ones in a list.
@@ -45,22 +54,20 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         // Allocated before taking the lock, which every attempt's outcome also needs: it is held for as little as possible.
         var entries = new Entry[deliveries.Count];
-        for (var i = 0; i < entries.Length; i++) entries[i] = new Entry(deliveries[i]);
-        lock (_gate)
+        for (var i = 0; i < entries.Length; i++) entries[i] = new Entry(deliveries[i]) { Incoming = deliveries[i].Status == DeliveryStatus.Pending };
+        for (var i = 0; i < entries.Length; i++)
         {
-            foreach (var entry in entries)
+            if (!_entries.TryAdd(entries[i].Record.Id, entries[i]))
             {
-                if (_entries.ContainsKey(entry.Record.Id))
-                {
-                    throw new InvalidOperationException($"A delivery with id '{entry.Record.Id}' is already stored.");
-                }
+                // The group is stored whole or not at all: take back the ones already added (none is scheduled yet).
+                for (var j = 0; j < i; j++) _entries.TryRemove(entries[j].Record.Id, out _);
+                throw new InvalidOperationException($"A delivery with id '{entries[i].Record.Id}' is already stored.");
             }
+        }
 
-            foreach (var entry in entries)
-            {
-                _entries.Add(entry.Record.Id, entry);
-                if (entry.Record.Status == DeliveryStatus.Pending) AddDue(entry.Record);
-            }
+        foreach (var entry in entries)
+        {
+            if (entry.Incoming) _incoming.Enqueue(entry);
         }
 
         return ValueTask.CompletedTask;
@@ -70,6 +77,12 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
         var result = new List<DeliveryRecord>(Math.Clamp(max, 0, 1024));
+        // New deliveries join the due sets first (a few hundred per lock), so the oldest due is leased first.
+        while (!_incoming.IsEmpty)
+        {
+            lock (_gate) DrainIncoming(256);
+        }
+
         lock (_gate)
         {
             // Leases that ran out (their worker crashed or stalled) make the delivery due again.
@@ -110,9 +123,10 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default)
     {
+        var entry = Find(attempt.DeliveryId);
         lock (_gate)
         {
-            var entry = Find(attempt.DeliveryId);
+            if (entry.Incoming) DrainIncoming();
             Unschedule(entry);
             if (entry.FirstAttempt is null) entry.FirstAttempt = attempt;
             else (entry.LaterAttempts ??= new List<AttemptLog>(2)).Add(attempt);
@@ -136,9 +150,10 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default)
     {
+        var entry = Find(deliveryId);
         lock (_gate)
         {
-            var entry = Find(deliveryId);
+            if (entry.Incoming) DrainIncoming();
             Unschedule(entry);
             entry.Record = entry.Record with { DueAt = dueAt };
             if (entry.Record.Status == DeliveryStatus.Pending) AddDue(entry.Record);
@@ -152,6 +167,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
+            DrainIncoming();
             DateTimeOffset? next = null;
             if (_heads.Count > 0 && (skipEndpoints is null || skipEndpoints.Count == 0 || !skipEndpoints.Contains(_heads.Min.Id)))
             {
@@ -175,10 +191,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default)
     {
-        lock (_gate)
-        {
-            return ValueTask.FromResult(_entries.TryGetValue(deliveryId, out var entry) ? entry.Record : null);
-        }
+        // No lock: the map is concurrent and a record is replaced, never changed, so a read sees one whole version.
+        return ValueTask.FromResult(_entries.TryGetValue(deliveryId, out var entry) ? entry.Record : null);
     }
 
     /// <inheritdoc />
@@ -186,7 +200,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            IReadOnlyList<DeliveryRecord> result = _entries.Values.Select(e => e.Record)
+            IReadOnlyList<DeliveryRecord> result = _entries.Select(e => e.Value.Record)
                 .Where(r => (query.Ensemble is null || r.Ensemble == query.Ensemble)
                             && (query.Event is null || r.Event == query.Event)
                             && (query.Status is null || r.Status == query.Status)
@@ -217,6 +231,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
+            DrainIncoming();
             var entry = Find(deliveryId);
             if (entry.Record.Status != DeliveryStatus.DeadLettered) return ValueTask.FromResult(false);
             // A fresh retry budget of the same size, on top of the attempts already made.
@@ -241,12 +256,23 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         PurgeStatus.Check(status);
         lock (_gate)
         {
-            var old = _entries.Values
+            var old = _entries.Select(e => e.Value)
                 .Where(e => e.Record.Status != DeliveryStatus.Pending && (status is null || e.Record.Status == status) && e.Record.CreatedAt < createdBefore)
                 .Select(e => e.Record.Id)
                 .ToList();
-            foreach (var id in old) _entries.Remove(id);
+            foreach (var id in old) _entries.TryRemove(id, out _);
             return ValueTask.FromResult(old.Count);
+        }
+    }
+
+    /// <summary>Moves newly stored deliveries into the due sets (called under the lock before anything reads or changes them).</summary>
+    private void DrainIncoming(int max = int.MaxValue)
+    {
+        for (var moved = 0; moved < max && _incoming.TryDequeue(out var entry); moved++)
+        {
+            entry.Incoming = false;
+            // Nothing can have leased or changed it before this: every such change drains first.
+            AddDue(entry.Record);
         }
     }
 
