@@ -54,13 +54,18 @@ public sealed class NotificationDispatcher
     {
         ArgumentNullException.ThrowIfNull(@event);
         var all = _registry.ForEnsemble(@event.Ensemble);
-        var targets = new List<NotificationDefinition>(all.Count);
-        foreach (var notification in all)
+        var count = 0;
+        for (var i = 0; i < all.Count; i++)
         {
-            if (notification.Events.Contains(@event.Name)) targets.Add(notification);
+            if (all[i].Events.Contains(@event.Name)) count++;
         }
 
-        if (targets.Count == 0) return new DispatchReceipt(@event.Name, @event.Ensemble, Array.Empty<string>());
+        if (count == 0) return new DispatchReceipt(@event.Name, @event.Ensemble, Array.Empty<string>());
+        var targets = new NotificationDefinition[count];
+        for (int i = 0, j = 0; i < all.Count; i++)
+        {
+            if (all[i].Events.Contains(@event.Name)) targets[j++] = all[i];
+        }
 
         using var activity = ConductorTelemetry.ActivitySource.StartActivity("conductor.dispatch");
         activity?.SetTag("conductor.event", @event.Name);
@@ -70,8 +75,8 @@ public sealed class NotificationDispatcher
         // Template-rendering channels also get the run's input (not part of the webhook body).
         var rendering = @event.RunInput is null ? payload : null;
         var now = _time.GetUtcNow();
-        var records = new DeliveryRecord[targets.Count];
-        for (var i = 0; i < targets.Count; i++)
+        var records = new DeliveryRecord[targets.Length];
+        for (var i = 0; i < targets.Length; i++)
         {
             var notification = targets[i];
             if (!_channels.TryGetValue(notification.Channel, out var channel))

@@ -50,9 +50,13 @@ public sealed class WebhookChannel : INotificationChannel
         // Raw values: header objects shared between concurrent requests would be contended (and are mutable).
         request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
         request.Headers.TryAddWithoutValidation("User-Agent", UserAgent);
-        foreach (var (name, value) in notification.Headers)
+        // Enumerating an empty read-only dictionary still allocates an enumerator: most notifications have no extra headers.
+        if (notification.Headers.Count > 0)
         {
-            request.Headers.TryAddWithoutValidation(name, value);
+            foreach (var (name, value) in notification.Headers)
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
         }
 
         var headers = request.Headers;
