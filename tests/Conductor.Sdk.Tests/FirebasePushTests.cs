@@ -142,7 +142,7 @@ public sealed class FirebasePushTests
         new Dictionary<string, CompiledTemplate> { ["orderId"] = Text("A-1001") },
         new[] { (Text("track"), Text("Track")), (Text("open"), Text("Open")) });
 
-    private static (ServiceProvider Provider, FakeTimeProvider Time, RecordingHook Hook) Build(FakeGoogle google, PushNotificationDefinition? notification = null)
+    private static (ServiceProvider Provider, FakeTimeProvider Time, RecordingHook Hook) Build(FakeGoogle google, PushNotificationDefinition? notification = null, Action<IServiceCollection>? configure = null)
     {
         var time = new FakeTimeProvider(At);
         var hook = new RecordingHook();
@@ -156,6 +156,7 @@ public sealed class FirebasePushTests
                 o.BaseAddress = google.BaseAddress;
             })
             .AddNotification(notification ?? Rich());
+        configure?.Invoke(services);
         return (services.BuildServiceProvider(), time, hook);
     }
 
@@ -260,6 +261,31 @@ public sealed class FirebasePushTests
         var call = Assert.Single(hook.Calls);
         Assert.Equal(("firebase", new PushTarget("token", Token), "orders", 0, id), (call.Provider, call.Target, call.Ensemble, call.NotificationIndex, call.DeliveryId));
         Assert.Equal("UNREGISTERED (404): the token is no longer valid", call.Reason);
+    }
+
+    private sealed class ThrowingHook : IPushTokenInvalidated
+    {
+        public ValueTask OnTokenInvalidatedAsync(PushTokenInvalidation invalidation, CancellationToken cancellationToken) =>
+            throw new InvalidOperationException("database down");
+    }
+
+    [Fact]
+    public async Task A_throwing_invalidation_hook_does_not_keep_a_dead_token_alive()
+    {
+        await using var google = await FakeGoogle.StartAsync(new Answer(404,
+            """{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}"""));
+        var (provider, time, hook) = Build(google, configure: s => s.AddSingleton<IPushTokenInvalidated, ThrowingHook>());
+        await using var _ = provider;
+
+        var id = await DispatchAsync(provider, time);
+        time.Advance(TimeSpan.FromMinutes(10));
+        await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
+
+        var record = await RecordAsync(provider, id);
+        Assert.Equal((DeliveryStatus.DeadLettered, 1), (record.Status, record.Attempts));
+        Assert.Equal("UNREGISTERED (404): the token is no longer valid (IPushTokenInvalidated: ThrowingHook threw InvalidOperationException)", record.LastError);
+        Assert.Single(hook.Calls);
+        Assert.Single(google.Sends);
     }
 
     [Fact]

@@ -350,6 +350,14 @@ public sealed class DeliveryProcessor
         {
             result = new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Timeout, $"no response within {timeout.Timeout.TotalMilliseconds:0} ms");
         }
+        catch (Exception ex) when (ex is not OutOfMemoryException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            // A channel must not throw for a delivery failure; if one does (a bug, a user hook), the attempt still counts,
+            // so the delivery follows the retry schedule to a dead letter instead of coming back with every lease.
+            // Only the type is stored: an exception message may carry anything.
+            Log.ChannelThrew(_logger, ex, delivery.Id, delivery.Channel);
+            result = new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Provider, $"the '{delivery.Channel}' channel failed with {ex.GetType().FullName} (see the logs)");
+        }
         finally
         {
             ResilienceContextPool.Shared.Return(context);

@@ -28,4 +28,7 @@ internal static partial class Log
 
     [LoggerMessage(7, LogLevel.Error, "The delivery worker failed and will try again")]
     public static partial void WorkerFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Error, "Delivery {DeliveryId}: the {Channel} channel threw instead of returning a result; the attempt is counted as a retryable failure")]
+    public static partial void ChannelThrew(ILogger logger, Exception exception, string deliveryId, string channel);
 }

@@ -67,8 +67,25 @@ public sealed class PushChannel(IEnumerable<IPushProvider> providers, IEnumerabl
         if (result.ErrorKind == AttemptErrorKind.InvalidRecipient)
         {
             var invalidation = new PushTokenInvalidation(provider.Name, message.Target, notification.Ensemble, notification.Index, attempt.Delivery.Id, result.Error ?? "invalid token");
-            foreach (var hook in _hooks) await hook.OnTokenInvalidatedAsync(invalidation, cancellationToken).ConfigureAwait(false);
-            return result with { Outcome = AttemptOutcome.Permanent };
+            var failed = new List<string>();
+            foreach (var hook in _hooks)
+            {
+                try
+                {
+                    await hook.OnTokenInvalidatedAsync(invalidation, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    // The token is dead either way: the delivery ends here, and the hook is not called again for it.
+                    failed.Add($"{hook.GetType().Name} threw {ex.GetType().Name}");
+                }
+            }
+
+            return result with
+            {
+                Outcome = AttemptOutcome.Permanent,
+                Error = failed.Count == 0 ? result.Error : $"{result.Error} (IPushTokenInvalidated: {string.Join(", ", failed)})",
+            };
         }
 
         return result;
