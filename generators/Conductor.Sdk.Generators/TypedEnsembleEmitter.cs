@@ -229,7 +229,9 @@ namespace Conductor.Sdk.Generators
             {
                 var index = step.Index.ToString(CultureInfo.InvariantCulture);
                 w.Line($"private static readonly {Sdk}.Runner.OperationNotificationDefinition {OperationField(step)} = new(Name, {index}, {TemplateCompiler.Literal(step.StepName!)}, {TemplateCompiler.Literal(step.Operation!.Value)},");
-                w.Line($"    {TemplateMap(compiler, renderers, step.Config, "RenderStep" + index)});");
+                var atSend = step.Config.Where(c => c.Value.ReadsOnlyConfiguration).Select(c => TemplateCompiler.Literal(c.Key.Value)).ToList();
+                w.Line($"    {TemplateMap(compiler, renderers, step.Config, "RenderStep" + index)},");
+                w.Line($"    resolvedAtSend: new string[] {{ {string.Join(", ", atSend)} }});");
                 w.Line();
             }
         }

@@ -614,6 +614,15 @@ namespace Conductor.Sdk.Model
 
                         var value = TemplateOf(entry.Value, "config." + entry.Key.Value);
                         if (value is null) continue;
+                        if (Contains(Schema.SecretOperationKeys, entry.Key.Value) && value.EnvironmentVariable is null && value.LiteralText.Length > 0)
+                        {
+                            // Never compiled into the program: the provider's configured credentials are used instead.
+                            Report(DiagnosticIds.LiteralSecret, Severity.Warning,
+                                $"'{entry.Key.Value}' in the config of {label} is written {(value.IsLiteral ? "as a literal" : "partly as a literal")}; anyone who can read this file has the credential, and it is ignored (the provider's configured credentials are used) — write {entry.Key.Value}: ${{env.NAME}} and set the value in configuration",
+                                value.Span);
+                            continue;
+                        }
+
                         config.Add(new TemplateEntry(entry.Key, value));
                         CheckOperationValue(operation?.Value, entry.Key.Value, value, label);
                     }

@@ -95,6 +95,12 @@ public sealed class DiagnosticTests
     }
 
     [Fact]
+    public Task CND0006_a_literal_credential_in_an_operation_step_is_a_warning_and_is_not_compiled() => GeneratorVerifier.VerifyAsync(
+        "name: alerts\nflow:\n  - agent: check\n  - name: page\n    operation: sms\n    config:\n      to: \"+14155550100\"\n      body: down\n      authToken: tw-literal-token\n",
+        Expect("CND0006", DiagnosticSeverity.Warning, 9, 18, 9, 34)
+            .WithMessage("'authToken' in the config of flow step 'page' is written as a literal; anyone who can read this file has the credential, and it is ignored (the provider's configured credentials are used) — write authToken: ${env.NAME} and set the value in configuration"));
+
+    [Fact]
     public Task CND0007_invalid_url_is_an_error() => GeneratorVerifier.VerifyAsync(
         Valid.Replace("https://api.example.com/hooks", "ftp://api.example.com/hooks"),
         Expect("CND0007", DiagnosticSeverity.Error, 4, 10, 4, 37));

@@ -68,7 +68,7 @@ public sealed class TypedApiTests
         var (run, output) = Generate();
         Assert.Null(run.Exception);
         // The YAML warnings (CND0006, CND0010) are promoted like any warning; nothing is an error by itself.
-        Assert.Equal(new[] { "CND0006", "CND0010" }, run.Diagnostics.Select(d => d.Id).Order());
+        Assert.Equal(new[] { "CND0006", "CND0006", "CND0010" }, run.Diagnostics.Select(d => d.Id).Order());
         var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
         Assert.True(problems.Count == 0, string.Join("\n", problems));
         Assert.Contains(run.GeneratedSources, s => s.HintName == "ConductorEnsembles.g.cs");
@@ -134,6 +134,9 @@ public sealed class TypedApiTests
         var (run, _) = Generate();
         var all = string.Join("\n", run.GeneratedSources.Select(s => s.SourceText.ToString()));
         Assert.DoesNotContain("literal-secret-do-not-emit", all);
+        Assert.DoesNotContain("op-literal-token-do-not-emit", all);
+        // Values that only read configuration (spaces inside the braces too) are resolved when sending, never stored.
+        Assert.Contains("resolvedAtSend: new string[] { \"to\", \"accountSid\" }", all);
         // Configuration values are asked for by name only.
         Assert.Contains("ctx.Env(\"KITCHEN_SECRET\")", all);
     }
@@ -188,7 +191,7 @@ public sealed class CompiledTemplateTests
             var requirements = (IEnumerable<Conductor.Sdk.Ensembles.EnvironmentRequirement>)type.GetProperty("EnvironmentRequirements")!.GetValue(null)!;
             var configuration = Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(new Microsoft.Extensions.Configuration.ConfigurationBuilder(), new Dictionary<string, string?>
             {
-                ["HOOK_PATH"] = "orders", ["KITCHEN_SECRET"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ["ONCALL_EMAIL"] = "oncall@example.com",
+                ["HOOK_PATH"] = "orders", ["KITCHEN_SECRET"] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ["ONCALL_EMAIL"] = "oncall@example.com", ["KITCHEN_TWILIO_SID"] = "AC0",
                 ["ONCALL_PHONE"] = "+14155550199", ["TWILIO_PHONE_NUMBER"] = "+14155550111",
             }).Build();
             var environment = Conductor.Sdk.Ensembles.EnsembleEnvironment.Read(configuration, requirements);

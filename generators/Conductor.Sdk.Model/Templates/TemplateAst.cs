@@ -32,6 +32,23 @@ namespace Conductor.Sdk.Model.Templates
                 ? path.Segments[1].Name
                 : null;
 
+        /// <summary>True when the template has bindings and every one is <c>${env.NAME}</c>: its value is known from configuration alone.</summary>
+        public bool ReadsOnlyConfiguration
+        {
+            get
+            {
+                var any = false;
+                foreach (var part in Parts)
+                {
+                    if (part is not ExpressionPart expression) continue;
+                    if (expression.Expression is not PathExpression path || path.Segments.Count != 2 || path.Segments[0].Name != "env") return false;
+                    any = true;
+                }
+
+                return any;
+            }
+        }
+
         /// <summary>The literal text with every binding removed; used for length checks.</summary>
         public string LiteralText
         {

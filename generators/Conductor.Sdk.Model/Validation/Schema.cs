@@ -45,7 +45,10 @@ namespace Conductor.Sdk.Model.Validation
         public static readonly IReadOnlyList<string> Operations = new[] { "sms", "email" };
 
         /// <summary>Config keys of an <c>operation: sms</c> step.</summary>
-        public static readonly IReadOnlyList<string> SmsOperationKeys = new[] { "provider", "accountSid", "authToken", "messagingServiceSid", "from", "to", "body" };
+        public static readonly IReadOnlyList<string> SmsOperationKeys = new[] { "provider", "accountSid", "authToken", "messagingServiceSid", "accessKeyId", "secretAccessKey", "sessionToken", "region", "smsType", "senderId", "from", "to", "body" };
+
+        /// <summary>Operation config keys that hold credentials: only <c>${env.NAME}</c> is accepted (CND0006 otherwise).</summary>
+        public static readonly IReadOnlyList<string> SecretOperationKeys = new[] { "authToken", "secretAccessKey", "sessionToken" };
 
         /// <summary>Config keys of an <c>operation: email</c> step.</summary>
         public static readonly IReadOnlyList<string> EmailOperationKeys = new[] { "provider", "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html" };

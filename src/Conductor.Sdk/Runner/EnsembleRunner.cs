@@ -187,7 +187,7 @@ public sealed partial class EnsembleRunner
         var values = new List<KeyValuePair<string, string>>();
         foreach (var (key, template) in definition.Config)
         {
-            if (!OperationNotificationDefinition.IsConfigurationOnly(template)) values.Add(new(key, template.Render(context)));
+            if (!definition.ResolvedAtSend.Contains(key)) values.Add(new(key, template.Render(context)));
         }
 
         var now = _time.GetUtcNow();

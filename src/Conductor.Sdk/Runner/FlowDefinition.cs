@@ -55,7 +55,11 @@ public sealed record OperationNotificationDefinition : NotificationDefinition
     /// <param name="operation"><c>sms</c> or <c>email</c>.</param>
     /// <param name="config">The compiled <c>config:</c> values by key.</param>
     /// <param name="retries">Retries after the first attempt (0..5).</param>
-    public OperationNotificationDefinition(string ensemble, int stepIndex, string step, string operation, IReadOnlyDictionary<string, CompiledTemplate> config, int retries = 3)
+    /// <param name="resolvedAtSend">
+    /// The config keys whose values only read configuration (credentials, for example), as the generator determined from
+    /// the parsed templates: they are resolved when sending and never stored. Null: decided from each template's source.
+    /// </param>
+    public OperationNotificationDefinition(string ensemble, int stepIndex, string step, string operation, IReadOnlyDictionary<string, CompiledTemplate> config, int retries = 3, IReadOnlyCollection<string>? resolvedAtSend = null)
         : base(ensemble, stepIndex, new[] { EventName(step) }, $"{ensemble}#step:{step}", $"ensemble '{ensemble}', {operation} step '{step}'")
     {
         if (operation is not ("sms" or "email"))
@@ -69,7 +73,11 @@ public sealed record OperationNotificationDefinition : NotificationDefinition
         Operation = operation;
         Config = config;
         OperationRetries = retries;
+        ResolvedAtSend = new HashSet<string>(resolvedAtSend ?? config.Where(c => IsConfigurationOnly(c.Value)).Select(c => c.Key), StringComparer.Ordinal);
     }
+
+    /// <summary>The config keys resolved when sending (from configuration) and never stored.</summary>
+    public IReadOnlySet<string> ResolvedAtSend { get; }
 
     /// <summary>The name stored as the delivery's event: <c>operation:{step}</c>.</summary>
     public static string EventName(string step) => "operation:" + step;
@@ -91,10 +99,30 @@ public sealed record OperationNotificationDefinition : NotificationDefinition
     /// <inheritdoc />
     public override int Retries => OperationRetries;
 
-    /// <summary>Whether a config value only reads configuration, so that it is resolved at send time and never stored.</summary>
+    /// <summary>
+    /// Whether a config value's source only reads configuration: it has bindings and each is <c>${env.NAME}</c> (spaces
+    /// allowed inside the braces). Used for hand-built definitions; generated ones pass the keys from the parsed YAML.
+    /// </summary>
     public static bool IsConfigurationOnly(CompiledTemplate template)
     {
-        var source = template.Source.Trim();
-        return source.StartsWith("${env.", StringComparison.Ordinal) && source.EndsWith('}') && source.IndexOf('}') == source.Length - 1;
+        ArgumentNullException.ThrowIfNull(template);
+        var source = template.Source;
+        var any = false;
+        for (var start = source.IndexOf("${", StringComparison.Ordinal); start >= 0; start = source.IndexOf("${", start, StringComparison.Ordinal))
+        {
+            var end = source.IndexOf('}', start);
+            if (end < 0) return false;
+            var inner = source.AsSpan(start + 2, end - start - 2).Trim();
+            if (!inner.StartsWith("env.", StringComparison.Ordinal) || inner.Length == 4) return false;
+            foreach (var c in inner[4..])
+            {
+                if (!(char.IsAsciiLetterOrDigit(c) || c == '_')) return false;
+            }
+
+            any = true;
+            start = end + 1;
+        }
+
+        return any;
     }
 }

@@ -48,7 +48,7 @@ public static class OperationPayload
         var context = new TemplateContext(definition.Ensemble, null, environment);
         foreach (var (key, template) in definition.Config)
         {
-            if (OperationNotificationDefinition.IsConfigurationOnly(template)) values[key] = template.Render(context);
+            if (definition.ResolvedAtSend.Contains(key)) values[key] = template.Render(context);
         }
 
         return values;
