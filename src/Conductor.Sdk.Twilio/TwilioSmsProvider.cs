@@ -85,7 +85,8 @@ public sealed class TwilioSmsProvider(IHttpClientFactory clients, IOptions<Twili
             var status = (int?)transport.LastResponse?.StatusCode;
             return created?.Sid is { Length: > 0 }
                 ? AttemptResult.Delivered(status)
-                : new AttemptResult(AttemptOutcome.Retry, status, AttemptErrorKind.Provider, $"twilio: HTTP {status} without a message SID; check that BaseAddress points at the Twilio REST API");
+                // Accepted but unreadable: the text may already be on its way, so a retry could send it twice.
+                : new AttemptResult(AttemptOutcome.Permanent, status, AttemptErrorKind.Provider, $"twilio: HTTP {status} without a message SID (the message may have been sent; replay the delivery if it was not); check that BaseAddress points at the Twilio REST API");
         }
         catch (ApiException ex)
         {
@@ -115,7 +116,11 @@ public sealed class TwilioSmsProvider(IHttpClientFactory clients, IOptions<Twili
         }
         catch (TwilioException ex)
         {
-            return new AttemptResult(AttemptOutcome.Retry, (int?)transport.LastResponse?.StatusCode, AttemptErrorKind.Provider, Redact(SingleLine("twilio: unexpected reply: " + ex.Message), authToken));
+            // A 2xx that cannot be read may still have sent the text: do not send it again on our own.
+            var status = (int?)transport.LastResponse?.StatusCode;
+            var accepted = status is >= 200 and < 300;
+            return new AttemptResult(accepted ? AttemptOutcome.Permanent : AttemptOutcome.Retry, status, AttemptErrorKind.Provider,
+                Redact(SingleLine("twilio: unexpected reply" + (accepted ? " to an accepted request (the message may have been sent; replay the delivery if it was not)" : "") + ": " + ex.Message), authToken));
         }
     }
 

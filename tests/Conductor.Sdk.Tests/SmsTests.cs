@@ -69,6 +69,23 @@ public sealed class SmsTests
     }
 
     [Fact]
+    public async Task An_unreadable_accepted_reply_is_not_sent_again()
+    {
+        // 200 with an empty body: Vonage may have taken the message, so a retry could text the recipient twice.
+        await using var server = await Receiver.StartAsync(Reply.Status(200));
+        var (provider, time) = Build(server);
+        await using var _ = provider;
+
+        var record = await SendAsync(provider, time);
+        time.Advance(TimeSpan.FromMinutes(10));
+        await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
+
+        Assert.Equal((DeliveryStatus.DeadLettered, 1), (record.Status, record.Attempts));
+        Assert.StartsWith("vonage: unexpected reply to an accepted request", record.LastError);
+        Assert.Equal(1, server.Count);
+    }
+
+    [Fact]
     public async Task Vonage_gets_the_exact_form_and_status_0_is_delivered()
     {
         var (server, forms) = await StartVonageAsync("0");

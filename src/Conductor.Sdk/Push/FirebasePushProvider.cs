@@ -151,7 +151,10 @@ internal sealed class FirebaseAccessTokens(IHttpClientFactory clients, TimeProvi
     public const string Scope = "https://www.googleapis.com/auth/firebase.messaging";
     private static readonly TimeSpan RefreshMargin = TimeSpan.FromMinutes(5);
     private readonly SemaphoreSlim _refresh = new(1, 1);
-    private (string Token, DateTimeOffset Expires, string Account)? _current;
+    private sealed record Cached(string Token, DateTimeOffset Expires, string Account);
+
+    // Replaced as a whole (one reference), so a reader never sees a token with another token's expiry.
+    private volatile Cached? _current;
 
     /// <summary>A valid token, fetched when none is cached or the cached one is near expiry (or was rejected).</summary>
     public async Task<string> GetAsync(FirebaseServiceAccount account, string? rejected, CancellationToken cancellationToken)
@@ -180,7 +183,7 @@ internal sealed class FirebaseAccessTokens(IHttpClientFactory clients, TimeProvi
             using var document = JsonDocument.Parse(body);
             var token = document.RootElement.GetProperty("access_token").GetString() ?? throw new FirebaseTokenException(200, AttemptOutcome.Retry, "no access_token in the reply");
             var lifetime = document.RootElement.TryGetProperty("expires_in", out var e) && e.TryGetInt32(out var seconds) ? seconds : 3600;
-            _current = (token, now.AddSeconds(lifetime), account.ClientEmail);
+            _current = new Cached(token, now.AddSeconds(lifetime), account.ClientEmail);
             return token;
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
@@ -320,7 +323,7 @@ public sealed class FirebasePushProvider : IPushProvider
                 reply = await PostAsync(address, token, body, cancellationToken).ConfigureAwait(false);
             }
 
-            return Classify(reply);
+            return Classify(reply, message.Target.Kind);
         }
         catch (FirebaseTokenException ex)
         {
@@ -350,12 +353,13 @@ public sealed class FirebasePushProvider : IPushProvider
         return new Reply((int)response.StatusCode, text, retryAfter);
     }
 
-    private static AttemptResult Classify(Reply reply)
+    /// <summary>A 404 means an unregistered token only for token targets; for a topic or condition it is a plain error.</summary>
+    private static AttemptResult Classify(Reply reply, string targetKind)
     {
         if (reply.Status is >= 200 and < 300) return AttemptResult.Delivered(reply.Status);
         var (status, code, text) = Error(reply.Body);
         var reason = string.Join(" ", new[] { code ?? status, text }.Where(s => !string.IsNullOrEmpty(s)));
-        if (code == "UNREGISTERED" || (reply.Status == 404 && code is null or "NOT_FOUND"))
+        if (code == "UNREGISTERED" || (reply.Status == 404 && code is null or "NOT_FOUND" && targetKind == "token"))
         {
             return new AttemptResult(AttemptOutcome.Permanent, reply.Status, AttemptErrorKind.InvalidRecipient, $"UNREGISTERED ({reply.Status}): the token is no longer valid");
         }

@@ -212,7 +212,8 @@ public sealed class VonageSmsProvider(IHttpClientFactory clients, IOptions<Vonag
         }
         catch (Exception ex) when (ex is JsonException or KeyNotFoundException or IndexOutOfRangeException or InvalidOperationException)
         {
-            return new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Provider, "vonage: unexpected reply");
+            // Only a 2xx reply is parsed: the text may already be sent, so it is not sent again on our own.
+            return new AttemptResult(AttemptOutcome.Permanent, null, AttemptErrorKind.Provider, "vonage: unexpected reply to an accepted request (the message may have been sent; replay the delivery if it was not)");
         }
     }
 }
