@@ -174,6 +174,35 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Enqueues_racing_with_leases_and_outcomes_lease_each_delivery_exactly_once()
+    {
+        // Producers on the thread pool while a consumer leases and records outcomes: every delivery is leased once,
+        // and a delivered one never comes back (a late enqueue must not schedule a record that already changed).
+        const int Count = 400;
+        var producers = Enumerable.Range(0, Count)
+            .Select(i => Task.Run(async () => await Store.EnqueueAsync(new[] { Record($"r{i:D4}") })))
+            .ToArray();
+        var leased = new List<string>();
+        var consumer = Task.Run(async () =>
+        {
+            while (leased.Count < Count)
+            {
+                foreach (var delivery in await Store.LeaseDueAsync(T0, 50, T0.AddMinutes(1)))
+                {
+                    leased.Add(delivery.Id);
+                    await Store.RecordAttemptAsync(new AttemptLog(delivery.Id, 1, T0, TimeSpan.Zero, AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+                }
+            }
+        });
+        await Task.WhenAll(producers);
+        await consumer.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(Count, leased.Count);
+        Assert.Equal(Count, leased.Distinct().Count());
+        Assert.Empty(await Store.LeaseDueAsync(T0.AddHours(1), 1000, T0.AddHours(2)));
+    }
+
+    [Fact]
     public async Task Concurrent_enqueues_are_all_stored()
     {
         var tasks = Enumerable.Range(0, 500).Select(i => Store.EnqueueAsync(new[] { Record($"c{i:D4}") }).AsTask());

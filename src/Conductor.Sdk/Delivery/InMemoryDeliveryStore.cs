@@ -78,7 +78,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         var result = new List<DeliveryRecord>(Math.Clamp(max, 0, 1024));
         // New deliveries join the due sets first (a few hundred per lock), so the oldest due is leased first.
-        while (!_incoming.IsEmpty)
+        // Bounded by what was queued on entry, so that steady enqueuing cannot keep a lease call here.
+        for (var pending = _incoming.Count; pending > 0; pending -= 256)
         {
             lock (_gate) DrainIncoming(256);
         }
@@ -127,6 +128,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         lock (_gate)
         {
             if (entry.Incoming) DrainIncoming();
+            // Visible but not yet queued (its enqueue is still running): the change below schedules it; the drain must not.
+            entry.Incoming = false;
             Unschedule(entry);
             if (entry.FirstAttempt is null) entry.FirstAttempt = attempt;
             else (entry.LaterAttempts ??= new List<AttemptLog>(2)).Add(attempt);
@@ -154,6 +157,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         lock (_gate)
         {
             if (entry.Incoming) DrainIncoming();
+            // Visible but not yet queued (its enqueue is still running): the change below schedules it; the drain must not.
+            entry.Incoming = false;
             Unschedule(entry);
             entry.Record = entry.Record with { DueAt = dueAt };
             if (entry.Record.Status == DeliveryStatus.Pending) AddDue(entry.Record);
@@ -270,8 +275,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         for (var moved = 0; moved < max && _incoming.TryDequeue(out var entry); moved++)
         {
+            // An entry a change already took over (it drained, or cleared the flag) is scheduled by that change.
+            if (!entry.Incoming) continue;
             entry.Incoming = false;
-            // Nothing can have leased or changed it before this: every such change drains first.
             AddDue(entry.Record);
         }
     }
