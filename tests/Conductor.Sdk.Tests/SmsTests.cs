@@ -86,6 +86,51 @@ public sealed class SmsTests
     }
 
     [Fact]
+    public async Task Each_recipient_is_its_own_delivery_so_a_retry_never_texts_one_who_already_got_it()
+    {
+        // Status 0 (accepted) for the first request, 1 (throttled: retry) for the second, then 0.
+        var (server, forms) = await StartVonageAsync("0", "1", "0");
+        await using var _ = server;
+        var time = new FakeTimeProvider(At);
+        var services = new ServiceCollection();
+        services.AddSingleton<TimeProvider>(time);
+        CompiledTemplate Text(string value) => new(value, (in TemplateContext _) => value);
+        services.AddConductor(o =>
+            {
+                o.AllowedNetworks.Add("127.0.0.1/32");
+                o.MaxConcurrentPerEndpoint = 1; // one at a time, so the scripted answers meet the recipients in order
+            }).UseInMemoryStore()
+            .AddVonageSms(o =>
+            {
+                o.ApiKey = "vk";
+                o.ApiSecret = "vs-secret";
+                o.BaseAddress = server.BaseAddress;
+            })
+            .AddNotification(new SmsNotificationDefinition("health", 0, new[] { EventNames.ExecutionFailed }, "vonage",
+                new[] { Text("+14155550100"), Text("+14155550101") }, Text("+14155550111"), Text("down")));
+        await using var provider = services.BuildServiceProvider();
+
+        var receipt = await provider.GetRequiredService<NotificationDispatcher>().DispatchAsync(
+            new ExecutionFailed(time.GetUtcNow(), "health", "exec-1", new ErrorInfo("down", "T"), 1));
+        Assert.Equal(2, receipt.DeliveryIds.Count);
+        var processor = provider.GetRequiredService<DeliveryProcessor>();
+        await processor.RunDueAsync();
+        time.Advance(TimeSpan.FromSeconds(1));
+        await processor.RunDueAsync();
+
+        var store = provider.GetRequiredService<IDeliveryStore>();
+        var records = await Task.WhenAll(receipt.DeliveryIds.Select(async id => (await store.GetAsync(id))!));
+        Assert.All(records, r => Assert.Equal(DeliveryStatus.Delivered, r.Status));
+        Assert.Equal(new[] { "health#0@0", "health#0@1" }, records.Select(r => r.NotificationKey).Order(StringComparer.Ordinal));
+        var sent = forms.Select(f => f["to"].ToString()).ToList();
+        Assert.Equal(3, sent.Count);
+        // Whichever recipient was throttled got the second (retried) request; the other was texted exactly once.
+        Assert.Equal(new[] { "14155550100", "14155550101" }, sent.Distinct().Order(StringComparer.Ordinal));
+        Assert.Equal(new[] { 1, 2 }, sent.GroupBy(t => t).Select(g => g.Count()).Order());
+        Assert.Equal(sent[1], sent[2]);
+    }
+
+    [Fact]
     public async Task Vonage_gets_the_exact_form_and_status_0_is_delivered()
     {
         var (server, forms) = await StartVonageAsync("0");

@@ -75,8 +75,10 @@ public sealed class NotificationDispatcher
         // Template-rendering channels also get the run's input (not part of the webhook body).
         var rendering = @event.RunInput is null ? payload : null;
         var now = _time.GetUtcNow();
-        var records = new DeliveryRecord[targets.Length];
-        for (var i = 0; i < targets.Length; i++)
+        var total = 0;
+        for (var i = 0; i < targets.Length; i++) total += targets[i].Recipients;
+        var records = new DeliveryRecord[total];
+        for (int i = 0, n = 0; i < targets.Length; i++)
         {
             var notification = targets[i];
             if (!_channels.TryGetValue(notification.Channel, out var channel))
@@ -85,9 +87,14 @@ public sealed class NotificationDispatcher
                     $"{notification.Describe()} needs the '{notification.Channel}' channel, which is not registered; add its package and register it on the Conductor builder.");
             }
 
-            records[i] = new DeliveryRecord(
-                DeliveryRecord.NewId(_time), @event.Ensemble, @event.Name, notification.Key, notification.Channel,
-                channel.EndpointOf(notification), notification.Channel == "webhook" ? payload : rendering ??= EventPayload.SerializeForRendering(@event), now, now, DeliveryStatus.Pending, 0, notification.Retries + 1);
+            var endpoint = channel.EndpointOf(notification);
+            var body = notification.Channel == "webhook" ? payload : rendering ??= EventPayload.SerializeForRendering(@event);
+            for (var recipient = 0; recipient < notification.Recipients; recipient++)
+            {
+                records[n++] = new DeliveryRecord(
+                    DeliveryRecord.NewId(_time), @event.Ensemble, @event.Name, notification.DeliveryKey(recipient), notification.Channel,
+                    endpoint, body, now, now, DeliveryStatus.Pending, 0, notification.Retries + 1);
+            }
         }
 
         await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);

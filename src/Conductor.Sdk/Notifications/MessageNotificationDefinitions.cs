@@ -34,6 +34,9 @@ public sealed record SmsNotificationDefinition(
     public override string Channel => "sms";
 
     /// <inheritdoc />
+    public override int Recipients => Math.Max(1, To.Count);
+
+    /// <inheritdoc />
     public override int Retries => 3;
 }
 

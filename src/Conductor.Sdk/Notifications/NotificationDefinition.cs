@@ -64,6 +64,25 @@ public abstract record NotificationDefinition
     /// <summary>Retries after the first attempt (0..5).</summary>
     public abstract int Retries { get; }
 
+    /// <summary>
+    /// How many deliveries one event makes: one per recipient when the channel sends to each separately (SMS), so that
+    /// a retry after a partial failure never sends again to a recipient who already got the message.
+    /// </summary>
+    public virtual int Recipients => 1;
+
+    /// <summary>The stored key of the delivery for recipient <paramref name="recipient"/> (<c>{key}@{n}</c> when there are several).</summary>
+    public string DeliveryKey(int recipient) => Recipients == 1 ? Key : Key + "@" + recipient.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Splits a stored key into the notification's key and the recipient index (null: every recipient).</summary>
+    public static (string Key, int? Recipient) ParseDeliveryKey(string deliveryKey)
+    {
+        ArgumentNullException.ThrowIfNull(deliveryKey);
+        var at = deliveryKey.LastIndexOf('@');
+        return at > 0 && int.TryParse(deliveryKey.AsSpan(at + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var recipient)
+            ? (deliveryKey[..at], recipient)
+            : (deliveryKey, null);
+    }
+
     /// <summary>"ensemble 'x', webhook notification #2": how errors and logs name it.</summary>
     public string Describe() => _description ?? $"ensemble '{Ensemble}', {Channel} notification #{Index + 1}";
 }

@@ -30,5 +30,6 @@ public sealed class NotificationRegistry
         _byEnsemble.TryGetValue(ensemble, out var list) ? list : Array.Empty<NotificationDefinition>();
 
     /// <summary>Looks a definition up by its <c>{ensemble}#{index}</c> key.</summary>
-    public NotificationDefinition? Find(string key) => _byKey.GetValueOrDefault(key);
+    public NotificationDefinition? Find(string key) =>
+        _byKey.TryGetValue(key, out var definition) ? definition : _byKey.GetValueOrDefault(NotificationDefinition.ParseDeliveryKey(key).Key);
 }

@@ -190,14 +190,24 @@ public sealed partial class EnsembleRunner
             if (!definition.ResolvedAtSend.Contains(key)) values.Add(new(key, template.Render(context)));
         }
 
+        // An SMS goes out as one delivery per recipient, so that a retry never texts someone who already got it.
+        var recipients = definition.Operation == "sms" && definition.Config.TryGetValue("to", out var to) ? Math.Max(1, to.Render(context).Split(',').Length) : 1;
         var now = _time.GetUtcNow();
-        var record = new DeliveryRecord(
-            DeliveryRecord.NewId(_time), definition.Ensemble, OperationNotificationDefinition.EventName(step.Name), definition.Key, definition.Channel,
-            channel.EndpointOf(definition), OperationPayload.Serialize(definition.Ensemble, scope.ExecutionId, step.Name, values),
-            now, now, DeliveryStatus.Pending, 0, definition.Retries + 1);
-        await _store.EnqueueAsync(new[] { record }, cancellationToken).ConfigureAwait(false);
+        var payload = OperationPayload.Serialize(definition.Ensemble, scope.ExecutionId, step.Name, values);
+        var records = new DeliveryRecord[recipients];
+        for (var i = 0; i < recipients; i++)
+        {
+            records[i] = new DeliveryRecord(
+                DeliveryRecord.NewId(_time), definition.Ensemble, OperationNotificationDefinition.EventName(step.Name),
+                recipients == 1 ? definition.Key : definition.Key + "@" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), definition.Channel,
+                channel.EndpointOf(definition), payload, now, now, DeliveryStatus.Pending, 0, definition.Retries + 1);
+        }
+
+        await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);
         _signal.Notify();
-        return JsonValues.Object(("deliveryId", record.Id));
+        return records.Length == 1
+            ? JsonValues.Object(("deliveryId", records[0].Id))
+            : JsonValues.Object(("deliveryId", records[0].Id), ("deliveryIds", records.Select(r => r.Id).ToArray()));
     }
 
     private void Record(FlowDefinition flow, string status, TimeSpan duration)

@@ -87,13 +87,20 @@ public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, Ense
             // An operation step: the values were rendered when the step ran; configuration-only ones are read now.
             var values = OperationPayload.Resolve(operation, attempt.Delivery.Payload, environment);
             var settings = values.Where(v => v.Key is not ("provider" or "from" or "to" or "body")).ToDictionary(v => v.Key, v => v.Value, StringComparer.Ordinal);
-            return Check(operation.Describe(), ProviderFor(operation), values.GetValueOrDefault("from"), (values.GetValueOrDefault("to") ?? string.Empty).Split(','), values.GetValueOrDefault("body") ?? string.Empty, settings);
+            var all = (values.GetValueOrDefault("to") ?? string.Empty).Split(',');
+            return Check(operation.Describe(), ProviderFor(operation), values.GetValueOrDefault("from"), OnlyRecipient(all, attempt), values.GetValueOrDefault("body") ?? string.Empty, settings);
         }
 
         var notification = (SmsNotificationDefinition)attempt.Notification;
         var context = new TemplateContext(notification.Ensemble, EventPayload.Deserialize(attempt.Delivery.Payload), environment);
-        return Check(notification.Describe(), ProviderFor(notification), notification.From?.Render(context), notification.To.Select(t => t.Render(context)), notification.Body.Render(context), null);
+        return Check(notification.Describe(), ProviderFor(notification), notification.From?.Render(context), OnlyRecipient(notification.To.Select(t => t.Render(context)).ToArray(), attempt), notification.Body.Render(context), null);
     }
+
+    /// <summary>A delivery stored per recipient (<c>{key}@{n}</c>) sends to that recipient only.</summary>
+    private static IEnumerable<string> OnlyRecipient(string[] recipients, DeliveryAttempt attempt) =>
+        NotificationDefinition.ParseDeliveryKey(attempt.Delivery.NotificationKey).Recipient is int index
+            ? index < recipients.Length ? new[] { recipients[index] } : Array.Empty<string>()
+            : recipients;
 
     private ISmsProvider? ProviderFor(NotificationDefinition notification) => _providers.GetValueOrDefault(ProviderOf(notification));
 
