@@ -228,6 +228,22 @@ public sealed class FirebasePushTests
     }
 
     [Fact]
+    public async Task Concurrent_first_sends_share_one_token_exchange()
+    {
+        await using var google = await FakeGoogle.StartAsync();
+        var (provider, time, _) = Build(google);
+        await using var _ = provider;
+        var dispatcher = provider.GetRequiredService<NotificationDispatcher>();
+        for (var i = 0; i < 5; i++) await dispatcher.DispatchAsync(new ExecutionCompleted(time.GetUtcNow(), "orders", "exec-" + i, null, 5));
+
+        await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
+
+        Assert.Equal(5, google.Sends.Count);
+        Assert.Equal(1, google.TokensIssued);
+        Assert.All(google.Sends, r => Assert.Equal("Bearer ya29.test-1", r.Header("Authorization")));
+    }
+
+    [Fact]
     public async Task A_401_drops_the_cached_token_and_the_attempt_succeeds_with_a_new_one()
     {
         await using var google = await FakeGoogle.StartAsync(
