@@ -305,6 +305,23 @@ public sealed class FirebasePushTests
     }
 
     [Fact]
+    public async Task An_invalid_registration_token_is_reported_but_another_invalid_argument_is_not()
+    {
+        const string BadToken = """{"error":{"code":400,"message":"The registration token is not a valid FCM registration token","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}""";
+        const string BadData = """{"error":{"code":400,"message":"Invalid value at 'message.data[0].value'","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"}]}}""";
+        await using var google = await FakeGoogle.StartAsync(new Answer(400, BadToken), new Answer(400, BadData));
+        var (provider, time, hook) = Build(google);
+        await using var _ = provider;
+
+        var first = await RecordAsync(provider, await DispatchAsync(provider, time));
+        var second = await RecordAsync(provider, await DispatchAsync(provider, time));
+
+        Assert.Equal((DeliveryStatus.DeadLettered, AttemptErrorKind.InvalidRecipient), (first.Status, first.LastErrorKind));
+        Assert.Equal((DeliveryStatus.DeadLettered, AttemptErrorKind.Provider), (second.Status, second.LastErrorKind));
+        Assert.Equal("INVALID_ARGUMENT (400): The registration token is not a valid FCM registration token", Assert.Single(hook.Calls).Reason);
+    }
+
+    [Fact]
     public async Task Quota_exceeded_with_retry_after_is_retried_at_that_time()
     {
         await using var google = await FakeGoogle.StartAsync(

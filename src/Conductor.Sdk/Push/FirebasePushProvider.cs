@@ -364,6 +364,12 @@ public sealed class FirebasePushProvider : IPushProvider
             return new AttemptResult(AttemptOutcome.Permanent, reply.Status, AttemptErrorKind.InvalidRecipient, $"UNREGISTERED ({reply.Status}): the token is no longer valid");
         }
 
+        // FCM answers a malformed or foreign token with INVALID_ARGUMENT and says so in the message.
+        if (code == "INVALID_ARGUMENT" && targetKind == "token" && text?.Contains("registration token", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            return new AttemptResult(AttemptOutcome.Permanent, reply.Status, AttemptErrorKind.InvalidRecipient, $"INVALID_ARGUMENT ({reply.Status}): {text}");
+        }
+
         var retry = reply.Status is 429 or 500 or 502 or 503 or 504 || code is "QUOTA_EXCEEDED" or "UNAVAILABLE" or "INTERNAL";
         var hint = code switch
         {
