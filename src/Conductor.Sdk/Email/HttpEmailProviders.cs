@@ -77,8 +77,7 @@ public abstract class HttpEmailProvider(IHttpClientFactory clients, TimeProvider
 
     private static async Task<string> ReadReplyAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
-        var bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        var text = Encoding.UTF8.GetString(bytes, 0, Math.Min(bytes.Length, ReplyLimit));
+        var text = await ProviderReply.ReadTextAsync(response.Content, cancellationToken, ReplyLimit).ConfigureAwait(false);
         return EmailMessage.SingleLine(text);
     }
 

@@ -338,7 +338,7 @@ public sealed class ApnsPushProvider(IHttpClientFactory clients, TimeProvider ti
         using var response = await clients.CreateClient(WebhookChannel.HttpClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         var status = (int)response.StatusCode;
         if (status is >= 200 and < 300) return new Reply(status, null, null);
-        var reason = ReadReason(await ReadLimitedAsync(response.Content, cancellationToken).ConfigureAwait(false));
+        var reason = ReadReason(await ProviderReply.ReadBytesAsync(response.Content, cancellationToken, ReplyLimit).ConfigureAwait(false));
         TimeSpan? retryAfter = response.Headers.RetryAfter is { } header ? header.Delta ?? (header.Date is { } date ? date - time.GetUtcNow() : null) : null;
         return new Reply(status, reason, retryAfter);
     }
@@ -392,16 +392,6 @@ public sealed class ApnsPushProvider(IHttpClientFactory clients, TimeProvider ti
         {
             return null;
         }
-    }
-
-    private static async Task<byte[]> ReadLimitedAsync(HttpContent content, CancellationToken cancellationToken)
-    {
-        using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        var buffer = new byte[ReplyLimit];
-        var total = 0;
-        int read;
-        while (total < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0) total += read;
-        return buffer[..total];
     }
 
     /// <summary>Releases the signing key.</summary>

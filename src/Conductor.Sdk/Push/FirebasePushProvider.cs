@@ -174,7 +174,7 @@ internal sealed class FirebaseAccessTokens(IHttpClientFactory clients, TimeProvi
                 }),
             };
             using var response = await clients.CreateClient(WebhookChannel.HttpClientName).SendAsync(request, cancellationToken).ConfigureAwait(false);
-            var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            var body = await ProviderReply.ReadTextAsync(response.Content, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
                 throw new FirebaseTokenException((int)response.StatusCode, RetrySchedule.Classify(response.StatusCode), OAuthError(body));
@@ -348,7 +348,7 @@ public sealed class FirebasePushProvider : IPushProvider
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using var response = await _clients.CreateClient(WebhookChannel.HttpClientName).SendAsync(request, cancellationToken).ConfigureAwait(false);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        var text = await ProviderReply.ReadTextAsync(response.Content, cancellationToken).ConfigureAwait(false);
         var retryAfter = RetrySchedule.ParseRetryAfter(response.Headers.TryGetValues("Retry-After", out var values) ? values.FirstOrDefault() : null, _time.GetUtcNow());
         return new Reply((int)response.StatusCode, text, retryAfter);
     }

@@ -199,7 +199,7 @@ public sealed class VonageSmsProvider(IHttpClientFactory clients, IOptions<Vonag
         {
             using var response = await clients.CreateClient(WebhookChannel.HttpClientName).SendAsync(request, cancellationToken).ConfigureAwait(false);
             var status = (int)response.StatusCode;
-            var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            var text = await ProviderReply.ReadTextAsync(response.Content, cancellationToken).ConfigureAwait(false);
             if (RetrySchedule.Classify(response.StatusCode) != AttemptOutcome.Delivered)
             {
                 return new AttemptResult(RetrySchedule.Classify(response.StatusCode), status, AttemptErrorKind.Provider, $"vonage: HTTP {status}");
