@@ -282,7 +282,9 @@ namespace Conductor.Sdk.Generators
         }
 
         /// <summary>The generated registration method of an ensemble: <c>Add{TypeName}</c>.</summary>
-        public static string RegistrationMethod(EnsembleDefinition ensemble) => "Add" + ensemble.TypeName;
+        public static string RegistrationMethod(EnsembleDefinition ensemble) =>
+            // An ensemble named 'ensembles' must not collide with AddEnsembles() itself.
+            ensemble.TypeName == "Ensembles" ? "AddEnsemblesEnsemble" : "Add" + ensemble.TypeName;
 
         /// <summary>The agents of a flow, distinct, in flow order.</summary>
         public static List<string> AgentsOf(EnsembleDefinition ensemble) => ensemble.Flow.Where(s => s.Agent is not null).Select(s => s.Agent!.Value).Distinct().ToList();

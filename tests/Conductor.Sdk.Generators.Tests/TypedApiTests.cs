@@ -129,6 +129,18 @@ public sealed class TypedApiTests
     }
 
     [Fact]
+    public void An_ensemble_named_ensembles_does_not_collide_with_AddEnsembles()
+    {
+        var files = new[] { (AdditionalText)new InMemoryAdditionalText("/project/ensembles/ensembles.yaml", "name: ensembles\nflow:\n  - agent: tidy\n") };
+        var driver = GeneratorHarness.Driver(files, track: false).RunGeneratorsAndUpdateCompilation(RuntimeCompilation(), out var output, out _);
+        Assert.Null(driver.GetRunResult().Results.Single().Exception);
+        var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+        var registration = driver.GetRunResult().Results.Single().GeneratedSources.Single(s => s.HintName == "ConductorEnsembles.g.cs").SourceText.ToString();
+        Assert.Contains("AddEnsemblesEnsemble(this global::Conductor.Sdk.DependencyInjection.ConductorBuilder builder, global::System.Action<", registration);
+    }
+
+    [Fact]
     public void Generated_code_contains_no_secret_values()
     {
         var (run, _) = Generate();
