@@ -152,8 +152,7 @@ public static class SmtpConductorBuilderExtensions
     /// <summary>Adds <c>provider: smtp</c>.</summary>
     public static ConductorBuilder AddSmtpEmail(this ConductorBuilder builder, Action<SmtpEmailOptions> configure)
     {
-        builder.Services.Configure(configure);
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IEmailProvider, SmtpEmailProvider>());
-        return builder;
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddProvider<IEmailProvider, SmtpEmailProvider, SmtpEmailOptions>(configure);
     }
 }

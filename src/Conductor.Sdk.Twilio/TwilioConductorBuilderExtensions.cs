@@ -15,13 +15,9 @@ public static class TwilioConductorBuilderExtensions
     public static ConductorBuilder AddTwilioSms(this ConductorBuilder builder, Action<TwilioSmsOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(configure);
         builder.Services.AddOptions<TwilioSmsOptions>()
-            .Configure(configure)
             .Validate(o => o.BaseAddress is { IsAbsoluteUri: true } uri && (uri.Scheme == Uri.UriSchemeHttps || uri.Scheme == Uri.UriSchemeHttp),
-                "TwilioSmsOptions.BaseAddress must be an absolute http(s) address such as https://api.twilio.com/")
-            .ValidateOnStart();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ISmsProvider, TwilioSmsProvider>());
-        return builder;
+                "TwilioSmsOptions.BaseAddress must be an absolute http(s) address such as https://api.twilio.com/");
+        return builder.AddProvider<ISmsProvider, TwilioSmsProvider, TwilioSmsOptions>(configure);
     }
 }

@@ -10,6 +10,7 @@ using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
 using Conductor.Sdk.Push;
+using Conductor.Sdk.Tests.Infrastructure;
 using Conductor.Sdk.Sqlite;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -95,17 +96,6 @@ public sealed class ApnsPushTests
         }
     }
 
-    private sealed class RecordingHook : IPushTokenInvalidated
-    {
-        public ConcurrentQueue<PushTokenInvalidation> Calls { get; } = new();
-
-        public ValueTask OnTokenInvalidatedAsync(PushTokenInvalidation invalidation, CancellationToken cancellationToken)
-        {
-            Calls.Enqueue(invalidation);
-            return ValueTask.CompletedTask;
-        }
-    }
-
     private static CompiledTemplate Text(string value) => new(value, (in TemplateContext _) => value);
 
     /// <summary>A rich notification: title and body from the event, an image, one data key and two actions.</summary>
@@ -124,11 +114,11 @@ public sealed class ApnsPushTests
         new Dictionary<string, CompiledTemplate> { ["category"] = Text("RUN_STATUS"), ["runId"] = Text("exec-1") },
         Array.Empty<(CompiledTemplate, CompiledTemplate)>());
 
-    private static (ServiceProvider Provider, FakeTimeProvider Time, RecordingHook Hook) Build(
+    private static (ServiceProvider Provider, FakeTimeProvider Time, RecordingTokenHook Hook) Build(
         ApnsServer server, PushNotificationDefinition? notification = null, Action<ApnsPushOptions>? configure = null)
     {
         var time = new FakeTimeProvider(At);
-        var hook = new RecordingHook();
+        var hook = new RecordingTokenHook();
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
         services.AddSingleton<IPushTokenInvalidated>(hook);

@@ -111,17 +111,6 @@ public sealed class FirebasePushTests
         public ValueTask DisposeAsync() => _server.DisposeAsync();
     }
 
-    private sealed class RecordingHook : IPushTokenInvalidated
-    {
-        public ConcurrentQueue<PushTokenInvalidation> Calls { get; } = new();
-
-        public ValueTask OnTokenInvalidatedAsync(PushTokenInvalidation invalidation, CancellationToken cancellationToken)
-        {
-            Calls.Enqueue(invalidation);
-            return ValueTask.CompletedTask;
-        }
-    }
-
     private static string ServiceAccount(Uri tokenServer) => JsonSerializer.Serialize(new Dictionary<string, string>
     {
         ["type"] = "service_account",
@@ -142,10 +131,10 @@ public sealed class FirebasePushTests
         new Dictionary<string, CompiledTemplate> { ["orderId"] = Text("A-1001") },
         new[] { (Text("track"), Text("Track")), (Text("open"), Text("Open")) });
 
-    private static (ServiceProvider Provider, FakeTimeProvider Time, RecordingHook Hook) Build(FakeGoogle google, PushNotificationDefinition? notification = null, Action<IServiceCollection>? configure = null)
+    private static (ServiceProvider Provider, FakeTimeProvider Time, RecordingTokenHook Hook) Build(FakeGoogle google, PushNotificationDefinition? notification = null, Action<IServiceCollection>? configure = null)
     {
         var time = new FakeTimeProvider(At);
-        var hook = new RecordingHook();
+        var hook = new RecordingTokenHook();
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
         services.AddSingleton<IPushTokenInvalidated>(hook);

@@ -54,25 +54,6 @@ public sealed class WebPushTests
         public void Dispose() => Key.Dispose();
     }
 
-    private sealed class RecordingHook : IPushTokenInvalidated
-    {
-        private readonly List<PushTokenInvalidation> _calls = new();
-
-        public IReadOnlyList<PushTokenInvalidation> Calls
-        {
-            get
-            {
-                lock (_calls) return _calls.ToArray();
-            }
-        }
-
-        public ValueTask OnTokenInvalidatedAsync(PushTokenInvalidation invalidation, CancellationToken cancellationToken)
-        {
-            lock (_calls) _calls.Add(invalidation);
-            return ValueTask.CompletedTask;
-        }
-    }
-
     private sealed record ServiceReply(int Status, string Body = "", params (string Name, string Value)[] Headers);
 
     /// <summary>A push service on loopback: records each request and answers from the script (the last reply repeats).</summary>
@@ -93,10 +74,10 @@ public sealed class WebPushTests
         return server;
     }
 
-    private static (ServiceProvider Provider, FakeTimeProvider Time, RecordingHook Hook) Build(string subscription, Vapid vapid, Action<WebPushOptions>? adjust = null)
+    private static (ServiceProvider Provider, FakeTimeProvider Time, RecordingTokenHook Hook) Build(string subscription, Vapid vapid, Action<WebPushOptions>? adjust = null)
     {
         var time = new FakeTimeProvider(At);
-        var hook = new RecordingHook();
+        var hook = new RecordingTokenHook();
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
         services.AddSingleton<IPushTokenInvalidated>(hook);

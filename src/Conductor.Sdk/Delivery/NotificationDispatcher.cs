@@ -81,29 +81,55 @@ public sealed class NotificationDispatcher
         for (int i = 0, n = 0; i < targets.Length; i++)
         {
             var notification = targets[i];
-            if (!_channels.TryGetValue(notification.Channel, out var channel))
-            {
-                throw new InvalidOperationException(
-                    $"{notification.Describe()} needs the '{notification.Channel}' channel, which is not registered; add its package and register it on the Conductor builder.");
-            }
-
-            var endpoint = channel.EndpointOf(notification);
             var body = notification.Channel == "webhook" ? payload : rendering ??= EventPayload.SerializeForRendering(@event);
-            for (var recipient = 0; recipient < notification.Recipients; recipient++)
-            {
-                records[n++] = new DeliveryRecord(
-                    DeliveryRecord.NewId(_time), @event.Ensemble, @event.Name, notification.DeliveryKey(recipient), notification.Channel,
-                    endpoint, body, now, now, DeliveryStatus.Pending, 0, notification.Retries + 1);
-            }
+            Fill(records.AsSpan(n, notification.Recipients), notification, @event.Name, body, now);
+            n += notification.Recipients;
         }
 
+        var ids = await StoreAsync(records, @event.Name, @event.Ensemble, cancellationToken).ConfigureAwait(false);
+        return new DispatchReceipt(@event.Name, @event.Ensemble, ids);
+    }
+
+    /// <summary>
+    /// Stores the deliveries of a flow's operation step (one per recipient, each retried on its own) and returns their
+    /// ids. The payload holds the values rendered when the step ran (see <see cref="Runner.OperationPayload"/>).
+    /// </summary>
+    internal async ValueTask<string[]> EnqueueStepAsync(Runner.OperationNotificationDefinition step, ReadOnlyMemory<byte> payload, int recipients, CancellationToken cancellationToken)
+    {
+        var records = new DeliveryRecord[recipients];
+        var eventName = step.Events.Single();
+        Fill(records, step, eventName, payload, _time.GetUtcNow());
+        return await StoreAsync(records, eventName, step.Ensemble, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Fills one record per recipient of a notification, all due now.</summary>
+    private void Fill(Span<DeliveryRecord> into, NotificationDefinition notification, string eventName, ReadOnlyMemory<byte> body, DateTimeOffset now)
+    {
+        if (!_channels.TryGetValue(notification.Channel, out var channel))
+        {
+            throw new InvalidOperationException(
+                $"{notification.Describe()} needs the '{notification.Channel}' channel, which is not registered; add its package and register it on the Conductor builder.");
+        }
+
+        var endpoint = channel.EndpointOf(notification);
+        for (var recipient = 0; recipient < into.Length; recipient++)
+        {
+            into[recipient] = new DeliveryRecord(
+                DeliveryRecord.NewId(_time), notification.Ensemble, eventName, notification.DeliveryKey(recipient, into.Length), notification.Channel,
+                endpoint, body, now, now, DeliveryStatus.Pending, 0, notification.Retries + 1);
+        }
+    }
+
+    /// <summary>Stores the records (persisted before this returns), counts and logs them, and wakes the worker.</summary>
+    private async ValueTask<string[]> StoreAsync(DeliveryRecord[] records, string eventName, string ensemble, CancellationToken cancellationToken)
+    {
         await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);
-        _telemetry.Enqueued.Add(records.Length, new KeyValuePair<string, object?>("conductor.event", @event.Name));
-        Log.Enqueued(_logger, records.Length, @event.Name, @event.Ensemble);
+        _telemetry.Enqueued.Add(records.Length, new KeyValuePair<string, object?>("conductor.event", eventName));
+        Log.Enqueued(_logger, records.Length, eventName, ensemble);
         _signal.Notify();
         var ids = new string[records.Length];
         for (var i = 0; i < records.Length; i++) ids[i] = records[i].Id;
-        return new DispatchReceipt(@event.Name, @event.Ensemble, ids);
+        return ids;
     }
 }
 

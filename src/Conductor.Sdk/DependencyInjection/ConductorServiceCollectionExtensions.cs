@@ -35,6 +35,34 @@ public sealed class ConductorBuilder
         return this;
     }
 
+    /// <summary>
+    /// Registers a provider of a channel (an <c>IEmailProvider</c>, <c>ISmsProvider</c> or <c>IPushProvider</c>) with its
+    /// options, which the app sets from configuration and which are checked when the host starts (by any
+    /// <c>IValidateOptions&lt;TOptions&gt;</c> registered for them). Provider packages call this from their
+    /// <c>Add…</c> methods.
+    /// </summary>
+    public ConductorBuilder AddProvider<TService, [System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TProvider, [System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] TOptions>(Action<TOptions> configure)
+        where TService : class
+        where TProvider : class, TService
+        where TOptions : class
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        Services.AddOptions<TOptions>().Configure(configure).ValidateOnStart();
+        Services.TryAddEnumerable(ServiceDescriptor.Singleton<TService, TProvider>());
+        return this;
+    }
+
+    /// <summary>As <see cref="AddProvider{TService, TProvider, TOptions}"/>, with the validator that checks the options at start.</summary>
+    public ConductorBuilder AddProvider<TService, [System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TProvider, [System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicParameterlessConstructor)] TOptions, [System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TValidator>(Action<TOptions> configure)
+        where TService : class
+        where TProvider : class, TService
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TOptions>, TValidator>());
+        return AddProvider<TService, TProvider, TOptions>(configure);
+    }
+
     /// <summary>Replaces the delivery store (the default is SQLite, see <c>UseSqlite</c>).</summary>
     public ConductorBuilder UseStore<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TStore>()
         where TStore : class, IDeliveryStore
@@ -179,8 +207,8 @@ internal sealed class ConductorStartupCheck(
                 EmailNotificationDefinition e => e.Provider ?? email.Value.DefaultProvider,
                 SmsNotificationDefinition m => m.Provider ?? sms.Value.DefaultProvider,
                 PushNotificationDefinition p => p.Provider,
-                Runner.OperationNotificationDefinition o => o.Config.TryGetValue("provider", out var t) && KnownAtStart(t.Source)
-                    ? t.Render(new Ensembles.TemplateContext(o.Ensemble, null, environment))
+                Runner.OperationNotificationDefinition o => o.Config.TryGetValue("provider", out var t) && t.KnownAtStart
+                    ? o.ConfiguredProvider(environment)
                     : o.Operation == "email" ? email.Value.DefaultProvider : sms.Value.DefaultProvider,
                 _ => null,
             };
@@ -210,7 +238,7 @@ internal sealed class ConductorStartupCheck(
             if (notification.From is { } from) fields.Add(("from", from));
             foreach (var (field, template) in fields)
             {
-                if (!KnownAtStart(template.Source)) continue;
+                if (!template.KnownAtStart) continue;
                 var value = template.Render(new Ensembles.TemplateContext(notification.Ensemble, null, environment));
                 if (!System.Net.Mail.MailAddress.TryCreate(value, out _))
                 {
@@ -223,20 +251,5 @@ internal sealed class ConductorStartupCheck(
         {
             yield return $"- Conductor email DefaultFrom: '{email.Value.DefaultFrom}' is not a valid email address";
         }
-    }
-
-    /// <summary>True when a template has no bindings, or binds only to configuration values.</summary>
-    private static bool KnownAtStart(string source)
-    {
-        var index = 0;
-        while ((index = source.IndexOf("${", index, StringComparison.Ordinal)) >= 0)
-        {
-            var end = source.IndexOf('}', index);
-            if (end < 0) return false;
-            if (!source.AsSpan(index + 2, end - index - 2).Trim().StartsWith("env.", StringComparison.Ordinal)) return false;
-            index = end + 1;
-        }
-
-        return true;
     }
 }

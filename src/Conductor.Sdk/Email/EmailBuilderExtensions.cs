@@ -1,6 +1,5 @@
 using Conductor.Sdk.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Conductor.Sdk.Email;
 
@@ -10,17 +9,15 @@ public static class EmailBuilderExtensions
     /// <summary>Adds <c>provider: resend</c>.</summary>
     public static ConductorBuilder AddResendEmail(this ConductorBuilder builder, Action<ResendEmailOptions> configure)
     {
-        builder.Services.Configure(configure);
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IEmailProvider, ResendEmailProvider>());
-        return builder;
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddProvider<IEmailProvider, ResendEmailProvider, ResendEmailOptions>(configure);
     }
 
     /// <summary>Adds <c>provider: cloudflare</c>.</summary>
     public static ConductorBuilder AddCloudflareEmail(this ConductorBuilder builder, Action<CloudflareEmailOptions> configure)
     {
-        builder.Services.Configure(configure);
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IEmailProvider, CloudflareEmailProvider>());
-        return builder;
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddProvider<IEmailProvider, CloudflareEmailProvider, CloudflareEmailOptions>(configure);
     }
 
     /// <summary>Chooses the provider for notifications that name none, and the default sender.</summary>

@@ -38,7 +38,7 @@ public sealed class EmailChannel(IEnumerable<IEmailProvider> providers, Ensemble
     private string ProviderOf(NotificationDefinition notification) => notification switch
     {
         EmailNotificationDefinition email => email.Provider,
-        OperationNotificationDefinition operation => operation.Config.TryGetValue("provider", out var provider) ? provider.Render(new TemplateContext(operation.Ensemble, null, environment)) : null,
+        OperationNotificationDefinition operation => operation.ConfiguredProvider(environment),
         _ => null,
     } ?? options.Value.DefaultProvider;
 

@@ -27,20 +27,7 @@ public static class EventPayload
         ArgumentNullException.ThrowIfNull(@event);
         if (@event.RunInput is not { } input) return Serialize(@event);
         var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("event", @event.Name);
-            Span<char> stamp = stackalloc char[24];
-            FormatTimestamp(@event.Timestamp, stamp);
-            writer.WriteString("timestamp", stamp);
-            writer.WritePropertyName("data");
-            WriteData(writer, @event);
-            writer.WritePropertyName("runInput");
-            input.WriteTo(writer);
-            writer.WriteEndObject();
-        }
-
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions)) WriteEnvelope(writer, @event, input);
         return buffer.WrittenSpan.ToArray();
     }
 
@@ -71,7 +58,7 @@ public static class EventPayload
     [ThreadStatic]
     private static Utf8JsonWriter? t_writer;
 
-    private static void WriteEnvelope(Utf8JsonWriter writer, ConductorEvent @event)
+    private static void WriteEnvelope(Utf8JsonWriter writer, ConductorEvent @event, JsonElement? runInput = null)
     {
         writer.WriteStartObject();
         writer.WriteString("event", @event.Name);
@@ -80,6 +67,12 @@ public static class EventPayload
         writer.WriteString("timestamp", stamp);
         writer.WritePropertyName("data");
         WriteData(writer, @event);
+        if (runInput is { } input)
+        {
+            writer.WritePropertyName("runInput");
+            input.WriteTo(writer);
+        }
+
         writer.WriteEndObject();
     }
 

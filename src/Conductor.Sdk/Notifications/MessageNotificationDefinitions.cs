@@ -3,7 +3,34 @@ using Conductor.Sdk.Ensembles;
 namespace Conductor.Sdk.Notifications;
 
 /// <summary>A template for a field, and its source text (for tools that show what would be sent).</summary>
-public sealed record CompiledTemplate(string Source, TemplateRenderer Render);
+public sealed record CompiledTemplate(string Source, TemplateRenderer Render)
+{
+    /// <summary>
+    /// True when the value is known from configuration alone: the source has no bindings, or only <c>${env.NAME}</c>
+    /// ones (spaces allowed inside the braces). Such values can be checked at start-up and resolved at send time.
+    /// </summary>
+    public bool KnownAtStart
+    {
+        get
+        {
+            for (var start = Source.IndexOf("${", StringComparison.Ordinal); start >= 0; start = Source.IndexOf("${", start, StringComparison.Ordinal))
+            {
+                var end = Source.IndexOf('}', start);
+                if (end < 0) return false;
+                var inner = Source.AsSpan(start + 2, end - start - 2).Trim();
+                if (!inner.StartsWith("env.", StringComparison.Ordinal) || inner.Length == 4) return false;
+                foreach (var c in inner[4..])
+                {
+                    if (!(char.IsAsciiLetterOrDigit(c) || c == '_')) return false;
+                }
+
+                start = end + 1;
+            }
+
+            return true;
+        }
+    }
+}
 
 /// <summary>A <c>type: email</c> notification with compiled templates.</summary>
 public sealed record EmailNotificationDefinition(

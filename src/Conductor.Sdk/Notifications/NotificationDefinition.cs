@@ -70,8 +70,8 @@ public abstract record NotificationDefinition
     /// </summary>
     public virtual int Recipients => 1;
 
-    /// <summary>The stored key of the delivery for recipient <paramref name="recipient"/> (<c>{key}@{n}</c> when there are several).</summary>
-    public string DeliveryKey(int recipient) => Recipients == 1 ? Key : Key + "@" + recipient.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>The stored key of the delivery for recipient <paramref name="recipient"/> of <paramref name="recipients"/> (<c>{key}@{n}</c> when there are several).</summary>
+    public string DeliveryKey(int recipient, int recipients) => recipients == 1 ? Key : Key + "@" + recipient.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Splits a stored key into the notification's key and the recipient index (null: every recipient).</summary>
     public static (string Key, int? Recipient) ParseDeliveryKey(string deliveryKey)

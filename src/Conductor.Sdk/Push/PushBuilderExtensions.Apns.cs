@@ -1,7 +1,4 @@
 using Conductor.Sdk.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 
 namespace Conductor.Sdk.Push;
 
@@ -15,10 +12,6 @@ public static partial class PushBuilderExtensions
     public static ConductorBuilder AddApnsPush(this ConductorBuilder builder, Action<ApnsPushOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(configure);
-        builder.Services.AddOptions<ApnsPushOptions>().Configure(configure).ValidateOnStart();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ApnsPushOptions>, ApnsPushOptionsValidator>());
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IPushProvider, ApnsPushProvider>());
-        return builder;
+        return builder.AddProvider<IPushProvider, ApnsPushProvider, ApnsPushOptions, ApnsPushOptionsValidator>(configure);
     }
 }

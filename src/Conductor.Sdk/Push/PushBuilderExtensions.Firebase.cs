@@ -1,7 +1,4 @@
 using Conductor.Sdk.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 
 namespace Conductor.Sdk.Push;
 
@@ -15,10 +12,6 @@ public static partial class PushBuilderExtensions
     public static ConductorBuilder AddFirebasePush(this ConductorBuilder builder, Action<FirebasePushOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(configure);
-        builder.Services.AddOptions<FirebasePushOptions>().Configure(configure).ValidateOnStart();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<FirebasePushOptions>, FirebasePushOptionsValidator>());
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IPushProvider, FirebasePushProvider>());
-        return builder;
+        return builder.AddProvider<IPushProvider, FirebasePushProvider, FirebasePushOptions, FirebasePushOptionsValidator>(configure);
     }
 }

@@ -1,7 +1,4 @@
 using Conductor.Sdk.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Options;
 
 namespace Conductor.Sdk.Push;
 
@@ -16,10 +13,7 @@ public static partial class PushBuilderExtensions
     /// <param name="configure">Sets the VAPID subject and keys (from configuration), TTL and urgency.</param>
     public static ConductorBuilder AddWebPush(this ConductorBuilder builder, Action<WebPushOptions> configure)
     {
-        ArgumentNullException.ThrowIfNull(configure);
-        builder.Services.AddOptions<WebPushOptions>().Configure(configure).ValidateOnStart();
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<WebPushOptions>, WebPushOptionsValidator>());
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IPushProvider, WebPushProvider>());
-        return builder;
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddProvider<IPushProvider, WebPushProvider, WebPushOptions, WebPushOptionsValidator>(configure);
     }
 }

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;
@@ -38,35 +37,26 @@ public sealed record ExecutionResult<TOutput>(string ExecutionId, ExecutionStatu
 public sealed partial class EnsembleRunner
 {
     private readonly NotificationDispatcher _dispatcher;
-    private readonly IDeliveryStore _store;
-    private readonly Dictionary<string, INotificationChannel> _channels;
     private readonly EnsembleEnvironment _environment;
     private readonly IServiceScopeFactory _scopes;
     private readonly TimeProvider _time;
-    private readonly DeliverySignal _signal;
     private readonly ILogger _logger;
     private readonly Diagnostics.ConductorTelemetry _telemetry;
 
     /// <summary>Creates the runner (a singleton registered by <c>AddConductor</c>).</summary>
     public EnsembleRunner(
         NotificationDispatcher dispatcher,
-        IDeliveryStore store,
-        IEnumerable<INotificationChannel> channels,
         EnsembleEnvironment environment,
         IServiceScopeFactory scopes,
         TimeProvider time,
-        DeliverySignal signal,
         Diagnostics.ConductorTelemetry telemetry,
         ILogger<EnsembleRunner>? logger = null)
     {
         _telemetry = telemetry;
         _dispatcher = dispatcher;
-        _store = store;
-        _channels = channels.GroupBy(c => c.Channel, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
         _environment = environment;
         _scopes = scopes;
         _time = time;
-        _signal = signal;
         _logger = logger ?? NullLogger<EnsembleRunner>.Instance;
     }
 
@@ -178,36 +168,25 @@ public sealed partial class EnsembleRunner
     private async Task<JsonElement> EnqueueOperationAsync(OperationStepDefinition step, ExecutionScope scope, CancellationToken cancellationToken)
     {
         var definition = step.Notification;
-        if (!_channels.TryGetValue(definition.Channel, out var channel))
-        {
-            throw new InvalidOperationException($"{definition.Describe()} needs the '{definition.Channel}' channel, which is not registered.");
-        }
-
         var context = new TemplateContext(scope, _environment);
         var values = new List<KeyValuePair<string, string>>();
+        string? to = null;
         foreach (var (key, template) in definition.Config)
         {
-            if (!definition.ResolvedAtSend.Contains(key)) values.Add(new(key, template.Render(context)));
+            var stored = !definition.ResolvedAtSend.Contains(key);
+            // 'to' is rendered even when it is resolved at send time, only to count the recipients.
+            if (!stored && key != "to") continue;
+            var value = template.Render(context);
+            if (key == "to") to = value;
+            if (stored) values.Add(new(key, value));
         }
 
         // An SMS goes out as one delivery per recipient, so that a retry never texts someone who already got it.
-        var recipients = definition.Operation == "sms" && definition.Config.TryGetValue("to", out var to) ? Math.Max(1, to.Render(context).Split(',').Length) : 1;
-        var now = _time.GetUtcNow();
-        var payload = OperationPayload.Serialize(definition.Ensemble, scope.ExecutionId, step.Name, values);
-        var records = new DeliveryRecord[recipients];
-        for (var i = 0; i < recipients; i++)
-        {
-            records[i] = new DeliveryRecord(
-                DeliveryRecord.NewId(_time), definition.Ensemble, OperationNotificationDefinition.EventName(step.Name),
-                recipients == 1 ? definition.Key : definition.Key + "@" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), definition.Channel,
-                channel.EndpointOf(definition), payload, now, now, DeliveryStatus.Pending, 0, definition.Retries + 1);
-        }
-
-        await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);
-        _signal.Notify();
-        return records.Length == 1
-            ? JsonValues.Object(("deliveryId", records[0].Id))
-            : JsonValues.Object(("deliveryId", records[0].Id), ("deliveryIds", records.Select(r => r.Id).ToArray()));
+        var recipients = definition.Operation == "sms" && to is not null ? Math.Max(1, to.Split(',').Length) : 1;
+        var ids = await _dispatcher.EnqueueStepAsync(definition, OperationPayload.Serialize(definition.Ensemble, scope.ExecutionId, step.Name, values), recipients, cancellationToken).ConfigureAwait(false);
+        return ids.Length == 1
+            ? JsonValues.Object(("deliveryId", ids[0]))
+            : JsonValues.Object(("deliveryId", ids[0]), ("deliveryIds", ids));
     }
 
     private void Record(FlowDefinition flow, string status, TimeSpan duration)

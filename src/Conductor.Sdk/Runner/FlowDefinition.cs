@@ -100,29 +100,16 @@ public sealed record OperationNotificationDefinition : NotificationDefinition
     public override int Retries => OperationRetries;
 
     /// <summary>
-    /// Whether a config value's source only reads configuration: it has bindings and each is <c>${env.NAME}</c> (spaces
-    /// allowed inside the braces). Used for hand-built definitions; generated ones pass the keys from the parsed YAML.
+    /// Whether a config value only reads configuration: it has bindings and each is <c>${env.NAME}</c>. Used for
+    /// hand-built definitions; generated ones pass the keys decided from the parsed YAML.
     /// </summary>
     public static bool IsConfigurationOnly(CompiledTemplate template)
     {
         ArgumentNullException.ThrowIfNull(template);
-        var source = template.Source;
-        var any = false;
-        for (var start = source.IndexOf("${", StringComparison.Ordinal); start >= 0; start = source.IndexOf("${", start, StringComparison.Ordinal))
-        {
-            var end = source.IndexOf('}', start);
-            if (end < 0) return false;
-            var inner = source.AsSpan(start + 2, end - start - 2).Trim();
-            if (!inner.StartsWith("env.", StringComparison.Ordinal) || inner.Length == 4) return false;
-            foreach (var c in inner[4..])
-            {
-                if (!(char.IsAsciiLetterOrDigit(c) || c == '_')) return false;
-            }
-
-            any = true;
-            start = end + 1;
-        }
-
-        return any;
+        return template.Source.Contains("${", StringComparison.Ordinal) && template.KnownAtStart;
     }
+
+    /// <summary>The step's <c>provider:</c> (rendered from configuration), or null when the config names none.</summary>
+    public string? ConfiguredProvider(Ensembles.EnsembleEnvironment environment) =>
+        Config.TryGetValue("provider", out var provider) ? provider.Render(new Ensembles.TemplateContext(Ensemble, null, environment)) : null;
 }

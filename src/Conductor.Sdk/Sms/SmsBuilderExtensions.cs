@@ -1,6 +1,5 @@
 using Conductor.Sdk.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Conductor.Sdk.Sms;
 
@@ -10,9 +9,8 @@ public static class SmsBuilderExtensions
     /// <summary>Adds <c>provider: vonage</c>.</summary>
     public static ConductorBuilder AddVonageSms(this ConductorBuilder builder, Action<VonageSmsOptions> configure)
     {
-        builder.Services.Configure(configure);
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ISmsProvider, VonageSmsProvider>());
-        return builder;
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddProvider<ISmsProvider, VonageSmsProvider, VonageSmsOptions>(configure);
     }
 
     /// <summary>
@@ -20,9 +18,8 @@ public static class SmsBuilderExtensions
     /// </summary>
     public static ConductorBuilder AddAwsSnsSms(this ConductorBuilder builder, Action<AwsSnsSmsOptions> configure)
     {
-        builder.Services.Configure(configure);
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ISmsProvider, AwsSnsSmsProvider>());
-        return builder;
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.AddProvider<ISmsProvider, AwsSnsSmsProvider, AwsSnsSmsOptions>(configure);
     }
 
     /// <summary>Chooses the provider for notifications that name none, and the default sender.</summary>

@@ -75,7 +75,7 @@ public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, Ense
     private string ProviderOf(NotificationDefinition notification) => notification switch
     {
         SmsNotificationDefinition sms => sms.Provider,
-        OperationNotificationDefinition operation => operation.Config.TryGetValue("provider", out var provider) ? provider.Render(new TemplateContext(operation.Ensemble, null, environment)) : null,
+        OperationNotificationDefinition operation => operation.ConfiguredProvider(environment),
         _ => null,
     } ?? options.Value.DefaultProvider ?? "unset";
 
