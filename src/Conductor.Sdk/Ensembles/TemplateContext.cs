@@ -65,12 +65,13 @@ public readonly struct TemplateContext
         if (_event is null || path.Length == 0) return TemplateValue.Empty;
         var field = path.Names[0];
         var single = path.Length == 1;
+        // Every event's data carries the ensemble.
+        if (single && field == "ensemble") return TemplateValue.Text(_event.Ensemble);
         switch (_event)
         {
             case ExecutionStarted e:
                 return field switch
                 {
-                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
                     "id" when single => TemplateValue.Text(e.Id),
                     "input" => TemplateValues.Navigate(e.Input, path, 1),
                     _ => TemplateValue.Empty,
@@ -78,7 +79,6 @@ public readonly struct TemplateContext
             case ExecutionCompleted e:
                 return field switch
                 {
-                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
                     "id" when single => TemplateValue.Text(e.Id),
                     "status" when single => TemplateValue.Text(e.Status),
                     "duration" when single => TemplateValue.Number(e.Duration),
@@ -88,7 +88,6 @@ public readonly struct TemplateContext
             case ExecutionFailed e:
                 return field switch
                 {
-                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
                     "id" when single => TemplateValue.Text(e.Id),
                     "status" when single => TemplateValue.Text(e.Status),
                     "duration" when single => TemplateValue.Number(e.Duration),
@@ -105,7 +104,6 @@ public readonly struct TemplateContext
             case ExecutionTimedOut e:
                 return field switch
                 {
-                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
                     "id" when single => TemplateValue.Text(e.Id),
                     "duration" when single => TemplateValue.Number(e.Duration),
                     "timeout" when single => TemplateValue.Number(e.Timeout),
@@ -114,7 +112,6 @@ public readonly struct TemplateContext
             case AgentCompleted e:
                 return field switch
                 {
-                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
                     "executionId" when single => TemplateValue.Text(e.ExecutionId),
                     "agent" when single => TemplateValue.Text(e.Agent),
                     "duration" when single => TemplateValue.Number(e.Duration),
@@ -124,7 +121,6 @@ public readonly struct TemplateContext
             case StateUpdated e:
                 return field switch
                 {
-                    "ensemble" when single => TemplateValue.Text(e.Ensemble),
                     "executionId" when single => TemplateValue.Text(e.ExecutionId),
                     "state" => TemplateValues.Navigate(e.State, path, 1),
                     _ => TemplateValue.Empty,

@@ -76,7 +76,16 @@ public sealed class AgentState
     public void Set(string key, object? value)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
-        var element = JsonValues.Value(value);
+        JsonElement element;
+        try
+        {
+            element = JsonValues.Value(value);
+        }
+        catch (NotSupportedException ex)
+        {
+            throw new NotSupportedException($"Shared state key '{key}': {ex.Message}", ex);
+        }
+
         if (_values.TryGetValue(key, out var existing) && JsonElement.DeepEquals(existing, element)) return;
         _values[key] = element;
         Version++;
