@@ -28,9 +28,17 @@ using Microsoft.Extensions.Logging;
 var n = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
 var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16;
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
+// Full-size warm-up rounds of each before measuring: tiered JIT (and dynamic PGO) of the HTTP stack, Kestrel and the
+// pipeline keeps promoting methods for several rounds; measuring earlier compares partly unoptimised code.
+var warmup = args.SkipWhile(a => a != "--warmup").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(6);
 using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
 var dispatchers = 64;
 var lastGc = (0, 0, 0, TimeSpan.Zero);
+var backlog = args.SkipWhile(a => a != "--backlog").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(0);
+PipelineHost? sharedHost = null;
+long lastContention = 0;
+long lastWorkItems = 0;
+HttpClient? bareClient = null;
 var postgres = args.SkipWhile(a => a != "--postgresql").Skip(1).FirstOrDefault();
 
 var received = 0;
@@ -94,14 +102,36 @@ if (args.Contains("--stores"))
     }
 
     Console.WriteLine($"targets: SQLite enqueue >= 20,000 events/s; SQLite end to end >= 0.5 of in-memory");
+    if (sharedHost is not null) await sharedHost.DisposeAsync();
     await receiver.StopAsync();
     return;
 }
 
-if (args.Contains("--only-pipeline"))
+if (args.Contains("--channel-loop"))
 {
-    // For profilers: pipeline rounds only.
-    for (var round = 0; round < rounds; round++) await Pipeline(n);
+    // Diagnostic: the webhook channel alone (request building, signing, HttpClient from the factory), called by C loops
+    // like the bare one, with no store, processor or Polly, next to the bare loop with the same headers.
+    for (var round = 0; round < rounds; round++)
+    {
+        if (!args.Contains("--only-channel")) await Bare(n);
+        await ChannelLoop(n);
+    }
+
+    if (sharedHost is not null) await sharedHost.DisposeAsync();
+    await receiver.StopAsync();
+    return;
+}
+
+if (args.Contains("--only-pipeline") || args.Contains("--only-bare"))
+{
+    // For profilers: rounds of one side only.
+    for (var round = 0; round < rounds; round++)
+    {
+        if (args.Contains("--only-bare")) await Bare(n);
+        else await Pipeline(n);
+    }
+
+    if (sharedHost is not null) await sharedHost.DisposeAsync();
     await receiver.StopAsync();
     return;
 }
@@ -109,9 +139,15 @@ if (args.Contains("--only-pipeline"))
 var bare = new List<Result>();
 var pipeline = new List<Result>();
 lastGc = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
-// One warm-up round of each, then measured rounds, alternating so that drift affects both alike.
-await Bare(Math.Min(n, 2000));
-await Pipeline(Math.Min(n, 2000));
+// Warm-up rounds of each, then measured rounds, alternating so that drift affects both alike.
+Console.WriteLine($"{warmup} warm-up rounds of each:");
+for (var round = 0; round < warmup; round++)
+{
+    await Bare(n);
+    await Pipeline(n);
+}
+
+Console.WriteLine("measured rounds:");
 for (var round = 0; round < rounds; round++)
 {
     bare.Add(await Bare(n));
@@ -145,16 +181,20 @@ Console.WriteLine($"| Conductor pipeline | {pipelineRate:N0} | {pipelineAlloc:N0
 Console.WriteLine();
 Console.WriteLine($"ratio pipeline/bare = {pipelineRate / bareRate:0.00} (target >= 0.80)");
 Console.WriteLine($"extra allocation per delivery = {pipelineAlloc - bareAlloc:N0} bytes; beyond the {bodyLength}-byte body = {pipelineAlloc - bareAlloc - bodyLength:N0} bytes (target < 4,096)");
+if (sharedHost is not null) await sharedHost.DisposeAsync();
 await receiver.StopAsync();
 return;
 
 async Task<Result> Bare(int count)
 {
     var body = EventPayload.Serialize(sample);
-    using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false, UseCookies = false });
+    // One client for the whole run (its connections stay open between rounds), as the pipeline keeps its host.
+    var client = bareClient ??= new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false, UseCookies = false });
     var next = -1;
     Volatile.Write(ref received, 0);
+    Settle();
     var before = GC.GetTotalAllocatedBytes(precise: true);
+    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
     var clock = Stopwatch.StartNew();
     var workers = Enumerable.Range(0, concurrency).Select(async _ =>
     {
@@ -181,8 +221,40 @@ async Task<Result> Bare(int count)
     await Task.WhenAll(workers);
     clock.Stop();
     var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
     Check(count);
-    return Report("bare", count, clock.Elapsed, allocated);
+    return Report("bare", count, clock.Elapsed, allocated, cpu);
+}
+
+async Task<Result> ChannelLoop(int count)
+{
+    var host = sharedHost ??= await StartHost(false, false);
+    var channel = host.Provider.GetServices<Conductor.Sdk.Channels.INotificationChannel>().OfType<WebhookChannel>().Single();
+    var notification = host.Provider.GetRequiredService<NotificationRegistry>().All.Single();
+    var body = EventPayload.Serialize(sample);
+    var next = -1;
+    Volatile.Write(ref received, 0);
+    Settle();
+    var before = GC.GetTotalAllocatedBytes(precise: true);
+    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+    var clock = Stopwatch.StartNew();
+    var now = DateTimeOffset.UtcNow;
+    await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
+    {
+        int i;
+        while ((i = Interlocked.Increment(ref next)) < count)
+        {
+            var record = new Conductor.Sdk.Delivery.DeliveryRecord(Conductor.Sdk.Delivery.DeliveryRecord.NewId(TimeProvider.System), "bench", EventNames.ExecutionCompleted,
+                notification.Key, "webhook", url.ToString(), body, now, now, Conductor.Sdk.Delivery.DeliveryStatus.Pending, 0, 6);
+            var result = await channel.SendAsync(new Conductor.Sdk.Channels.DeliveryAttempt(record, notification, 1), CancellationToken.None);
+            if (result.Outcome != AttemptOutcome.Delivered) throw new InvalidOperationException(result.Error);
+        }
+    }));
+    clock.Stop();
+    var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+    Check(count);
+    return Report("channel", count, clock.Elapsed, allocated, cpu);
 }
 
 async Task<double> Enqueue(int count, bool sqlite, int producers, bool pg = false)
@@ -229,7 +301,7 @@ string FreshDatabase()
     return new Npgsql.NpgsqlConnectionStringBuilder(postgres) { Database = name, MaxPoolSize = 60 }.ToString();
 }
 
-async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
+async Task<PipelineHost> StartHost(bool sqlite, bool pg)
 {
     var directory = Path.Combine(Path.GetTempPath(), "conductor-bench-" + Guid.NewGuid().ToString("N"));
     var services = new ServiceCollection();
@@ -251,30 +323,67 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
         services.AddSingleton<Conductor.Sdk.Delivery.IDeliveryStore>(_ => new TimedStore(sqlite ? new SqliteDeliveryStore(path) : new Conductor.Sdk.Delivery.InMemoryDeliveryStore()));
     }
 
+    if (args.Contains("--queue-only-store"))
+    {
+        services.RemoveAll<Conductor.Sdk.Delivery.IDeliveryStore>();
+        services.AddSingleton<Conductor.Sdk.Delivery.IDeliveryStore, QueueOnlyStore>();
+    }
+
     if (args.Contains("--noop-channel"))
     {
         // Diagnostic: everything but HTTP, to separate the pipeline's own cost from the request's.
-        services.AddSingleton<Conductor.Sdk.Channels.INotificationChannel, NoopChannel>();
         services.RemoveAll<Conductor.Sdk.Channels.INotificationChannel>();
         services.AddSingleton<Conductor.Sdk.Channels.INotificationChannel, NoopChannel>();
     }
 
-    await using var provider = services.BuildServiceProvider();
-    var dispatcher = provider.GetRequiredService<NotificationDispatcher>();
-    var processor = provider.GetRequiredService<DeliveryProcessor>();
-    var delivered = 0;
-    var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-    processor.AttemptRecorded += attempt =>
+    var provider = services.BuildServiceProvider();
+    var host = new PipelineHost(provider, directory);
+    host.Processor.AttemptRecorded += attempt =>
     {
-        if (attempt.Outcome != AttemptOutcome.Delivered) done.TrySetException(new InvalidOperationException($"attempt failed: {attempt.Error}"));
-        else if (Interlocked.Increment(ref delivered) == count) done.TrySetResult();
+        var round = host.Round;
+        if (attempt.Outcome != AttemptOutcome.Delivered) round.Done.TrySetException(new InvalidOperationException($"attempt failed: {attempt.Error}"));
+        else if (Interlocked.Increment(ref round.Delivered) == round.Count) round.Done.TrySetResult();
+        round.Backlog?.Release();
     };
-    var workers = provider.GetServices<IHostedService>().ToList();
-    foreach (var hosted in workers) await hosted.StartAsync(CancellationToken.None);
+    foreach (var hosted in host.Hosted) await hosted.StartAsync(CancellationToken.None);
+    return host;
+}
+
+async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
+{
+    // The in-memory pipeline runs in one host for the whole run, like an application: its deliveries are purged
+    // between rounds (outside the measurement). --fresh-host (and the durable stores) build a new host per round.
+    var shared = !sqlite && !pg && !args.Contains("--fresh-host");
+    var host = shared ? sharedHost ??= await StartHost(false, false) : await StartHost(sqlite, pg);
+    var dispatcher = host.Dispatcher;
+    var processor = host.Processor;
+    // --backlog K: events are dispatched while fewer than K deliveries are waiting, as when a web application's
+    // requests call Notify about as fast as deliveries leave; without it all N are enqueued at once (a burst).
+    var round = host.Round = new RoundState(count, backlog > 0 ? new SemaphoreSlim(backlog) : null);
+    var done = round.Done;
     Volatile.Write(ref received, 0);
+    var predispatch = args.Contains("--predispatch");
+    if (predispatch)
+    {
+        // Diagnostic: the N deliveries are stored before the clock starts (without waking the worker), so that only
+        // leasing, sending and recording are measured.
+        var store = host.Provider.GetRequiredService<Conductor.Sdk.Delivery.IDeliveryStore>();
+        var notification = host.Provider.GetRequiredService<NotificationRegistry>().All.Single();
+        var at = DateTimeOffset.UtcNow;
+        for (var i = 0; i < count; i++)
+        {
+            var payload = EventPayload.Serialize(new ExecutionCompleted(at, "bench", "exec-" + i.ToString("D10", CultureInfo.InvariantCulture), null, 1234));
+            await store.EnqueueAsync(new[] { new Conductor.Sdk.Delivery.DeliveryRecord(Conductor.Sdk.Delivery.DeliveryRecord.NewId(TimeProvider.System), "bench", EventNames.ExecutionCompleted,
+                notification.Key, "webhook", url.ToString(), payload, at, at, Conductor.Sdk.Delivery.DeliveryStatus.Pending, 0, 6) });
+        }
+    }
+
+    Settle();
     var before = GC.GetTotalAllocatedBytes(precise: true);
+    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
     var clock = Stopwatch.StartNew();
     var now = DateTimeOffset.UtcNow;
+    if (predispatch) host.Provider.GetRequiredService<Conductor.Sdk.Delivery.DeliverySignal>().Notify();
     // Diagnostic (--verbose): how many attempts are in flight on average, sampled every millisecond.
     var occupancy = args.Contains("--verbose") ? Task.Run(async () =>
     {
@@ -293,8 +402,9 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
     await Task.WhenAll(Enumerable.Range(0, dispatchers).Select(async _ =>
     {
         int i;
-        while ((i = Interlocked.Increment(ref nextEvent)) < count)
+        while (!predispatch && (i = Interlocked.Increment(ref nextEvent)) < count)
         {
+            if (round.Backlog is not null) await round.Backlog.WaitAsync();
             await dispatcher.DispatchAsync(new ExecutionCompleted(now, "bench", "exec-" + i.ToString("D10", CultureInfo.InvariantCulture), null, 1234));
         }
     }));
@@ -304,13 +414,34 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
     clock.Stop();
     if (args.Contains("--verbose")) Console.WriteLine($"  dispatch of {count} events took {dispatched.TotalMilliseconds:N0} ms; attempts in flight: {await occupancy:0.0} on average");
     var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-    foreach (var hosted in workers) await hosted.StopAsync(CancellationToken.None);
+    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+    await host.Processor.WhenIdleAsync();
     Check(count);
-    await provider.DisposeAsync();
-    if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-    var result = Report(pg ? "pipeline/postgres" : sqlite ? "pipeline/sqlite" : "pipeline", count, clock.Elapsed, allocated);
+    if (shared)
+    {
+        // What an application's retention job would do: delivered records are dropped, so rounds do not pile up.
+        await host.Provider.GetRequiredService<Conductor.Sdk.Delivery.IDeliveryStore>().PurgeAsync(DateTimeOffset.MaxValue, Conductor.Sdk.Delivery.DeliveryStatus.Delivered);
+    }
+    else
+    {
+        await host.DisposeAsync();
+    }
+
+    var result = Report(pg ? "pipeline/postgres" : sqlite ? "pipeline/sqlite" : "pipeline", count, clock.Elapsed, allocated, cpu);
     if (args.Contains("--time-store")) TimedStore.Print();
     return result;
+}
+
+// Between measured rounds (outside the clock): a full blocking collection, so that a round does not pay for the
+// garbage of the one before (BenchmarkDotNet does the same between iterations).
+void Settle()
+{
+    GC.Collect();
+    GC.WaitForPendingFinalizers();
+    GC.Collect();
+    lastGc = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
+    lastContention = Monitor.LockContentionCount;
+    lastWorkItems = ThreadPool.CompletedWorkItemCount;
 }
 
 void Check(int count)
@@ -319,7 +450,7 @@ void Check(int count)
     if (Volatile.Read(ref received) != count) throw new InvalidOperationException($"receiver saw {received} requests, expected {count}");
 }
 
-Result Report(string name, int count, TimeSpan elapsed, long allocated)
+Result Report(string name, int count, TimeSpan elapsed, long allocated, TimeSpan cpu)
 {
     var result = new Result(count / elapsed.TotalSeconds, (double)allocated / count);
     var gc = "";
@@ -327,8 +458,16 @@ Result Report(string name, int count, TimeSpan elapsed, long allocated)
     {
         // GCs and pause time since the previous report (so per round, warm-up included in the first).
         var counts = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
-        gc = $", GCs {counts.Item1 - lastGc.Item1}/{counts.Item2 - lastGc.Item2}/{counts.Item3 - lastGc.Item3} (gen0/1/2), paused {(counts.Item4 - lastGc.Item4).TotalMilliseconds:N0} ms";
+        // CPU time of the whole process (receiver included) per delivery, and how busy the cores were.
+        gc = $", CPU {cpu.TotalMicroseconds / count:0.0} µs/delivery ({cpu / elapsed / Environment.ProcessorCount:P0} of {Environment.ProcessorCount} cores)";
+        gc += $", GCs {counts.Item1 - lastGc.Item1}/{counts.Item2 - lastGc.Item2}/{counts.Item3 - lastGc.Item3} (gen0/1/2), paused {(counts.Item4 - lastGc.Item4).TotalMilliseconds:N0} ms";
         lastGc = counts;
+        var last = GC.GetGCMemoryInfo(GCKind.Ephemeral);
+        gc += $"; lock contentions {Monitor.LockContentionCount - lastContention:N0}";
+        lastContention = Monitor.LockContentionCount;
+        gc += $"; thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - lastWorkItems) / count:0.00}/delivery";
+        lastWorkItems = ThreadPool.CompletedWorkItemCount;
+        gc += $"; last gen{last.Generation} GC: promoted {last.PromotedBytes / 1024:N0} KB, pause {last.PauseDurations[0].TotalMilliseconds:0.0} ms, gen0 budget ~{last.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB, heap {last.HeapSizeBytes / 1024 / 1024:N0} MB";
     }
 
     Console.WriteLine($"{name,-9} {count,7} deliveries in {elapsed.TotalMilliseconds,8:N0} ms = {result.PerSecond,9:N0}/s, {result.BytesPerDelivery,8:N0} B/delivery{gc}");
@@ -342,6 +481,30 @@ static double Median(IEnumerable<double> values)
 }
 
 internal sealed record Result(double PerSecond, double BytesPerDelivery);
+
+internal sealed class RoundState(int count, SemaphoreSlim? backlog)
+{
+    public readonly int Count = count;
+    public int Delivered;
+    public readonly SemaphoreSlim? Backlog = backlog;
+    public readonly TaskCompletionSource Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+internal sealed class PipelineHost(ServiceProvider provider, string directory) : IAsyncDisposable
+{
+    public ServiceProvider Provider { get; } = provider;
+    public NotificationDispatcher Dispatcher { get; } = provider.GetRequiredService<NotificationDispatcher>();
+    public DeliveryProcessor Processor { get; } = provider.GetRequiredService<DeliveryProcessor>();
+    public List<IHostedService> Hosted { get; } = provider.GetServices<IHostedService>().ToList();
+    public RoundState Round { get; set; } = new(0, null);
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var hosted in Hosted) await hosted.StopAsync(CancellationToken.None);
+        await Provider.DisposeAsync();
+        if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+    }
+}
 
 internal sealed class NoopChannel : Conductor.Sdk.Channels.INotificationChannel
 {

@@ -109,6 +109,26 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Deliveries_changed_while_waiting_leave_the_queue_and_the_rest_keep_their_order()
+    {
+        // 200 due at once; 150 of them are recorded or released before any is leased (an admin tool, another worker).
+        var ids = Enumerable.Range(0, 200).Select(i => $"d{i:D3}").ToArray();
+        await Store.EnqueueAsync(ids.Select(id => Record(id)).ToArray());
+        for (var i = 0; i < 200; i++)
+        {
+            if (i % 4 == 0) continue;
+            if (i % 4 == 3) await Store.ReleaseAsync(ids[i], T0.AddMinutes(1));
+            else await Store.RecordAttemptAsync(Attempt(ids[i], 1, AttemptOutcome.Delivered, 200, null), DeliveryStatus.Delivered);
+        }
+
+        Assert.Equal(ids.Where((_, i) => i % 4 == 0), (await Store.LeaseDueAsync(T0, 500, T0.AddMinutes(10))).Select(d => d.Id));
+        Assert.Equal(T0.AddMinutes(1), await Store.NextDueAsync());
+        Assert.Equal(ids.Where((_, i) => i % 4 == 3), (await Store.LeaseDueAsync(T0.AddMinutes(1), 500, T0.AddMinutes(10))).Select(d => d.Id));
+        Assert.Empty(await Store.LeaseDueAsync(T0.AddMinutes(5), 500, T0.AddMinutes(10)));
+        Assert.Equal(T0.AddMinutes(10), await Store.NextDueAsync());
+    }
+
+    [Fact]
     public async Task Released_deliveries_wait_until_their_new_time()
     {
         await Store.EnqueueAsync(new[] { Record("d") });

@@ -3,8 +3,9 @@ namespace Conductor.Sdk.Delivery;
 /// <summary>
 /// A delivery store in process memory: for tests and for applications that accept losing pending
 /// deliveries on a restart. The durable stores (SQLite, PostgreSQL) implement the same contract.
-/// Due deliveries are kept in ordered sets per endpoint, so leasing costs O(endpoints + log n) per
-/// delivery however many delivered or skipped ones are kept.
+/// Due deliveries are kept in a binary heap per endpoint (an array, so a backlog of thousands stays compact in memory,
+/// and a delivery due no earlier than the last one, the usual case, is added in constant time), so leasing costs
+/// O(log endpoints + log n) per delivery however many delivered or skipped ones are kept.
 /// </summary>
 /// <remarks>
 /// Enqueuing takes no lock: a delivery is stored (readable, listed, unique) as soon as it is in the concurrent map,
@@ -18,8 +19,10 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     // Stored but not yet in the due sets: moved there, in order, under the lock by whoever schedules next.
     private readonly System.Collections.Concurrent.ConcurrentQueue<Entry> _incoming = new();
     // Due deliveries per endpoint, and each endpoint's earliest due time, so that leasing can skip busy endpoints cheaply.
-    private readonly Dictionary<string, SortedSet<(DateTimeOffset At, string Id)>> _due = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, EndpointDue> _due = new(StringComparer.Ordinal);
     private readonly SortedSet<(DateTimeOffset At, string Id)> _heads = new(SlotComparer.Instance);
+    // Ties between deliveries due at the same time go to the one scheduled first.
+    private long _sequence;
     // Leased entries in order of lease expiry, as a list threaded through the entries: leases are taken at "now +
     // lease duration", so a new one almost always goes at the end, and recording an outcome unlinks it in O(1).
     private Entry? _leaseHead;
@@ -36,6 +39,31 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         // Most deliveries have one attempt: it is kept inline, later ones in a list.
         public AttemptLog? FirstAttempt;
         public List<AttemptLog>? LaterAttempts;
+        // In its endpoint's due heap. Taking it out only bumps the version: the heap drops stale items when they reach the top.
+        public bool Scheduled;
+        public int DueVersion;
+    }
+
+    /// <summary>The due deliveries of one endpoint, earliest first.</summary>
+    private sealed class EndpointDue
+    {
+        public readonly PriorityQueue<(Entry Entry, int Version), (DateTimeOffset At, long Sequence)> Heap = new(DueOrder.Instance);
+        public int Live;
+        // The due time this endpoint is listed under in the heads set, if it is.
+        public DateTimeOffset? Head;
+
+        public static bool IsStale((Entry Entry, int Version) item) => !item.Entry.Scheduled || item.Entry.DueVersion != item.Version;
+    }
+
+    private sealed class DueOrder : IComparer<(DateTimeOffset At, long Sequence)>
+    {
+        public static readonly DueOrder Instance = new();
+
+        public int Compare((DateTimeOffset At, long Sequence) x, (DateTimeOffset At, long Sequence) y)
+        {
+            var byTime = x.At.CompareTo(y.At);
+            return byTime != 0 ? byTime : x.Sequence.CompareTo(y.Sequence);
+        }
     }
 
     private sealed class SlotComparer : IComparer<(DateTimeOffset At, string Id)>
@@ -90,7 +118,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             while (_leaseHead is { } expired && expired.LeasedUntil <= now)
             {
                 Unlease(expired);
-                AddDue(expired.Record);
+                AddDue(expired);
             }
         }
 
@@ -109,9 +137,12 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                         break;
                     }
 
-                    var slot = _due[endpoint].Min;
-                    RemoveDue(endpoint, slot);
-                    var entry = _entries[slot.Id];
+                    var due = _due[endpoint];
+                    // The top is live: every change that makes an item stale clears the top of stale items.
+                    var (entry, _) = due.Heap.Dequeue();
+                    entry.Scheduled = false;
+                    due.Live--;
+                    RefreshHead(endpoint, due);
                     Lease(entry, leaseUntil);
                     result.Add(entry.Record);
                 }
@@ -134,7 +165,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             if (entry.FirstAttempt is null) entry.FirstAttempt = attempt;
             else (entry.LaterAttempts ??= new List<AttemptLog>(2)).Add(attempt);
             entry.Record = Updated(entry.Record, attempt, next);
-            if (next == DeliveryStatus.Pending) AddDue(entry.Record);
+            if (next == DeliveryStatus.Pending) AddDue(entry);
         }
 
         return ValueTask.CompletedTask;
@@ -161,7 +192,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             entry.Incoming = false;
             Unschedule(entry);
             entry.Record = entry.Record with { DueAt = dueAt };
-            if (entry.Record.Status == DeliveryStatus.Pending) AddDue(entry.Record);
+            if (entry.Record.Status == DeliveryStatus.Pending) AddDue(entry);
         }
 
         return ValueTask.CompletedTask;
@@ -246,7 +277,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 DueAt = now,
                 MaxAttempts = entry.Record.Attempts + entry.Record.MaxAttempts,
             };
-            AddDue(entry.Record);
+            AddDue(entry);
             return ValueTask.FromResult(true);
         }
     }
@@ -278,7 +309,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             // An entry a change already took over (it drained, or cleared the flag) is scheduled by that change.
             if (!entry.Incoming) continue;
             entry.Incoming = false;
-            AddDue(entry.Record);
+            AddDue(entry);
         }
     }
 
@@ -288,9 +319,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         {
             Unlease(entry);
         }
-        else if (entry.Record.Status == DeliveryStatus.Pending)
+        else
         {
-            RemoveDue(entry.Record.Endpoint, (entry.Record.DueAt, entry.Record.Id));
+            RemoveDue(entry);
         }
     }
 
@@ -319,34 +350,56 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         entry.LeasedUntil = null;
     }
 
-    private void AddDue(DeliveryRecord record)
+    private void AddDue(Entry entry)
     {
-        if (!_due.TryGetValue(record.Endpoint, out var set)) _due[record.Endpoint] = set = new SortedSet<(DateTimeOffset At, string Id)>(SlotComparer.Instance);
-        var slot = (record.DueAt, record.Id);
-        if (set.Count > 0)
-        {
-            var head = set.Min;
-            if (SlotComparer.Instance.Compare(slot, head) >= 0)
-            {
-                set.Add(slot);
-                return;
-            }
-
-            _heads.Remove((head.At, record.Endpoint));
-        }
-
-        set.Add(slot);
-        _heads.Add((slot.DueAt, record.Endpoint));
+        var record = entry.Record;
+        if (!_due.TryGetValue(record.Endpoint, out var due)) _due[record.Endpoint] = due = new EndpointDue();
+        entry.Scheduled = true;
+        due.Heap.Enqueue((entry, ++entry.DueVersion), (record.DueAt, ++_sequence));
+        due.Live++;
+        // Due no later than the current head: the endpoint keeps its place in the heads set.
+        if (due.Head is { } head && head <= record.DueAt) return;
+        if (due.Head is { } old) _heads.Remove((old, record.Endpoint));
+        _heads.Add((record.DueAt, record.Endpoint));
+        due.Head = record.DueAt;
     }
 
-    private void RemoveDue(string endpoint, (DateTimeOffset At, string Id) slot)
+    private void RemoveDue(Entry entry)
     {
-        if (!_due.TryGetValue(endpoint, out var set)) return;
-        var wasHead = set.Count > 0 && SlotComparer.Instance.Compare(set.Min, slot) == 0;
-        if (!set.Remove(slot) || !wasHead) return;
-        _heads.Remove((slot.At, endpoint));
-        if (set.Count > 0) _heads.Add((set.Min.At, endpoint));
-        else _due.Remove(endpoint);
+        if (!entry.Scheduled) return;
+        entry.Scheduled = false;
+        var endpoint = entry.Record.Endpoint;
+        var due = _due[endpoint];
+        due.Live--;
+        RefreshHead(endpoint, due);
+    }
+
+    /// <summary>Drops stale items from the top of an endpoint's heap and lists the endpoint under its new earliest due time.</summary>
+    private void RefreshHead(string endpoint, EndpointDue due)
+    {
+        // Many stale items below a live top (deliveries released or recorded while due) are dropped in one pass.
+        if (due.Heap.Count > 64 && due.Heap.Count > 2 * due.Live)
+        {
+            var live = new List<((Entry, int), (DateTimeOffset, long))>(due.Live);
+            foreach (var item in due.Heap.UnorderedItems)
+            {
+                if (!EndpointDue.IsStale(item.Element)) live.Add((item.Element, item.Priority));
+            }
+
+            due.Heap.Clear();
+            due.Heap.EnqueueRange(live);
+        }
+
+        while (due.Heap.TryPeek(out var top, out _) && EndpointDue.IsStale(top)) due.Heap.Dequeue();
+        DateTimeOffset? head = due.Heap.TryPeek(out _, out var first) ? first.At : null;
+        if (head != due.Head)
+        {
+            if (due.Head is { } old) _heads.Remove((old, endpoint));
+            if (head is { } now) _heads.Add((now, endpoint));
+            due.Head = head;
+        }
+
+        if (head is null) _due.Remove(endpoint);
     }
 
     /// <summary>The endpoint whose earliest due delivery is the oldest one due at <paramref name="now"/>, skipping busy endpoints.</summary>
