@@ -467,6 +467,7 @@ Result Report(string name, int count, TimeSpan elapsed, long allocated, TimeSpan
         lastContention = Monitor.LockContentionCount;
         gc += $"; thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - lastWorkItems) / count:0.00}/delivery";
         lastWorkItems = ThreadPool.CompletedWorkItemCount;
+        gc += $", {ThreadPool.ThreadCount} threads";
         gc += $"; last gen{last.Generation} GC: promoted {last.PromotedBytes / 1024:N0} KB, pause {last.PauseDurations[0].TotalMilliseconds:0.0} ms, gen0 budget ~{last.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB, heap {last.HeapSizeBytes / 1024 / 1024:N0} MB";
     }
 

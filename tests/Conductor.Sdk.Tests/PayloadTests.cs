@@ -78,4 +78,21 @@ public sealed class ReflectionFreeSerializationTests
             new Conductor.Sdk.Events.ExecutionFailed(DateTimeOffset.UnixEpoch, "e", "x", error, 1)));
         Assert.Contains("\"error\":{\"message\":\"slow\",\"type\":\"System.TimeoutException\"}", body);
     }
+
+    [Fact]
+    public void The_body_timestamp_is_utc_with_milliseconds_for_any_instant()
+    {
+        var random = new Random(20240115);
+        var instants = new[] { DateTimeOffset.MinValue, DateTimeOffset.MaxValue, new DateTimeOffset(2024, 1, 15, 10, 30, 0, 7, TimeSpan.FromHours(-5)) }
+            .Concat(Enumerable.Range(0, 2000).Select(_ => new DateTimeOffset(random.NextInt64(DateTimeOffset.MinValue.Ticks, DateTimeOffset.MaxValue.Ticks), TimeSpan.Zero)));
+        Span<char> written = stackalloc char[24];
+        foreach (var instant in instants)
+        {
+            EventPayload.FormatTimestamp(instant, written);
+            Assert.Equal(instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture), written.ToString());
+        }
+
+        EventPayload.FormatTimestamp(new DateTimeOffset(2024, 1, 15, 10, 30, 0, 7, TimeSpan.FromHours(-5)), written);
+        Assert.Equal("2024-01-15T15:30:00.007Z", written.ToString());
+    }
 }

@@ -88,4 +88,19 @@ public sealed class SigningTests
         Assert.DoesNotContain("not*base64", error.Message);
         Assert.Contains("whsec_", error.Message);
     }
+
+    [Fact]
+    public void Signing_with_a_kept_keyed_hmac_matches_the_one_shot_signature_across_many_keys_and_threads()
+    {
+        // More keys than a thread keeps, used in turn, from several threads: every signature must equal the one-shot one.
+        var keys = Enumerable.Range(0, 7).Select(i => System.Text.Encoding.UTF8.GetBytes($"secret-{i}")).ToArray();
+        var body = System.Text.Encoding.UTF8.GetBytes("{\"event\":\"execution.completed\"}");
+        Parallel.For(0, 2000, i =>
+        {
+            var key = keys[i % keys.Length];
+            var timestamp = 1705315200L + i;
+            Assert.Equal(WebhookSigner.SignConductor((ReadOnlySpan<byte>)key, timestamp, body), WebhookSigner.SignConductor(key, timestamp, body));
+            Assert.Equal(WebhookSigner.SignStandardWebhooks((ReadOnlySpan<byte>)key, "msg_" + i, timestamp, body), WebhookSigner.SignStandardWebhooks(key, "msg_" + i, timestamp, body));
+        });
+    }
 }

@@ -335,32 +335,38 @@ public sealed class DeliveryProcessor
         activity?.SetTag("conductor.delivery.attempt", number);
         activity?.SetTag("conductor.channel", delivery.Channel);
         AttemptResult result;
+        Outcome<AttemptResult> outcome;
         try
         {
-            result = await _isolation.For(delivery.Endpoint)
-                .ExecuteAsync(static (ctx, state) => state.channel.SendAsync(state.attempt, ctx.CancellationToken), context, (channel, attempt))
-                .ConfigureAwait(false);
-        }
-        catch (BrokenCircuitException broken)
-        {
-            await PostponeAsync(delivery, broken.RetryAfter ?? _options.CircuitBreakerBreakDuration, "failing (circuit open)", cancellationToken).ConfigureAwait(false);
-            return;
-        }
-        catch (TimeoutRejectedException timeout)
-        {
-            result = new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Timeout, $"no response within {timeout.Timeout.TotalMilliseconds:0} ms");
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException && !(ex is OperationCanceledException && cancellationToken.IsCancellationRequested))
-        {
-            // A channel must not throw for a delivery failure; if one does (a bug, a user hook), the attempt still counts,
-            // so the delivery follows the retry schedule to a dead letter instead of coming back with every lease.
-            // Only the type is stored: an exception message may carry anything.
-            Log.ChannelThrew(_logger, ex, delivery.Id, delivery.Channel);
-            result = new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Provider, $"the '{delivery.Channel}' channel failed with {ex.GetType().FullName} (see the logs)");
+            // The outcome API: Polly hands exceptions back in the outcome instead of throwing them through its strategies.
+            outcome = await _isolation.For(delivery.Endpoint).ExecuteOutcomeAsync(SendAsync, context, (channel, attempt)).ConfigureAwait(false);
         }
         finally
         {
             ResilienceContextPool.Shared.Return(context);
+        }
+
+        switch (outcome.Exception)
+        {
+            case null:
+                result = outcome.Result!;
+                break;
+            case BrokenCircuitException broken:
+                await PostponeAsync(delivery, broken.RetryAfter ?? _options.CircuitBreakerBreakDuration, "failing (circuit open)", cancellationToken).ConfigureAwait(false);
+                return;
+            case TimeoutRejectedException timeout:
+                result = new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Timeout, $"no response within {timeout.Timeout.TotalMilliseconds:0} ms");
+                break;
+            case var ex when ex is OutOfMemoryException || (ex is OperationCanceledException && cancellationToken.IsCancellationRequested):
+                outcome.ThrowIfException();
+                return;
+            case var ex:
+                // A channel must not throw for a delivery failure; if one does (a bug, a user hook), the attempt still counts,
+                // so the delivery follows the retry schedule to a dead letter instead of coming back with every lease.
+                // Only the type is stored: an exception message may carry anything.
+                Log.ChannelThrew(_logger, ex, delivery.Id, delivery.Channel);
+                result = new AttemptResult(AttemptOutcome.Retry, null, AttemptErrorKind.Provider, $"the '{delivery.Channel}' channel failed with {ex.GetType().FullName} (see the logs)");
+                break;
         }
 
         var duration = _time.GetElapsedTime(started);
@@ -384,6 +390,20 @@ public sealed class DeliveryProcessor
             new KeyValuePair<string, object?>("conductor.channel", delivery.Channel),
             new KeyValuePair<string, object?>("conductor.outcome", result.Outcome.ToString()));
         await RecordAsync(delivery, notification, log, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The channel call inside the isolation pipeline, as an outcome (pooled: one per attempt in flight).</summary>
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<Outcome<AttemptResult>> SendAsync(ResilienceContext context, (INotificationChannel Channel, DeliveryAttempt Attempt) state)
+    {
+        try
+        {
+            return Outcome.FromResult(await state.Channel.SendAsync(state.Attempt, context.CancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception ex)
+        {
+            return Outcome.FromException<AttemptResult>(ex);
+        }
     }
 
     private async Task RecordAsync(DeliveryRecord delivery, NotificationDefinition? notification, AttemptLog log, CancellationToken cancellationToken)

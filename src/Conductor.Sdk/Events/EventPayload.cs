@@ -76,8 +76,30 @@ public static class EventPayload
         writer.WriteEndObject();
     }
 
-    internal static void FormatTimestamp(DateTimeOffset timestamp, Span<char> destination) =>
-        timestamp.UtcDateTime.TryFormat(destination, out _, "yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+    /// <summary>Writes <c>yyyy-MM-ddTHH:mm:ss.fffZ</c> (24 characters) digit by digit: it is formatted for every event.</summary>
+    internal static void FormatTimestamp(DateTimeOffset timestamp, Span<char> destination)
+    {
+        var utc = timestamp.UtcDateTime;
+        Digits(destination, 0, utc.Year, 4);
+        destination[4] = '-';
+        Digits(destination, 5, utc.Month, 2);
+        destination[7] = '-';
+        Digits(destination, 8, utc.Day, 2);
+        destination[10] = 'T';
+        Digits(destination, 11, utc.Hour, 2);
+        destination[13] = ':';
+        Digits(destination, 14, utc.Minute, 2);
+        destination[16] = ':';
+        Digits(destination, 17, utc.Second, 2);
+        destination[19] = '.';
+        Digits(destination, 20, utc.Millisecond, 3);
+        destination[23] = 'Z';
+
+        static void Digits(Span<char> into, int at, int value, int count)
+        {
+            for (var i = at + count - 1; i >= at; i--, value /= 10) into[i] = (char)('0' + value % 10);
+        }
+    }
 
     /// <summary>Writes only the <c>data</c> object, in the field order of DESIGN.md's table.</summary>
     public static void WriteData(Utf8JsonWriter writer, ConductorEvent @event)

@@ -33,12 +33,8 @@ public static class WebhookSigner
     public static string SignConductor(ReadOnlySpan<byte> key, long timestamp, ReadOnlySpan<byte> body)
     {
         Span<byte> mac = stackalloc byte[32];
-        Hmac(key, default, timestamp, body, mac);
-        return string.Create(7 + 64, mac.ToArray(), static (chars, hash) =>
-        {
-            "sha256=".AsSpan().CopyTo(chars);
-            Convert.TryToHexStringLower(hash, chars[7..], out _);
-        });
+        Hmac(key, null, timestamp, body, mac);
+        return ConductorSignature(mac);
     }
 
     /// <summary><c>v1,</c> + base64 HMAC-SHA256(key, <c>"{id}.{timestamp}.{body}"</c>), the key being the secret after <c>whsec_</c>.</summary>
@@ -70,8 +66,52 @@ public static class WebhookSigner
         }
     }
 
-    /// <summary>HMAC-SHA256 over <c>"[{id}.]{timestamp}.{body}"</c>, assembled in one pooled buffer.</summary>
-    private static void Hmac(ReadOnlySpan<byte> key, string? messageId, long timestamp, ReadOnlySpan<byte> body, Span<byte> mac)
+    /// <summary>As <see cref="SignConductor(ReadOnlySpan{byte}, long, ReadOnlySpan{byte})"/>, reusing this thread's keyed HMAC for <paramref name="key"/>.</summary>
+    internal static string SignConductor(byte[] key, long timestamp, ReadOnlySpan<byte> body)
+    {
+        Span<byte> mac = stackalloc byte[32];
+        Hmac(key, null, timestamp, body, mac);
+        return ConductorSignature(mac);
+    }
+
+    /// <summary>As <see cref="SignStandardWebhooks(ReadOnlySpan{byte}, string, long, ReadOnlySpan{byte})"/>, reusing this thread's keyed HMAC for <paramref name="key"/>.</summary>
+    internal static string SignStandardWebhooks(byte[] key, string messageId, long timestamp, ReadOnlySpan<byte> body)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(messageId);
+        Span<byte> mac = stackalloc byte[32];
+        Hmac(key, messageId, timestamp, body, mac);
+        return "v1," + Convert.ToBase64String(mac);
+    }
+
+    private static string ConductorSignature(ReadOnlySpan<byte> mac)
+    {
+        Span<char> chars = stackalloc char[7 + 64];
+        "sha256=".AsSpan().CopyTo(chars);
+        Convert.TryToHexStringLower(mac, chars[7..], out _);
+        return new string(chars);
+    }
+
+    /// <summary>HMAC-SHA256 over <c>"[{id}.]{timestamp}.{body}"</c>, with a one-shot HMAC for this key.</summary>
+    private static void Hmac(ReadOnlySpan<byte> key, string? messageId, long timestamp, ReadOnlySpan<byte> body, Span<byte> mac) =>
+        WithMessage(messageId, timestamp, body, mac, key, static (key, message, mac) => HMACSHA256.HashData(key, message, mac));
+
+    /// <summary>
+    /// HMAC-SHA256 over <c>"[{id}.]{timestamp}.{body}"</c> with a keyed HMAC kept per thread: the key's inner and outer
+    /// pads are computed once instead of for every attempt. A few keys are kept per thread, for several endpoints.
+    /// </summary>
+    private static void Hmac(byte[] key, string? messageId, long timestamp, ReadOnlySpan<byte> body, Span<byte> mac) =>
+        WithMessage(messageId, timestamp, body, mac, key, static (key, message, mac) =>
+        {
+            var hmac = KeyedHmacs.For(key);
+            hmac.AppendData(message);
+            hmac.GetHashAndReset(mac);
+        });
+
+    private delegate void MacOf<TKey>(TKey key, ReadOnlySpan<byte> message, Span<byte> mac) where TKey : allows ref struct;
+
+    /// <summary>Assembles <c>"[{id}.]{timestamp}.{body}"</c> in one pooled buffer and computes its MAC.</summary>
+    private static void WithMessage<TKey>(string? messageId, long timestamp, ReadOnlySpan<byte> body, Span<byte> mac, TKey key, MacOf<TKey> compute)
+        where TKey : allows ref struct
     {
         var idLength = messageId is null ? 0 : Encoding.UTF8.GetByteCount(messageId) + 1;
         var length = idLength + 21 + body.Length;
@@ -90,11 +130,37 @@ public static class WebhookSigner
             buffer[written++] = (byte)'.';
             body.CopyTo(buffer.AsSpan(written));
             written += body.Length;
-            HMACSHA256.HashData(key, buffer.AsSpan(0, written), mac);
+            compute(key, buffer.AsSpan(0, written), mac);
         }
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>A few keyed HMAC-SHA256 instances per thread, found by the key array's identity (keys are never changed in place).</summary>
+    private static class KeyedHmacs
+    {
+        private const int PerThread = 4;
+        [ThreadStatic] private static byte[]?[]? t_keys;
+        [ThreadStatic] private static IncrementalHash?[]? t_hmacs;
+        [ThreadStatic] private static int t_next;
+
+        public static IncrementalHash For(byte[] key)
+        {
+            var keys = t_keys ??= new byte[]?[PerThread];
+            var hmacs = t_hmacs ??= new IncrementalHash?[PerThread];
+            for (var i = 0; i < PerThread; i++)
+            {
+                if (ReferenceEquals(keys[i], key)) return hmacs[i]!;
+            }
+
+            var slot = t_next;
+            t_next = (slot + 1) % PerThread;
+            hmacs[slot]?.Dispose();
+            hmacs[slot] = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, key);
+            keys[slot] = key;
+            return hmacs[slot]!;
         }
     }
 }
