@@ -20,7 +20,7 @@ public sealed class WebhookChannel : INotificationChannel
     private static readonly string UserAgent = "Conductor.Sdk/" + (typeof(WebhookChannel).Assembly.GetName().Version?.ToString(3) ?? "0.1.0");
     private readonly IHttpClientFactory _clients;
     private readonly TimeProvider _time;
-    private HttpClient? _client;
+    private HttpMessageInvoker? _invoker;
 
     /// <summary>Creates the channel.</summary>
     public WebhookChannel(IHttpClientFactory clients, TimeProvider time)
@@ -104,12 +104,16 @@ public sealed class WebhookChannel : INotificationChannel
     public async ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken)
     {
         using var request = CreateRequest(attempt);
-        // One client from the factory, kept: its handler (SocketsHttpHandler with PooledConnectionLifetime) recycles
-        // connections itself, and creating a client per attempt costs more than the request bookkeeping.
-        var client = _client ??= _clients.CreateClient(HttpClientName);
+        // The factory's handler for this client name, kept and called through an HttpMessageInvoker: HttpClient's own layer
+        // (a linked cancellation source per request for its Timeout, which is infinite here, and response buffering, not used
+        // with ResponseHeadersRead) adds nothing. The handler (SocketsHttpHandler with PooledConnectionLifetime) recycles its
+        // connections itself, so keeping it does not pin DNS answers.
+        var invoker = _invoker ??= _clients is IHttpMessageHandlerFactory handlers
+            ? new HttpMessageInvoker(handlers.CreateHandler(HttpClientName), disposeHandler: false)
+            : _clients.CreateClient(HttpClientName);
         try
         {
-            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            using var response = await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
             var status = (int)response.StatusCode;
             await DrainAsync(response.Content, cancellationToken).ConfigureAwait(false);
             var outcome = RetrySchedule.Classify(response.StatusCode);
