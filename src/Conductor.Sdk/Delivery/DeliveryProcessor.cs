@@ -21,6 +21,8 @@ namespace Conductor.Sdk.Delivery;
 /// </summary>
 public sealed class DeliveryProcessor
 {
+    // Enum.ToString boxes the value: the tag values are looked up instead (the outcome is tagged on every attempt).
+    private static readonly string[] OutcomeNames = Enum.GetValues<AttemptOutcome>().Select(o => o.ToString()).ToArray();
     private readonly IDeliveryStore _store;
     private readonly NotificationRegistry _registry;
     private readonly Dictionary<string, INotificationChannel> _channels;
@@ -383,12 +385,12 @@ public sealed class DeliveryProcessor
         }
 
         var log = new AttemptLog(delivery.Id, number, now, duration, result.Outcome, result.StatusCode, result.ErrorKind, result.Error, nextDue);
-        activity?.SetTag("conductor.delivery.outcome", result.Outcome.ToString());
+        activity?.SetTag("conductor.delivery.outcome", OutcomeNames[(int)result.Outcome]);
         if (result.StatusCode is int code) activity?.SetTag("http.response.status_code", code);
         _telemetry.Attempted.Add(1, new KeyValuePair<string, object?>("conductor.channel", delivery.Channel));
         _telemetry.AttemptDuration.Record(duration.TotalMilliseconds,
             new KeyValuePair<string, object?>("conductor.channel", delivery.Channel),
-            new KeyValuePair<string, object?>("conductor.outcome", result.Outcome.ToString()));
+            new KeyValuePair<string, object?>("conductor.outcome", OutcomeNames[(int)result.Outcome]));
         await RecordAsync(delivery, notification, log, cancellationToken).ConfigureAwait(false);
     }
 

@@ -104,7 +104,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
-        var result = new List<DeliveryRecord>(Math.Clamp(max, 0, 1024));
+        // Sized on first use: a worker asks again as soon as there is room, and often nothing is due for it.
+        List<DeliveryRecord>? result = null;
         // New deliveries join the due sets first (a few hundred per lock), so the oldest due is leased first.
         // Bounded by what was queued on entry, so that steady enqueuing cannot keep a lease call here.
         for (var pending = _incoming.Count; pending > 0; pending -= 256)
@@ -125,11 +126,12 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         // A batch is taken a few deliveries per lock, so that outcomes being recorded meanwhile do not queue behind it.
         const int PerLock = 16;
         var more = true;
-        while (more && result.Count < max)
+        var count = 0;
+        while (more && count < max)
         {
             lock (_gate)
             {
-                for (var taken = 0; taken < PerLock && result.Count < max; taken++)
+                for (var taken = 0; taken < PerLock && count < max; taken++)
                 {
                     if (NextHead(now, skipEndpoints) is not { } endpoint)
                     {
@@ -144,12 +146,13 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                     due.Live--;
                     RefreshHead(endpoint, due);
                     Lease(entry, leaseUntil);
-                    result.Add(entry.Record);
+                    (result ??= new List<DeliveryRecord>(Math.Clamp(max, 1, 128))).Add(entry.Record);
+                    count++;
                 }
             }
         }
 
-        return ValueTask.FromResult<IReadOnlyList<DeliveryRecord>>(result);
+        return ValueTask.FromResult<IReadOnlyList<DeliveryRecord>>(result is null ? Array.Empty<DeliveryRecord>() : result);
     }
 
     /// <inheritdoc />
@@ -209,7 +212,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             {
                 next = _heads.Min.At;
             }
-            else
+            else if (_heads.Count > 1)
             {
                 foreach (var head in _heads)
                 {
@@ -399,7 +402,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             due.Head = head;
         }
 
-        if (head is null) _due.Remove(endpoint);
+        // An endpoint whose heap ran empty keeps it (and its array): the next burst for it does not grow one again.
     }
 
     /// <summary>The endpoint whose earliest due delivery is the oldest one due at <paramref name="now"/>, skipping busy endpoints.</summary>
@@ -409,6 +412,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         var first = _heads.Min;
         if (first.At > now) return null;
         if (skip is null || skip.Count == 0 || !skip.Contains(first.Id)) return first.Id;
+        // One endpoint, and it is busy (the usual case when a single receiver is saturated): no need to walk the set.
+        if (_heads.Count == 1) return null;
         foreach (var head in _heads)
         {
             if (head.At > now) return null;
