@@ -31,22 +31,35 @@ public sealed class DeliveryWorker : BackgroundService
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // One timer for the whole loop, re-armed only when something is due earlier than it is set for: it wakes the loop
+        // through the same signal as new deliveries and finished attempts, so a wake-up costs no timer, task or
+        // cancellation source of its own. (Under a burst of events the loop wakes thousands of times a second.)
+        var wake = new TimerWake(_signal);
+        using var timer = _time.CreateTimer(static state => ((TimerWake)state!).Fire(), wake, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        DateTimeOffset? armedFor = null;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 await _processor.StartDueAsync(stoppingToken).ConfigureAwait(false);
                 var next = await _store.NextDueAsync(_processor.BusyEndpoints, stoppingToken).ConfigureAwait(false);
-                var wait = next is { } due ? due - _time.GetUtcNow() : MaxIdle;
+                var now = _time.GetUtcNow();
+                var wait = next is { } due ? due - now : MaxIdle;
                 if (wait > MaxIdle) wait = MaxIdle;
                 // Something is due and there is room to run it: go round again rather than sleep.
                 if (wait <= TimeSpan.Zero && _processor.HasCapacity) continue;
 
-                using var wake = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-                var timer = wait > TimeSpan.Zero ? Task.Delay(wait, _time, wake.Token) : Task.Delay(Timeout.Infinite, wake.Token);
+                // A timer that fired is spent, even if its clock ran a little ahead of this one. A timer set for earlier than
+                // needed only wakes the loop once more for nothing; one set too late would miss.
+                if (wake.TakeFired()) armedFor = null;
+                if (wait > TimeSpan.Zero && (armedFor is not { } armed || armed <= now || now + wait < armed))
+                {
+                    timer.Change(wait, Timeout.InfiniteTimeSpan);
+                    armedFor = now + wait;
+                }
+
                 // The processor signals when its queues run low, so finished attempts wake this loop too.
-                await Task.WhenAny(timer, _signal.WaitAsync(wake.Token)).ConfigureAwait(false);
-                wake.Cancel();
+                await _signal.WaitAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
@@ -60,5 +73,19 @@ public sealed class DeliveryWorker : BackgroundService
         }
 
         await _processor.WhenIdleAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The loop's timer callback: remembers that it fired, then wakes the loop.</summary>
+    private sealed class TimerWake(DeliverySignal signal)
+    {
+        private int _fired;
+
+        public void Fire()
+        {
+            Volatile.Write(ref _fired, 1);
+            signal.Notify();
+        }
+
+        public bool TakeFired() => Interlocked.Exchange(ref _fired, 0) == 1;
     }
 }

@@ -1,0 +1,79 @@
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Time.Testing;
+using Xunit;
+
+namespace Conductor.Sdk.Tests;
+
+public sealed class DeliveryWorkerTests
+{
+    [Fact]
+    public async Task A_timer_that_fires_a_little_before_the_clock_reaches_the_due_time_does_not_stall_the_worker()
+    {
+        // System timers tick on their own clock, in whole milliseconds: one can fire just before GetUtcNow() reaches the
+        // time it was set for. The worker must then set a new timer for the remaining moment instead of waiting for a signal.
+        await using var receiver = await Receiver.StartAsync(Reply.Status(500), Reply.Status(200));
+        Pipeline? created = null;
+        await using var pipeline = created = Pipeline.Create(
+            new[] { new WebhookNotificationDefinition("orders", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { "s" }, retries: 1) },
+            services: s => s.AddSingleton<TimeProvider>(_ => new EarlyTimers(created!.Time)));
+        var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
+        var worker = pipeline.Services.GetServices<IHostedService>().OfType<DeliveryWorker>().Single();
+        await worker.StartAsync(CancellationToken.None);
+        try
+        {
+            await receiver.WaitForAsync(1);
+            await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Attempts == 1);
+            Assert.Equal(Pipeline.Start.AddSeconds(1), (await pipeline.RecordAsync(id)).DueAt);
+
+            // The retry's timer fires 1 ms early: nothing is due yet when the worker looks.
+            pipeline.Time.Advance(TimeSpan.FromMilliseconds(999));
+            await Task.Delay(100);
+            Assert.Equal(1, receiver.Count);
+            pipeline.Time.Advance(TimeSpan.FromMilliseconds(1));
+            await receiver.WaitForAsync(2, TimeSpan.FromSeconds(10));
+            await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Status == DeliveryStatus.Delivered);
+        }
+        finally
+        {
+            await worker.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var limit = DateTime.UtcNow.AddSeconds(10);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > limit) throw new TimeoutException("the condition did not hold within 10 s");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>A clock whose timers fire 1 ms before the time they were set for.</summary>
+    private sealed class EarlyTimers(FakeTimeProvider time) : TimeProvider
+    {
+        private static readonly TimeSpan Early = TimeSpan.FromMilliseconds(1);
+
+        public override DateTimeOffset GetUtcNow() => time.GetUtcNow();
+        public override long GetTimestamp() => time.GetTimestamp();
+        public override long TimestampFrequency => time.TimestampFrequency;
+        public override TimeZoneInfo LocalTimeZone => time.LocalTimeZone;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            new EarlyTimer(time.CreateTimer(callback, state, Shift(dueTime), period));
+
+        private static TimeSpan Shift(TimeSpan due) => due > Early ? due - Early : due;
+
+        private sealed class EarlyTimer(ITimer inner) : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => inner.Change(Shift(dueTime), period);
+            public void Dispose() => inner.Dispose();
+            public ValueTask DisposeAsync() => inner.DisposeAsync();
+        }
+    }
+}
