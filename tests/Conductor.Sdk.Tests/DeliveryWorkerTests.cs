@@ -44,6 +44,51 @@ public sealed class DeliveryWorkerTests
         }
     }
 
+    [Fact]
+    public async Task A_delivery_stored_while_its_endpoint_queue_is_full_is_sent_once_the_queue_drains()
+    {
+        // One slot and a queue of two for the endpoint: after three events it is saturated, so storing a fourth does not
+        // wake the worker. The fourth must still go out once the queue has drained.
+        await using var hanging = await Receiver.StartAsync(Reply.Hang);
+        await using var pipeline = Pipeline.Create(
+            new[] { new WebhookNotificationDefinition("orders", 0, new[] { EventNames.ExecutionCompleted }, hanging.Url(), new[] { "s" }, retries: 0, timeout: TimeSpan.FromSeconds(1)) },
+            options =>
+            {
+                options.MaxConcurrentPerEndpoint = 1;
+                options.MaxConcurrentDeliveries = 1;
+                options.MaxQueuedPerEndpoint = 2;
+                options.MaxQueuedTotal = 2;
+                options.BatchSize = 1;
+            });
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++) ids.AddRange((await pipeline.CompletedAsync(id: $"exec-{i}")).DeliveryIds);
+        var worker = pipeline.Services.GetServices<IHostedService>().OfType<DeliveryWorker>().Single();
+        await worker.StartAsync(CancellationToken.None);
+        try
+        {
+            await hanging.WaitForAsync(1);
+            await WaitUntilAsync(() => Task.FromResult(pipeline.Processor.BusyEndpoints.Count == 1));
+            ids.AddRange((await pipeline.CompletedAsync(id: "exec-3")).DeliveryIds);
+
+            for (var attempted = 2; attempted <= 4; attempted++)
+            {
+                pipeline.Time.Advance(TimeSpan.FromSeconds(1));
+                await hanging.WaitForAsync(attempted, TimeSpan.FromSeconds(10));
+            }
+
+            Assert.Equal(ids, hanging.Requests.Select(r => r.Header("X-Conductor-Delivery-Id")));
+            pipeline.Time.Advance(TimeSpan.FromSeconds(1));
+            foreach (var id in ids)
+            {
+                await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Status == DeliveryStatus.DeadLettered);
+            }
+        }
+        finally
+        {
+            await worker.StopAsync(CancellationToken.None);
+        }
+    }
+
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)
     {
         var limit = DateTime.UtcNow.AddSeconds(10);

@@ -36,6 +36,8 @@ public sealed class DeliveryProcessor
     private readonly SemaphoreSlim _leaseGate = new(1, 1);
     private readonly object _gate = new();
     private readonly Dictionary<string, EndpointSlots> _endpoints = new(StringComparer.Ordinal);
+    // The same slots, readable without the lock: the dispatcher asks whether an endpoint's queue is full.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, EndpointSlots> _slotsView = new(StringComparer.Ordinal);
     private readonly TimeSpan _longestAttempt;
     private int _running;
     private int _writes;
@@ -54,6 +56,7 @@ public sealed class DeliveryProcessor
         ILogger<DeliveryProcessor>? logger = null)
     {
         _signal = signal;
+        signal.WatchSaturation(endpoint => _slotsView.TryGetValue(endpoint, out var slots) && slots.Saturated);
         _longestAttempt = registry.All.Select(n => n.AttemptTimeout).DefaultIfEmpty(TimeSpan.Zero).Max();
         _store = store;
         _registry = registry;
@@ -131,6 +134,7 @@ public sealed class DeliveryProcessor
                             MarkBusy();
                             endpoint.Waiting.Enqueue((delivery, now));
                             _waiting++;
+                            UpdateSaturation(endpoint);
                         }
                         else
                         {
@@ -196,7 +200,11 @@ public sealed class DeliveryProcessor
 
     private EndpointSlots EndpointState(string endpoint)
     {
-        if (!_endpoints.TryGetValue(endpoint, out var state)) _endpoints[endpoint] = state = new EndpointSlots();
+        if (!_endpoints.TryGetValue(endpoint, out var state))
+        {
+            _endpoints[endpoint] = state = new EndpointSlots();
+            _slotsView[endpoint] = state;
+        }
         return state;
     }
 
@@ -255,6 +263,7 @@ public sealed class DeliveryProcessor
             state.Running--;
             _running--;
             next = Take(state, now, ref expired);
+            UpdateSaturation(state);
             if (_running < _options.MaxConcurrentDeliveries && _waiting > 0)
             {
                 foreach (var other in _endpoints.Values)
@@ -263,6 +272,8 @@ public sealed class DeliveryProcessor
                     {
                         (toStart ??= new()).Add(started);
                     }
+
+                    UpdateSaturation(other);
                 }
             }
 
@@ -307,8 +318,13 @@ public sealed class DeliveryProcessor
         return null;
     }
 
+    /// <summary>Called under the lock after an endpoint's slots or queue change: the same rule as <see cref="BusyEndpoints"/>.</summary>
+    private void UpdateSaturation(EndpointSlots slots) =>
+        slots.Saturated = slots.Running >= _options.MaxConcurrentPerEndpoint && slots.Waiting.Count + _options.BatchSize > _options.MaxQueuedPerEndpoint;
+
     private sealed class EndpointSlots
     {
+        public volatile bool Saturated;
         public int Running;
         public readonly Queue<(DeliveryRecord Delivery, DateTimeOffset LeasedAt)> Waiting = new();
     }

@@ -126,7 +126,7 @@ public sealed class NotificationDispatcher
         await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);
         _telemetry.Enqueued.Add(records.Length, new KeyValuePair<string, object?>("conductor.event", eventName));
         Log.Enqueued(_logger, records.Length, eventName, ensemble);
-        _signal.Notify();
+        _signal.NotifyStored(records);
         var ids = new string[records.Length];
         for (var i = 0; i < records.Length; i++) ids[i] = records[i].Id;
         return ids;
@@ -150,6 +150,36 @@ public sealed class DeliverySignal
             // Already signalled.
         }
     }
+
+    /// <summary>
+    /// Signals that <paramref name="stored"/> were stored, unless every one of them is for an endpoint whose queue in this
+    /// process is full: waking the worker then achieves nothing (it would skip that endpoint), and the processor signals
+    /// again as that queue drains, which picks them up. Under a burst of events this saves a wake-up per event.
+    /// </summary>
+    public void NotifyStored(ReadOnlySpan<DeliveryRecord> stored)
+    {
+        if (_saturated is { } saturated)
+        {
+            var all = stored.Length > 0;
+            foreach (var delivery in stored)
+            {
+                if (!saturated(delivery.Endpoint))
+                {
+                    all = false;
+                    break;
+                }
+            }
+
+            if (all) return;
+        }
+
+        Notify();
+    }
+
+    /// <summary>Lets the processor say which endpoints have a full queue (read without locks, from any thread).</summary>
+    internal void WatchSaturation(Func<string, bool> saturated) => _saturated = saturated;
+
+    private volatile Func<string, bool>? _saturated;
 
     /// <summary>Waits for a signal.</summary>
     public Task WaitAsync(CancellationToken cancellationToken) => _semaphore.WaitAsync(cancellationToken);
