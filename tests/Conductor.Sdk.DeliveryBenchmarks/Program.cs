@@ -30,7 +30,7 @@ var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCult
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
 // Full-size warm-up rounds of each before measuring: tiered JIT (and dynamic PGO) of the HTTP stack, Kestrel and the
 // pipeline keeps promoting methods for several rounds; measuring earlier compares partly unoptimised code.
-var warmup = args.SkipWhile(a => a != "--warmup").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(6);
+var warmup = args.SkipWhile(a => a != "--warmup").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(8);
 using var profile = args.Contains("--alloc-profile") ? new AllocationProfile() : null;
 var dispatchers = 64;
 var lastGc = (0, 0, 0, TimeSpan.Zero);
