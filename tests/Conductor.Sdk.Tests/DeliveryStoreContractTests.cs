@@ -109,6 +109,17 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_second_endpoint_is_ordered_with_the_first_by_due_time()
+    {
+        await Store.EnqueueAsync(new[] { Record("a-late", T0.AddSeconds(5), "https://a.example.com"), Record("a-later", T0.AddSeconds(6), "https://a.example.com") });
+        Assert.Equal(T0.AddSeconds(5), await Store.NextDueAsync());
+        await Store.EnqueueAsync(new[] { Record("b-early", T0.AddSeconds(1), "https://b.example.com") });
+        Assert.Equal(T0.AddSeconds(1), await Store.NextDueAsync());
+        Assert.Equal(T0.AddSeconds(5), await Store.NextDueAsync(new[] { "https://b.example.com" }));
+        Assert.Equal(new[] { "b-early", "a-late", "a-later" }, (await Store.LeaseDueAsync(T0.AddSeconds(10), 10, T0.AddMinutes(1))).Select(d => d.Id));
+    }
+
+    [Fact]
     public async Task Deliveries_changed_while_waiting_leave_the_queue_and_the_rest_keep_their_order()
     {
         // 200 due at once; 150 of them are recorded or released before any is leased (an admin tool, another worker).

@@ -20,7 +20,11 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     private readonly System.Collections.Concurrent.ConcurrentQueue<Entry> _incoming = new();
     // Due deliveries per endpoint, and each endpoint's earliest due time, so that leasing can skip busy endpoints cheaply.
     private readonly Dictionary<string, EndpointDue> _due = new(StringComparer.Ordinal);
+    // Only kept once there are two endpoints: with one (the common case) its heap's top is the answer, and a lease does
+    // not have to move the endpoint in the set every time its earliest due time changes.
     private readonly SortedSet<(DateTimeOffset At, string Id)> _heads = new(SlotComparer.Instance);
+    private string? _onlyEndpoint;
+    private EndpointDue? _onlyDue;
     // Ties between deliveries due at the same time go to the one scheduled first.
     private long _sequence;
     // Leased entries in order of lease expiry, as a list threaded through the entries: leases are taken at "now +
@@ -208,7 +212,11 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         {
             DrainIncoming();
             DateTimeOffset? next = null;
-            if (_heads.Count > 0 && (skipEndpoints is null || skipEndpoints.Count == 0 || !skipEndpoints.Contains(_heads.Min.Id)))
+            if (_onlyDue is { } only)
+            {
+                if (skipEndpoints is null || skipEndpoints.Count == 0 || !skipEndpoints.Contains(_onlyEndpoint!)) next = only.Head;
+            }
+            else if (_heads.Count > 0 && (skipEndpoints is null || skipEndpoints.Count == 0 || !skipEndpoints.Contains(_heads.Min.Id)))
             {
                 next = _heads.Min.At;
             }
@@ -356,15 +364,43 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     private void AddDue(Entry entry)
     {
         var record = entry.Record;
-        if (!_due.TryGetValue(record.Endpoint, out var due)) _due[record.Endpoint] = due = new EndpointDue();
+        if (!_due.TryGetValue(record.Endpoint, out var due)) due = AddEndpoint(record.Endpoint);
         entry.Scheduled = true;
         due.Heap.Enqueue((entry, ++entry.DueVersion), (record.DueAt, ++_sequence));
         due.Live++;
         // Due no later than the current head: the endpoint keeps its place in the heads set.
         if (due.Head is { } head && head <= record.DueAt) return;
-        if (due.Head is { } old) _heads.Remove((old, record.Endpoint));
-        _heads.Add((record.DueAt, record.Endpoint));
-        due.Head = record.DueAt;
+        SetHead(record.Endpoint, due, record.DueAt);
+    }
+
+    private EndpointDue AddEndpoint(string endpoint)
+    {
+        var due = _due[endpoint] = new EndpointDue();
+        if (_due.Count == 1)
+        {
+            (_onlyEndpoint, _onlyDue) = (endpoint, due);
+            return due;
+        }
+
+        if (_onlyDue is { } first)
+        {
+            // A second endpoint: from now on the heads set orders them.
+            if (first.Head is { } at) _heads.Add((at, _onlyEndpoint!));
+            (_onlyEndpoint, _onlyDue) = (null, null);
+        }
+
+        return due;
+    }
+
+    private void SetHead(string endpoint, EndpointDue due, DateTimeOffset? head)
+    {
+        if (_onlyDue is null)
+        {
+            if (due.Head is { } old) _heads.Remove((old, endpoint));
+            if (head is { } now) _heads.Add((now, endpoint));
+        }
+
+        due.Head = head;
     }
 
     private void RemoveDue(Entry entry)
@@ -395,12 +431,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
 
         while (due.Heap.TryPeek(out var top, out _) && EndpointDue.IsStale(top)) due.Heap.Dequeue();
         DateTimeOffset? head = due.Heap.TryPeek(out _, out var first) ? first.At : null;
-        if (head != due.Head)
-        {
-            if (due.Head is { } old) _heads.Remove((old, endpoint));
-            if (head is { } now) _heads.Add((now, endpoint));
-            due.Head = head;
-        }
+        if (head != due.Head) SetHead(endpoint, due, head);
 
         // An endpoint whose heap ran empty keeps it (and its array): the next burst for it does not grow one again.
     }
@@ -408,6 +439,11 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <summary>The endpoint whose earliest due delivery is the oldest one due at <paramref name="now"/>, skipping busy endpoints.</summary>
     private string? NextHead(DateTimeOffset now, IReadOnlyCollection<string>? skip)
     {
+        if (_onlyDue is { } only)
+        {
+            return only.Head is { } at && at <= now && (skip is null || skip.Count == 0 || !skip.Contains(_onlyEndpoint!)) ? _onlyEndpoint : null;
+        }
+
         if (_heads.Count == 0) return null;
         var first = _heads.Min;
         if (first.At > now) return null;
