@@ -244,8 +244,7 @@ async Task<Result> ChannelLoop(int count)
         int i;
         while ((i = Interlocked.Increment(ref next)) < count)
         {
-            var record = new Conductor.Sdk.Delivery.DeliveryRecord(Conductor.Sdk.Delivery.DeliveryRecord.NewId(TimeProvider.System), "bench", EventNames.ExecutionCompleted,
-                notification.Key, "webhook", url.ToString(), body, now, now, Conductor.Sdk.Delivery.DeliveryStatus.Pending, 0, 6);
+            var record = PendingDelivery(notification, body, now);
             var result = await channel.SendAsync(new Conductor.Sdk.Channels.DeliveryAttempt(record, notification, 1), CancellationToken.None);
             if (result.Outcome != AttemptOutcome.Delivered) throw new InvalidOperationException(result.Error);
         }
@@ -256,6 +255,11 @@ async Task<Result> ChannelLoop(int count)
     Check(count);
     return Report("channel", count, clock.Elapsed, allocated, cpu);
 }
+
+// A first-attempt webhook delivery of the bench notification, as the dispatcher would store it.
+Conductor.Sdk.Delivery.DeliveryRecord PendingDelivery(NotificationDefinition notification, byte[] payload, DateTimeOffset at) =>
+    new(Conductor.Sdk.Delivery.DeliveryRecord.NewId(TimeProvider.System), "bench", EventNames.ExecutionCompleted, notification.Key, "webhook",
+        url.ToString(), payload, at, at, Conductor.Sdk.Delivery.DeliveryStatus.Pending, 0, notification.Retries + 1);
 
 async Task<double> Enqueue(int count, bool sqlite, int producers, bool pg = false)
 {
@@ -373,8 +377,7 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
         for (var i = 0; i < count; i++)
         {
             var payload = EventPayload.Serialize(new ExecutionCompleted(at, "bench", "exec-" + i.ToString("D10", CultureInfo.InvariantCulture), null, 1234));
-            await store.EnqueueAsync(new[] { new Conductor.Sdk.Delivery.DeliveryRecord(Conductor.Sdk.Delivery.DeliveryRecord.NewId(TimeProvider.System), "bench", EventNames.ExecutionCompleted,
-                notification.Key, "webhook", url.ToString(), payload, at, at, Conductor.Sdk.Delivery.DeliveryStatus.Pending, 0, 6) });
+            await store.EnqueueAsync(new[] { PendingDelivery(notification, payload, at) });
         }
     }
 

@@ -25,6 +25,21 @@ public sealed class EmailProviderTests
         new CompiledTemplate("alerts@example.com", (in TemplateContext _) => "alerts@example.com"),
         new CompiledTemplate("[${event}] ${ensemble.name}", (in TemplateContext c) => $"[{c.Event}] {c.Ensemble}"));
 
+    private static (ServiceProvider Provider, FakeTimeProvider Time) Resend(Receiver server) =>
+        Build(b => b.AddResendEmail(o =>
+        {
+            o.ApiKey = "re_test_key";
+            o.BaseAddress = server.BaseAddress;
+        }), "resend");
+
+    private static (ServiceProvider Provider, FakeTimeProvider Time) Cloudflare(Receiver server) =>
+        Build(b => b.AddCloudflareEmail(o =>
+        {
+            o.AccountId = "acc123";
+            o.ApiToken = "cf_test_token";
+            o.BaseAddress = server.BaseAddress;
+        }), "cloudflare");
+
     private static (ServiceProvider Provider, FakeTimeProvider Time) Build(Action<ConductorBuilder> providers, string provider)
     {
         var time = new FakeTimeProvider(At);
@@ -42,11 +57,7 @@ public sealed class EmailProviderTests
     public async Task Resend_gets_the_exact_request_and_429_retry_after_is_honoured()
     {
         await using var server = await Receiver.StartAsync(Reply.Status(429, ("Retry-After", "120")), Reply.Status(200));
-        var (provider, time) = Build(b => b.AddResendEmail(o =>
-        {
-            o.ApiKey = "re_test_key";
-            o.BaseAddress = server.BaseAddress;
-        }), "resend");
+        var (provider, time) = Resend(server);
         await using var _ = provider;
         var id = (await Fail(provider, time)).DeliveryIds.Single();
         var processor = provider.GetRequiredService<DeliveryProcessor>();
@@ -79,11 +90,7 @@ public sealed class EmailProviderTests
     public async Task A_4xx_from_the_api_is_dead_lettered_with_the_reply()
     {
         await using var server = await Receiver.StartAsync((_, _) => Reply.Status(422));
-        var (provider, time) = Build(b => b.AddResendEmail(o =>
-        {
-            o.ApiKey = "re_test_key";
-            o.BaseAddress = server.BaseAddress;
-        }), "resend");
+        var (provider, time) = Resend(server);
         await using var _ = provider;
         var id = (await Fail(provider, time)).DeliveryIds.Single();
         await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
@@ -100,12 +107,7 @@ public sealed class EmailProviderTests
         await using var server = await Receiver.StartAsync(
             (_, _) => Interlocked.Increment(ref replies) == 1 ? Reply.Status(200) : Reply.Status(500),
             map: null);
-        var (provider, time) = Build(b => b.AddCloudflareEmail(o =>
-        {
-            o.AccountId = "acc123";
-            o.ApiToken = "cf_test_token";
-            o.BaseAddress = server.BaseAddress;
-        }), "cloudflare");
+        var (provider, time) = Cloudflare(server);
         await using var _ = provider;
         var id = (await Fail(provider, time)).DeliveryIds.Single();
         await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
@@ -129,12 +131,7 @@ public sealed class EmailProviderTests
                 context.Response.ContentType = "application/json";
                 await context.Response.WriteAsync("""{"success":false,"errors":[{"code":10001,"message":"domain not verified"}],"messages":[],"result":null}""");
             }));
-        var (provider, time) = Build(b => b.AddCloudflareEmail(o =>
-        {
-            o.AccountId = "acc123";
-            o.ApiToken = "cf_test_token";
-            o.BaseAddress = server.BaseAddress;
-        }), "cloudflare");
+        var (provider, time) = Cloudflare(server);
         await using var _ = provider;
         var id = (await Fail(provider, time)).DeliveryIds.Single();
         await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();

@@ -99,8 +99,8 @@ public sealed class SigningTests
         {
             var key = keys[i % keys.Length];
             var timestamp = 1705315200L + i;
-            Assert.Equal(WebhookSigner.SignConductor((ReadOnlySpan<byte>)key, timestamp, body), WebhookSigner.SignConductor(key, timestamp, body));
-            Assert.Equal(WebhookSigner.SignStandardWebhooks((ReadOnlySpan<byte>)key, "msg_" + i, timestamp, body), WebhookSigner.SignStandardWebhooks(key, "msg_" + i, timestamp, body));
+            Assert.Equal(WebhookSigner.SignConductor((ReadOnlySpan<byte>)key, timestamp, body), WebhookSigner.SignConductorWithKeptKey(key, timestamp, body));
+            Assert.Equal(WebhookSigner.SignStandardWebhooks((ReadOnlySpan<byte>)key, "msg_" + i, timestamp, body), WebhookSigner.SignStandardWebhooksWithKeptKey(key, "msg_" + i, timestamp, body));
         });
     }
 }

@@ -211,25 +211,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         lock (_gate)
         {
             DrainIncoming();
-            DateTimeOffset? next = null;
-            if (_onlyDue is { } only)
-            {
-                if (skipEndpoints is null || skipEndpoints.Count == 0 || !skipEndpoints.Contains(_onlyEndpoint!)) next = only.Head;
-            }
-            else if (_heads.Count > 0 && (skipEndpoints is null || skipEndpoints.Count == 0 || !skipEndpoints.Contains(_heads.Min.Id)))
-            {
-                next = _heads.Min.At;
-            }
-            else if (_heads.Count > 1)
-            {
-                foreach (var head in _heads)
-                {
-                    if (skipEndpoints!.Contains(head.Id)) continue;
-                    next = head.At;
-                    break;
-                }
-            }
-
+            var next = EarliestHead(skipEndpoints)?.At;
             if (_leaseHead?.LeasedUntil is { } leaseEnds && (next is null || leaseEnds < next)) next = leaseEnds;
             return ValueTask.FromResult(next);
         }
@@ -437,24 +419,26 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     }
 
     /// <summary>The endpoint whose earliest due delivery is the oldest one due at <paramref name="now"/>, skipping busy endpoints.</summary>
-    private string? NextHead(DateTimeOffset now, IReadOnlyCollection<string>? skip)
+    private string? NextHead(DateTimeOffset now, IReadOnlyCollection<string>? skip) =>
+        EarliestHead(skip) is { } head && head.At <= now ? head.Endpoint : null;
+
+    /// <summary>The endpoint with the earliest due delivery, skipping busy endpoints, and that delivery's due time.</summary>
+    private (string Endpoint, DateTimeOffset At)? EarliestHead(IReadOnlyCollection<string>? skip)
     {
+        var skipping = skip is { Count: > 0 };
         if (_onlyDue is { } only)
         {
-            return only.Head is { } at && at <= now && (skip is null || skip.Count == 0 || !skip.Contains(_onlyEndpoint!)) ? _onlyEndpoint : null;
+            return only.Head is { } at && !(skipping && skip!.Contains(_onlyEndpoint!)) ? (_onlyEndpoint!, at) : null;
         }
 
         if (_heads.Count == 0) return null;
+        // The first head usually is the answer: walking the set allocates, its minimum does not.
         var first = _heads.Min;
-        if (first.At > now) return null;
-        if (skip is null || skip.Count == 0 || !skip.Contains(first.Id)) return first.Id;
-        // One endpoint, and it is busy (the usual case when a single receiver is saturated): no need to walk the set.
-        if (_heads.Count == 1) return null;
+        if (!(skipping && skip!.Contains(first.Id))) return (first.Id, first.At);
         foreach (var head in _heads)
         {
-            if (head.At > now) return null;
-            if (skip is not null && skip.Contains(head.Id)) continue;
-            return head.Id;
+            if (skip!.Contains(head.Id)) continue;
+            return (head.Id, head.At);
         }
 
         return null;

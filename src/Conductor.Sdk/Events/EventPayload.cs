@@ -16,7 +16,7 @@ public static class EventPayload
 
     /// <summary>The UTC timestamp format of the body: milliseconds and a Z.</summary>
     public static string FormatTimestamp(DateTimeOffset timestamp) =>
-        timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture);
+        string.Create(24, timestamp, static (chars, value) => FormatTimestamp(value, chars));
 
     /// <summary>
     /// The stored form for channels that render templates (email, SMS, push): the envelope plus, when the event comes

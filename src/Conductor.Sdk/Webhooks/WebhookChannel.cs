@@ -93,10 +93,9 @@ public sealed class WebhookChannel : INotificationChannel
         return string.Join(separator, all);
     }
 
-    // The byte[] overloads keep a keyed HMAC per thread for each signing key.
     private static string Sign(byte[] key, DeliveryRecord delivery, long timestamp, bool standard) => standard
-        ? WebhookSigner.SignStandardWebhooks(key, delivery.Id, timestamp, delivery.Payload.Span)
-        : WebhookSigner.SignConductor(key, timestamp, delivery.Payload.Span);
+        ? WebhookSigner.SignStandardWebhooksWithKeptKey(key, delivery.Id, timestamp, delivery.Payload.Span)
+        : WebhookSigner.SignConductorWithKeptKey(key, timestamp, delivery.Payload.Span);
 
     /// <inheritdoc />
     // Pooled state machine: an attempt is awaited once by the processor, so its box can be reused by the next one.

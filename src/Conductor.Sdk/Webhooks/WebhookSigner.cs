@@ -30,25 +30,16 @@ public static class WebhookSigner
     }
 
     /// <summary>As <see cref="SignConductor(string, long, ReadOnlySpan{byte})"/>, with the secret already as UTF-8 bytes.</summary>
-    public static string SignConductor(ReadOnlySpan<byte> key, long timestamp, ReadOnlySpan<byte> body)
-    {
-        Span<byte> mac = stackalloc byte[32];
-        Hmac(key, null, timestamp, body, mac);
-        return ConductorSignature(mac);
-    }
+    public static string SignConductor(ReadOnlySpan<byte> key, long timestamp, ReadOnlySpan<byte> body) =>
+        Conductor(key, null, timestamp, body);
 
     /// <summary><c>v1,</c> + base64 HMAC-SHA256(key, <c>"{id}.{timestamp}.{body}"</c>), the key being the secret after <c>whsec_</c>.</summary>
     public static string SignStandardWebhooks(string secret, string messageId, long timestamp, ReadOnlySpan<byte> body) =>
         SignStandardWebhooks(StandardWebhooksKey(secret), messageId, timestamp, body);
 
     /// <summary>As <see cref="SignStandardWebhooks(string, string, long, ReadOnlySpan{byte})"/>, with the key already decoded.</summary>
-    public static string SignStandardWebhooks(ReadOnlySpan<byte> key, string messageId, long timestamp, ReadOnlySpan<byte> body)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(messageId);
-        Span<byte> mac = stackalloc byte[32];
-        Hmac(key, messageId, timestamp, body, mac);
-        return "v1," + Convert.ToBase64String(mac);
-    }
+    public static string SignStandardWebhooks(ReadOnlySpan<byte> key, string messageId, long timestamp, ReadOnlySpan<byte> body) =>
+        StandardWebhooks(key, null, messageId, timestamp, body);
 
     /// <summary>Decodes a Standard Webhooks secret (<c>whsec_</c> + base64).</summary>
     /// <exception cref="FormatException">The secret is not base64 after the prefix; the message never contains the secret.</exception>
@@ -66,56 +57,44 @@ public static class WebhookSigner
         }
     }
 
-    /// <summary>As <see cref="SignConductor(ReadOnlySpan{byte}, long, ReadOnlySpan{byte})"/>, reusing this thread's keyed HMAC for <paramref name="key"/>.</summary>
-    internal static string SignConductor(byte[] key, long timestamp, ReadOnlySpan<byte> body)
-    {
-        Span<byte> mac = stackalloc byte[32];
-        Hmac(key, null, timestamp, body, mac);
-        return ConductorSignature(mac);
-    }
+    /// <summary>
+    /// As <see cref="SignConductor(ReadOnlySpan{byte}, long, ReadOnlySpan{byte})"/> for a key that is signed with again and
+    /// again (a notification's secret): this thread's keyed HMAC for that array is reused.
+    /// </summary>
+    internal static string SignConductorWithKeptKey(byte[] key, long timestamp, ReadOnlySpan<byte> body) =>
+        Conductor(key, key, timestamp, body);
 
     /// <summary>As <see cref="SignStandardWebhooks(ReadOnlySpan{byte}, string, long, ReadOnlySpan{byte})"/>, reusing this thread's keyed HMAC for <paramref name="key"/>.</summary>
-    internal static string SignStandardWebhooks(byte[] key, string messageId, long timestamp, ReadOnlySpan<byte> body)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(messageId);
-        Span<byte> mac = stackalloc byte[32];
-        Hmac(key, messageId, timestamp, body, mac);
-        return "v1," + Convert.ToBase64String(mac);
-    }
+    internal static string SignStandardWebhooksWithKeptKey(byte[] key, string messageId, long timestamp, ReadOnlySpan<byte> body) =>
+        StandardWebhooks(key, key, messageId, timestamp, body);
 
-    private static string ConductorSignature(ReadOnlySpan<byte> mac)
+    private static string Conductor(ReadOnlySpan<byte> key, byte[]? kept, long timestamp, ReadOnlySpan<byte> body)
     {
+        Span<byte> mac = stackalloc byte[32];
+        Hmac(key, kept, null, timestamp, body, mac);
         Span<char> chars = stackalloc char[7 + 64];
         "sha256=".AsSpan().CopyTo(chars);
         Convert.TryToHexStringLower(mac, chars[7..], out _);
         return new string(chars);
     }
 
-    /// <summary>HMAC-SHA256 over <c>"[{id}.]{timestamp}.{body}"</c>, with a one-shot HMAC for this key.</summary>
-    private static void Hmac(ReadOnlySpan<byte> key, string? messageId, long timestamp, ReadOnlySpan<byte> body, Span<byte> mac) =>
-        WithMessage(messageId, timestamp, body, mac, key, static (key, message, mac) => HMACSHA256.HashData(key, message, mac));
+    private static string StandardWebhooks(ReadOnlySpan<byte> key, byte[]? kept, string messageId, long timestamp, ReadOnlySpan<byte> body)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(messageId);
+        Span<byte> mac = stackalloc byte[32];
+        Hmac(key, kept, messageId, timestamp, body, mac);
+        return "v1," + Convert.ToBase64String(mac);
+    }
 
     /// <summary>
-    /// HMAC-SHA256 over <c>"[{id}.]{timestamp}.{body}"</c> with a keyed HMAC kept per thread: the key's inner and outer
-    /// pads are computed once instead of for every attempt. A few keys are kept per thread, for several endpoints.
+    /// HMAC-SHA256 over <c>"[{id}.]{timestamp}.{body}"</c>, assembled in one pooled buffer. With <paramref name="kept"/> (the
+    /// same key as an array that lives on), this thread's keyed HMAC for it is used: the key's inner and outer pads are
+    /// computed once instead of for every attempt.
     /// </summary>
-    private static void Hmac(byte[] key, string? messageId, long timestamp, ReadOnlySpan<byte> body, Span<byte> mac) =>
-        WithMessage(messageId, timestamp, body, mac, key, static (key, message, mac) =>
-        {
-            var hmac = KeyedHmacs.For(key);
-            hmac.AppendData(message);
-            hmac.GetHashAndReset(mac);
-        });
-
-    private delegate void MacOf<TKey>(TKey key, ReadOnlySpan<byte> message, Span<byte> mac) where TKey : allows ref struct;
-
-    /// <summary>Assembles <c>"[{id}.]{timestamp}.{body}"</c> in one pooled buffer and computes its MAC.</summary>
-    private static void WithMessage<TKey>(string? messageId, long timestamp, ReadOnlySpan<byte> body, Span<byte> mac, TKey key, MacOf<TKey> compute)
-        where TKey : allows ref struct
+    private static void Hmac(ReadOnlySpan<byte> key, byte[]? kept, string? messageId, long timestamp, ReadOnlySpan<byte> body, Span<byte> mac)
     {
         var idLength = messageId is null ? 0 : Encoding.UTF8.GetByteCount(messageId) + 1;
-        var length = idLength + 21 + body.Length;
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(idLength + 21 + body.Length);
         try
         {
             var written = 0;
@@ -130,7 +109,17 @@ public static class WebhookSigner
             buffer[written++] = (byte)'.';
             body.CopyTo(buffer.AsSpan(written));
             written += body.Length;
-            compute(key, buffer.AsSpan(0, written), mac);
+            var message = buffer.AsSpan(0, written);
+            if (kept is null)
+            {
+                HMACSHA256.HashData(key, message, mac);
+            }
+            else
+            {
+                var hmac = KeyedHmacs.For(kept);
+                hmac.AppendData(message);
+                hmac.GetHashAndReset(mac);
+            }
         }
         finally
         {
