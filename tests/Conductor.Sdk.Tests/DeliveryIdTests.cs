@@ -38,4 +38,10 @@ public class DeliveryIdTests
         time.Advance(TimeSpan.FromMilliseconds(1));
         Assert.True(string.CompareOrdinal(earlier, DeliveryRecord.NewId(time)) < 0);
     }
+
+    [Fact]
+    public void A_missing_clock_is_named()
+    {
+        Assert.Equal("time", Assert.Throws<ArgumentNullException>(() => DeliveryRecord.NewId(null!)).ParamName);
+    }
 }

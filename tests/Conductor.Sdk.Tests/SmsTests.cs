@@ -177,4 +177,12 @@ public sealed class SmsTests
         Assert.StartsWith($"ensemble 'health', sms notification #1, {message}", record.LastError);
         Assert.Equal(0, server.Count);
     }
+
+    [Fact]
+    public void Configuring_sms_or_email_without_a_callback_names_the_missing_argument()
+    {
+        var builder = new ServiceCollection().AddConductor();
+        Assert.Equal("configure", Assert.Throws<ArgumentNullException>(() => builder.ConfigureSms(null!)).ParamName);
+        Assert.Equal("configure", Assert.Throws<ArgumentNullException>(() => Conductor.Sdk.Email.EmailBuilderExtensions.ConfigureEmail(builder, null!)).ParamName);
+    }
 }

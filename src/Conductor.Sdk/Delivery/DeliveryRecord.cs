@@ -56,6 +56,7 @@ public sealed record DeliveryRecord(
     /// </summary>
     public static string NewId(TimeProvider time)
     {
+        ArgumentNullException.ThrowIfNull(time);
         Span<byte> uuid = stackalloc byte[16];
         IdRandom.Fill(uuid[6..]);
         var milliseconds = time.GetUtcNow().ToUnixTimeMilliseconds();

@@ -156,7 +156,7 @@ public sealed class DeliverySignal
     /// process is full: waking the worker then achieves nothing (it would skip that endpoint), and the processor signals
     /// again as that queue drains, which picks them up. Under a burst of events this saves a wake-up per event.
     /// </summary>
-    public void NotifyStored(ReadOnlySpan<DeliveryRecord> stored)
+    internal void NotifyStored(ReadOnlySpan<DeliveryRecord> stored)
     {
         if (_saturated is { } saturated)
         {

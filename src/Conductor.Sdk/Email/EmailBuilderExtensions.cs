@@ -23,6 +23,8 @@ public static class EmailBuilderExtensions
     /// <summary>Chooses the provider for notifications that name none, and the default sender.</summary>
     public static ConductorBuilder ConfigureEmail(this ConductorBuilder builder, Action<ConductorEmailOptions> configure)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
         builder.Services.Configure(configure);
         return builder;
     }

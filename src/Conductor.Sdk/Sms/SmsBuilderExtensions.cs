@@ -25,6 +25,8 @@ public static class SmsBuilderExtensions
     /// <summary>Chooses the provider for notifications that name none, and the default sender.</summary>
     public static ConductorBuilder ConfigureSms(this ConductorBuilder builder, Action<ConductorSmsOptions> configure)
     {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
         builder.Services.Configure(configure);
         return builder;
     }
