@@ -38,6 +38,8 @@ var backlog = args.SkipWhile(a => a != "--backlog").Skip(1).Select(a => int.Pars
 PipelineHost? sharedHost = null;
 long lastContention = 0;
 long lastWorkItems = 0;
+long lastFaults = 0;
+long lastCommitted = 0;
 HttpClient? bareClient = null;
 var postgres = args.SkipWhile(a => a != "--postgresql").Skip(1).FirstOrDefault();
 
@@ -105,6 +107,38 @@ if (args.Contains("--stores"))
     if (sharedHost is not null) await sharedHost.DisposeAsync();
     await receiver.StopAsync();
     return;
+}
+
+if (args.Contains("--retained"))
+{
+    // Diagnostic: heap bytes kept per pending delivery (N events dispatched, worker not started) and per delivered one
+    // (after the worker ran them), measured with full collections.
+    var host = await StartHost(false, false, start: false);
+    var before = Retained();
+    var at = DateTimeOffset.UtcNow;
+    for (var i = 0; i < n; i++)
+    {
+        await host.Dispatcher.DispatchAsync(new ExecutionCompleted(at, "bench", "exec-" + i.ToString("D10", CultureInfo.InvariantCulture), null, 1234));
+    }
+
+    var pending = Retained();
+    Console.WriteLine($"retained per pending delivery: {(double)(pending - before) / n:N0} B");
+    host.Round = new RoundState(n, null);
+    foreach (var hosted in host.Hosted) await hosted.StartAsync(CancellationToken.None);
+    await host.Round.Done.Task.WaitAsync(TimeSpan.FromMinutes(5));
+    await host.Processor.WhenIdleAsync();
+    Console.WriteLine($"retained per delivered delivery: {(double)(Retained() - before) / n:N0} B");
+    await host.DisposeAsync();
+    await receiver.StopAsync();
+    return;
+
+    static long Retained()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        return GC.GetTotalMemory(forceFullCollection: true);
+    }
 }
 
 if (args.Contains("--channel-loop"))
@@ -305,7 +339,7 @@ string FreshDatabase()
     return new Npgsql.NpgsqlConnectionStringBuilder(postgres) { Database = name, MaxPoolSize = 60 }.ToString();
 }
 
-async Task<PipelineHost> StartHost(bool sqlite, bool pg)
+async Task<PipelineHost> StartHost(bool sqlite, bool pg, bool start = true)
 {
     var directory = Path.Combine(Path.GetTempPath(), "conductor-bench-" + Guid.NewGuid().ToString("N"));
     var services = new ServiceCollection();
@@ -349,7 +383,11 @@ async Task<PipelineHost> StartHost(bool sqlite, bool pg)
         else if (Interlocked.Increment(ref round.Delivered) == round.Count) round.Done.TrySetResult();
         round.Backlog?.Release();
     };
-    foreach (var hosted in host.Hosted) await hosted.StartAsync(CancellationToken.None);
+    if (start)
+    {
+        foreach (var hosted in host.Hosted) await hosted.StartAsync(CancellationToken.None);
+    }
+
     return host;
 }
 
@@ -439,12 +477,18 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
 // garbage of the one before (BenchmarkDotNet does the same between iterations).
 void Settle()
 {
-    GC.Collect();
-    GC.WaitForPendingFinalizers();
-    GC.Collect();
+    if (!args.Contains("--no-settle"))
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
     lastGc = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration());
     lastContention = Monitor.LockContentionCount;
     lastWorkItems = ThreadPool.CompletedWorkItemCount;
+    lastFaults = MinorFaults();
+    lastCommitted = GC.GetGCMemoryInfo().TotalCommittedBytes;
 }
 
 void Check(int count)
@@ -470,12 +514,27 @@ Result Report(string name, int count, TimeSpan elapsed, long allocated, TimeSpan
         lastContention = Monitor.LockContentionCount;
         gc += $"; thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - lastWorkItems) / count:0.00}/delivery";
         lastWorkItems = ThreadPool.CompletedWorkItemCount;
-        gc += $", {ThreadPool.ThreadCount} threads";
-        gc += $"; last gen{last.Generation} GC: promoted {last.PromotedBytes / 1024:N0} KB, pause {last.PauseDurations[0].TotalMilliseconds:0.0} ms, gen0 budget ~{last.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB, heap {last.HeapSizeBytes / 1024 / 1024:N0} MB";
+        gc += $", {ThreadPool.ThreadCount} threads, {MinorFaults() - lastFaults:N0} page faults";
+        gc += $"; last gen{last.Generation} GC: promoted {last.PromotedBytes / 1024:N0} KB, pause {last.PauseDurations[0].TotalMilliseconds:0.0} ms, gen0 budget ~{last.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB, heap {last.HeapSizeBytes / 1024 / 1024:N0} MB, committed {last.TotalCommittedBytes / 1024 / 1024:N0} MB (after the settle: {lastCommitted / 1024 / 1024:N0} MB)";
     }
 
     Console.WriteLine($"{name,-9} {count,7} deliveries in {elapsed.TotalMilliseconds,8:N0} ms = {result.PerSecond,9:N0}/s, {result.BytesPerDelivery,8:N0} B/delivery{gc}");
     return result;
+}
+
+// Minor page faults of this process so far (Linux: /proc/self/stat, field 10), or 0 elsewhere.
+static long MinorFaults()
+{
+    try
+    {
+        var stat = File.ReadAllText("/proc/self/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return long.Parse(fields[7], CultureInfo.InvariantCulture);
+    }
+    catch (IOException)
+    {
+        return 0;
+    }
 }
 
 static double Median(IEnumerable<double> values)

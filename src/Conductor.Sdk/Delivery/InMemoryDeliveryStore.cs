@@ -1,62 +1,82 @@
+using Conductor.Sdk.Channels;
+
 namespace Conductor.Sdk.Delivery;
 
 /// <summary>
 /// A delivery store in process memory: for tests and for applications that accept losing pending
 /// deliveries on a restart. The durable stores (SQLite, PostgreSQL) implement the same contract.
-/// Due deliveries are kept in a binary heap per endpoint (an array, so a backlog of thousands stays compact in memory,
-/// and a delivery due no earlier than the last one, the usual case, is added in constant time), so leasing costs
-/// O(log endpoints + log n) per delivery however many delivered or skipped ones are kept.
 /// </summary>
 /// <remarks>
-/// Enqueuing takes no lock: a delivery is stored (readable, listed, unique) as soon as it is in the concurrent map,
-/// and joins the due sets the next time the scheduling lock is taken. Callers that enqueue from many threads at
-/// once (every request of a web application) therefore never queue behind the worker leasing or recording outcomes.
+/// Each stored delivery is a slot in chunked arrays of structs, found through an id map whose entries are structs too, and its
+/// first attempt is kept inline in the slot: the store adds no object of its own per delivery, so a backlog of thousands
+/// costs the garbage collector only the records themselves (their payload, id and fields), not a node, an entry and an
+/// attempt log each. Purged slots are reused. Due deliveries are kept in a binary heap per endpoint (an array of indices:
+/// a delivery due no earlier than the last one, the usual case, is added in constant time), so leasing costs
+/// O(log endpoints + log n) per delivery however many delivered or skipped ones are kept. One lock guards it all; every
+/// operation holds it for a few map and heap steps (leasing a batch takes it a few deliveries at a time).
 /// </remarks>
 public sealed class InMemoryDeliveryStore : IDeliveryStore
 {
+    private const int None = -1;
     private readonly object _gate = new();
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
-    // Stored but not yet in the due sets: moved there, in order, under the lock by whoever schedules next.
-    private readonly System.Collections.Concurrent.ConcurrentQueue<Entry> _incoming = new();
+    private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
+    // The slots, in chunks of a fixed size: growing adds a chunk instead of copying (and doubling) one array.
+    private const int ChunkBits = 10;
+    private const int ChunkSize = 1 << ChunkBits;
+    private Slot[][] _chunks = [];
+    // Slots ever used (the rest of the array is empty), and the first free one of a list threaded through LeaseNext.
+    private int _used;
+    private int _free = None;
     // Due deliveries per endpoint, and each endpoint's earliest due time, so that leasing can skip busy endpoints cheaply.
     private readonly Dictionary<string, EndpointDue> _due = new(StringComparer.Ordinal);
     // Only kept once there are two endpoints: with one (the common case) its heap's top is the answer, and a lease does
     // not have to move the endpoint in the set every time its earliest due time changes.
-    private readonly SortedSet<(DateTimeOffset At, string Id)> _heads = new(SlotComparer.Instance);
+    private readonly SortedSet<(DateTimeOffset At, string Id)> _heads = new(HeadComparer.Instance);
     private string? _onlyEndpoint;
     private EndpointDue? _onlyDue;
     // Ties between deliveries due at the same time go to the one scheduled first.
     private long _sequence;
-    // Leased entries in order of lease expiry, as a list threaded through the entries: leases are taken at "now +
-    // lease duration", so a new one almost always goes at the end, and recording an outcome unlinks it in O(1).
-    private Entry? _leaseHead;
-    private Entry? _leaseTail;
+    // Leased slots in order of lease expiry, as a list threaded through the slots: leases are taken at "now + lease
+    // duration", so a new one almost always goes at the end, and recording an outcome unlinks it in O(1).
+    private int _leaseHead = None;
+    private int _leaseTail = None;
 
-    private sealed class Entry(DeliveryRecord record)
+    private struct Slot
     {
-        public DeliveryRecord Record = record;
-        public DateTimeOffset? LeasedUntil;
-        // Stored and waiting in the incoming queue to join the due sets.
-        public bool Incoming;
-        public Entry? LeasePrevious;
-        public Entry? LeaseNext;
-        // Most deliveries have one attempt: it is kept inline, later ones in a list.
-        public AttemptLog? FirstAttempt;
-        public List<AttemptLog>? LaterAttempts;
+        // The current version of the delivery (a record is replaced, never changed); null while the slot is free.
+        public DeliveryRecord? Record;
+        public bool Leased;
+        public DateTimeOffset LeasedUntil;
+        public int LeasePrevious;
+        public int LeaseNext;
         // In its endpoint's due heap. Taking it out only bumps the version: the heap drops stale items when they reach the top.
+        // The version is never reset, not even when the slot is reused, so an old heap item can never match a new delivery.
         public bool Scheduled;
         public int DueVersion;
+        // Most deliveries have one attempt: it is kept inline, later ones in a list.
+        public FirstAttempt First;
+        public List<AttemptLog>? Later;
     }
 
-    /// <summary>The due deliveries of one endpoint, earliest first.</summary>
+    /// <summary>An <see cref="AttemptLog"/>'s fields without its object (the delivery id is the slot's).</summary>
+    private readonly record struct FirstAttempt(
+        bool Made, int Number, DateTimeOffset StartedAt, TimeSpan Duration, AttemptOutcome Outcome, int? StatusCode,
+        AttemptErrorKind ErrorKind, string? Error, DateTimeOffset? NextDueAt)
+    {
+        public static FirstAttempt Of(AttemptLog log) =>
+            new(true, log.Number, log.StartedAt, log.Duration, log.Outcome, log.StatusCode, log.ErrorKind, log.Error, log.NextDueAt);
+
+        public AttemptLog ToLog(string deliveryId) =>
+            new(deliveryId, Number, StartedAt, Duration, Outcome, StatusCode, ErrorKind, Error, NextDueAt);
+    }
+
+    /// <summary>The due deliveries of one endpoint, earliest first, as slot indices.</summary>
     private sealed class EndpointDue
     {
-        public readonly PriorityQueue<(Entry Entry, int Version), (DateTimeOffset At, long Sequence)> Heap = new(DueOrder.Instance);
+        public readonly PriorityQueue<(int Slot, int Version), (DateTimeOffset At, long Sequence)> Heap = new(DueOrder.Instance);
         public int Live;
         // The due time this endpoint is listed under in the heads set, if it is.
         public DateTimeOffset? Head;
-
-        public static bool IsStale((Entry Entry, int Version) item) => !item.Entry.Scheduled || item.Entry.DueVersion != item.Version;
     }
 
     private sealed class DueOrder : IComparer<(DateTimeOffset At, long Sequence)>
@@ -70,9 +90,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         }
     }
 
-    private sealed class SlotComparer : IComparer<(DateTimeOffset At, string Id)>
+    private sealed class HeadComparer : IComparer<(DateTimeOffset At, string Id)>
     {
-        public static readonly SlotComparer Instance = new();
+        public static readonly HeadComparer Instance = new();
 
         public int Compare((DateTimeOffset At, string Id) x, (DateTimeOffset At, string Id) y)
         {
@@ -84,22 +104,27 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default)
     {
-        // Allocated before taking the lock, which every attempt's outcome also needs: it is held for as little as possible.
-        var entries = new Entry[deliveries.Count];
-        for (var i = 0; i < entries.Length; i++) entries[i] = new Entry(deliveries[i]) { Incoming = deliveries[i].Status == DeliveryStatus.Pending };
-        for (var i = 0; i < entries.Length; i++)
+        ArgumentNullException.ThrowIfNull(deliveries);
+        lock (_gate)
         {
-            if (!_entries.TryAdd(entries[i].Record.Id, entries[i]))
+            for (var i = 0; i < deliveries.Count; i++)
             {
-                // The group is stored whole or not at all: take back the ones already added (none is scheduled yet).
-                for (var j = 0; j < i; j++) _entries.TryRemove(entries[j].Record.Id, out _);
-                throw new InvalidOperationException($"A delivery with id '{entries[i].Record.Id}' is already stored.");
-            }
-        }
+                var slot = NewSlot();
+                if (!_ids.TryAdd(deliveries[i].Id, slot))
+                {
+                    // The group is stored whole or not at all: take back the ones already added (none is scheduled yet).
+                    FreeSlot(slot);
+                    for (var j = 0; j < i; j++) FreeSlot(_ids[deliveries[j].Id], remove: deliveries[j].Id);
+                    throw new InvalidOperationException($"A delivery with id '{deliveries[i].Id}' is already stored.");
+                }
 
-        foreach (var entry in entries)
-        {
-            if (entry.Incoming) _incoming.Enqueue(entry);
+                At(slot).Record = deliveries[i];
+            }
+
+            for (var i = 0; i < deliveries.Count; i++)
+            {
+                if (deliveries[i].Status == DeliveryStatus.Pending) AddDue(_ids[deliveries[i].Id]);
+            }
         }
 
         return ValueTask.CompletedTask;
@@ -110,18 +135,12 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         // Sized on first use: a worker asks again as soon as there is room, and often nothing is due for it.
         List<DeliveryRecord>? result = null;
-        // New deliveries join the due sets first (a few hundred per lock), so the oldest due is leased first.
-        // Bounded by what was queued on entry, so that steady enqueuing cannot keep a lease call here.
-        for (var pending = _incoming.Count; pending > 0; pending -= 256)
-        {
-            lock (_gate) DrainIncoming(256);
-        }
-
         lock (_gate)
         {
             // Leases that ran out (their worker crashed or stalled) make the delivery due again.
-            while (_leaseHead is { } expired && expired.LeasedUntil <= now)
+            while (_leaseHead != None && At(_leaseHead).LeasedUntil <= now)
             {
+                var expired = _leaseHead;
                 Unlease(expired);
                 AddDue(expired);
             }
@@ -145,12 +164,12 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
 
                     var due = _due[endpoint];
                     // The top is live: every change that makes an item stale clears the top of stale items.
-                    var (entry, _) = due.Heap.Dequeue();
-                    entry.Scheduled = false;
+                    var (slot, _) = due.Heap.Dequeue();
+                    At(slot).Scheduled = false;
                     due.Live--;
                     RefreshHead(endpoint, due);
-                    Lease(entry, leaseUntil);
-                    (result ??= new List<DeliveryRecord>(Math.Clamp(max, 1, 128))).Add(entry.Record);
+                    Lease(slot, leaseUntil);
+                    (result ??= new List<DeliveryRecord>(Math.Clamp(max, 1, 128))).Add(At(slot).Record!);
                     count++;
                 }
             }
@@ -162,17 +181,16 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default)
     {
-        var entry = Find(attempt.DeliveryId);
+        ArgumentNullException.ThrowIfNull(attempt);
         lock (_gate)
         {
-            if (entry.Incoming) DrainIncoming();
-            // Visible but not yet queued (its enqueue is still running): the change below schedules it; the drain must not.
-            entry.Incoming = false;
-            Unschedule(entry);
-            if (entry.FirstAttempt is null) entry.FirstAttempt = attempt;
-            else (entry.LaterAttempts ??= new List<AttemptLog>(2)).Add(attempt);
-            entry.Record = Updated(entry.Record, attempt, next);
-            if (next == DeliveryStatus.Pending) AddDue(entry);
+            var slot = Find(attempt.DeliveryId);
+            Unschedule(slot);
+            ref var entry = ref At(slot);
+            if (!entry.First.Made) entry.First = FirstAttempt.Of(attempt);
+            else (entry.Later ??= new List<AttemptLog>(2)).Add(attempt);
+            entry.Record = Updated(entry.Record!, attempt, next);
+            if (next == DeliveryStatus.Pending) AddDue(slot);
         }
 
         return ValueTask.CompletedTask;
@@ -191,15 +209,13 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default)
     {
-        var entry = Find(deliveryId);
         lock (_gate)
         {
-            if (entry.Incoming) DrainIncoming();
-            // Visible but not yet queued (its enqueue is still running): the change below schedules it; the drain must not.
-            entry.Incoming = false;
-            Unschedule(entry);
-            entry.Record = entry.Record with { DueAt = dueAt };
-            if (entry.Record.Status == DeliveryStatus.Pending) AddDue(entry);
+            var slot = Find(deliveryId);
+            Unschedule(slot);
+            ref var entry = ref At(slot);
+            entry.Record = entry.Record! with { DueAt = dueAt };
+            if (entry.Record.Status == DeliveryStatus.Pending) AddDue(slot);
         }
 
         return ValueTask.CompletedTask;
@@ -210,9 +226,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            DrainIncoming();
             var next = EarliestHead(skipEndpoints)?.At;
-            if (_leaseHead?.LeasedUntil is { } leaseEnds && (next is null || leaseEnds < next)) next = leaseEnds;
+            if (_leaseHead != None && (next is null || At(_leaseHead).LeasedUntil < next)) next = At(_leaseHead).LeasedUntil;
             return ValueTask.FromResult(next);
         }
     }
@@ -220,16 +235,19 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <inheritdoc />
     public ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default)
     {
-        // No lock: the map is concurrent and a record is replaced, never changed, so a read sees one whole version.
-        return ValueTask.FromResult(_entries.TryGetValue(deliveryId, out var entry) ? entry.Record : null);
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_ids.TryGetValue(deliveryId, out var slot) ? At(slot).Record : null);
+        }
     }
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(query);
         lock (_gate)
         {
-            IReadOnlyList<DeliveryRecord> result = _entries.Select(e => e.Value.Record)
+            IReadOnlyList<DeliveryRecord> result = Stored()
                 .Where(r => (query.Ensemble is null || r.Ensemble == query.Ensemble)
                             && (query.Event is null || r.Event == query.Event)
                             && (query.Status is null || r.Status == query.Status)
@@ -246,11 +264,11 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            var entry = Find(deliveryId);
-            if (entry.FirstAttempt is null) return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(Array.Empty<AttemptLog>());
-            var attempts = new AttemptLog[1 + (entry.LaterAttempts?.Count ?? 0)];
-            attempts[0] = entry.FirstAttempt;
-            entry.LaterAttempts?.CopyTo(attempts, 1);
+            ref var entry = ref At(Find(deliveryId));
+            if (!entry.First.Made) return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(Array.Empty<AttemptLog>());
+            var attempts = new AttemptLog[1 + (entry.Later?.Count ?? 0)];
+            attempts[0] = entry.First.ToLog(entry.Record!.Id);
+            entry.Later?.CopyTo(attempts, 1);
             return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(attempts);
         }
     }
@@ -260,17 +278,18 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            DrainIncoming();
-            var entry = Find(deliveryId);
-            if (entry.Record.Status != DeliveryStatus.DeadLettered) return ValueTask.FromResult(false);
+            var slot = Find(deliveryId);
+            ref var entry = ref At(slot);
+            var record = entry.Record!;
+            if (record.Status != DeliveryStatus.DeadLettered) return ValueTask.FromResult(false);
             // A fresh retry budget of the same size, on top of the attempts already made.
-            entry.Record = entry.Record with
+            entry.Record = record with
             {
                 Status = DeliveryStatus.Pending,
                 DueAt = now,
-                MaxAttempts = entry.Record.Attempts + entry.Record.MaxAttempts,
+                MaxAttempts = record.Attempts + record.MaxAttempts,
             };
-            AddDue(entry);
+            AddDue(slot);
             return ValueTask.FromResult(true);
         }
     }
@@ -285,70 +304,103 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         PurgeStatus.Check(status);
         lock (_gate)
         {
-            var old = _entries.Select(e => e.Value)
-                .Where(e => e.Record.Status != DeliveryStatus.Pending && (status is null || e.Record.Status == status) && e.Record.CreatedAt < createdBefore)
-                .Select(e => e.Record.Id)
-                .ToList();
-            foreach (var id in old) _entries.TryRemove(id, out _);
-            return ValueTask.FromResult(old.Count);
+            var purged = 0;
+            for (var slot = 0; slot < _used; slot++)
+            {
+                if (At(slot).Record is not { } record) continue;
+                if (record.Status == DeliveryStatus.Pending || (status is not null && record.Status != status) || record.CreatedAt >= createdBefore) continue;
+                // Finished deliveries are neither scheduled nor leased: only the id and the slot are given back.
+                FreeSlot(slot, remove: record.Id);
+                purged++;
+            }
+
+            return ValueTask.FromResult(purged);
         }
     }
 
-    /// <summary>Moves newly stored deliveries into the due sets (called under the lock before anything reads or changes them).</summary>
-    private void DrainIncoming(int max = int.MaxValue)
+    /// <summary>The stored records (called under the lock).</summary>
+    private IEnumerable<DeliveryRecord> Stored()
     {
-        for (var moved = 0; moved < max && _incoming.TryDequeue(out var entry); moved++)
+        for (var slot = 0; slot < _used; slot++)
         {
-            // An entry a change already took over (it drained, or cleared the flag) is scheduled by that change.
-            if (!entry.Incoming) continue;
-            entry.Incoming = false;
-            AddDue(entry);
+            if (At(slot).Record is { } record) yield return record;
         }
     }
 
-    private void Unschedule(Entry entry)
+    private ref Slot At(int slot) => ref _chunks[slot >> ChunkBits][slot & (ChunkSize - 1)];
+
+    /// <summary>A free slot, reused or new (a chunk is added when all are full).</summary>
+    private int NewSlot()
     {
-        if (entry.LeasedUntil is not null)
+        if (_free != None)
         {
-            Unlease(entry);
+            var reused = _free;
+            _free = At(reused).LeaseNext;
+            At(reused).LeaseNext = None;
+            return reused;
         }
-        else
+
+        if (_used == _chunks.Length * ChunkSize)
         {
-            RemoveDue(entry);
+            Array.Resize(ref _chunks, _chunks.Length + 1);
+            _chunks[^1] = new Slot[ChunkSize];
         }
+
+        At(_used) = new Slot { LeasePrevious = None, LeaseNext = None };
+        return _used++;
     }
 
-    /// <summary>Links a leased entry in order of expiry, searching from the end (where a new lease almost always belongs).</summary>
-    private void Lease(Entry entry, DateTimeOffset until)
+    /// <summary>Empties a slot that is neither scheduled nor leased and puts it on the free list (and forgets its id).</summary>
+    private void FreeSlot(int slot, string? remove = null)
     {
-        entry.LeasedUntil = until;
+        if (remove is not null) _ids.Remove(remove);
+        ref var entry = ref At(slot);
+        entry = new Slot { DueVersion = entry.DueVersion, LeasePrevious = None, LeaseNext = _free };
+        _free = slot;
+    }
+
+    private void Unschedule(int slot)
+    {
+        if (At(slot).Leased) Unlease(slot);
+        else RemoveDue(slot);
+    }
+
+    /// <summary>Links a leased slot in order of expiry, searching from the end (where a new lease almost always belongs).</summary>
+    private void Lease(int slot, DateTimeOffset until)
+    {
         var after = _leaseTail;
-        while (after is not null && after.LeasedUntil > until) after = after.LeasePrevious;
+        while (after != None && At(after).LeasedUntil > until) after = At(after).LeasePrevious;
+        ref var entry = ref At(slot);
+        entry.Leased = true;
+        entry.LeasedUntil = until;
         entry.LeasePrevious = after;
-        entry.LeaseNext = after is null ? _leaseHead : after.LeaseNext;
-        if (entry.LeaseNext is null) _leaseTail = entry;
-        else entry.LeaseNext.LeasePrevious = entry;
-        if (after is null) _leaseHead = entry;
-        else after.LeaseNext = entry;
+        entry.LeaseNext = after == None ? _leaseHead : At(after).LeaseNext;
+        if (entry.LeaseNext == None) _leaseTail = slot;
+        else At(entry.LeaseNext).LeasePrevious = slot;
+        if (after == None) _leaseHead = slot;
+        else At(after).LeaseNext = slot;
     }
 
-    private void Unlease(Entry entry)
+    private void Unlease(int slot)
     {
-        if (entry.LeasePrevious is null) _leaseHead = entry.LeaseNext;
-        else entry.LeasePrevious.LeaseNext = entry.LeaseNext;
-        if (entry.LeaseNext is null) _leaseTail = entry.LeasePrevious;
-        else entry.LeaseNext.LeasePrevious = entry.LeasePrevious;
-        entry.LeasePrevious = null;
-        entry.LeaseNext = null;
-        entry.LeasedUntil = null;
+        ref var entry = ref At(slot);
+        if (entry.LeasePrevious == None) _leaseHead = entry.LeaseNext;
+        else At(entry.LeasePrevious).LeaseNext = entry.LeaseNext;
+        if (entry.LeaseNext == None) _leaseTail = entry.LeasePrevious;
+        else At(entry.LeaseNext).LeasePrevious = entry.LeasePrevious;
+        entry.LeasePrevious = None;
+        entry.LeaseNext = None;
+        entry.Leased = false;
+        entry.LeasedUntil = default;
     }
 
-    private void AddDue(Entry entry)
+    private void AddDue(int slot)
     {
-        var record = entry.Record;
+        ref var entry = ref At(slot);
+        var record = entry.Record!;
         if (!_due.TryGetValue(record.Endpoint, out var due)) due = AddEndpoint(record.Endpoint);
         entry.Scheduled = true;
-        due.Heap.Enqueue((entry, ++entry.DueVersion), (record.DueAt, ++_sequence));
+        due.Heap.Enqueue((slot, ++entry.DueVersion), (record.DueAt, ++_sequence));
         due.Live++;
         // Due no later than the current head: the endpoint keeps its place in the heads set.
         if (due.Head is { } head && head <= record.DueAt) return;
@@ -385,15 +437,18 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         due.Head = head;
     }
 
-    private void RemoveDue(Entry entry)
+    private void RemoveDue(int slot)
     {
+        ref var entry = ref At(slot);
         if (!entry.Scheduled) return;
         entry.Scheduled = false;
-        var endpoint = entry.Record.Endpoint;
+        var endpoint = entry.Record!.Endpoint;
         var due = _due[endpoint];
         due.Live--;
         RefreshHead(endpoint, due);
     }
+
+    private bool IsStale((int Slot, int Version) item) => !At(item.Slot).Scheduled || At(item.Slot).DueVersion != item.Version;
 
     /// <summary>Drops stale items from the top of an endpoint's heap and lists the endpoint under its new earliest due time.</summary>
     private void RefreshHead(string endpoint, EndpointDue due)
@@ -401,17 +456,17 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         // Many stale items below a live top (deliveries released or recorded while due) are dropped in one pass.
         if (due.Heap.Count > 64 && due.Heap.Count > 2 * due.Live)
         {
-            var live = new List<((Entry, int), (DateTimeOffset, long))>(due.Live);
+            var live = new List<((int, int), (DateTimeOffset, long))>(due.Live);
             foreach (var item in due.Heap.UnorderedItems)
             {
-                if (!EndpointDue.IsStale(item.Element)) live.Add((item.Element, item.Priority));
+                if (!IsStale(item.Element)) live.Add((item.Element, item.Priority));
             }
 
             due.Heap.Clear();
             due.Heap.EnqueueRange(live);
         }
 
-        while (due.Heap.TryPeek(out var top, out _) && EndpointDue.IsStale(top)) due.Heap.Dequeue();
+        while (due.Heap.TryPeek(out var top, out _) && IsStale(top)) due.Heap.Dequeue();
         DateTimeOffset? head = due.Heap.TryPeek(out _, out var first) ? first.At : null;
         if (head != due.Head) SetHead(endpoint, due, head);
 
@@ -444,6 +499,6 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         return null;
     }
 
-    private Entry Find(string id) =>
-        _entries.TryGetValue(id, out var entry) ? entry : throw new KeyNotFoundException($"No delivery with id '{id}' is stored.");
+    private int Find(string id) =>
+        _ids.TryGetValue(id, out var slot) ? slot : throw new KeyNotFoundException($"No delivery with id '{id}' is stored.");
 }
