@@ -109,6 +109,14 @@ if (args.Contains("--stores"))
     return;
 }
 
+if (args.Contains("--enqueue-only"))
+{
+    // For profilers: rounds of dispatching N events into the in-memory store (no worker).
+    for (var round = 0; round < rounds; round++) await Enqueue(n, sqlite: false, concurrency * 4);
+    await receiver.StopAsync();
+    return;
+}
+
 if (args.Contains("--retained"))
 {
     // Diagnostic: heap bytes kept per pending delivery (N events dispatched, worker not started) and per delivered one
@@ -222,6 +230,7 @@ return;
 async Task<Result> Bare(int count)
 {
     var body = EventPayload.Serialize(sample);
+    var headers = args.Contains("--bare-plain") ? [] : await ChannelHeaders(body);
     // One client for the whole run (its connections stay open between rounds), as the pipeline keeps its host.
     var client = bareClient ??= new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false, UseCookies = false });
     var next = -1;
@@ -236,17 +245,10 @@ async Task<Result> Bare(int count)
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
             request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-            if (args.Contains("--bare-headers"))
-            {
-                // Diagnostic: the same headers the pipeline sends, to see what they cost on both ends.
-                request.Headers.TryAddWithoutValidation("User-Agent", "Conductor.Sdk/0.1.0");
-                request.Headers.TryAddWithoutValidation("X-Conductor-Event", "execution.completed");
-                request.Headers.TryAddWithoutValidation("X-Conductor-Delivery-Attempt", "1");
-                request.Headers.TryAddWithoutValidation("X-Conductor-Timestamp", "1705315200");
-                request.Headers.TryAddWithoutValidation("X-Conductor-Delivery-Id", "dlv_018d0cabc440721c98fd5435ad52b04b");
-                request.Headers.TryAddWithoutValidation("X-Conductor-Signature", "sha256=ff1ca12ac711d2b7e5f14796c14d76a4e5fb0aa290846fd97daea5ecd9aa5e68");
-            }
-
+            // The same request the webhook channel sends for a delivery: its headers (signature included) were taken from
+            // the channel once, so the bare loop puts the same bytes on the wire without building or signing anything.
+            // --bare-plain: only the body and its content type (the baseline of the first three sessions).
+            foreach (var (name, value) in headers) request.Headers.TryAddWithoutValidation(name, value);
             using var timeout = args.Contains("--bare-timeout") ? new CancellationTokenSource(TimeSpan.FromSeconds(5)) : null;
             using var response = await client.SendAsync(request, timeout?.Token ?? CancellationToken.None);
             if (response.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException($"bare request failed: {response.StatusCode}");
@@ -288,6 +290,16 @@ async Task<Result> ChannelLoop(int count)
     var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
     Check(count);
     return Report("channel", count, clock.Elapsed, allocated, cpu);
+}
+
+// The headers (other than the content's) of the request the webhook channel builds for a first attempt of this body.
+async Task<(string Name, string Value)[]> ChannelHeaders(byte[] body)
+{
+    var host = sharedHost ??= await StartHost(false, false);
+    var channel = host.Provider.GetServices<Conductor.Sdk.Channels.INotificationChannel>().OfType<WebhookChannel>().Single();
+    var notification = host.Provider.GetRequiredService<NotificationRegistry>().All.Single();
+    using var request = channel.CreateRequest(new Conductor.Sdk.Channels.DeliveryAttempt(PendingDelivery(notification, body, DateTimeOffset.UtcNow), notification, 1));
+    return request.Headers.NonValidated.Select(h => (h.Key, string.Join(", ", h.Value))).ToArray();
 }
 
 // A first-attempt webhook delivery of the bench notification, as the dispatcher would store it.
