@@ -43,8 +43,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
 
     private struct Slot
     {
-        // The current version of the delivery (a record is replaced, never changed); null while the slot is free.
-        public DeliveryRecord? Record;
+        // The delivery's fields (a record is made from them when one is read or leased, so that a waiting delivery is not an
+        // object of its own); Id is null while the slot is free.
+        public Fields Delivery;
         public bool Leased;
         public DateTimeOffset LeasedUntil;
         public int LeasePrevious;
@@ -56,6 +57,30 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         // Most deliveries have one attempt: it is kept inline, later ones in a list.
         public FirstAttempt First;
         public List<AttemptLog>? Later;
+    }
+
+    /// <summary>A <see cref="DeliveryRecord"/>'s fields without its object.</summary>
+    private struct Fields
+    {
+        public string? Id;
+        public string Ensemble, Event, NotificationKey, Channel, Endpoint;
+        public ReadOnlyMemory<byte> Payload;
+        public DateTimeOffset CreatedAt, DueAt;
+        public DeliveryStatus Status;
+        public int Attempts, MaxAttempts;
+        public int? LastStatusCode;
+        public AttemptErrorKind LastErrorKind;
+        public string? LastError;
+
+        public static Fields Of(DeliveryRecord r) => new()
+        {
+            Id = r.Id, Ensemble = r.Ensemble, Event = r.Event, NotificationKey = r.NotificationKey, Channel = r.Channel, Endpoint = r.Endpoint,
+            Payload = r.Payload, CreatedAt = r.CreatedAt, DueAt = r.DueAt, Status = r.Status, Attempts = r.Attempts, MaxAttempts = r.MaxAttempts,
+            LastStatusCode = r.LastStatusCode, LastErrorKind = r.LastErrorKind, LastError = r.LastError,
+        };
+
+        public readonly DeliveryRecord ToRecord() =>
+            new(Id!, Ensemble, Event, NotificationKey, Channel, Endpoint, Payload, CreatedAt, DueAt, Status, Attempts, MaxAttempts, LastStatusCode, LastErrorKind, LastError);
     }
 
     /// <summary>An <see cref="AttemptLog"/>'s fields without its object (the delivery id is the slot's).</summary>
@@ -118,7 +143,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                     throw new InvalidOperationException($"A delivery with id '{deliveries[i].Id}' is already stored.");
                 }
 
-                At(slot).Record = deliveries[i];
+                At(slot).Delivery = Fields.Of(deliveries[i]);
             }
 
             for (var i = 0; i < deliveries.Count; i++)
@@ -169,7 +194,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                     due.Live--;
                     RefreshHead(endpoint, due);
                     Lease(slot, leaseUntil);
-                    (result ??= new List<DeliveryRecord>(Math.Clamp(max, 1, 128))).Add(At(slot).Record!);
+                    (result ??= new List<DeliveryRecord>(Math.Clamp(max, 1, 128))).Add(At(slot).Delivery.ToRecord());
                     count++;
                 }
             }
@@ -189,22 +214,18 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             ref var entry = ref At(slot);
             if (!entry.First.Made) entry.First = FirstAttempt.Of(attempt);
             else (entry.Later ??= new List<AttemptLog>(2)).Add(attempt);
-            entry.Record = Updated(entry.Record!, attempt, next);
+            ref var delivery = ref entry.Delivery;
+            delivery.Status = next;
+            delivery.Attempts++;
+            delivery.DueAt = attempt.NextDueAt ?? delivery.DueAt;
+            delivery.LastStatusCode = attempt.StatusCode;
+            delivery.LastErrorKind = attempt.ErrorKind;
+            delivery.LastError = attempt.Error;
             if (next == DeliveryStatus.Pending) AddDue(slot);
         }
 
         return ValueTask.CompletedTask;
     }
-
-    private static DeliveryRecord Updated(DeliveryRecord record, AttemptLog attempt, DeliveryStatus next) => record with
-    {
-        Status = next,
-        Attempts = record.Attempts + 1,
-        DueAt = attempt.NextDueAt ?? record.DueAt,
-        LastStatusCode = attempt.StatusCode,
-        LastErrorKind = attempt.ErrorKind,
-        LastError = attempt.Error,
-    };
 
     /// <inheritdoc />
     public ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default)
@@ -214,8 +235,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             var slot = Find(deliveryId);
             Unschedule(slot);
             ref var entry = ref At(slot);
-            entry.Record = entry.Record! with { DueAt = dueAt };
-            if (entry.Record.Status == DeliveryStatus.Pending) AddDue(slot);
+            entry.Delivery.DueAt = dueAt;
+            if (entry.Delivery.Status == DeliveryStatus.Pending) AddDue(slot);
         }
 
         return ValueTask.CompletedTask;
@@ -237,7 +258,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            return ValueTask.FromResult(_ids.TryGetValue(deliveryId, out var slot) ? At(slot).Record : null);
+            return ValueTask.FromResult(_ids.TryGetValue(deliveryId, out var slot) ? At(slot).Delivery.ToRecord() : null);
         }
     }
 
@@ -247,13 +268,22 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         ArgumentNullException.ThrowIfNull(query);
         lock (_gate)
         {
-            IReadOnlyList<DeliveryRecord> result = Stored()
-                .Where(r => (query.Ensemble is null || r.Ensemble == query.Ensemble)
-                            && (query.Event is null || r.Event == query.Event)
-                            && (query.Status is null || r.Status == query.Status)
-                            && (query.Since is null || r.CreatedAt >= query.Since))
-                .OrderByDescending(r => r.CreatedAt).ThenByDescending(r => r.Id, StringComparer.Ordinal)
+            // Matched on the fields; only what is returned is made into records.
+            var matches = new List<int>();
+            for (var slot = 0; slot < _used; slot++)
+            {
+                ref var r = ref At(slot).Delivery;
+                if (r.Id is not null
+                    && (query.Ensemble is null || r.Ensemble == query.Ensemble)
+                    && (query.Event is null || r.Event == query.Event)
+                    && (query.Status is null || r.Status == query.Status)
+                    && (query.Since is null || r.CreatedAt >= query.Since)) matches.Add(slot);
+            }
+
+            IReadOnlyList<DeliveryRecord> result = matches
+                .OrderByDescending(slot => At(slot).Delivery.CreatedAt).ThenByDescending(slot => At(slot).Delivery.Id, StringComparer.Ordinal)
                 .Take(query.Limit)
+                .Select(slot => At(slot).Delivery.ToRecord())
                 .ToList();
             return ValueTask.FromResult(result);
         }
@@ -267,7 +297,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             ref var entry = ref At(Find(deliveryId));
             if (!entry.First.Made) return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(Array.Empty<AttemptLog>());
             var attempts = new AttemptLog[1 + (entry.Later?.Count ?? 0)];
-            attempts[0] = entry.First.ToLog(entry.Record!.Id);
+            attempts[0] = entry.First.ToLog(entry.Delivery.Id!);
             entry.Later?.CopyTo(attempts, 1);
             return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(attempts);
         }
@@ -280,15 +310,12 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         {
             var slot = Find(deliveryId);
             ref var entry = ref At(slot);
-            var record = entry.Record!;
-            if (record.Status != DeliveryStatus.DeadLettered) return ValueTask.FromResult(false);
+            ref var delivery = ref entry.Delivery;
+            if (delivery.Status != DeliveryStatus.DeadLettered) return ValueTask.FromResult(false);
             // A fresh retry budget of the same size, on top of the attempts already made.
-            entry.Record = record with
-            {
-                Status = DeliveryStatus.Pending,
-                DueAt = now,
-                MaxAttempts = record.Attempts + record.MaxAttempts,
-            };
+            delivery.Status = DeliveryStatus.Pending;
+            delivery.DueAt = now;
+            delivery.MaxAttempts = delivery.Attempts + delivery.MaxAttempts;
             AddDue(slot);
             return ValueTask.FromResult(true);
         }
@@ -307,7 +334,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             var purged = 0;
             for (var slot = 0; slot < _used; slot++)
             {
-                if (At(slot).Record is not { } record) continue;
+                ref var record = ref At(slot).Delivery;
+                if (record.Id is null) continue;
                 if (record.Status == DeliveryStatus.Pending || (status is not null && record.Status != status) || record.CreatedAt >= createdBefore) continue;
                 // Finished deliveries are neither scheduled nor leased: only the id and the slot are given back.
                 FreeSlot(slot, remove: record.Id);
@@ -315,15 +343,6 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             }
 
             return ValueTask.FromResult(purged);
-        }
-    }
-
-    /// <summary>The stored records (called under the lock).</summary>
-    private IEnumerable<DeliveryRecord> Stored()
-    {
-        for (var slot = 0; slot < _used; slot++)
-        {
-            if (At(slot).Record is { } record) yield return record;
         }
     }
 
@@ -397,7 +416,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     private void AddDue(int slot)
     {
         ref var entry = ref At(slot);
-        var record = entry.Record!;
+        ref var record = ref entry.Delivery;
         if (!_due.TryGetValue(record.Endpoint, out var due)) due = AddEndpoint(record.Endpoint);
         entry.Scheduled = true;
         due.Heap.Enqueue((slot, ++entry.DueVersion), (record.DueAt, ++_sequence));
@@ -442,7 +461,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         ref var entry = ref At(slot);
         if (!entry.Scheduled) return;
         entry.Scheduled = false;
-        var endpoint = entry.Record!.Endpoint;
+        var endpoint = entry.Delivery.Endpoint;
         var due = _due[endpoint];
         due.Live--;
         RefreshHead(endpoint, due);
