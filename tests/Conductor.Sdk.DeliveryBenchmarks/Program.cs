@@ -39,6 +39,7 @@ PipelineHost? sharedHost = null;
 long lastContention = 0;
 long lastWorkItems = 0;
 long lastFaults = 0;
+long lastSwitches = 0;
 long lastCommitted = 0;
 HttpClient? bareClient = null;
 var postgres = args.SkipWhile(a => a != "--postgresql").Skip(1).FirstOrDefault();
@@ -500,6 +501,7 @@ void Settle()
     lastContention = Monitor.LockContentionCount;
     lastWorkItems = ThreadPool.CompletedWorkItemCount;
     lastFaults = MinorFaults();
+    lastSwitches = ContextSwitches();
     lastCommitted = GC.GetGCMemoryInfo().TotalCommittedBytes;
 }
 
@@ -526,7 +528,7 @@ Result Report(string name, int count, TimeSpan elapsed, long allocated, TimeSpan
         lastContention = Monitor.LockContentionCount;
         gc += $"; thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - lastWorkItems) / count:0.00}/delivery";
         lastWorkItems = ThreadPool.CompletedWorkItemCount;
-        gc += $", {ThreadPool.ThreadCount} threads, {MinorFaults() - lastFaults:N0} page faults";
+        gc += $", {ThreadPool.ThreadCount} threads, {MinorFaults() - lastFaults:N0} page faults, {(double)(ContextSwitches() - lastSwitches) / count:0.00} context switches/delivery";
         gc += $"; last gen{last.Generation} GC: promoted {last.PromotedBytes / 1024:N0} KB, pause {last.PauseDurations[0].TotalMilliseconds:0.0} ms, gen0 budget ~{last.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB, heap {last.HeapSizeBytes / 1024 / 1024:N0} MB, committed {last.TotalCommittedBytes / 1024 / 1024:N0} MB (after the settle: {lastCommitted / 1024 / 1024:N0} MB)";
     }
 
@@ -547,6 +549,38 @@ static long MinorFaults()
     {
         return 0;
     }
+}
+
+// Context switches of all this process's threads so far (Linux: /proc/self/task/*/status), or 0 elsewhere.
+static long ContextSwitches()
+{
+    long total = 0;
+    try
+    {
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            try
+            {
+                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                    {
+                        total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+            catch (IOException)
+            {
+                // The thread ended meanwhile.
+            }
+        }
+    }
+    catch (IOException)
+    {
+        return 0;
+    }
+
+    return total;
 }
 
 static double Median(IEnumerable<double> values)

@@ -245,6 +245,48 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
 public sealed class InMemoryDeliveryStoreTests : DeliveryStoreContractTests
 {
     protected override IDeliveryStore CreateStore() => new InMemoryDeliveryStore();
+
+    [Fact]
+    public async Task A_purged_delivery_s_place_goes_to_a_new_one_that_is_leased_once()
+    {
+        // "x" leaves two outdated entries in the due order (released, then finished while waiting), is purged, and "y" takes
+        // its place in the store: an outdated entry must not hand "y" out at x's old time, nor twice.
+        await Store.EnqueueAsync(new[] { Record("a", T0), Record("x", T0.AddSeconds(1)) });
+        await Store.ReleaseAsync("x", T0.AddSeconds(6));
+        await Store.RecordAttemptAsync(new AttemptLog("x", 1, T0, TimeSpan.Zero, AttemptOutcome.Permanent, 410, AttemptErrorKind.HttpStatus, "HTTP 410", null), DeliveryStatus.DeadLettered);
+        Assert.Equal(1, await Store.PurgeAsync(T0.AddSeconds(1)));
+        await Store.EnqueueAsync(new[] { Record("y", T0.AddSeconds(5)) });
+
+        Assert.Equal(new[] { "a" }, (await Store.LeaseDueAsync(T0.AddSeconds(2), 10, T0.AddMinutes(2))).Select(d => d.Id));
+        Assert.Equal(new[] { "y" }, (await Store.LeaseDueAsync(T0.AddSeconds(10), 10, T0.AddMinutes(2))).Select(d => d.Id));
+        Assert.Empty(await Store.LeaseDueAsync(T0.AddSeconds(10), 10, T0.AddMinutes(2)));
+        Assert.Null(await Store.GetAsync("x"));
+        Assert.Empty(await Store.AttemptsAsync("y"));
+    }
+
+    [Fact]
+    public async Task Thousands_of_deliveries_across_purges_keep_their_order_and_attempts()
+    {
+        // More deliveries than one block of the store's slots, purged and refilled: each is leased once, in due order,
+        // and keeps its own attempts.
+        for (var wave = 0; wave < 3; wave++)
+        {
+            var records = Enumerable.Range(0, 2500).Select(i => Record($"w{wave}-{i:D4}", T0.AddMilliseconds(i))).ToList();
+            await Store.EnqueueAsync(records);
+            var leased = await Store.LeaseDueAsync(T0.AddSeconds(10), 5000, T0.AddMinutes(2));
+            Assert.Equal(records.Select(r => r.Id), leased.Select(d => d.Id));
+            foreach (var delivery in leased)
+            {
+                await Store.RecordAttemptAsync(new AttemptLog(delivery.Id, 1, T0, TimeSpan.FromMilliseconds(3), AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+            }
+
+            var last = (await Store.AttemptsAsync(records[^1].Id)).Single();
+            Assert.Equal((records[^1].Id, 1, 200), (last.DeliveryId, last.Number, last.StatusCode));
+            Assert.Equal(DeliveryStatus.Delivered, (await Store.GetAsync(records[1234].Id))!.Status);
+            Assert.Equal(2500, await Store.PurgeAsync(T0.AddSeconds(1)));
+            Assert.Empty(await Store.ListAsync(new DeliveryQuery()));
+        }
+    }
 }
 
 public sealed class SqliteDeliveryStoreTests : DeliveryStoreContractTests
