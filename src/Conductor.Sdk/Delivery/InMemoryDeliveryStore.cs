@@ -24,6 +24,16 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     private const int ChunkBits = 10;
     private const int ChunkSize = 1 << ChunkBits;
     private Slot[][] _chunks = [];
+    // Payload bytes, copied into blocks the store owns (large-object arrays, reused once every payload in them is purged):
+    // a waiting delivery's body is then not an object the garbage collector has to promote and copy, which under a burst
+    // of events is most of what the store keeps. Records read from the store get a copy of their payload, so nothing
+    // outside ever points into a block, and a block can be reused as soon as the store itself no longer needs it.
+    private const int BlockSize = 128 * 1024;
+    private const int LargePayload = 16 * 1024;
+    private readonly List<PayloadBlock> _blocks = [];
+    private readonly Stack<int> _freeBlocks = new();
+    private int _block = None;
+    private int _blockUsed;
     // Slots ever used (the rest of the array is empty), and the first free one of a list threaded through LeaseNext.
     private int _used;
     private int _free = None;
@@ -65,6 +75,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         public string? Id;
         public string Ensemble, Event, NotificationKey, Channel, Endpoint;
         public ReadOnlyMemory<byte> Payload;
+        // The payload block the bytes are in, or None when the payload is an array of its own (large, or dead-lettered).
+        public int Block;
         public DateTimeOffset CreatedAt, DueAt;
         public DeliveryStatus Status;
         public int Attempts, MaxAttempts;
@@ -75,12 +87,14 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         public static Fields Of(DeliveryRecord r) => new()
         {
             Id = r.Id, Ensemble = r.Ensemble, Event = r.Event, NotificationKey = r.NotificationKey, Channel = r.Channel, Endpoint = r.Endpoint,
-            Payload = r.Payload, CreatedAt = r.CreatedAt, DueAt = r.DueAt, Status = r.Status, Attempts = r.Attempts, MaxAttempts = r.MaxAttempts,
+            Payload = r.Payload, Block = None, CreatedAt = r.CreatedAt, DueAt = r.DueAt, Status = r.Status, Attempts = r.Attempts, MaxAttempts = r.MaxAttempts,
             LastStatusCode = r.LastStatusCode, LastErrorKind = r.LastErrorKind, LastError = r.LastError,
         };
 
+        /// <summary>The record, with a copy of the payload if it is kept in a block.</summary>
         public readonly DeliveryRecord ToRecord() =>
-            new(Id!, Ensemble, Event, NotificationKey, Channel, Endpoint, Payload, CreatedAt, DueAt, Status, Attempts, MaxAttempts, LastStatusCode, LastErrorKind, LastError);
+            new(Id!, Ensemble, Event, NotificationKey, Channel, Endpoint, Block == None ? Payload : Payload.ToArray(), CreatedAt, DueAt, Status, Attempts, MaxAttempts,
+                LastStatusCode, LastErrorKind, LastError);
     }
 
     /// <summary>An <see cref="AttemptLog"/>'s fields without its object (the delivery id is the slot's).</summary>
@@ -93,6 +107,13 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
 
         public AttemptLog ToLog(string deliveryId) =>
             new(deliveryId, Number, StartedAt, Duration, Outcome, StatusCode, ErrorKind, Error, NextDueAt);
+    }
+
+    private sealed class PayloadBlock
+    {
+        public readonly byte[] Bytes = new byte[BlockSize];
+        // Stored deliveries whose payload is in this block.
+        public int Live;
     }
 
     /// <summary>The due deliveries of one endpoint, earliest first, as slot indices.</summary>
@@ -143,7 +164,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                     throw new InvalidOperationException($"A delivery with id '{deliveries[i].Id}' is already stored.");
                 }
 
-                At(slot).Delivery = Fields.Of(deliveries[i]);
+                ref var delivery = ref At(slot).Delivery;
+                delivery = Fields.Of(deliveries[i]);
+                Keep(ref delivery);
             }
 
             for (var i = 0; i < deliveries.Count; i++)
@@ -222,6 +245,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             delivery.LastErrorKind = attempt.ErrorKind;
             delivery.LastError = attempt.Error;
             if (next == DeliveryStatus.Pending) AddDue(slot);
+            // A dead letter may be kept much longer than the deliveries around it: its payload moves out of its block.
+            if (next == DeliveryStatus.DeadLettered) OwnArray(ref delivery);
         }
 
         return ValueTask.CompletedTask;
@@ -369,11 +394,53 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         return _used++;
     }
 
+    /// <summary>Copies a new delivery's payload into the current block (a small one: a large one keeps its own array).</summary>
+    private void Keep(ref Fields delivery)
+    {
+        var length = delivery.Payload.Length;
+        if (length > LargePayload) return;
+        if (_block == None || _blockUsed + length > BlockSize)
+        {
+            // The block being left is reused at once if everything in it was purged meanwhile.
+            if (_block != None && _blocks[_block].Live == 0) _freeBlocks.Push(_block);
+            if (!_freeBlocks.TryPop(out _block))
+            {
+                _blocks.Add(new PayloadBlock());
+                _block = _blocks.Count - 1;
+            }
+
+            _blockUsed = 0;
+        }
+
+        var block = _blocks[_block];
+        delivery.Payload.Span.CopyTo(block.Bytes.AsSpan(_blockUsed));
+        delivery.Payload = block.Bytes.AsMemory(_blockUsed, length);
+        delivery.Block = _block;
+        _blockUsed += length;
+        block.Live++;
+    }
+
+    /// <summary>Gives a delivery's payload an array of its own and lets go of its place in a block.</summary>
+    private void OwnArray(ref Fields delivery)
+    {
+        if (delivery.Block == None) return;
+        delivery.Payload = delivery.Payload.ToArray();
+        Release(delivery.Block);
+        delivery.Block = None;
+    }
+
+    private void Release(int block)
+    {
+        // A block nothing lives in is reused, unless it is the one being filled.
+        if (--_blocks[block].Live == 0 && block != _block) _freeBlocks.Push(block);
+    }
+
     /// <summary>Empties a slot that is neither scheduled nor leased and puts it on the free list (and forgets its id).</summary>
     private void FreeSlot(int slot, string? remove = null)
     {
         if (remove is not null) _ids.Remove(remove);
         ref var entry = ref At(slot);
+        if (entry.Delivery.Id is not null && entry.Delivery.Block != None) Release(entry.Delivery.Block);
         entry = new Slot { DueVersion = entry.DueVersion, LeasePrevious = None, LeaseNext = _free };
         _free = slot;
     }
