@@ -265,6 +265,26 @@ public sealed class InMemoryDeliveryStoreTests : DeliveryStoreContractTests
     }
 
     [Fact]
+    public async Task Ids_of_every_shape_read_back_exactly()
+    {
+        // The store keeps ids made by NewId as numbers; every other id is kept as it is, and all read back unchanged.
+        var ids = new[]
+        {
+            DeliveryRecord.NewId(TimeProvider.System), "dlv_00000000000000000000000000000000", "dlv_ffffffffffffffffffffffffffffffff",
+            "dlv_0123456789ABCDEF0123456789abcdef", "dlv_0123456789abcdef0123456789abcde", "dlv_0123456789abcdef0123456789abcdefa",
+            "DLV_0123456789abcdef0123456789abcdef", "dlv-0123456789abcdef0123456789abcdef", "d1", "",
+        };
+        await Store.EnqueueAsync(ids.Select(id => Record(id)).ToList());
+        foreach (var id in ids) Assert.Equal(id, (await Store.GetAsync(id))?.Id);
+        Assert.Equal(ids.Order(StringComparer.Ordinal), (await Store.ListAsync(new DeliveryQuery())).Select(d => d.Id).Order(StringComparer.Ordinal));
+        Assert.Equal(ids, (await Store.LeaseDueAsync(T0, 20, T0.AddMinutes(2))).Select(d => d.Id));
+        foreach (var id in ids) await Store.RecordAttemptAsync(new AttemptLog(id, 1, T0, TimeSpan.Zero, AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+        foreach (var id in ids) Assert.Equal(id, (await Store.AttemptsAsync(id)).Single().DeliveryId);
+        Assert.Null(await Store.GetAsync("dlv_0123456789abcdef0123456789ABCDEF"));
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await Store.EnqueueAsync(new[] { Record(ids[0]) }));
+    }
+
+    [Fact]
     public async Task Thousands_of_deliveries_across_purges_keep_their_order_and_attempts()
     {
         // More deliveries than one block of the store's slots, purged and refilled: each is leased once, in due order,

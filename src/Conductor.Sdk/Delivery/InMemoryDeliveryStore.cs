@@ -19,7 +19,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
 {
     private const int None = -1;
     private readonly object _gate = new();
-    private readonly Dictionary<string, int> _ids = new(StringComparer.Ordinal);
+    private readonly Dictionary<DeliveryKey, int> _ids = [];
     // The slots, in chunks of a fixed size: growing adds a chunk instead of copying (and doubling) one array.
     private const int ChunkBits = 10;
     private const int ChunkSize = 1 << ChunkBits;
@@ -54,7 +54,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     private struct Slot
     {
         // The delivery's fields (a record is made from them when one is read or leased, so that a waiting delivery is not an
-        // object of its own); Id is null while the slot is free.
+        // object of its own); Stored is false while the slot is free.
         public Fields Delivery;
         public bool Leased;
         public DateTimeOffset LeasedUntil;
@@ -72,7 +72,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     /// <summary>A <see cref="DeliveryRecord"/>'s fields without its object.</summary>
     private struct Fields
     {
-        public string? Id;
+        public bool Stored;
+        public DeliveryKey Id;
         public string Ensemble, Event, NotificationKey, Channel, Endpoint;
         public ReadOnlyMemory<byte> Payload;
         // The payload block the bytes are in, or None when the payload is an array of its own (large, or dead-lettered).
@@ -86,14 +87,14 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
 
         public static Fields Of(DeliveryRecord r) => new()
         {
-            Id = r.Id, Ensemble = r.Ensemble, Event = r.Event, NotificationKey = r.NotificationKey, Channel = r.Channel, Endpoint = r.Endpoint,
+            Stored = true, Id = DeliveryKey.Of(r.Id), Ensemble = r.Ensemble, Event = r.Event, NotificationKey = r.NotificationKey, Channel = r.Channel, Endpoint = r.Endpoint,
             Payload = r.Payload, Block = None, CreatedAt = r.CreatedAt, DueAt = r.DueAt, Status = r.Status, Attempts = r.Attempts, MaxAttempts = r.MaxAttempts,
             LastStatusCode = r.LastStatusCode, LastErrorKind = r.LastErrorKind, LastError = r.LastError,
         };
 
         /// <summary>The record, with a copy of the payload if it is kept in a block.</summary>
         public readonly DeliveryRecord ToRecord() =>
-            new(Id!, Ensemble, Event, NotificationKey, Channel, Endpoint, Block == None ? Payload : Payload.ToArray(), CreatedAt, DueAt, Status, Attempts, MaxAttempts,
+            new(Id.ToId(), Ensemble, Event, NotificationKey, Channel, Endpoint, Block == None ? Payload : Payload.ToArray(), CreatedAt, DueAt, Status, Attempts, MaxAttempts,
                 LastStatusCode, LastErrorKind, LastError);
     }
 
@@ -107,6 +108,38 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
 
         public AttemptLog ToLog(string deliveryId) =>
             new(deliveryId, Number, StartedAt, Duration, Outcome, StatusCode, ErrorKind, Error, NextDueAt);
+    }
+
+    /// <summary>
+    /// A delivery id as a map key: an id made by <see cref="DeliveryRecord.NewId"/> (<c>dlv_</c> and 32 lowercase hex digits)
+    /// as its 128-bit value, so that a waiting delivery's id is not a string the garbage collector has to keep and copy
+    /// (records read from the store get the string back); any other id as itself.
+    /// </summary>
+    private readonly record struct DeliveryKey(UInt128 Value, string? Other)
+    {
+        private const string Prefix = "dlv_";
+
+        public static DeliveryKey Of(string id)
+        {
+            ArgumentNullException.ThrowIfNull(id);
+            if (id.Length != Prefix.Length + 32 || !id.StartsWith(Prefix, StringComparison.Ordinal)) return new(0, id);
+            UInt128 value = 0;
+            foreach (var c in id.AsSpan(Prefix.Length))
+            {
+                int digit = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : -1;
+                // Upper case or anything else: kept as a string, so that the id read back is exactly the one stored.
+                if (digit < 0) return new(0, id);
+                value = (value << 4) | (uint)digit;
+            }
+
+            return new(value, null);
+        }
+
+        public string ToId() => Other ?? string.Create(Prefix.Length + 32, Value, static (span, value) =>
+        {
+            Prefix.AsSpan().CopyTo(span);
+            value.TryFormat(span[Prefix.Length..], out _, "x32", System.Globalization.CultureInfo.InvariantCulture);
+        });
     }
 
     private sealed class PayloadBlock
@@ -156,11 +189,11 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             for (var i = 0; i < deliveries.Count; i++)
             {
                 var slot = NewSlot();
-                if (!_ids.TryAdd(deliveries[i].Id, slot))
+                if (!_ids.TryAdd(DeliveryKey.Of(deliveries[i].Id), slot))
                 {
                     // The group is stored whole or not at all: take back the ones already added (none is scheduled yet).
                     FreeSlot(slot);
-                    for (var j = 0; j < i; j++) FreeSlot(_ids[deliveries[j].Id], remove: deliveries[j].Id);
+                    for (var j = 0; j < i; j++) FreeSlot(Find(deliveries[j].Id), remove: DeliveryKey.Of(deliveries[j].Id));
                     throw new InvalidOperationException($"A delivery with id '{deliveries[i].Id}' is already stored.");
                 }
 
@@ -171,7 +204,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
 
             for (var i = 0; i < deliveries.Count; i++)
             {
-                if (deliveries[i].Status == DeliveryStatus.Pending) AddDue(_ids[deliveries[i].Id]);
+                if (deliveries[i].Status == DeliveryStatus.Pending) AddDue(Find(deliveries[i].Id));
             }
         }
 
@@ -283,7 +316,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
-            return ValueTask.FromResult(_ids.TryGetValue(deliveryId, out var slot) ? At(slot).Delivery.ToRecord() : null);
+            return ValueTask.FromResult(_ids.TryGetValue(DeliveryKey.Of(deliveryId), out var slot) ? At(slot).Delivery.ToRecord() : null);
         }
     }
 
@@ -298,7 +331,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             for (var slot = 0; slot < _used; slot++)
             {
                 ref var r = ref At(slot).Delivery;
-                if (r.Id is not null
+                if (r.Stored
                     && (query.Ensemble is null || r.Ensemble == query.Ensemble)
                     && (query.Event is null || r.Event == query.Event)
                     && (query.Status is null || r.Status == query.Status)
@@ -306,7 +339,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             }
 
             IReadOnlyList<DeliveryRecord> result = matches
-                .OrderByDescending(slot => At(slot).Delivery.CreatedAt).ThenByDescending(slot => At(slot).Delivery.Id, StringComparer.Ordinal)
+                .OrderByDescending(slot => At(slot).Delivery.CreatedAt).ThenByDescending(slot => At(slot).Delivery.Id.ToId(), StringComparer.Ordinal)
                 .Take(query.Limit)
                 .Select(slot => At(slot).Delivery.ToRecord())
                 .ToList();
@@ -322,7 +355,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             ref var entry = ref At(Find(deliveryId));
             if (!entry.First.Made) return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(Array.Empty<AttemptLog>());
             var attempts = new AttemptLog[1 + (entry.Later?.Count ?? 0)];
-            attempts[0] = entry.First.ToLog(entry.Delivery.Id!);
+            attempts[0] = entry.First.ToLog(deliveryId);
             entry.Later?.CopyTo(attempts, 1);
             return ValueTask.FromResult<IReadOnlyList<AttemptLog>>(attempts);
         }
@@ -360,7 +393,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             for (var slot = 0; slot < _used; slot++)
             {
                 ref var record = ref At(slot).Delivery;
-                if (record.Id is null) continue;
+                if (!record.Stored) continue;
                 if (record.Status == DeliveryStatus.Pending || (status is not null && record.Status != status) || record.CreatedAt >= createdBefore) continue;
                 // Finished deliveries are neither scheduled nor leased: only the id and the slot are given back.
                 FreeSlot(slot, remove: record.Id);
@@ -436,11 +469,11 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     }
 
     /// <summary>Empties a slot that is neither scheduled nor leased and puts it on the free list (and forgets its id).</summary>
-    private void FreeSlot(int slot, string? remove = null)
+    private void FreeSlot(int slot, DeliveryKey? remove = null)
     {
-        if (remove is not null) _ids.Remove(remove);
+        if (remove is { } key) _ids.Remove(key);
         ref var entry = ref At(slot);
-        if (entry.Delivery.Id is not null && entry.Delivery.Block != None) Release(entry.Delivery.Block);
+        if (entry.Delivery.Stored && entry.Delivery.Block != None) Release(entry.Delivery.Block);
         entry = new Slot { DueVersion = entry.DueVersion, LeasePrevious = None, LeaseNext = _free };
         _free = slot;
     }
@@ -586,5 +619,5 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     }
 
     private int Find(string id) =>
-        _ids.TryGetValue(id, out var slot) ? slot : throw new KeyNotFoundException($"No delivery with id '{id}' is stored.");
+        _ids.TryGetValue(DeliveryKey.Of(id), out var slot) ? slot : throw new KeyNotFoundException($"No delivery with id '{id}' is stored.");
 }
