@@ -40,6 +40,7 @@ long lastContention = 0;
 long lastWorkItems = 0;
 long lastFaults = 0;
 long lastSwitches = 0;
+Dictionary<string, long> lastSwitchesByName = new();
 long lastCommitted = 0;
 HttpClient? bareClient = null;
 var postgres = args.SkipWhile(a => a != "--postgresql").Skip(1).FirstOrDefault();
@@ -502,6 +503,7 @@ void Settle()
     lastWorkItems = ThreadPool.CompletedWorkItemCount;
     lastFaults = MinorFaults();
     lastSwitches = ContextSwitches();
+    lastSwitchesByName = SwitchesByName();
     lastCommitted = GC.GetGCMemoryInfo().TotalCommittedBytes;
 }
 
@@ -528,7 +530,8 @@ Result Report(string name, int count, TimeSpan elapsed, long allocated, TimeSpan
         lastContention = Monitor.LockContentionCount;
         gc += $"; thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - lastWorkItems) / count:0.00}/delivery";
         lastWorkItems = ThreadPool.CompletedWorkItemCount;
-        gc += $", {ThreadPool.ThreadCount} threads, {MinorFaults() - lastFaults:N0} page faults, {(double)(ContextSwitches() - lastSwitches) / count:0.00} context switches/delivery";
+        gc += $", {ThreadPool.ThreadCount} threads, {MinorFaults() - lastFaults:N0} page faults, {(double)(ContextSwitches() - lastSwitches) / count:0.00} context switches/delivery (" +
+            string.Join(", ", SwitchesByName().Select(t => (t.Key, Delta: t.Value - lastSwitchesByName.GetValueOrDefault(t.Key))).Where(t => t.Delta > 0).OrderByDescending(t => t.Delta).Take(4).Select(t => $"{t.Key} {(double)t.Delta / count:0.00}")) + ")";
         gc += $"; last gen{last.Generation} GC: promoted {last.PromotedBytes / 1024:N0} KB, pause {last.PauseDurations[0].TotalMilliseconds:0.0} ms, gen0 budget ~{last.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB, heap {last.HeapSizeBytes / 1024 / 1024:N0} MB, committed {last.TotalCommittedBytes / 1024 / 1024:N0} MB (after the settle: {lastCommitted / 1024 / 1024:N0} MB)";
     }
 
@@ -552,15 +555,19 @@ static long MinorFaults()
 }
 
 // Context switches of all this process's threads so far (Linux: /proc/self/task/*/status), or 0 elsewhere.
-static long ContextSwitches()
+static long ContextSwitches() => SwitchesByThread().Sum(t => t.Switches);
+
+// Context switches so far per thread of this process, with the thread's name (Linux only).
+static List<(string Name, long Switches)> SwitchesByThread()
 {
-    long total = 0;
+    var result = new List<(string, long)>();
     try
     {
         foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
         {
             try
             {
+                long total = 0;
                 foreach (var line in File.ReadLines(Path.Combine(task, "status")))
                 {
                     if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
@@ -568,6 +575,8 @@ static long ContextSwitches()
                         total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
                     }
                 }
+
+                result.Add((File.ReadAllText(Path.Combine(task, "comm")).Trim(), total));
             }
             catch (IOException)
             {
@@ -577,11 +586,13 @@ static long ContextSwitches()
     }
     catch (IOException)
     {
-        return 0;
     }
 
-    return total;
+    return result;
 }
+
+static Dictionary<string, long> SwitchesByName() =>
+    SwitchesByThread().GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.Sum(t => t.Switches));
 
 static double Median(IEnumerable<double> values)
 {

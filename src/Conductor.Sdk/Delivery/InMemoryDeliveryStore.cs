@@ -85,9 +85,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         public AttemptErrorKind LastErrorKind;
         public string? LastError;
 
-        public static Fields Of(DeliveryRecord r) => new()
+        public static Fields Of(DeliveryRecord r, DeliveryKey id) => new()
         {
-            Stored = true, Id = DeliveryKey.Of(r.Id), Ensemble = r.Ensemble, Event = r.Event, NotificationKey = r.NotificationKey, Channel = r.Channel, Endpoint = r.Endpoint,
+            Stored = true, Id = id, Ensemble = r.Ensemble, Event = r.Event, NotificationKey = r.NotificationKey, Channel = r.Channel, Endpoint = r.Endpoint,
             Payload = r.Payload, Block = None, CreatedAt = r.CreatedAt, DueAt = r.DueAt, Status = r.Status, Attempts = r.Attempts, MaxAttempts = r.MaxAttempts,
             LastStatusCode = r.LastStatusCode, LastErrorKind = r.LastErrorKind, LastError = r.LastError,
         };
@@ -122,23 +122,24 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         public static DeliveryKey Of(string id)
         {
             ArgumentNullException.ThrowIfNull(id);
-            if (id.Length != Prefix.Length + 32 || !id.StartsWith(Prefix, StringComparison.Ordinal)) return new(0, id);
-            UInt128 value = 0;
-            foreach (var c in id.AsSpan(Prefix.Length))
+            var hex = id.AsSpan(Math.Min(id.Length, Prefix.Length));
+            Span<byte> bytes = stackalloc byte[16];
+            // Upper-case digits (or anything else) keep the id a string, so that the id read back is exactly the one stored.
+            if (id.Length != Prefix.Length + 32 || !id.StartsWith(Prefix, StringComparison.Ordinal) || hex.ContainsAnyInRange('A', 'F')
+                || Convert.FromHexString(hex, bytes, out _, out var written) != System.Buffers.OperationStatus.Done || written != 16)
             {
-                int digit = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : -1;
-                // Upper case or anything else: kept as a string, so that the id read back is exactly the one stored.
-                if (digit < 0) return new(0, id);
-                value = (value << 4) | (uint)digit;
+                return new(0, id);
             }
 
-            return new(value, null);
+            return new(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes), null);
         }
 
         public string ToId() => Other ?? string.Create(Prefix.Length + 32, Value, static (span, value) =>
         {
             Prefix.AsSpan().CopyTo(span);
-            value.TryFormat(span[Prefix.Length..], out _, "x32", System.Globalization.CultureInfo.InvariantCulture);
+            Span<byte> bytes = stackalloc byte[16];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt128BigEndian(bytes, value);
+            Convert.TryToHexStringLower(bytes, span[Prefix.Length..], out _);
         });
     }
 
@@ -186,25 +187,27 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         ArgumentNullException.ThrowIfNull(deliveries);
         lock (_gate)
         {
+            Span<int> slots = deliveries.Count <= 64 ? stackalloc int[deliveries.Count] : new int[deliveries.Count];
             for (var i = 0; i < deliveries.Count; i++)
             {
-                var slot = NewSlot();
-                if (!_ids.TryAdd(DeliveryKey.Of(deliveries[i].Id), slot))
+                var key = DeliveryKey.Of(deliveries[i].Id);
+                var slot = slots[i] = NewSlot();
+                if (!_ids.TryAdd(key, slot))
                 {
                     // The group is stored whole or not at all: take back the ones already added (none is scheduled yet).
                     FreeSlot(slot);
-                    for (var j = 0; j < i; j++) FreeSlot(Find(deliveries[j].Id), remove: DeliveryKey.Of(deliveries[j].Id));
+                    for (var j = 0; j < i; j++) FreeSlot(slots[j], remove: At(slots[j]).Delivery.Id);
                     throw new InvalidOperationException($"A delivery with id '{deliveries[i].Id}' is already stored.");
                 }
 
                 ref var delivery = ref At(slot).Delivery;
-                delivery = Fields.Of(deliveries[i]);
+                delivery = Fields.Of(deliveries[i], key);
                 Keep(ref delivery);
             }
 
             for (var i = 0; i < deliveries.Count; i++)
             {
-                if (deliveries[i].Status == DeliveryStatus.Pending) AddDue(Find(deliveries[i].Id));
+                if (deliveries[i].Status == DeliveryStatus.Pending) AddDue(slots[i]);
             }
         }
 
