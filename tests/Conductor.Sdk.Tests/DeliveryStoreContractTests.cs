@@ -265,6 +265,51 @@ public sealed class InMemoryDeliveryStoreTests : DeliveryStoreContractTests
     }
 
     [Fact]
+    public async Task Payloads_stay_exact_while_the_store_reuses_their_memory()
+    {
+        // Waves of ~1 KB payloads (tens of the store's payload blocks each), purged between waves, so that later waves reuse
+        // (and, past the kept few, drop and replace) the memory of earlier ones. A dead letter and a delivery waiting for its
+        // retry live on through the later waves, and records read before a purge keep their bytes.
+        static byte[] Body(string id, int i) => Encoding.UTF8.GetBytes($"{{\"id\":\"{id}\",\"pad\":\"{new string((char)('a' + i % 26), 980)}\"}}");
+        DeliveryRecord Numbered(string id, int i) => Record(id) with { Payload = Body(id, i) };
+        var readBefore = new List<(DeliveryRecord Record, byte[] Body)>();
+        for (var wave = 0; wave < 3; wave++)
+        {
+            var records = Enumerable.Range(0, 6000).Select(i => Numbered($"w{wave}-{i:D4}", i + wave)).ToList();
+            await Store.EnqueueAsync(records);
+            var leased = await Store.LeaseDueAsync(T0, 10_000, T0.AddMinutes(2));
+            Assert.Equal(6000, leased.Count);
+            for (var i = 0; i < leased.Count; i++)
+            {
+                Assert.Equal(Body(leased[i].Id, i + wave), leased[i].Payload.ToArray());
+                var (outcome, next, status) = i switch
+                {
+                    17 => (AttemptOutcome.Permanent, (DateTimeOffset?)null, DeliveryStatus.DeadLettered),
+                    4321 => (AttemptOutcome.Retry, T0.AddDays(1), DeliveryStatus.Pending),
+                    _ => (AttemptOutcome.Delivered, null, DeliveryStatus.Delivered),
+                };
+                await Store.RecordAttemptAsync(new AttemptLog(leased[i].Id, 1, T0, TimeSpan.Zero, outcome, 500, AttemptErrorKind.HttpStatus, null, next), status);
+            }
+
+            var kept = (await Store.GetAsync($"w{wave}-5999"))!;
+            readBefore.Add((kept, Body(kept.Id, 5999 + wave)));
+            Assert.Equal(5998, await Store.PurgeAsync(T0.AddSeconds(1), DeliveryStatus.Delivered));
+        }
+
+        foreach (var (record, body) in readBefore) Assert.Equal(body, record.Payload.ToArray());
+        for (var wave = 0; wave < 3; wave++)
+        {
+            Assert.Equal(Body($"w{wave}-0017", 17 + wave), (await Store.GetAsync($"w{wave}-0017"))!.Payload.ToArray());
+            Assert.Equal(Body($"w{wave}-4321", 4321 + wave), (await Store.GetAsync($"w{wave}-4321"))!.Payload.ToArray());
+            Assert.True(await Store.ReplayAsync($"w{wave}-0017", T0));
+        }
+
+        var again = await Store.LeaseDueAsync(T0.AddDays(2), 100, T0.AddDays(3));
+        Assert.Equal(6, again.Count);
+        Assert.All(again, d => Assert.Equal(Body(d.Id, int.Parse(d.Id[3..]) + int.Parse(d.Id[1..2])), d.Payload.ToArray()));
+    }
+
+    [Fact]
     public async Task Ids_of_every_shape_read_back_exactly()
     {
         // The store keeps ids made by NewId as numbers; every other id is kept as it is, and all read back unchanged.

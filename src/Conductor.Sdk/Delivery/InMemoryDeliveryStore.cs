@@ -30,8 +30,12 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     // outside ever points into a block, and a block can be reused as soon as the store itself no longer needs it.
     private const int BlockSize = 128 * 1024;
     private const int LargePayload = 16 * 1024;
-    private readonly List<PayloadBlock> _blocks = [];
+    // Emptied blocks wait to be reused, up to a few megabytes; beyond that they are left to the collector (their places
+    // in the list are reused), so that a burst of a million deliveries does not keep its memory once purged.
+    private const int MaxFreeBlocks = 32;
+    private readonly List<PayloadBlock?> _blocks = [];
     private readonly Stack<int> _freeBlocks = new();
+    private readonly Stack<int> _droppedBlocks = new();
     private int _block = None;
     private int _blockUsed;
     // Slots ever used (the rest of the array is empty), and the first free one of a list threaded through LeaseNext.
@@ -434,26 +438,35 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     private void Keep(ref Fields delivery)
     {
         var length = delivery.Payload.Length;
-        if (length > LargePayload) return;
+        // A dead letter stored as such (an import) may be kept long: it keeps an array of its own, as a large payload does.
+        if (length > LargePayload || delivery.Status == DeliveryStatus.DeadLettered) return;
         if (_block == None || _blockUsed + length > BlockSize)
         {
-            // The block being left is reused at once if everything in it was purged meanwhile.
-            if (_block != None && _blocks[_block].Live == 0) _freeBlocks.Push(_block);
-            if (!_freeBlocks.TryPop(out _block))
-            {
-                _blocks.Add(new PayloadBlock());
-                _block = _blocks.Count - 1;
-            }
-
+            // The block being filled starts over if everything in it was purged meanwhile; otherwise the next one is taken,
+            // and the full one is reused once its last delivery is purged.
+            if (_block == None || _blocks[_block]!.Live != 0) _block = TakeBlock();
             _blockUsed = 0;
         }
 
-        var block = _blocks[_block];
+        var block = _blocks[_block]!;
         delivery.Payload.Span.CopyTo(block.Bytes.AsSpan(_blockUsed));
         delivery.Payload = block.Bytes.AsMemory(_blockUsed, length);
         delivery.Block = _block;
         _blockUsed += length;
         block.Live++;
+    }
+
+    private int TakeBlock()
+    {
+        if (_freeBlocks.TryPop(out var block)) return block;
+        if (_droppedBlocks.TryPop(out block))
+        {
+            _blocks[block] = new PayloadBlock();
+            return block;
+        }
+
+        _blocks.Add(new PayloadBlock());
+        return _blocks.Count - 1;
     }
 
     /// <summary>Gives a delivery's payload an array of its own and lets go of its place in a block.</summary>
@@ -468,7 +481,20 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     private void Release(int block)
     {
         // A block nothing lives in is reused, unless it is the one being filled.
-        if (--_blocks[block].Live == 0 && block != _block) _freeBlocks.Push(block);
+        if (--_blocks[block]!.Live == 0 && block != _block) Emptied(block);
+    }
+
+    private void Emptied(int block)
+    {
+        if (_freeBlocks.Count < MaxFreeBlocks)
+        {
+            _freeBlocks.Push(block);
+        }
+        else
+        {
+            _blocks[block] = null;
+            _droppedBlocks.Push(block);
+        }
     }
 
     /// <summary>Empties a slot that is neither scheduled nor leased and puts it on the free list (and forgets its id).</summary>
