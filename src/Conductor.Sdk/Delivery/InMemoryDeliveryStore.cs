@@ -138,6 +138,11 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             return new(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes), null);
         }
 
+        // The low bits of a NewId value are random: they are the hash. Equality without the generated per-field comparers.
+        public bool Equals(DeliveryKey other) => Value == other.Value && string.Equals(Other, other.Other, StringComparison.Ordinal);
+
+        public override int GetHashCode() => Other is null ? (int)(ulong)Value : Other.GetHashCode(StringComparison.Ordinal);
+
         public string ToId() => Other ?? string.Create(Prefix.Length + 32, Value, static (span, value) =>
         {
             Prefix.AsSpan().CopyTo(span);
