@@ -33,5 +33,6 @@ internal sealed class TimedStore(IDeliveryStore inner) : IDeliveryStore, IAsyncD
     public ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string id, CancellationToken c = default) => inner.AttemptsAsync(id, c);
     public ValueTask<bool> ReplayAsync(string id, DateTimeOffset n, CancellationToken c = default) => inner.ReplayAsync(id, n, c);
     public ValueTask<int> PurgeAsync(DateTimeOffset b, CancellationToken c = default) => inner.PurgeAsync(b, c);
+    public ValueTask<int> PurgeAsync(DateTimeOffset b, DeliveryStatus? s, CancellationToken c = default) => inner.PurgeAsync(b, s, c);
     public ValueTask DisposeAsync() => inner is IAsyncDisposable d ? d.DisposeAsync() : ValueTask.CompletedTask;
 }

@@ -7,13 +7,16 @@ namespace Conductor.Sdk.Delivery;
 /// deliveries on a restart. The durable stores (SQLite, PostgreSQL) implement the same contract.
 /// </summary>
 /// <remarks>
-/// Each stored delivery is a slot in chunked arrays of structs, found through an id map whose entries are structs too, and its
-/// first attempt is kept inline in the slot: the store adds no object of its own per delivery, so a backlog of thousands
-/// costs the garbage collector only the records themselves (their payload, id and fields), not a node, an entry and an
-/// attempt log each. Purged slots are reused. Due deliveries are kept in a binary heap per endpoint (an array of indices:
-/// a delivery due no earlier than the last one, the usual case, is added in constant time), so leasing costs
-/// O(log endpoints + log n) per delivery however many delivered or skipped ones are kept. One lock guards it all; every
-/// operation holds it for a few map and heap steps (leasing a batch takes it a few deliveries at a time).
+/// A stored delivery is not an object of its own: its fields are a slot in chunked arrays of structs (its first attempt
+/// inline), its payload bytes are copied into blocks the store owns and reuses, and an id made by
+/// <see cref="DeliveryRecord.NewId"/> is a 128-bit key of a map whose entries are structs too. A burst of thousands of
+/// waiting deliveries therefore leaves the garbage collector nothing to promote and copy (before, each one was a record,
+/// a payload array, an id string, an entry and a map node, and each delivered one an attempt log as well). Records read
+/// or leased from the store are made on the spot, with their own copy of the payload. Purged slots and emptied blocks
+/// are reused. Due deliveries are kept in a binary heap per endpoint (an array of slot numbers: a delivery due no
+/// earlier than the last one, the usual case, is added in constant time), so leasing costs O(log endpoints + log n) per
+/// delivery however many delivered or skipped ones are kept. One lock guards it all; every operation holds it for a
+/// few map and heap steps (leasing a batch takes it a few deliveries at a time).
 /// </remarks>
 public sealed class InMemoryDeliveryStore : IDeliveryStore
 {
