@@ -310,6 +310,84 @@ public sealed class InMemoryDeliveryStoreTests : DeliveryStoreContractTests
     }
 
     [Fact]
+    public async Task A_group_that_fails_leaves_nothing_behind_and_its_payload_space_is_reused()
+    {
+        // ~10 KB payloads, so that a group of 30 spans several of the store's payload blocks.
+        static DeliveryRecord Big(string id, char fill) => Record(id) with { Payload = Encoding.UTF8.GetBytes(id + new string(fill, 10_000)) };
+        await Store.EnqueueAsync(new[] { Big("existing", 'e') });
+        var group = Enumerable.Range(0, 29).Select(i => Big($"n{i:D2}", 'n')).Append(Big("existing", 'x')).ToList();
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await Store.EnqueueAsync(group));
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await Store.EnqueueAsync(new[] { Big("twice", 'a'), Big("twice", 'b') }));
+        var missing = await Assert.ThrowsAsync<ArgumentException>(async () => await Store.EnqueueAsync(new[] { Big("fine", 'f'), Record("x") with { Id = null! } }));
+        Assert.Contains("Delivery 1 of the group has no id", missing.Message);
+        Assert.Equal(new[] { "existing" }, (await Store.ListAsync(new DeliveryQuery())).Select(d => d.Id));
+        Assert.Equal(new[] { "existing" }, (await Store.LeaseDueAsync(T0, 100, T0.AddMinutes(2))).Select(d => d.Id));
+
+        // The same ids can be stored afterwards, and every payload reads back exactly.
+        await Store.EnqueueAsync(group.Take(29).Append(Big("twice", 't')).Append(Big("fine", 'f')).ToList());
+        Assert.Equal(31, (await Store.LeaseDueAsync(T0, 100, T0.AddMinutes(2))).Count);
+        foreach (var record in group.Take(29).Append(Big("twice", 't')).Append(Big("fine", 'f')).Append(Big("existing", 'e')))
+        {
+            Assert.Equal(record.Payload.ToArray(), (await Store.GetAsync(record.Id))!.Payload.ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task Recipients_sharing_a_payload_keep_it_through_purges_and_replays()
+    {
+        var shared = Encoding.UTF8.GetBytes("{\"shared\":true}");
+        await Store.EnqueueAsync(new[] { "r0", "r1", "r2" }.Select(id => Record(id) with { Payload = shared }).ToList());
+        await Store.LeaseDueAsync(T0, 10, T0.AddMinutes(2));
+        await Store.RecordAttemptAsync(new AttemptLog("r0", 1, T0, TimeSpan.Zero, AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+        await Store.RecordAttemptAsync(new AttemptLog("r1", 1, T0, TimeSpan.Zero, AttemptOutcome.Permanent, 410, AttemptErrorKind.HttpStatus, "HTTP 410", null), DeliveryStatus.DeadLettered);
+        await Store.RecordAttemptAsync(new AttemptLog("r2", 1, T0, TimeSpan.Zero, AttemptOutcome.Retry, 500, AttemptErrorKind.HttpStatus, "HTTP 500", T0.AddHours(1)), DeliveryStatus.Pending);
+        Assert.Equal(1, await Store.PurgeAsync(T0.AddSeconds(1), DeliveryStatus.Delivered));
+        // Other deliveries take the freed space meanwhile.
+        await Store.EnqueueAsync(Enumerable.Range(0, 200).Select(i => Record($"o{i}") with { Payload = Encoding.UTF8.GetBytes(new string('o', 900)) }).ToList());
+        Assert.True(await Store.ReplayAsync("r1", T0));
+        Assert.Equal(shared, (await Store.GetAsync("r1"))!.Payload.ToArray());
+        Assert.Equal(shared, (await Store.GetAsync("r2"))!.Payload.ToArray());
+        var again = await Store.LeaseDueAsync(T0.AddHours(2), 500, T0.AddHours(3));
+        Assert.All(again.Where(d => d.Id.StartsWith('r')), d => Assert.Equal(shared, d.Payload.ToArray()));
+        Assert.Equal(new[] { "r1", "r2" }, again.Where(d => d.Id.StartsWith('r')).Select(d => d.Id).Order());
+    }
+
+    [Fact]
+    public async Task A_retry_left_alone_in_a_purged_stretch_of_payloads_keeps_its_bytes()
+    {
+        // 600 payloads of ~1 KB fill a few of the store's payload blocks; all but one retry are delivered and purged, so
+        // the retry's block is mostly empty and its bytes move out, and the next 600 reuse that block.
+        static DeliveryRecord Kb(string id, char fill) => Record(id) with { Payload = Encoding.UTF8.GetBytes(id + new string(fill, 1000)) };
+        await Store.EnqueueAsync(Enumerable.Range(0, 600).Select(i => Kb($"a{i:D3}", 'a')).ToList());
+        foreach (var delivery in await Store.LeaseDueAsync(T0, 1000, T0.AddMinutes(2)))
+        {
+            var retry = delivery.Id == "a100";
+            await Store.RecordAttemptAsync(new AttemptLog(delivery.Id, 1, T0, TimeSpan.Zero, retry ? AttemptOutcome.Retry : AttemptOutcome.Delivered, retry ? 503 : 200,
+                retry ? AttemptErrorKind.HttpStatus : AttemptErrorKind.None, null, retry ? T0.AddMinutes(5) : null), retry ? DeliveryStatus.Pending : DeliveryStatus.Delivered);
+        }
+
+        Assert.Equal(599, await Store.PurgeAsync(T0.AddSeconds(1)));
+        await Store.EnqueueAsync(Enumerable.Range(0, 600).Select(i => Kb($"b{i:D3}", 'b')).ToList());
+        Assert.Equal(Kb("a100", 'a').Payload.ToArray(), (await Store.GetAsync("a100"))!.Payload.ToArray());
+        var leased = await Store.LeaseDueAsync(T0.AddMinutes(5), 1000, T0.AddMinutes(7));
+        Assert.Equal(601, leased.Count);
+        Assert.All(leased, d => Assert.Equal(Kb(d.Id, d.Id[0]).Payload.ToArray(), d.Payload.ToArray()));
+    }
+
+    [Fact]
+    public async Task A_finished_lease_does_not_outlive_its_delivery_into_the_slot_s_next_one()
+    {
+        await Store.EnqueueAsync(new[] { Record("a") });
+        await Store.LeaseDueAsync(T0, 10, T0.AddMinutes(1));
+        await Store.RecordAttemptAsync(new AttemptLog("a", 1, T0, TimeSpan.Zero, AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+        Assert.Equal(1, await Store.PurgeAsync(T0.AddSeconds(1)));
+        await Store.EnqueueAsync(new[] { Record("b", T0.AddMinutes(10)) });
+        Assert.Equal(T0.AddMinutes(10), await Store.NextDueAsync());
+        Assert.Empty(await Store.LeaseDueAsync(T0.AddMinutes(2), 10, T0.AddMinutes(4)));
+        Assert.Equal(new[] { "b" }, (await Store.LeaseDueAsync(T0.AddMinutes(10), 10, T0.AddMinutes(12))).Select(d => d.Id));
+    }
+
+    [Fact]
     public async Task Ids_of_every_shape_read_back_exactly()
     {
         // The store keeps ids made by NewId as numbers; every other id is kept as it is, and all read back unchanged.

@@ -141,10 +141,15 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             return new(System.Buffers.Binary.BinaryPrimitives.ReadUInt128BigEndian(bytes), null);
         }
 
-        // The low bits of a NewId value are random: they are the hash. Equality without the generated per-field comparers.
+        // Both halves go into the hash (a NewId's low bits are random, but other hex ids need not be). Equality without the
+        // generated per-field comparers.
         public bool Equals(DeliveryKey other) => Value == other.Value && string.Equals(Other, other.Other, StringComparison.Ordinal);
 
-        public override int GetHashCode() => Other is null ? (int)(ulong)Value : Other.GetHashCode(StringComparison.Ordinal);
+        public override int GetHashCode() => Other is null ? ((ulong)Value ^ (ulong)(Value >> 64)).GetHashCode() : Other.GetHashCode(StringComparison.Ordinal);
+
+        /// <summary>The ordinal order of the id strings, without making them when both are NewId values (fixed-width hex).</summary>
+        public static int CompareOrdinal(DeliveryKey x, DeliveryKey y) =>
+            x.Other is null && y.Other is null ? x.Value.CompareTo(y.Value) : string.CompareOrdinal(x.ToId(), y.ToId());
 
         public string ToId() => Other ?? string.Create(Prefix.Length + 32, Value, static (span, value) =>
         {
@@ -158,8 +163,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     private sealed class PayloadBlock
     {
         public readonly byte[] Bytes = new byte[BlockSize];
-        // Stored deliveries whose payload is in this block.
+        // Stored deliveries whose payload is in this block, and how many were put in since it was last (re)started.
         public int Live;
+        public int Filled;
     }
 
     /// <summary>The due deliveries of one endpoint, earliest first, as slot indices.</summary>
@@ -199,22 +205,46 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         ArgumentNullException.ThrowIfNull(deliveries);
         lock (_gate)
         {
+            // Everything that can be wrong with a record is checked before anything is stored: the group is stored whole
+            // or not at all.
+            var keys = new DeliveryKey[deliveries.Count];
+            for (var i = 0; i < keys.Length; i++)
+            {
+                var record = deliveries[i] ?? throw new ArgumentException($"Delivery {i} of the group is null.", nameof(deliveries));
+                if (record.Id is null || record.Endpoint is null)
+                {
+                    throw new ArgumentException($"Delivery {i} of the group has no {(record.Id is null ? "id" : "endpoint")}.", nameof(deliveries));
+                }
+
+                keys[i] = DeliveryKey.Of(record.Id);
+            }
+
             Span<int> slots = deliveries.Count <= 64 ? stackalloc int[deliveries.Count] : new int[deliveries.Count];
             for (var i = 0; i < deliveries.Count; i++)
             {
-                var key = DeliveryKey.Of(deliveries[i].Id);
                 var slot = slots[i] = NewSlot();
-                if (!_ids.TryAdd(key, slot))
+                if (!_ids.TryAdd(keys[i], slot))
                 {
-                    // The group is stored whole or not at all: take back the ones already added (none is scheduled yet).
+                    // Take back the ones already added (none is scheduled yet, their payloads are let go).
                     FreeSlot(slot);
-                    for (var j = 0; j < i; j++) FreeSlot(slots[j], remove: At(slots[j]).Delivery.Id);
+                    for (var j = 0; j < i; j++) FreeSlot(slots[j], remove: keys[j]);
                     throw new InvalidOperationException($"A delivery with id '{deliveries[i].Id}' is already stored.");
                 }
 
                 ref var delivery = ref At(slot).Delivery;
-                delivery = Fields.Of(deliveries[i], key);
-                Keep(ref delivery);
+                delivery = Fields.Of(deliveries[i], keys[i]);
+                // The recipients of one notification share one payload: it is kept once.
+                if (i > 0 && deliveries[i].Payload.Equals(deliveries[i - 1].Payload) && At(slots[i - 1]).Delivery is { Block: not None } previous)
+                {
+                    delivery.Payload = previous.Payload;
+                    delivery.Block = previous.Block;
+                    _blocks[previous.Block]!.Live++;
+                    _blocks[previous.Block]!.Filled++;
+                }
+                else
+                {
+                    Keep(ref delivery);
+                }
             }
 
             for (var i = 0; i < deliveries.Count; i++)
@@ -354,7 +384,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             }
 
             IReadOnlyList<DeliveryRecord> result = matches
-                .OrderByDescending(slot => At(slot).Delivery.CreatedAt).ThenByDescending(slot => At(slot).Delivery.Id.ToId(), StringComparer.Ordinal)
+                .OrderByDescending(slot => At(slot).Delivery.CreatedAt).ThenByDescending(slot => At(slot).Delivery.Id, Comparer<DeliveryKey>.Create(DeliveryKey.CompareOrdinal))
                 .Take(query.Limit)
                 .Select(slot => At(slot).Delivery.ToRecord())
                 .ToList();
@@ -415,7 +445,32 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 purged++;
             }
 
+            MoveOutStragglers();
             return ValueTask.FromResult(purged);
+        }
+    }
+
+    /// <summary>
+    /// After a purge, the few deliveries still living in a mostly emptied block (a retry, a slow endpoint's backlog) move to
+    /// arrays of their own (recipients sharing a payload keep sharing it), so that a few of them do not keep a whole block:
+    /// a block in which fewer than one in eight of the deliveries put into it still live is let go.
+    /// </summary>
+    private void MoveOutStragglers()
+    {
+        var current = _block == None ? null : _blocks[_block];
+        bool IsSparse(PayloadBlock? block) => block is { Live: > 0 } && block != current && block.Live * 8 < block.Filled;
+        if (!_blocks.Any(IsSparse)) return;
+        var moved = new Dictionary<(int Block, int Offset), ReadOnlyMemory<byte>>();
+        for (var slot = 0; slot < _used; slot++)
+        {
+            ref var delivery = ref At(slot).Delivery;
+            if (!delivery.Stored || delivery.Block == None || !IsSparse(_blocks[delivery.Block])) continue;
+            System.Runtime.InteropServices.MemoryMarshal.TryGetArray(delivery.Payload, out var segment);
+            var place = (delivery.Block, segment.Offset);
+            if (!moved.TryGetValue(place, out var own)) moved[place] = own = delivery.Payload.ToArray();
+            Release(delivery.Block);
+            delivery.Payload = own;
+            delivery.Block = None;
         }
     }
 
@@ -457,6 +512,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         }
 
         var block = _blocks[_block]!;
+        if (_blockUsed == 0) block.Filled = 0;
+        block.Filled++;
         delivery.Payload.Span.CopyTo(block.Bytes.AsSpan(_blockUsed));
         delivery.Payload = block.Bytes.AsMemory(_blockUsed, length);
         delivery.Block = _block;
