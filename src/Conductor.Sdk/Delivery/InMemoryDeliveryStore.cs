@@ -23,6 +23,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     private const int None = -1;
     private readonly object _gate = new();
     private readonly Dictionary<DeliveryKey, int> _ids = [];
+    private DeliveryKey[] _keys = new DeliveryKey[16];
     // The slots, in chunks of a fixed size: growing adds a chunk instead of copying (and doubling) one array.
     private const int ChunkBits = 10;
     private const int ChunkSize = 1 << ChunkBits;
@@ -207,7 +208,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         {
             // Everything that can be wrong with a record is checked before anything is stored: the group is stored whole
             // or not at all.
-            var keys = new DeliveryKey[deliveries.Count];
+            // The keys' scratch array is only used under the lock, so one per store will do.
+            if (_keys.Length < deliveries.Count) _keys = new DeliveryKey[Math.Max(deliveries.Count, 2 * _keys.Length)];
+            var keys = _keys.AsSpan(0, deliveries.Count);
             for (var i = 0; i < keys.Length; i++)
             {
                 var record = deliveries[i] ?? throw new ArgumentException($"Delivery {i} of the group is null.", nameof(deliveries));
@@ -251,6 +254,9 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             {
                 if (deliveries[i].Status == DeliveryStatus.Pending) AddDue(slots[i]);
             }
+
+            // Ids that are not NewId values are strings: the scratch array does not keep them alive.
+            keys.Clear();
         }
 
         return ValueTask.CompletedTask;
