@@ -298,7 +298,9 @@ async Task<Result> ChannelLoop(int count)
 async Task<(string Name, string Value)[]> ChannelHeaders(byte[] body)
 {
     var host = sharedHost ??= await StartHost(false, false);
-    var channel = host.Provider.GetServices<Conductor.Sdk.Channels.INotificationChannel>().OfType<WebhookChannel>().Single();
+    // With --noop-channel the host has no webhook channel; building a request needs none of its services but the clock.
+    var channel = host.Provider.GetServices<Conductor.Sdk.Channels.INotificationChannel>().OfType<WebhookChannel>().SingleOrDefault()
+        ?? new WebhookChannel(host.Provider.GetRequiredService<IHttpClientFactory>(), TimeProvider.System);
     var notification = host.Provider.GetRequiredService<NotificationRegistry>().All.Single();
     using var request = channel.CreateRequest(new Conductor.Sdk.Channels.DeliveryAttempt(PendingDelivery(notification, body, DateTimeOffset.UtcNow), notification, 1));
     return request.Headers.NonValidated.Select(h => (h.Key, string.Join(", ", h.Value))).ToArray();
