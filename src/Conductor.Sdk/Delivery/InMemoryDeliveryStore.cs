@@ -237,7 +237,8 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 ref var delivery = ref At(slot).Delivery;
                 delivery = Fields.Of(deliveries[i], keys[i]);
                 // The recipients of one notification share one payload: it is kept once.
-                if (i > 0 && deliveries[i].Payload.Equals(deliveries[i - 1].Payload) && At(slots[i - 1]).Delivery is { Block: not None } previous)
+                if (i > 0 && delivery.Status != DeliveryStatus.DeadLettered && deliveries[i].Payload.Equals(deliveries[i - 1].Payload)
+                    && At(slots[i - 1]).Delivery is { Block: not None } previous)
                 {
                     delivery.Payload = previous.Payload;
                     delivery.Block = previous.Block;
