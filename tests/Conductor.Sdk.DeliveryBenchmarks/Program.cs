@@ -39,7 +39,6 @@ PipelineHost? sharedHost = null;
 long lastContention = 0;
 long lastWorkItems = 0;
 long lastFaults = 0;
-long lastSwitches = 0;
 Dictionary<string, long> lastSwitchesByName = new();
 long lastCommitted = 0;
 HttpClient? bareClient = null;
@@ -237,10 +236,7 @@ async Task<Result> Bare(int count)
     var client = bareClient ??= new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseProxy = false, UseCookies = false });
     var next = -1;
     Volatile.Write(ref received, 0);
-    Settle();
-    var before = GC.GetTotalAllocatedBytes(precise: true);
-    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-    var clock = Stopwatch.StartNew();
+    var meter = StartRound();
     var workers = Enumerable.Range(0, concurrency).Select(async _ =>
     {
         while (Interlocked.Increment(ref next) < count)
@@ -257,25 +253,20 @@ async Task<Result> Bare(int count)
         }
     }).ToArray();
     await Task.WhenAll(workers);
-    clock.Stop();
-    var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+    var measured = meter.Stop();
     Check(count);
-    return Report("bare", count, clock.Elapsed, allocated, cpu);
+    return Report("bare", count, measured);
 }
 
 async Task<Result> ChannelLoop(int count)
 {
     var host = sharedHost ??= await StartHost(false, false);
-    var channel = host.Provider.GetServices<Conductor.Sdk.Channels.INotificationChannel>().OfType<WebhookChannel>().Single();
+    var channel = WebhookChannelOf(host);
     var notification = host.Provider.GetRequiredService<NotificationRegistry>().All.Single();
     var body = EventPayload.Serialize(sample);
     var next = -1;
     Volatile.Write(ref received, 0);
-    Settle();
-    var before = GC.GetTotalAllocatedBytes(precise: true);
-    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-    var clock = Stopwatch.StartNew();
+    var meter = StartRound();
     var now = DateTimeOffset.UtcNow;
     await Task.WhenAll(Enumerable.Range(0, concurrency).Select(async _ =>
     {
@@ -287,24 +278,25 @@ async Task<Result> ChannelLoop(int count)
             if (result.Outcome != AttemptOutcome.Delivered) throw new InvalidOperationException(result.Error);
         }
     }));
-    clock.Stop();
-    var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
+    var measured = meter.Stop();
     Check(count);
-    return Report("channel", count, clock.Elapsed, allocated, cpu);
+    return Report("channel", count, measured);
 }
 
 // The headers (other than the content's) of the request the webhook channel builds for a first attempt of this body.
 async Task<(string Name, string Value)[]> ChannelHeaders(byte[] body)
 {
     var host = sharedHost ??= await StartHost(false, false);
-    // With --noop-channel the host has no webhook channel; building a request needs none of its services but the clock.
-    var channel = host.Provider.GetServices<Conductor.Sdk.Channels.INotificationChannel>().OfType<WebhookChannel>().SingleOrDefault()
-        ?? new WebhookChannel(host.Provider.GetRequiredService<IHttpClientFactory>(), TimeProvider.System);
+    var channel = WebhookChannelOf(host);
     var notification = host.Provider.GetRequiredService<NotificationRegistry>().All.Single();
     using var request = channel.CreateRequest(new Conductor.Sdk.Channels.DeliveryAttempt(PendingDelivery(notification, body, DateTimeOffset.UtcNow), notification, 1));
     return request.Headers.NonValidated.Select(h => (h.Key, string.Join(", ", h.Value))).ToArray();
 }
+
+// The host's webhook channel; with --noop-channel the host has none, and one is made (it sends through the same factory).
+WebhookChannel WebhookChannelOf(PipelineHost host) =>
+    host.Provider.GetServices<Conductor.Sdk.Channels.INotificationChannel>().OfType<WebhookChannel>().SingleOrDefault()
+    ?? new WebhookChannel(host.Provider.GetRequiredService<IHttpClientFactory>(), TimeProvider.System);
 
 // A first-attempt webhook delivery of the bench notification, as the dispatcher would store it.
 Conductor.Sdk.Delivery.DeliveryRecord PendingDelivery(NotificationDefinition notification, byte[] payload, DateTimeOffset at) =>
@@ -435,10 +427,7 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
         }
     }
 
-    Settle();
-    var before = GC.GetTotalAllocatedBytes(precise: true);
-    var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-    var clock = Stopwatch.StartNew();
+    var meter = StartRound();
     var now = DateTimeOffset.UtcNow;
     if (predispatch) host.Provider.GetRequiredService<Conductor.Sdk.Delivery.DeliverySignal>().Notify();
     // Diagnostic (--verbose): how many attempts are in flight on average, sampled every millisecond.
@@ -466,12 +455,10 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
         }
     }));
 
-    var dispatched = clock.Elapsed;
+    var dispatched = meter.Elapsed;
     await done.Task.WaitAsync(TimeSpan.FromMinutes(5));
-    clock.Stop();
+    var measured = meter.Stop();
     if (args.Contains("--verbose")) Console.WriteLine($"  dispatch of {count} events took {dispatched.TotalMilliseconds:N0} ms; attempts in flight: {await occupancy:0.0} on average");
-    var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-    var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
     await host.Processor.WhenIdleAsync();
     Check(count);
     if (shared)
@@ -484,9 +471,16 @@ async Task<Result> Pipeline(int count, bool sqlite = false, bool pg = false)
         await host.DisposeAsync();
     }
 
-    var result = Report(pg ? "pipeline/postgres" : sqlite ? "pipeline/sqlite" : "pipeline", count, clock.Elapsed, allocated, cpu);
+    var result = Report(pg ? "pipeline/postgres" : sqlite ? "pipeline/sqlite" : "pipeline", count, measured);
     if (args.Contains("--time-store")) TimedStore.Print();
     return result;
+}
+
+// Starts a measured round: the heap settled first, then wall clock, allocation and process CPU time from here on.
+Meter StartRound()
+{
+    Settle();
+    return new Meter();
 }
 
 // Between measured rounds (outside the clock): a full blocking collection, so that a round does not pay for the
@@ -504,7 +498,6 @@ void Settle()
     lastContention = Monitor.LockContentionCount;
     lastWorkItems = ThreadPool.CompletedWorkItemCount;
     lastFaults = MinorFaults();
-    lastSwitches = ContextSwitches();
     lastSwitchesByName = SwitchesByName();
     lastCommitted = GC.GetGCMemoryInfo().TotalCommittedBytes;
 }
@@ -515,8 +508,9 @@ void Check(int count)
     if (Volatile.Read(ref received) != count) throw new InvalidOperationException($"receiver saw {received} requests, expected {count}");
 }
 
-Result Report(string name, int count, TimeSpan elapsed, long allocated, TimeSpan cpu)
+Result Report(string name, int count, Measured measured)
 {
+    var (elapsed, allocated, cpu) = measured;
     var result = new Result(count / elapsed.TotalSeconds, (double)allocated / count);
     var gc = "";
     if (args.Contains("--verbose"))
@@ -532,8 +526,9 @@ Result Report(string name, int count, TimeSpan elapsed, long allocated, TimeSpan
         lastContention = Monitor.LockContentionCount;
         gc += $"; thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - lastWorkItems) / count:0.00}/delivery";
         lastWorkItems = ThreadPool.CompletedWorkItemCount;
-        gc += $", {ThreadPool.ThreadCount} threads, {MinorFaults() - lastFaults:N0} page faults, {(double)(ContextSwitches() - lastSwitches) / count:0.00} context switches/delivery (" +
-            string.Join(", ", SwitchesByName().Select(t => (t.Key, Delta: t.Value - lastSwitchesByName.GetValueOrDefault(t.Key))).Where(t => t.Delta > 0).OrderByDescending(t => t.Delta).Take(4).Select(t => $"{t.Key} {(double)t.Delta / count:0.00}")) + ")";
+        gc += $", {ThreadPool.ThreadCount} threads, {MinorFaults() - lastFaults:N0} page faults, ";
+        var switches = SwitchesByName().Select(t => (t.Key, Delta: t.Value - lastSwitchesByName.GetValueOrDefault(t.Key))).Where(t => t.Delta > 0).OrderByDescending(t => t.Delta).ToList();
+        gc += $"{(double)switches.Sum(t => t.Delta) / count:0.00} context switches/delivery ({string.Join(", ", switches.Take(4).Select(t => $"{t.Key} {(double)t.Delta / count:0.00}"))})";
         gc += $"; last gen{last.Generation} GC: promoted {last.PromotedBytes / 1024:N0} KB, pause {last.PauseDurations[0].TotalMilliseconds:0.0} ms, gen0 budget ~{last.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB, heap {last.HeapSizeBytes / 1024 / 1024:N0} MB, committed {last.TotalCommittedBytes / 1024 / 1024:N0} MB (after the settle: {lastCommitted / 1024 / 1024:N0} MB)";
     }
 
@@ -557,8 +552,6 @@ static long MinorFaults()
 }
 
 // Context switches of all this process's threads so far (Linux: /proc/self/task/*/status), or 0 elsewhere.
-static long ContextSwitches() => SwitchesByThread().Sum(t => t.Switches);
-
 // Context switches so far per thread of this process, with the thread's name (Linux only).
 static List<(string Name, long Switches)> SwitchesByThread()
 {
@@ -603,6 +596,24 @@ static double Median(IEnumerable<double> values)
 }
 
 internal sealed record Result(double PerSecond, double BytesPerDelivery);
+
+internal sealed record Measured(TimeSpan Elapsed, long Allocated, TimeSpan Cpu);
+
+/// <summary>Wall clock, allocated bytes (all threads) and process CPU time since it was made.</summary>
+internal sealed class Meter
+{
+    private readonly long _allocated = GC.GetTotalAllocatedBytes(precise: true);
+    private readonly TimeSpan _cpu = Process.GetCurrentProcess().TotalProcessorTime;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    public TimeSpan Elapsed => _clock.Elapsed;
+
+    public Measured Stop()
+    {
+        _clock.Stop();
+        return new(_clock.Elapsed, GC.GetTotalAllocatedBytes(precise: true) - _allocated, Process.GetCurrentProcess().TotalProcessorTime - _cpu);
+    }
+}
 
 internal sealed class RoundState(int count, SemaphoreSlim? backlog)
 {

@@ -207,8 +207,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         lock (_gate)
         {
             // Everything that can be wrong with a record is checked before anything is stored: the group is stored whole
-            // or not at all.
-            // The keys' scratch array is only used under the lock, so one per store will do.
+            // or not at all. (The keys' scratch array is only used under the lock, so one per store will do.)
             if (_keys.Length < deliveries.Count) _keys = new DeliveryKey[Math.Max(deliveries.Count, 2 * _keys.Length)];
             var keys = _keys.AsSpan(0, deliveries.Count);
             for (var i = 0; i < keys.Length; i++)
@@ -368,6 +367,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     {
         lock (_gate)
         {
+            ArgumentNullException.ThrowIfNull(deliveryId);
             return ValueTask.FromResult(_ids.TryGetValue(DeliveryKey.Of(deliveryId), out var slot) ? At(slot).Delivery.ToRecord() : null);
         }
     }
@@ -720,5 +720,5 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
     }
 
     private int Find(string id) =>
-        _ids.TryGetValue(DeliveryKey.Of(id), out var slot) ? slot : throw new KeyNotFoundException($"No delivery with id '{id}' is stored.");
+        _ids.TryGetValue(DeliveryKey.Of(id ?? throw new ArgumentNullException("deliveryId")), out var slot) ? slot : throw new KeyNotFoundException($"No delivery with id '{id}' is stored.");
 }
