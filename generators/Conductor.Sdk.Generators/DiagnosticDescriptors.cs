@@ -26,6 +26,10 @@ namespace Conductor.Sdk.Generators
         public static readonly DiagnosticDescriptor UnknownKey = Create(DiagnosticIds.UnknownKey, DiagnosticSeverity.Warning);
         public static readonly DiagnosticDescriptor AllEvents = Create(DiagnosticIds.AllEvents, DiagnosticSeverity.Info);
         public static readonly DiagnosticDescriptor UnregisteredAgent = Create(DiagnosticIds.UnregisteredAgent, DiagnosticSeverity.Error);
+        public static readonly DiagnosticDescriptor UnknownMember = Create(DiagnosticIds.UnknownMember, DiagnosticSeverity.Error);
+        public static readonly DiagnosticDescriptor TypeMismatch = Create(DiagnosticIds.TypeMismatch, DiagnosticSeverity.Error);
+        public static readonly DiagnosticDescriptor UndeclaredShape = Create(DiagnosticIds.UndeclaredShape, DiagnosticSeverity.Warning);
+        public static readonly DiagnosticDescriptor InvalidShape = Create(DiagnosticIds.InvalidShape, DiagnosticSeverity.Error);
 
         /// <summary>Every descriptor, by id.</summary>
         public static readonly IReadOnlyDictionary<string, DiagnosticDescriptor> ById = new Dictionary<string, DiagnosticDescriptor>
@@ -45,6 +49,10 @@ namespace Conductor.Sdk.Generators
             [UnknownKey.Id] = UnknownKey,
             [AllEvents.Id] = AllEvents,
             [UnregisteredAgent.Id] = UnregisteredAgent,
+            [UnknownMember.Id] = UnknownMember,
+            [TypeMismatch.Id] = TypeMismatch,
+            [UndeclaredShape.Id] = UndeclaredShape,
+            [InvalidShape.Id] = InvalidShape,
         };
 
         private static DiagnosticDescriptor Create(string id, DiagnosticSeverity severity)

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Linq;
 using Conductor.Sdk.Model;
 using Conductor.Sdk.Model.Templates;
+using Conductor.Sdk.Model.Validation;
 
 namespace Conductor.Sdk.Generators
 {
@@ -28,6 +29,8 @@ namespace Conductor.Sdk.Generators
             w.Line("#nullable enable");
             w.Line();
             w.Open($"namespace {options.Namespace}");
+            w.Line($"using {ShapeEmitter.Json} = global::Conductor.Sdk.Ensembles.EnsembleJson;");
+            w.Line();
             w.Line($"/// <summary>The ensemble <c>{Xml(ensemble.Name.Value)}</c>{(ensemble.Description is null ? "." : ": " + Xml(ensemble.Description.Value))}</summary>");
             w.Line($"[global::System.CodeDom.Compiler.GeneratedCode(\"Conductor.Sdk.Generators\", \"{EnsembleEmitter.Version}\")]");
             w.Open($"public sealed partial class {className}");
@@ -40,14 +43,18 @@ namespace Conductor.Sdk.Generators
             w.Line("/// <summary>The execution timeout (<c>timeout:</c>), or null when the YAML sets none.</summary>");
             w.Line($"public static readonly global::System.TimeSpan? Timeout = {(ensemble.Timeout is null ? "null" : $"global::System.TimeSpan.FromMilliseconds({ensemble.Timeout.Value.ToString(CultureInfo.InvariantCulture)})")};");
             w.Line();
+            var shapes = new ShapeEmitter(ensemble);
+            var outputs = OutputProperties(ensemble, shapes, compiler);
             EmitSteps(w, ensemble);
-            EmitOutput(w, ensemble);
+            shapes.EmitTypes(w);
+            EmitOutput(w, ensemble, outputs);
+            EmitJsonContext(w, ensemble, shapes);
             EmitRequirements(w, ensemble);
             EmitOperations(w, ensemble, compiler, renderers);
             EmitNotifications(w, ensemble, compiler, renderers);
-            EmitFlow(w, ensemble, compiler, renderers, conditions);
-            EmitAgentRegistrations(w, ensemble);
-            EmitNotify(w, ensemble, className);
+            EmitFlow(w, ensemble, compiler, renderers, conditions, outputs);
+            EmitAgentRegistrations(w, ensemble, shapes);
+            EmitNotify(w, ensemble, className, shapes);
 
             foreach (var (name, body) in renderers)
             {
@@ -161,14 +168,119 @@ namespace Conductor.Sdk.Generators
             w.Line();
         }
 
-        private static void EmitOutput(SourceWriter w, EnsembleDefinition ensemble)
+        /// <summary>One property of the <c>Output</c> record: its C# type, how the flow computes it, how it is written and read.</summary>
+        private sealed record OutputProperty(string Key, string Name, string Type, string Create, string Write, string Read);
+
+        /// <summary>
+        /// The <c>Output</c> record's properties, typed from their bindings: <c>${x.executed}</c> and comparisons are bool,
+        /// a binding into declared data has the declared type (nullable when a field is optional or the step may be
+        /// skipped), a template with text is string, and a binding into undeclared data stays <c>object?</c>.
+        /// </summary>
+        private static List<OutputProperty> OutputProperties(EnsembleDefinition ensemble, ShapeEmitter shapes, TemplateCompiler compiler)
+        {
+            var types = new BindingTypes(ensemble);
+            var result = new List<OutputProperty>();
+            foreach (var output in ensemble.Outputs)
+            {
+                var key = output.Key.Value;
+                var literal = TemplateCompiler.Literal(key);
+                var name = Naming.ToPascalCase(key);
+                var at = $"new {Sdk}.Ensembles.DataLocation(Name, \"output\").Field({literal})";
+                if (IsExecuted(output))
+                {
+                    var step = ((PathExpression)output.Value.SingleExpression!).Segments[0].Name;
+                    result.Add(new OutputProperty(key, name, "bool", $"ctx.Executed({TemplateCompiler.Literal(step)})", $"w.WriteBoolean({literal}, {name});", $"{ShapeEmitter.Json}.Boolean({ShapeEmitter.Json}.Member(e, {literal}), at.Field({literal}))"));
+                    continue;
+                }
+
+                var type = types.OfTemplate(output.Value, null);
+                var path = output.Value.SingleExpression as PathExpression;
+                if (type.Shape is not null && path is not null && ReadsDeclaredData(ensemble, path) && shapes.CanType(type.Shape))
+                {
+                    var json = $"({compiler.CompileValue(output.Value)}).AsJson()";
+                    result.Add(new OutputProperty(key, name, shapes.TypeOf(type.Shape, type.Nullable), shapes.Read(type.Shape, type.Nullable, json, at),
+                        shapes.Write(type.Shape, type.Nullable, key, name), shapes.Read(type.Shape, type.Nullable, $"{ShapeEmitter.Json}.Member(e, {literal})", $"at.Field({literal})")));
+                }
+                else if (type.Shape?.Kind == ShapeKind.Bool && (output.Value.SingleExpression is BinaryExpression || output.Value.SingleExpression is UnaryExpression))
+                {
+                    result.Add(new OutputProperty(key, name, "bool", compiler.CompileCondition(output.Value), $"w.WriteBoolean({literal}, {name});", $"{ShapeEmitter.Json}.Boolean({ShapeEmitter.Json}.Member(e, {literal}), at.Field({literal}))"));
+                }
+                else if (type.Shape?.Kind == ShapeKind.String && (path is null || !ReadsDeclaredData(ensemble, path)) && output.Value.SingleExpression is not LiteralExpression)
+                {
+                    result.Add(new OutputProperty(key, name, "string", compiler.Compile(output.Value), $"{ShapeEmitter.Json}.Write(w, {literal}, {name}, at);", $"{ShapeEmitter.Json}.String({ShapeEmitter.Json}.Member(e, {literal}), at.Field({literal}))"));
+                }
+                else
+                {
+                    // Undeclared data: unchanged from before declarations existed (a JSON value, text, or null).
+                    result.Add(new OutputProperty(key, name, "object?", $"global::Conductor.Sdk.Ensembles.TemplateValues.ToObject({compiler.CompileValue(output.Value)})",
+                        $"{ShapeEmitter.Json}.WriteUntyped(w, {literal}, {name});", $"{ShapeEmitter.Json}.JsonOrNull({ShapeEmitter.Json}.Member(e, {literal}), at.Field({literal}))"));
+                }
+            }
+
+            return result;
+        }
+
+        /// <summary>Bindings whose values come from declared records: input, step outputs, previous.output.</summary>
+        private static bool ReadsDeclaredData(EnsembleDefinition ensemble, PathExpression path)
+        {
+            var root = path.Segments[0].Name;
+            if (root == "input" || root == "previous") return true;
+            return path.Segments.Count >= 2 && path.Segments[1].Name == "output" && ensemble.Flow.Any(s => s.StepName == root);
+        }
+
+        private static void EmitOutput(SourceWriter w, EnsembleDefinition ensemble, List<OutputProperty> properties)
         {
             w.Line("/// <summary>The ensemble's result, from <c>outputs:</c>; sent as <c>data.output</c> with the YAML key names.</summary>");
-            var parameters = ensemble.Outputs.Select(o => $"{(IsExecuted(o) ? "bool" : "object?")} {Naming.ToPascalCase(o.Key.Value)}");
-            w.Open($"public sealed record Output({string.Join(", ", parameters)})");
+            var parameters = properties.Select(p => $"[property: global::System.Text.Json.Serialization.JsonPropertyName({TemplateCompiler.Literal(p.Key)})] {p.Type} {p.Name}");
+            w.Open($"public sealed record Output({string.Join(", ", parameters)}) : {Sdk}.Ensembles.IEnsembleData<Output>");
             w.Line("/// <summary>The output as the JSON object sent in <c>data.output</c>.</summary>");
-            var pairs = ensemble.Outputs.Select(o => $"({TemplateCompiler.Literal(o.Key.Value)}, (object?){Naming.ToPascalCase(o.Key.Value)})");
-            w.Line($"public global::System.Text.Json.JsonElement ToJson() => {Sdk}.Ensembles.JsonValues.Object({string.Join(", ", pairs)});");
+            w.Line($"public global::System.Text.Json.JsonElement ToJson() => {ShapeEmitter.Json}.ToElement(this, new {Sdk}.Ensembles.DataLocation({TemplateCompiler.Literal(ensemble.Name.Value)}, \"output\"));");
+            w.Line();
+            w.Line("/// <summary>Reads the output from JSON, checking every typed field.</summary>");
+            w.Line($"public static Output ReadJson(global::System.Text.Json.JsonElement e, {Sdk}.Ensembles.DataLocation at) => new(");
+            for (var i = 0; i < properties.Count; i++)
+            {
+                w.Line($"    {properties[i].Read}{(i == properties.Count - 1 ? string.Empty : ",")}");
+            }
+
+            w.Line("    );");
+            w.Line();
+            w.Line("/// <summary>Writes the output as JSON with the YAML key names.</summary>");
+            w.Open($"public void WriteJson(global::System.Text.Json.Utf8JsonWriter w, {Sdk}.Ensembles.DataLocation at)");
+            w.Line("w.WriteStartObject();");
+            foreach (var property in properties) w.Line(property.Write);
+            w.Line("w.WriteEndObject();");
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        private static void EmitJsonContext(SourceWriter w, EnsembleDefinition ensemble, ShapeEmitter shapes)
+        {
+            var records = shapes.TopLevelRecords().Append((Name: "Output", Part: "output")).ToList();
+            w.Line("/// <summary>");
+            w.Line("/// System.Text.Json metadata for this ensemble's records, generated at compile time (no reflection; trimming- and");
+            w.Line("/// AOT-safe): <c>JsonSerializer.Serialize(value, JsonContext.Default.Output)</c>. JSON names are the YAML keys.");
+            w.Line("/// </summary>");
+            w.Open($"public sealed class JsonContext : {Sdk}.Ensembles.EnsembleJsonContext");
+            w.Line("/// <summary>The context with default options.</summary>");
+            w.Line("public static JsonContext Default { get; } = new(null);");
+            w.Line();
+            w.Line("/// <summary>Creates a context bound to <paramref name=\"options\"/> (null: defaults).</summary>");
+            w.Line("public JsonContext(global::System.Text.Json.JsonSerializerOptions? options) : base(options) { }");
+            foreach (var (name, part) in records)
+            {
+                var field = "_" + char.ToLowerInvariant(name[0]) + name.Substring(1);
+                w.Line();
+                w.Line($"private global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<{name}>? {field};");
+                w.Line($"/// <summary>Metadata of <see cref=\"{ensemble.TypeName}Ensemble.{name}\"/>.</summary>");
+                w.Line($"public global::System.Text.Json.Serialization.Metadata.JsonTypeInfo<{name}> {name} => Info(ref {field}, new {Sdk}.Ensembles.DataLocation(Name, {TemplateCompiler.Literal(part)}));");
+            }
+
+            w.Line();
+            w.Line("/// <inheritdoc />");
+            w.Line("public override global::System.Text.Json.Serialization.Metadata.JsonTypeInfo? GetTypeInfo(global::System.Type type) =>");
+            w.Line("    " + string.Join(" : ", records.Select(r => $"type == typeof({r.Name}) ? {r.Name}")) + " : null;");
             w.Close();
             w.Line();
         }
@@ -236,7 +348,7 @@ namespace Conductor.Sdk.Generators
             }
         }
 
-        private static void EmitFlow(SourceWriter w, EnsembleDefinition ensemble, TemplateCompiler compiler, List<(string Name, string Body)> renderers, List<(string Name, string Body)> conditions)
+        private static void EmitFlow(SourceWriter w, EnsembleDefinition ensemble, TemplateCompiler compiler, List<(string Name, string Body)> renderers, List<(string Name, string Body)> conditions, List<OutputProperty> outputs)
         {
             w.Line("/// <summary>The compiled flow the runner executes.</summary>");
             w.Open($"private static readonly {Sdk}.Runner.FlowDefinition Flow = new(Name, Timeout, new {Sdk}.Runner.FlowStepDefinition[]");
@@ -264,20 +376,35 @@ namespace Conductor.Sdk.Generators
             w.Close($", {TemplateCompiler.Literal(RegistrationMethod(ensemble))});");
             w.Line();
             w.Line("/// <summary>Builds the typed output from <c>outputs:</c> once every step has run.</summary>");
-            var arguments = ensemble.Outputs.Select(o => IsExecuted(o)
-                ? $"ctx.Executed({TemplateCompiler.Literal(((PathExpression)o.Value.SingleExpression!).Segments[0].Name)})"
-                : $"global::Conductor.Sdk.Ensembles.TemplateValues.ToObject({compiler.CompileValue(o.Value)})");
-            w.Line($"private static Output CreateOutput(in {Sdk}.Ensembles.TemplateContext ctx) => new Output({string.Join(", ", arguments)});");
+            w.Line($"private static Output CreateOutput(in {Sdk}.Ensembles.TemplateContext ctx) => new Output({string.Join(", ", outputs.Select(o => o.Create))});");
             w.Line();
+            const string Result = "global::System.Threading.Tasks.Task<" + Sdk + ".Runner.ExecutionResult<Output>>";
+            const string Token = "global::System.Threading.CancellationToken cancellationToken = default";
             w.Line("/// <summary>");
             w.Line("/// Runs the flow: each step in order (a false <c>condition:</c> skips it), agents resolved from DI, operation steps");
             w.Line("/// stored as deliveries, then <c>outputs:</c>. Sends execution.started, agent.completed, state.updated and");
             w.Line("/// execution.completed / execution.failed / execution.timeout to this ensemble's notifications.");
             w.Line("/// </summary>");
-            w.Line("/// <param name=\"input\">The run's input (<c>${input.…}</c>, <c>data.input</c> of execution.started).</param>");
+            if (ensemble.Input is null)
+            {
+                w.Line("/// <param name=\"input\">The run's input (<c>${input.…}</c>, <c>data.input</c> of execution.started). Declare <c>input:</c> in the YAML to type it.</param>");
+                w.Line("/// <param name=\"cancellationToken\">Cancels the run (it then sends execution.failed and throws).</param>");
+                w.Line($"public {Result} RunAsync(global::System.Text.Json.JsonElement? input = null, {Token}) =>");
+                w.Line("    _runner.RunAsync(Flow, input, CreateOutput, static output => output.ToJson(), cancellationToken);");
+                w.Line();
+                return;
+            }
+
+            w.Line("/// <param name=\"input\">The run's input, as declared by <c>input:</c>; a required field left null fails the run, naming the field.</param>");
             w.Line("/// <param name=\"cancellationToken\">Cancels the run (it then sends execution.failed and throws).</param>");
-            w.Line($"public global::System.Threading.Tasks.Task<{Sdk}.Runner.ExecutionResult<Output>> RunAsync(global::System.Text.Json.JsonElement? input = null, global::System.Threading.CancellationToken cancellationToken = default) =>");
-            w.Line("    _runner.RunAsync(Flow, input, CreateOutput, static output => output.ToJson(), cancellationToken);");
+            w.Line($"public {Result} RunAsync(Input input, {Token}) =>");
+            w.Line("    _runner.RunAsync<Input, Output>(Flow, input, CreateOutput, static output => output.ToJson(), cancellationToken);");
+            w.Line();
+            w.Line("/// <summary>Runs the flow with input received as JSON: input that does not match <c>input:</c> fails the run with an error naming the field.</summary>");
+            w.Line("/// <param name=\"input\">The run's input as JSON (keys as in the YAML).</param>");
+            w.Line("/// <param name=\"cancellationToken\">Cancels the run (it then sends execution.failed and throws).</param>");
+            w.Line($"public {Result} RunAsync(global::System.Text.Json.JsonElement input, {Token}) =>");
+            w.Line("    _runner.RunJsonAsync<Input, Output>(Flow, input, CreateOutput, static output => output.ToJson(), cancellationToken);");
             w.Line();
         }
 
@@ -289,8 +416,25 @@ namespace Conductor.Sdk.Generators
         /// <summary>The agents of a flow, distinct, in flow order.</summary>
         public static List<string> AgentsOf(EnsembleDefinition ensemble) => ensemble.Flow.Where(s => s.Agent is not null).Select(s => s.Agent!.Value).Distinct().ToList();
 
-        private static void EmitAgentRegistrations(SourceWriter w, EnsembleDefinition ensemble)
+        /// <summary>The typed contract of an agent: (input type, output type, interface name), or null when nothing about it is declared.</summary>
+        private static (string Input, string Output, string Interface, bool TypedOutput)? AgentContract(EnsembleDefinition ensemble, ShapeEmitter shapes, string agent)
         {
+            var output = shapes.OutputTypeOf(agent);
+            if (ensemble.Input is null && output is null) return null;
+            const string Json = "global::System.Text.Json.JsonElement?";
+            return (ensemble.Input is null ? Json : "Input", output ?? Json, "I" + Naming.ToPascalCase(agent) + "Agent", output is not null);
+        }
+
+        private static void EmitAgentRegistrations(SourceWriter w, EnsembleDefinition ensemble, ShapeEmitter shapes)
+        {
+            foreach (var agent in AgentsOf(ensemble))
+            {
+                if (AgentContract(ensemble, shapes, agent) is not { } contract) continue;
+                w.Line($"/// <summary>The contract of agent <c>{Xml(agent)}</c>: receives <c>{Xml(contract.Input)}</c>, returns <c>{Xml(contract.Output)}</c> (as declared in the YAML).</summary>");
+                w.Line($"public interface {contract.Interface} : {Sdk}.Runner.IAgent<{contract.Input}, {contract.Output}> {{ }}");
+                w.Line();
+            }
+
             w.Line($"/// <summary>Registers the C# implementations of this flow's agents: one method per agent (used by <c>{RegistrationMethod(ensemble)}</c>).</summary>");
             w.Open("public sealed class AgentRegistrations");
             w.Line("private readonly global::Microsoft.Extensions.DependencyInjection.IServiceCollection _services;");
@@ -298,12 +442,25 @@ namespace Conductor.Sdk.Generators
             w.Line("internal AgentRegistrations(global::Microsoft.Extensions.DependencyInjection.IServiceCollection services) => _services = services;");
             foreach (var agent in AgentsOf(ensemble))
             {
+                var contract = AgentContract(ensemble, shapes, agent);
                 w.Line();
-                w.Line($"/// <summary>Registers <typeparamref name=\"TAgent\"/> as agent <c>{Xml(agent)}</c> (transient, resolved once per run).</summary>");
+                w.Line($"/// <summary>Registers <typeparamref name=\"TAgent\"/> as agent <c>{Xml(agent)}</c> (transient, resolved once per run){(contract is null ? string.Empty : $"; it implements <see cref=\"{contract.Value.Interface}\"/>")}.</summary>");
                 w.Line($"public AgentRegistrations {Naming.ToPascalCase(agent)}<[global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TAgent>()");
-                w.Line($"    where TAgent : class, {Sdk}.Runner.IAgent");
-                w.Open();
-                w.Line($"global::Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddKeyedTransient<{Sdk}.Runner.IAgent, TAgent>(_services, {Sdk}.Runner.AgentStepDefinition.ServiceKey(Name, {TemplateCompiler.Literal(agent)}));");
+                if (contract is { } typed)
+                {
+                    w.Line($"    where TAgent : class, {Sdk}.Runner.IAgent<{typed.Input}, {typed.Output}>");
+                    w.Open();
+                    w.Line(typed.TypedOutput
+                        ? $"{Sdk}.Runner.TypedAgents.Add<{typed.Input}, {typed.Output}, TAgent>(_services, Name, {TemplateCompiler.Literal(agent)});"
+                        : $"{Sdk}.Runner.TypedAgents.AddJsonOutput<{typed.Input}, TAgent>(_services, Name, {TemplateCompiler.Literal(agent)});");
+                }
+                else
+                {
+                    w.Line($"    where TAgent : class, {Sdk}.Runner.IAgent");
+                    w.Open();
+                    w.Line($"global::Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddKeyedTransient<{Sdk}.Runner.IAgent, TAgent>(_services, {Sdk}.Runner.AgentStepDefinition.ServiceKey(Name, {TemplateCompiler.Literal(agent)}));");
+                }
+
                 w.Line("return this;");
                 w.Close();
             }
@@ -382,7 +539,7 @@ namespace Conductor.Sdk.Generators
 
         private static string Provider(LocatedString? provider) => provider is null ? "null" : TemplateCompiler.Literal(provider.Value);
 
-        private static void EmitNotify(SourceWriter w, EnsembleDefinition ensemble, string className)
+        private static void EmitNotify(SourceWriter w, EnsembleDefinition ensemble, string className, ShapeEmitter shapes)
         {
             w.Line("/// <summary>Creates the ensemble; the host's <c>AddEnsembles()</c> registers it as a singleton.</summary>");
             w.Open($"public {className}({Sdk}.Delivery.NotificationDispatcher dispatcher, global::System.TimeProvider time, {Sdk}.Runner.EnsembleRunner runner)");
@@ -422,7 +579,21 @@ namespace Conductor.Sdk.Generators
                 (EventCatalog.StateUpdated, $"StateUpdatedAsync(string executionId, global::System.Text.Json.JsonElement state, {Token})",
                     $"new {Sdk}.Events.StateUpdated(_time.GetUtcNow(), Name, Id(executionId), state)"),
             };
-            foreach (var (name, signature, create) in methods)
+            var typedMethods = new List<(string Event, string Signature, string Create)>();
+            if (ensemble.Input is not null)
+            {
+                typedMethods.Add((EventCatalog.ExecutionStarted, $"ExecutionStartedAsync(string executionId, Input input, {Token})",
+                    $"new {Sdk}.Events.ExecutionStarted(_time.GetUtcNow(), Name, Id(executionId), {ShapeEmitter.Json}.ToElement(input ?? throw new global::System.ArgumentNullException(nameof(input), \"ensemble '\" + Name + \"': ExecutionStartedAsync needs the input\"), new {Sdk}.Ensembles.DataLocation(Name, \"input\")))"));
+            }
+
+            foreach (var (agent, _) in ShapeEmitter.AgentOutputs(ensemble))
+            {
+                var step = ensemble.Flow.First(s => s.Agent?.Value == agent).StepName ?? agent;
+                typedMethods.Add((EventCatalog.AgentCompleted, $"AgentCompletedAsync(string executionId, {shapes.OutputTypeOf(agent)} output, global::System.TimeSpan duration, {Token})",
+                    $"new {Sdk}.Events.AgentCompleted(_time.GetUtcNow(), Name, Id(executionId), {TemplateCompiler.Literal(agent)}, {ShapeEmitter.Json}.ToElement(output ?? throw new global::System.ArgumentNullException(nameof(output), \"ensemble '\" + Name + \"': AgentCompletedAsync needs the output\"), new {Sdk}.Ensembles.DataLocation(Name, {TemplateCompiler.Literal($"step '{step}' output")})), Milliseconds(duration))"));
+            }
+
+            foreach (var (name, signature, create) in methods.Concat(typedMethods))
             {
                 var reached = ensemble.Notifications.Where(n => n.Events.Any(e => e.Value == name)).ToList();
                 w.Line($"/// <summary>Sends <c>{name}</c>.");

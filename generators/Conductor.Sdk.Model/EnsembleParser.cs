@@ -33,7 +33,7 @@ namespace Conductor.Sdk.Model
     /// Reads ensemble YAML into an <see cref="EnsembleDefinition"/> and checks it against the
     /// schema and the diagnostic catalogue. Never throws for any input text.
     /// </summary>
-    public static class EnsembleParser
+    public static partial class EnsembleParser
     {
         /// <summary>Parses and validates one ensemble file.</summary>
         public static EnsembleParseResult Parse(string filePath, string text)
@@ -58,7 +58,7 @@ namespace Conductor.Sdk.Model
             return new EnsembleParseResult(filePath, ensemble, diagnostics.ToEquatableArray());
         }
 
-        private sealed class Reader
+        private sealed partial class Reader
         {
             private static readonly Regex KebabCase = new Regex("^[a-z][a-z0-9]*(-[a-z0-9]+)*$", RegexOptions.CultureInvariant);
             private static readonly Regex HeaderName = new Regex("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", RegexOptions.CultureInvariant);
@@ -131,6 +131,9 @@ namespace Conductor.Sdk.Model
                     }
                 }
 
+                Shape? input = null;
+                if (entries.TryGetValue("input", out var i)) input = ReadDeclaration(i, "input", "the ensemble's 'input'");
+
                 var outputs = new List<OutputBinding>();
                 if (entries.TryGetValue("outputs", out var o))
                 {
@@ -149,7 +152,8 @@ namespace Conductor.Sdk.Model
                     notifications.ToEquatableArray(),
                     flow.ToEquatableArray(),
                     outputs.ToEquatableArray(),
-                    mapping.Span);
+                    mapping.Span,
+                    input);
             }
 
             private LocatedString? ReadName(Dictionary<string, YNode> entries, YMapping mapping)
@@ -650,7 +654,22 @@ namespace Conductor.Sdk.Model
                     }
                 }
 
-                return new FlowStep(index, name, agent, operation, condition, config.ToEquatableArray(), input.ToEquatableArray(), mapping.Span);
+                Shape? output = null;
+                if (entries.TryGetValue("output", out var outputNode))
+                {
+                    if (agent is null)
+                    {
+                        Report(DiagnosticIds.InvalidShape, Severity.Error,
+                            $"{label} declares 'output', but only agent steps do; an operation step's output is fixed ({{deliveryId: string, deliveryIds?: [string]}})",
+                            KeySpan(mapping, "output") ?? outputNode.Span);
+                    }
+                    else
+                    {
+                        output = ReadDeclaration(outputNode, "output", $"the 'output' of {label}");
+                    }
+                }
+
+                return new FlowStep(index, name, agent, operation, condition, config.ToEquatableArray(), input.ToEquatableArray(), mapping.Span, output);
             }
 
             private static bool HasKey(YNode? node, string key) =>

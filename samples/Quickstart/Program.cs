@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using System.Text.Json;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Notifications;
@@ -49,9 +48,12 @@ Console.WriteLine($"  store    : {Path.Combine(builder.Environment.ContentRootPa
 Console.WriteLine($"  email    : {Path.Combine(builder.Environment.ContentRootPath, "App_Data", "mail")} (file provider)");
 Console.WriteLine();
 
-var order = await services.GetRequiredService<OrderFulfilmentEnsemble>()
-    .RunAsync(JsonSerializer.SerializeToElement(new Dictionary<string, string> { ["orderId"] = "A-1001", ["customerEmail"] = "ada@example.com" }, QuickstartJson.Default.DictionaryStringString));
-Console.WriteLine($"order-fulfilment  {order.Status,-9} output: trackingNumber={order.Output?.TrackingNumber}, emailed={order.Output?.Emailed}");
+var order = await services.GetRequiredService<OrderFulfilmentEnsemble>().RunAsync(new OrderFulfilmentEnsemble.Input(
+    OrderId: "A-1001",
+    CustomerEmail: "ada@example.com",
+    Priority: OrderFulfilmentEnsemble.InputPriority.Express,
+    Items: [new("SKU-42", 2), new("SKU-7", 1)]));
+Console.WriteLine($"order-fulfilment  {order.Status,-9} output: trackingNumber={order.Output?.TrackingNumber}, shippedAt={order.Output?.ShippedAt:O}, emailed={order.Output?.Emailed}");
 var invoices = await services.GetRequiredService<InvoiceSyncEnsemble>().RunAsync();
 Console.WriteLine($"invoice-sync      {invoices.Status,-9} error: {invoices.Error?.Type}: {invoices.Error?.Message}");
 var inventory = await services.GetRequiredService<InventoryReportEnsemble>().RunAsync();

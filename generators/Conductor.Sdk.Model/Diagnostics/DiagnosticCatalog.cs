@@ -43,6 +43,18 @@ namespace Conductor.Sdk.Model.Diagnostics
 
         /// <summary>CND0015: a flow's agent has no implementation in the generated registration call.</summary>
         public const string UnregisteredAgent = "CND0015";
+
+        /// <summary>CND0016: a binding names a member that the declared shape does not have.</summary>
+        public const string UnknownMember = "CND0016";
+
+        /// <summary>CND0017: a condition compares or combines values of incompatible types.</summary>
+        public const string TypeMismatch = "CND0017";
+
+        /// <summary>CND0018: a binding reads data whose shape is not declared, so it cannot be checked.</summary>
+        public const string UndeclaredShape = "CND0018";
+
+        /// <summary>CND0019: an <c>input:</c> or <c>output:</c> declaration is not a valid type.</summary>
+        public const string InvalidShape = "CND0019";
     }
 
     /// <summary>The catalogue of rules: the single place where ids, titles and severities are defined.</summary>
@@ -87,6 +99,14 @@ namespace Conductor.Sdk.Model.Diagnostics
                 "Subscribing to every event is rarely what a reader of the notification wants; consider only the events that need attention."),
             new DiagnosticRule(DiagnosticIds.UnregisteredAgent, "Flow agent without a registered implementation", Severity.Error,
                 "Every agent a flow runs needs a C# implementation registered through the generated Add{Ensemble}(agents => ...) call; a missing one would fail every run."),
+            new DiagnosticRule(DiagnosticIds.UnknownMember, "Unknown member of a declared shape", Severity.Error,
+                "A binding into input, a step's output, previous.output or data.output names a field that the declared shape does not have; it would render empty."),
+            new DiagnosticRule(DiagnosticIds.TypeMismatch, "Condition compares incompatible types", Severity.Error,
+                "A condition compares values whose declared types cannot be equal or ordered (a string with true, a number with a string, an enum with a value outside its set)."),
+            new DiagnosticRule(DiagnosticIds.UndeclaredShape, "Binding into undeclared data", Severity.Warning,
+                "A binding reads the ensemble's input or an agent step's output, but its shape is not declared, so the build cannot check the binding; declare 'input:' or the step's 'output:'."),
+            new DiagnosticRule(DiagnosticIds.InvalidShape, "Invalid type declaration", Severity.Error,
+                "An 'input:' or 'output:' declaration uses an unknown type name or a form the type syntax does not have (docs/types.md)."),
         };
 
         /// <summary>The rule with the given id.</summary>

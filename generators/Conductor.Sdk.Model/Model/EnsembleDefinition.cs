@@ -23,6 +23,7 @@ namespace Conductor.Sdk.Model
     /// <param name="Flow">The flow's steps, in order.</param>
     /// <param name="Outputs">The <c>outputs:</c> bindings, in file order.</param>
     /// <param name="Span">The whole document.</param>
+    /// <param name="Input">The declared shape of the run's input (<c>input:</c>), or null when the YAML declares none.</param>
     public sealed record EnsembleDefinition(
         string FilePath,
         LocatedString Name,
@@ -31,7 +32,8 @@ namespace Conductor.Sdk.Model
         EquatableArray<Notification> Notifications,
         EquatableArray<FlowStep> Flow,
         EquatableArray<OutputBinding> Outputs,
-        SourceSpan Span)
+        SourceSpan Span,
+        Shape? Input = null)
     {
         /// <summary>The C# identifier the generator derives from the name: <c>user-onboarding</c> → <c>UserOnboarding</c>.</summary>
         public string TypeName => Naming.ToPascalCase(Name.Value);
@@ -45,7 +47,8 @@ namespace Conductor.Sdk.Model
 
     /// <summary>
     /// A step of the flow: either an agent step (<see cref="Agent"/>) or an operation step
-    /// (<see cref="Operation"/> with <see cref="Config"/>), optionally guarded by a condition.
+    /// (<see cref="Operation"/> with <see cref="Config"/>), optionally guarded by a condition. An agent step may declare
+    /// the shape of its result (<see cref="Output"/>).
     /// </summary>
     public sealed record FlowStep(
         int Index,
@@ -55,7 +58,8 @@ namespace Conductor.Sdk.Model
         Template? Condition,
         EquatableArray<TemplateEntry> Config,
         EquatableArray<TemplateEntry> Input,
-        SourceSpan Span)
+        SourceSpan Span,
+        Shape? Output = null)
     {
         /// <summary>The name other steps and outputs use to refer to this step: <c>name:</c>, else the agent's name.</summary>
         public string? StepName => Name?.Value ?? Agent?.Value;

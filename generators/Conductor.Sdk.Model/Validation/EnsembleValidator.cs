@@ -26,7 +26,7 @@ namespace Conductor.Sdk.Model.Validation
                 if (step.StepName is string name && !steps.ContainsKey(name)) steps[name] = step.Index;
             }
 
-            var checker = new BindingChecker(ensemble, steps, diagnostics);
+            var checker = new BindingChecker(ensemble, steps, diagnostics, new BindingTypes(ensemble, diagnostics.Add));
             foreach (var notification in ensemble.Notifications)
             {
                 var scope = Scope.ForNotification(notification);
@@ -40,7 +40,11 @@ namespace Conductor.Sdk.Model.Validation
             foreach (var step in ensemble.Flow)
             {
                 var scope = Scope.ForStep(step);
-                if (step.Condition is not null) checker.Check(step.Condition, scope);
+                if (step.Condition is not null)
+                {
+                    checker.Check(step.Condition, scope);
+                    if (step.Condition.SingleExpression is Expression condition) ConditionTypes.Check(ensemble, condition, step, diagnostics);
+                }
                 foreach (var entry in step.Config) checker.Check(entry.Value, scope);
                 foreach (var entry in step.Input) checker.Check(entry.Value, scope);
             }
@@ -124,12 +128,14 @@ namespace Conductor.Sdk.Model.Validation
             private readonly EnsembleDefinition _ensemble;
             private readonly Dictionary<string, int> _steps;
             private readonly List<EnsembleDiagnostic> _diagnostics;
+            private readonly BindingTypes _types;
 
-            public BindingChecker(EnsembleDefinition ensemble, Dictionary<string, int> steps, List<EnsembleDiagnostic> diagnostics)
+            public BindingChecker(EnsembleDefinition ensemble, Dictionary<string, int> steps, List<EnsembleDiagnostic> diagnostics, BindingTypes types)
             {
                 _ensemble = ensemble;
                 _steps = steps;
                 _diagnostics = diagnostics;
+                _types = types;
             }
 
             public void Check(Template template, Scope scope)
@@ -168,7 +174,7 @@ namespace Conductor.Sdk.Model.Validation
 
                         return;
                     case "data":
-                        if (RequireNotification(path, scope)) CheckData(path, scope.Notification!);
+                        if (RequireNotification(path, scope) && CheckData(path, scope.Notification!)) _types.OfPath(path, null, scope.Notification);
                         return;
                     case "env":
                         if (segments.Count != 2 || segments[1].Index is not null || !EnvironmentName.IsMatch(segments[1].Name))
@@ -178,6 +184,8 @@ namespace Conductor.Sdk.Model.Validation
 
                         return;
                     case "input":
+                        // Checked against the declared input (CND0016), or reported as unchecked (CND0018).
+                        _types.OfPath(path, scope.Step, null);
                         return;
                     case "previous":
                         if (scope.Step is null || scope.Step.Index == 0)
@@ -189,6 +197,10 @@ namespace Conductor.Sdk.Model.Validation
                         else if (segments.Count < 2 || segments[1].Name != "output")
                         {
                             Error(path, "write ${previous.output} or ${previous.output.<field>}");
+                        }
+                        else
+                        {
+                            _types.OfPath(path, scope.Step, null);
                         }
 
                         return;
@@ -226,7 +238,10 @@ namespace Conductor.Sdk.Model.Validation
                     Error(path, stepIndex == scope.Step.Index
                         ? $"{scope.Description} cannot read its own result '{path.Text}'"
                         : $"{scope.Description} reads '{path.Text}', but step '{step}' runs after it; move the step earlier or bind to an earlier step");
+                    return;
                 }
+
+                if (segments[1].Name == "output") _types.OfPath(path, scope.Step, null);
             }
 
             private bool RequireNotification(PathExpression path, Scope scope)
@@ -236,10 +251,11 @@ namespace Conductor.Sdk.Model.Validation
                 return false;
             }
 
-            private void CheckData(PathExpression path, Notification notification)
+            /// <summary>Checks the data field; true when every subscribed event carries it (its members are then checked by shape).</summary>
+            private bool CheckData(PathExpression path, Notification notification)
             {
                 var segments = path.Segments;
-                if (segments.Count < 2) return;
+                if (segments.Count < 2) return false;
                 var field = segments[1].Name;
                 var missing = new List<EventInfo>();
                 var carriers = new List<EventInfo>();
@@ -274,23 +290,18 @@ namespace Conductor.Sdk.Model.Validation
                     }
 
                     Warning(path, $"'data.{field}' is not carried by {string.Join(" or ", missing.Select(e => e.Name))} and renders empty for {(missing.Count == 1 ? "it" : "them")} ({detail}){suggestion}");
-                    return;
+                    return false;
                 }
 
-                if (segments.Count < 3) return;
+                if (segments.Count < 3) return true;
                 var sub = segments[2].Name;
-                if (field == "output" && carriers.Count > 0 && carriers.All(e => e.Name == EventCatalog.ExecutionCompleted) && _ensemble.Outputs.Count > 0)
-                {
-                    var keys = _ensemble.Outputs.Select(o => o.Key.Value).ToList();
-                    if (!keys.Contains(sub))
-                    {
-                        Warning(path, $"'data.output.{sub}' is not one of the ensemble's outputs ({string.Join(", ", keys)}){Suggestions.DidYouMean(sub, keys)}");
-                    }
-                }
-                else if (field == "error" && !EventCatalog.ErrorFields.Contains(sub))
+                if (field == "error" && !EventCatalog.ErrorFields.Contains(sub))
                 {
                     Warning(path, $"'data.error.{sub}' does not exist; data.error carries {string.Join(", ", EventCatalog.ErrorFields)}{Suggestions.DidYouMean(sub, EventCatalog.ErrorFields)}");
+                    return false;
                 }
+
+                return true;
             }
 
             private void Error(PathExpression path, string message) =>

@@ -6,7 +6,7 @@ namespace Conductor.Sdk.Model.Validation
     public static class Schema
     {
         /// <summary>Top-level keys.</summary>
-        public static readonly IReadOnlyList<string> RootKeys = new[] { "name", "description", "timeout", "notifications", "flow", "outputs" };
+        public static readonly IReadOnlyList<string> RootKeys = new[] { "name", "description", "timeout", "input", "notifications", "flow", "outputs" };
 
         /// <summary>Notification types.</summary>
         public static readonly IReadOnlyList<string> NotificationTypes = new[] { "webhook", "email", "sms", "push" };
@@ -27,7 +27,10 @@ namespace Conductor.Sdk.Model.Validation
         public static readonly IReadOnlyList<string> PushActionKeys = new[] { "id", "title" };
 
         /// <summary>Keys of a flow step.</summary>
-        public static readonly IReadOnlyList<string> StepKeys = new[] { "agent", "name", "operation", "condition", "config", "input" };
+        public static readonly IReadOnlyList<string> StepKeys = new[] { "agent", "name", "operation", "condition", "config", "input", "output" };
+
+        /// <summary>The type names of the declaration syntax (docs/types.md).</summary>
+        public static readonly IReadOnlyList<string> TypeNames = new[] { "string", "int", "long", "number", "decimal", "bool", "datetime", "json" };
 
         /// <summary>Webhook formats.</summary>
         public static readonly IReadOnlyList<string> WebhookFormats = new[] { "conductor", "standard-webhooks" };

@@ -44,8 +44,11 @@ public sealed class AgentContext
     /// <summary>The agent's name as written in the YAML.</summary>
     public string Agent { get; }
 
-    /// <summary>The run's input, as passed to <c>RunAsync</c>.</summary>
+    /// <summary>The run's input as JSON, as passed to <c>RunAsync</c> (typed agents receive the declared <c>Input</c> record instead).</summary>
     public JsonElement? Input => _scope.Input;
+
+    /// <summary>The run's typed input (the generated <c>Input</c> record) when the ensemble declares <c>input:</c>, else null.</summary>
+    public object? TypedInput => _scope.TypedInput;
 
     /// <summary>The step's <c>input:</c> mapping rendered for this run, or null when the step has none.</summary>
     public JsonElement? StepInput { get; }
@@ -123,6 +126,9 @@ public sealed class ExecutionScope
 
     /// <summary>The run's input.</summary>
     public JsonElement? Input { get; }
+
+    /// <summary>The run's input as the generated record, when the ensemble declares <c>input:</c>.</summary>
+    public object? TypedInput { get; init; }
 
     /// <summary>The output of the step before the current one in the flow (null when that step was skipped).</summary>
     public JsonElement? Previous { get; private set; }

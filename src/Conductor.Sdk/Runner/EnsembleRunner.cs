@@ -65,12 +65,59 @@ public sealed partial class EnsembleRunner
     /// <c>execution.timeout</c> and are described by the result. Cancelling <paramref name="cancellationToken"/>
     /// sends <c>execution.failed</c> and then throws <see cref="OperationCanceledException"/>.
     /// </summary>
-    public async Task<ExecutionResult<TOutput>> RunAsync<TOutput>(
+    public Task<ExecutionResult<TOutput>> RunAsync<TOutput>(
         FlowDefinition flow,
         JsonElement? input,
         OutputFactory<TOutput> outputs,
         Func<TOutput, JsonElement> toJson,
+        CancellationToken cancellationToken = default) =>
+        RunCoreAsync(flow, input, () => (input?.Clone(), null), outputs, toJson, cancellationToken);
+
+    /// <summary>
+    /// Runs a flow whose ensemble declares <c>input:</c>, with the typed input. A required field left null fails the
+    /// run (<c>execution.failed</c>) with an error naming the ensemble and the field.
+    /// </summary>
+    public Task<ExecutionResult<TOutput>> RunAsync<TInput, TOutput>(
+        FlowDefinition flow,
+        TInput input,
+        OutputFactory<TOutput> outputs,
+        Func<TOutput, JsonElement> toJson,
         CancellationToken cancellationToken = default)
+        where TInput : class, IEnsembleData<TInput>
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        return RunCoreAsync(flow, null, () => (EnsembleJson.ToElement(input, new DataLocation(flow.Ensemble, "input")), input), outputs, toJson, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a flow whose ensemble declares <c>input:</c>, with input received as JSON (from a queue or an HTTP body):
+    /// it is read into the declared record first, and input that does not match fails the run
+    /// (<c>execution.failed</c>) with an error naming the ensemble and the field.
+    /// </summary>
+    public Task<ExecutionResult<TOutput>> RunJsonAsync<TInput, TOutput>(
+        FlowDefinition flow,
+        JsonElement input,
+        OutputFactory<TOutput> outputs,
+        Func<TOutput, JsonElement> toJson,
+        CancellationToken cancellationToken = default)
+        where TInput : class, IEnsembleData<TInput>
+    {
+        ArgumentNullException.ThrowIfNull(flow);
+        return RunCoreAsync(flow, input, () =>
+        {
+            var at = new DataLocation(flow.Ensemble, "input");
+            var typed = EnsembleJson.FromElement<TInput>(input, at);
+            return (EnsembleJson.ToElement(typed, at), typed);
+        }, outputs, toJson, cancellationToken);
+    }
+
+    private async Task<ExecutionResult<TOutput>> RunCoreAsync<TOutput>(
+        FlowDefinition flow,
+        JsonElement? rawInput,
+        Func<(JsonElement? Json, object? Typed)> prepareInput,
+        OutputFactory<TOutput> outputs,
+        Func<TOutput, JsonElement> toJson,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(flow);
         ArgumentNullException.ThrowIfNull(outputs);
@@ -80,7 +127,21 @@ public sealed partial class EnsembleRunner
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         var started = _time.GetTimestamp();
         var id = NewExecutionId();
-        var scope = new ExecutionScope(flow.Ensemble, id, input?.Clone());
+        // Input that does not match the declaration still starts the run (so that execution.started and execution.failed
+        // pair up for receivers), and fails it before any step runs.
+        Exception? inputError = null;
+        (JsonElement? Json, object? Typed) prepared;
+        try
+        {
+            prepared = prepareInput();
+        }
+        catch (Exception ex) when (ex is EnsembleDataException or InvalidOperationException or ArgumentException)
+        {
+            inputError = ex;
+            prepared = (rawInput?.Clone(), null);
+        }
+
+        var scope = new ExecutionScope(flow.Ensemble, id, prepared.Json) { TypedInput = prepared.Typed };
         using var activity = Diagnostics.ConductorTelemetry.ActivitySource.StartActivity("conductor.run");
         activity?.SetTag("conductor.ensemble", flow.Ensemble);
         activity?.SetTag("conductor.execution_id", id);
@@ -88,6 +149,7 @@ public sealed partial class EnsembleRunner
         await _dispatcher.DispatchAsync(new ExecutionStarted(_time.GetUtcNow(), flow.Ensemble, id, scope.Input) { RunInput = scope.Input }, CancellationToken.None).ConfigureAwait(false);
         try
         {
+            if (inputError is not null) throw inputError;
             await using var services = _scopes.CreateAsyncScope();
             foreach (var step in flow.Steps)
             {

@@ -1,0 +1,328 @@
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using Conductor.Sdk.Model;
+using Conductor.Sdk.Model.Validation;
+
+namespace Conductor.Sdk.Generators
+{
+    /// <summary>
+    /// Writes the C# types of an ensemble's declared shapes (docs/types.md): a record per object with its JSON reader
+    /// and writer (names equal to the YAML keys, no reflection), an enum per closed set of strings, and the typed
+    /// agent contracts. Names: <c>Input</c>, <c>{Agent}Output</c>, nested types <c>{Owner}{Field}</c> (list items
+    /// singular: <c>InputItem</c> for <c>items</c>).
+    /// </summary>
+    internal sealed class ShapeEmitter
+    {
+        /// <summary>The alias generated files declare for the runtime's JSON helpers.</summary>
+        public const string Json = "ConductorJson";
+        private const string Ensembles = "global::Conductor.Sdk.Ensembles";
+        private const string JsonNs = "global::System.Text.Json";
+
+        // Keyed by reference: equal shapes declared in two places still get their own types.
+        private readonly Dictionary<Shape, string> _names = new Dictionary<Shape, string>(ReferenceComparer.Instance);
+        private readonly List<(Shape Shape, string Name, string Part)> _records = new List<(Shape, string, string)>();
+        private readonly List<(Shape Shape, string Name)> _enums = new List<(Shape, string)>();
+        private readonly HashSet<string> _used = new HashSet<string>(System.StringComparer.Ordinal)
+        {
+            "Name", "Description", "Timeout", "Agents", "Steps", "Output", "EnvironmentRequirements", "CreateNotifications", "Flow",
+            "CreateOutput", "RunAsync", "AgentRegistrations", "NotifyApi", "Notify", "JsonContext", "OutputValues",
+        };
+
+        public ShapeEmitter(EnsembleDefinition ensemble)
+        {
+            Ensemble = ensemble;
+            if (ensemble.Input is not null) Name(ensemble.Input, "Input", null, "input");
+            foreach (var (agent, shape) in AgentOutputs(ensemble))
+            {
+                var baseName = Naming.ToPascalCase(agent);
+                Name(shape, baseName + "Output", baseName, $"agent '{agent}' output");
+            }
+        }
+
+        public EnsembleDefinition Ensemble { get; }
+
+        /// <summary>True when the ensemble declares anything (the typed API is then emitted).</summary>
+        public bool HasShapes => _records.Count > 0;
+
+        /// <summary>Each agent with a declared output, in flow order (the first declaration of an agent wins).</summary>
+        public static List<(string Agent, Shape Shape)> AgentOutputs(EnsembleDefinition ensemble)
+        {
+            var result = new List<(string, Shape)>();
+            foreach (var step in ensemble.Flow)
+            {
+                if (step.Agent is null || result.Any(r => r.Item1 == step.Agent.Value)) continue;
+                var shape = BindingTypes.StepOutput(ensemble, step);
+                if (shape is not null) result.Add((step.Agent.Value, shape));
+            }
+
+            return result;
+        }
+
+        /// <summary>The generated type name of a declared object or enum.</summary>
+        public string NameOf(Shape shape) => _names[shape];
+
+        /// <summary>The output record of an agent, or null when its output is not declared.</summary>
+        public string? OutputTypeOf(string agent)
+        {
+            foreach (var (a, shape) in AgentOutputs(Ensemble))
+            {
+                if (a == agent) return NameOf(shape);
+            }
+
+            return null;
+        }
+
+        /// <summary>Names an object or enum and, for an object, its nested types (prefixed with <paramref name="prefix"/>, else its own name).</summary>
+        private void Name(Shape shape, string name, string? prefix, string part)
+        {
+            switch (shape.Kind)
+            {
+                case ShapeKind.Object:
+                    name = Unique(name);
+                    _names[shape] = name;
+                    _records.Add((shape, name, part));
+                    foreach (var field in shape.Fields)
+                    {
+                        Name(field.Type, (prefix ?? name) + Naming.ToPascalCase(field.Key.Value), null, part);
+                    }
+
+                    break;
+                case ShapeKind.Enum:
+                    name = Unique(name);
+                    _used.Add(name + "Values");
+                    _names[shape] = name;
+                    _enums.Add((shape, name));
+                    break;
+                case ShapeKind.Array:
+                    Name(shape.Element!, Singular(name), prefix, part);
+                    break;
+            }
+        }
+
+        private string Unique(string name)
+        {
+            var candidate = name;
+            for (var i = 2; !_used.Add(candidate); i++) candidate = name + i.ToString(CultureInfo.InvariantCulture);
+            return candidate;
+        }
+
+        private static string Singular(string name)
+        {
+            if (name.EndsWith("ies", System.StringComparison.Ordinal) && name.Length > 4) return name.Substring(0, name.Length - 3) + "y";
+            if (name.EndsWith("s", System.StringComparison.Ordinal) && !name.EndsWith("ss", System.StringComparison.Ordinal) && name.Length > 2) return name.Substring(0, name.Length - 1);
+            return name + "Item";
+        }
+
+        /// <summary>The property name of a field: its key in PascalCase, with "Value" added where C# forbids the name.</summary>
+        public static string PropertyName(string recordName, string key)
+        {
+            var name = Naming.ToPascalCase(key);
+            switch (name)
+            {
+                case "EqualityContract":
+                case "Equals":
+                case "GetHashCode":
+                case "ToString":
+                case "GetType":
+                case "MemberwiseClone":
+                case "Finalize":
+                case "PrintMembers":
+                case "Deconstruct":
+                case "ReadJson":
+                case "WriteJson":
+                case "ToJson":
+                    return name + "Value";
+            }
+
+            return name == recordName ? name + "Value" : name;
+        }
+
+        /// <summary>True when every object and enum in <paramref name="shape"/> is a declared one with a generated type.</summary>
+        public bool CanType(Shape shape) => shape.Kind switch
+        {
+            ShapeKind.Object or ShapeKind.Enum => _names.ContainsKey(shape),
+            ShapeKind.Array => CanType(shape.Element!),
+            _ => true,
+        };
+
+        /// <summary>The C# type of a value of <paramref name="shape"/>.</summary>
+        public string TypeOf(Shape shape, bool nullable)
+        {
+            string type;
+            switch (shape.Kind)
+            {
+                case ShapeKind.String: type = "string"; break;
+                case ShapeKind.Int: type = "int"; break;
+                case ShapeKind.Long: type = "long"; break;
+                case ShapeKind.Number: type = "double"; break;
+                case ShapeKind.Decimal: type = "decimal"; break;
+                case ShapeKind.Bool: type = "bool"; break;
+                case ShapeKind.DateTime: type = "global::System.DateTimeOffset"; break;
+                case ShapeKind.Json: type = JsonNs + ".JsonElement"; break;
+                case ShapeKind.Array: type = "global::System.Collections.Generic.IReadOnlyList<" + TypeOf(shape.Element!, false) + ">"; break;
+                default: type = NameOf(shape); break;
+            }
+
+            return nullable ? type + "?" : type;
+        }
+
+        /// <summary>A C# expression reading a <c>JsonElement?</c> (<paramref name="json"/>) as the type, at location <paramref name="at"/>.</summary>
+        public string Read(Shape shape, bool nullable, string json, string at)
+        {
+            var orNull = nullable ? "OrNull" : string.Empty;
+            switch (shape.Kind)
+            {
+                case ShapeKind.String: return $"{Json}.String{orNull}({json}, {at})";
+                case ShapeKind.Int: return $"{Json}.Int32{orNull}({json}, {at})";
+                case ShapeKind.Long: return $"{Json}.Int64{orNull}({json}, {at})";
+                case ShapeKind.Number: return $"{Json}.Double{orNull}({json}, {at})";
+                case ShapeKind.Decimal: return $"{Json}.Decimal{orNull}({json}, {at})";
+                case ShapeKind.Bool: return $"{Json}.Boolean{orNull}({json}, {at})";
+                case ShapeKind.DateTime: return $"{Json}.DateTime{orNull}({json}, {at})";
+                case ShapeKind.Json: return $"{Json}.Json{orNull}({json}, {at})";
+                case ShapeKind.Enum: return $"{Json}.Enum{orNull}<{NameOf(shape)}>({json}, {at}, {NameOf(shape)}Values)";
+                case ShapeKind.Object: return $"{Json}.Record{orNull}<{NameOf(shape)}>({json}, {at})";
+                default: return $"{Json}.List{orNull}({json}, {at}, {ItemReader(shape.Element!)})";
+            }
+        }
+
+        private string ItemReader(Shape shape) => shape.Kind switch
+        {
+            ShapeKind.String => $"{Json}.String",
+            ShapeKind.Int => $"{Json}.Int32",
+            ShapeKind.Long => $"{Json}.Int64",
+            ShapeKind.Number => $"{Json}.Double",
+            ShapeKind.Decimal => $"{Json}.Decimal",
+            ShapeKind.Bool => $"{Json}.Boolean",
+            ShapeKind.DateTime => $"{Json}.DateTime",
+            ShapeKind.Json => $"{Json}.Json",
+            ShapeKind.Object => $"{Json}.Record<{NameOf(shape)}>",
+            _ => $"static (v, a) => {Read(shape, false, "v", "a")}",
+        };
+
+        private string ItemWriter(Shape shape) => shape.Kind switch
+        {
+            ShapeKind.Object => $"{Json}.RecordValue",
+            ShapeKind.Enum => $"static (w, v, a) => {Json}.WriteEnum(w, v, {NameOf(shape)}Values, a)",
+            ShapeKind.Array => $"static (w, v, a) => {Json}.ListValue(w, v, {ItemWriter(shape.Element!)}, a)",
+            _ => $"{Json}.Value",
+        };
+
+        /// <summary>A statement writing property <paramref name="property"/> as the JSON field <paramref name="key"/> (writer <c>w</c>, location <c>at</c>).</summary>
+        public string Write(Shape shape, bool nullable, string key, string property)
+        {
+            var name = TemplateCompiler.Literal(key);
+            var optional = nullable ? "true" : "false";
+            switch (shape.Kind)
+            {
+                case ShapeKind.String:
+                    return nullable ? $"{Json}.WriteOptional(w, {name}, {property});" : $"{Json}.Write(w, {name}, {property}, at);";
+                case ShapeKind.Object:
+                    return $"{Json}.WriteRecord(w, {name}, {property}, at, {optional});";
+                case ShapeKind.Array:
+                    return $"{Json}.WriteList(w, {name}, {property}, {ItemWriter(shape.Element!)}, at, {optional});";
+                case ShapeKind.Enum:
+                    return $"{Json}.WriteEnum<{NameOf(shape)}>(w, {name}, {property}, {NameOf(shape)}Values, at, {optional});";
+                case ShapeKind.Int:
+                case ShapeKind.Long:
+                case ShapeKind.Decimal:
+                    return nullable ? $"{Json}.Write(w, {name}, {property}, {Json}.Value, at);" : $"w.WriteNumber({name}, {property});";
+                case ShapeKind.Bool:
+                    return nullable ? $"{Json}.Write(w, {name}, {property}, {Json}.Value, at);" : $"w.WriteBoolean({name}, {property});";
+                case ShapeKind.DateTime:
+                    return nullable ? $"{Json}.Write(w, {name}, {property}, {Json}.Value, at);" : $"w.WriteString({name}, {property});";
+                default:
+                    // number (finite check) and json (undefined check) go through the helper either way.
+                    return nullable
+                        ? $"{Json}.Write(w, {name}, {property}, {Json}.Value, at);"
+                        : $"w.WritePropertyName({name}); {Json}.Value(w, {property}, at.Field({name}));";
+            }
+        }
+
+        /// <summary>Writes every declared record and enum, and the value tables the enums read and write with.</summary>
+        public void EmitTypes(SourceWriter w)
+        {
+            foreach (var (shape, name) in _enums)
+            {
+                w.Line($"/// <summary>One of [{Xml(string.Join(", ", shape.Values))}], as declared in the YAML.</summary>");
+                w.Line($"[global::System.Text.Json.Serialization.JsonConverter(typeof(global::System.Text.Json.Serialization.JsonStringEnumConverter<{name}>))]");
+                w.Open($"public enum {name}");
+                foreach (var value in shape.Values)
+                {
+                    w.Line($"/// <summary><c>{Xml(value)}</c></summary>");
+                    w.Line($"[global::System.Text.Json.Serialization.JsonStringEnumMemberName({TemplateCompiler.Literal(value)})] {Naming.ToPascalCase(value)},");
+                }
+
+                w.Close();
+                w.Line();
+                w.Line($"private static readonly string[] {name}Values = {{ {string.Join(", ", shape.Values.Select(TemplateCompiler.Literal))} }};");
+                w.Line();
+            }
+
+            foreach (var (shape, name, part) in _records)
+            {
+                EmitRecord(w, shape, name, part);
+            }
+        }
+
+        private void EmitRecord(SourceWriter w, Shape shape, string name, string part)
+        {
+            // Required fields first, so that optional ones can default to null; each keeps its YAML name in JSON.
+            var fields = shape.Fields.Where(f => !f.Optional).Concat(shape.Fields.Where(f => f.Optional)).ToList();
+            var parameters = fields.Select(f =>
+                $"[property: global::System.Text.Json.Serialization.JsonPropertyName({TemplateCompiler.Literal(f.Key.Value)})] {TypeOf(f.Type, f.Optional)} {PropertyName(name, f.Key.Value)}{(f.Optional ? " = null" : string.Empty)}");
+            w.Line($"/// <summary>{Xml(Summary(part, shape))}</summary>");
+            w.Line($"public sealed record {name}({string.Join(", ", parameters)}) : {Ensembles}.IEnsembleData<{name}>");
+            w.Open();
+            w.Line("/// <summary>Reads the record from JSON, checking every declared field.</summary>");
+            w.Line($"public static {name} ReadJson({JsonNs}.JsonElement e, {Ensembles}.DataLocation at) => new(");
+            for (var i = 0; i < fields.Count; i++)
+            {
+                var key = TemplateCompiler.Literal(fields[i].Key.Value);
+                w.Line($"    {Read(fields[i].Type, fields[i].Optional, $"{Json}.Member(e, {key})", $"at.Field({key})")}{(i == fields.Count - 1 ? string.Empty : ",")}");
+            }
+
+            w.Line("    );");
+            w.Line();
+            w.Line("/// <summary>Writes the record as JSON with the YAML key names.</summary>");
+            w.Open($"public void WriteJson({JsonNs}.Utf8JsonWriter w, {Ensembles}.DataLocation at)");
+            w.Line("w.WriteStartObject();");
+            foreach (var field in shape.Fields)
+            {
+                w.Line(Write(field.Type, field.Optional, field.Key.Value, PropertyName(name, field.Key.Value)));
+            }
+
+            w.Line("w.WriteEndObject();");
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        private static string Summary(string part, Shape shape)
+        {
+            var fields = string.Join(", ", shape.Fields.Select(f => f.Key.Value + (f.Optional ? "?" : string.Empty)));
+            return $"The {part} as declared in the YAML ({(fields.Length == 0 ? "no fields" : fields)}).";
+        }
+
+        /// <summary>The records users serialize themselves, for the generated <c>JsonContext</c>.</summary>
+        public IEnumerable<(string Name, string Part)> TopLevelRecords()
+        {
+            if (Ensemble.Input is not null) yield return (NameOf(Ensemble.Input), "input");
+            foreach (var (agent, shape) in AgentOutputs(Ensemble)) yield return (NameOf(shape), $"step '{StepOf(agent)}' output");
+        }
+
+        private string StepOf(string agent) => Ensemble.Flow.First(s => s.Agent?.Value == agent).StepName ?? agent;
+
+        private static string Xml(string value) => value.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\r", " ").Replace("\n", " ");
+
+        private sealed class ReferenceComparer : IEqualityComparer<Shape>
+        {
+            public static readonly ReferenceComparer Instance = new ReferenceComparer();
+
+            public bool Equals(Shape? x, Shape? y) => ReferenceEquals(x, y);
+
+            public int GetHashCode(Shape obj) => System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(obj);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Text.Json;
+using Conductor.Sdk.Ensembles;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Conductor.Sdk.Runner;
+
+/// <summary>
+/// A typed agent: receives the ensemble's declared input and returns the step's declared output. The generator
+/// emits one named contract per agent step (for example <c>OrderFulfilmentEnsemble.IShipOrderAgent</c>) that
+/// extends this interface with the ensemble's own record types; implement that one.
+/// </summary>
+/// <typeparam name="TInput">The ensemble's <c>Input</c> record, or <c>JsonElement?</c> when the YAML declares no <c>input:</c>.</typeparam>
+/// <typeparam name="TOutput">The step's output record, or <c>JsonElement?</c> when the step declares no <c>output:</c>.</typeparam>
+public interface IAgent<in TInput, TOutput>
+{
+    /// <summary>
+    /// Runs the agent. The returned value is the step's output (<c>${ship-order.output.trackingNumber}</c>, the
+    /// <c>agent.completed</c> event's <c>data.output</c>); a required field left null fails the run with an error that
+    /// names the ensemble, the step and the field. Changes to <see cref="AgentContext.State"/> are sent as
+    /// <c>state.updated</c>; the token is cancelled when the ensemble's <c>timeout:</c> passes.
+    /// </summary>
+    ValueTask<TOutput> RunAsync(TInput input, AgentContext context, CancellationToken cancellationToken);
+}
+
+/// <summary>Registers typed agents; the generated <c>AgentRegistrations</c> methods call it.</summary>
+public static class TypedAgents
+{
+    /// <summary>Registers <typeparamref name="TAgent"/> for agent <paramref name="agent"/> of <paramref name="ensemble"/>: its output record is checked and written as JSON.</summary>
+    public static void Add<TInput, TOutput, [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TAgent>(IServiceCollection services, string ensemble, string agent)
+        where TOutput : class, IEnsembleData<TOutput>
+        where TAgent : class, IAgent<TInput, TOutput>
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var key = AgentStepDefinition.ServiceKey(ensemble, agent);
+        services.AddKeyedTransient<TAgent>(key);
+        services.AddKeyedTransient<IAgent>(key, static (provider, key) =>
+            new Adapter<TInput, TOutput>(provider.GetRequiredKeyedService<TAgent>(key), static (output, at) => EnsembleJson.ToElement(output, at)));
+    }
+
+    /// <summary>Registers <typeparamref name="TAgent"/> for a step whose output is not declared (its JSON is passed on as returned).</summary>
+    public static void AddJsonOutput<TInput, [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TAgent>(IServiceCollection services, string ensemble, string agent)
+        where TAgent : class, IAgent<TInput, JsonElement?>
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var key = AgentStepDefinition.ServiceKey(ensemble, agent);
+        services.AddKeyedTransient<TAgent>(key);
+        services.AddKeyedTransient<IAgent>(key, static (provider, key) =>
+            new Adapter<TInput, JsonElement?>(provider.GetRequiredKeyedService<TAgent>(key), static (output, _) => output));
+    }
+
+    /// <summary>Runs a typed agent as the runner's <see cref="IAgent"/>: typed input in, output checked and turned into JSON.</summary>
+    private sealed class Adapter<TInput, TOutput>(IAgent<TInput, TOutput> agent, Func<TOutput, DataLocation, JsonElement?> toJson) : IAgent
+    {
+        public async ValueTask<JsonElement?> RunAsync(AgentContext context, CancellationToken cancellationToken)
+        {
+            var input = context.TypedInput is TInput typed ? typed : (TInput)(object?)context.Input!;
+            var output = await agent.RunAsync(input, context, cancellationToken).ConfigureAwait(false);
+            var at = new DataLocation(context.Ensemble, $"step '{context.Step}' output");
+            if (output is null && typeof(TOutput) != typeof(JsonElement?))
+            {
+                throw new EnsembleDataException(at, $"agent '{context.Agent}' returned null; it must return the output the YAML declares");
+            }
+
+            return toJson(output!, at);
+        }
+    }
+}
