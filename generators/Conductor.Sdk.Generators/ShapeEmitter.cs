@@ -273,7 +273,7 @@ namespace Conductor.Sdk.Generators
             var parameters = fields.Select(f =>
                 $"[property: global::System.Text.Json.Serialization.JsonPropertyName({TemplateCompiler.Literal(f.Key.Value)})] {TypeOf(f.Type, f.Optional)} {PropertyName(name, f.Key.Value)}{(f.Optional ? " = null" : string.Empty)}");
             w.Line($"/// <summary>{Xml(Summary(part, shape))}</summary>");
-            w.Line($"public sealed record {name}({string.Join(", ", parameters)}) : {Ensembles}.IEnsembleData<{name}>");
+            WriteRecordHeader(w, name, parameters.ToList(), $"{Ensembles}.IEnsembleData<{name}>");
             w.Open();
             w.Line("/// <summary>Reads the record from JSON, checking every declared field.</summary>");
             w.Line($"public static {name} ReadJson({JsonNs}.JsonElement e, {Ensembles}.DataLocation at) => new(");
@@ -297,6 +297,22 @@ namespace Conductor.Sdk.Generators
             w.Close();
             w.Close();
             w.Line();
+        }
+
+        /// <summary><c>public sealed record Name(</c> with one parameter per line, so that a reader sees one field a line.</summary>
+        public static void WriteRecordHeader(SourceWriter w, string name, List<string> parameters, string baseType)
+        {
+            if (parameters.Count == 0)
+            {
+                w.Line($"public sealed record {name}() : {baseType}");
+                return;
+            }
+
+            w.Line($"public sealed record {name}(");
+            for (var i = 0; i < parameters.Count; i++)
+            {
+                w.Line("    " + parameters[i] + (i == parameters.Count - 1 ? $") : {baseType}" : ","));
+            }
         }
 
         private static string Summary(string part, Shape shape)

@@ -232,7 +232,8 @@ namespace Conductor.Sdk.Generators
         {
             w.Line("/// <summary>The ensemble's result, from <c>outputs:</c>; sent as <c>data.output</c> with the YAML key names.</summary>");
             var parameters = properties.Select(p => $"[property: global::System.Text.Json.Serialization.JsonPropertyName({TemplateCompiler.Literal(p.Key)})] {p.Type} {p.Name}");
-            w.Open($"public sealed record Output({string.Join(", ", parameters)}) : {Sdk}.Ensembles.IEnsembleData<Output>");
+            ShapeEmitter.WriteRecordHeader(w, "Output", parameters.ToList(), $"{Sdk}.Ensembles.IEnsembleData<Output>");
+            w.Open();
             w.Line("/// <summary>The output as the JSON object sent in <c>data.output</c>.</summary>");
             w.Line($"public global::System.Text.Json.JsonElement ToJson() => {ShapeEmitter.Json}.ToElement(this, new {Sdk}.Ensembles.DataLocation({TemplateCompiler.Literal(ensemble.Name.Value)}, \"output\"));");
             w.Line();
@@ -376,7 +377,9 @@ namespace Conductor.Sdk.Generators
             w.Close($", {TemplateCompiler.Literal(RegistrationMethod(ensemble))});");
             w.Line();
             w.Line("/// <summary>Builds the typed output from <c>outputs:</c> once every step has run.</summary>");
-            w.Line($"private static Output CreateOutput(in {Sdk}.Ensembles.TemplateContext ctx) => new Output({string.Join(", ", outputs.Select(o => o.Create))});");
+            w.Line($"private static Output CreateOutput(in {Sdk}.Ensembles.TemplateContext ctx) => new Output(");
+            for (var i = 0; i < outputs.Count; i++) w.Line($"    {outputs[i].Create}{(i == outputs.Count - 1 ? string.Empty : ",")}");
+            w.Line("    );");
             w.Line();
             const string Result = "global::System.Threading.Tasks.Task<" + Sdk + ".Runner.ExecutionResult<Output>>";
             const string Token = "global::System.Threading.CancellationToken cancellationToken = default";

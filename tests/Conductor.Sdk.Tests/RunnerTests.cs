@@ -27,62 +27,43 @@ public sealed class RunnerTests
         public bool ShipHangs { get; set; }
         public List<string> Calls { get; } = new();
         public JsonElement? ShipInput { get; set; }
+        public string? Carrier { get; set; } = "ups";
+        public string? TrackingNumber { get; set; } = "1Z999";
+        public bool ShipReturnsNull { get; set; }
     }
 
-    public sealed class ValidateOrder(Script script) : IAgent
+    public sealed class ValidateOrder(Script script) : OrderPipelineEnsemble.IValidateOrderAgent
     {
-        public ValueTask<JsonElement?> RunAsync(AgentContext context, CancellationToken cancellationToken)
+        public ValueTask<OrderPipelineEnsemble.ValidateOrderOutput> RunAsync(OrderPipelineEnsemble.Input input, AgentContext context, CancellationToken cancellationToken)
         {
             script.Calls.Add(context.Agent);
             context.State.Set("stage", "validated");
-            return ValueTask.FromResult<JsonElement?>(Conductor.Sdk.Ensembles.JsonValues.Object(("valid", script.Valid)));
+            return ValueTask.FromResult(new OrderPipelineEnsemble.ValidateOrderOutput(Valid: script.Valid));
         }
     }
 
-    public sealed class ChargeCard(Script script) : IAgent
+    public sealed class ChargeCard(Script script) : OrderPipelineEnsemble.IChargeCardAgent
     {
-        public ValueTask<JsonElement?> RunAsync(AgentContext context, CancellationToken cancellationToken)
+        public ValueTask<OrderPipelineEnsemble.ChargeCardOutput> RunAsync(OrderPipelineEnsemble.Input input, AgentContext context, CancellationToken cancellationToken)
         {
             script.Calls.Add(context.Agent);
             if (script.ChargeThrows is { } error) throw error;
             Assert.Equal(true, context.Previous?.GetProperty("valid").GetBoolean());
-            return ValueTask.FromResult<JsonElement?>(Conductor.Sdk.Ensembles.JsonValues.Object(("receipt", "rcpt-42"), ("carrier", "ups")));
+            return ValueTask.FromResult(new OrderPipelineEnsemble.ChargeCardOutput(Receipt: "rcpt-42", Carrier: script.Carrier!));
         }
     }
 
-    public sealed class ShipOrder(Script script) : IAgent
+    public sealed class ShipOrder(Script script) : OrderPipelineEnsemble.IShipOrderAgent
     {
-        public async ValueTask<JsonElement?> RunAsync(AgentContext context, CancellationToken cancellationToken)
+        public async ValueTask<OrderPipelineEnsemble.ShipOrderOutput> RunAsync(OrderPipelineEnsemble.Input input, AgentContext context, CancellationToken cancellationToken)
         {
             script.Calls.Add(context.Agent);
             script.ShipInput = context.StepInput;
             // Does not change the state: no state.updated after this step.
             if (script.ShipHangs) await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
-            return Conductor.Sdk.Ensembles.JsonValues.Object(("trackingNumber", "1Z999"));
+            if (script.ShipReturnsNull) return null!;
+            return new OrderPipelineEnsemble.ShipOrderOutput(TrackingNumber: script.TrackingNumber!);
         }
-    }
-
-    /// <summary>Records every enqueue in call order (the dispatch order of the events).</summary>
-    private sealed class RecordingStore : IDeliveryStore
-    {
-        private readonly InMemoryDeliveryStore _inner = new();
-        public List<DeliveryRecord> Enqueued { get; } = new();
-
-        public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default)
-        {
-            lock (Enqueued) Enqueued.AddRange(deliveries);
-            return _inner.EnqueueAsync(deliveries, cancellationToken);
-        }
-
-        public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default) => _inner.LeaseDueAsync(now, max, leaseUntil, skipEndpoints, cancellationToken);
-        public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default) => _inner.RecordAttemptAsync(attempt, next, cancellationToken);
-        public ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default) => _inner.ReleaseAsync(deliveryId, dueAt, cancellationToken);
-        public ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default) => _inner.NextDueAsync(skipEndpoints, cancellationToken);
-        public ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default) => _inner.GetAsync(deliveryId, cancellationToken);
-        public ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default) => _inner.ListAsync(query, cancellationToken);
-        public ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default) => _inner.AttemptsAsync(deliveryId, cancellationToken);
-        public ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default) => _inner.ReplayAsync(deliveryId, now, cancellationToken);
-        public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) => _inner.PurgeAsync(createdBefore, cancellationToken);
     }
 
     /// <summary>Configuration the test project's other ensembles need at start-up (none of it is used here).</summary>
@@ -102,12 +83,12 @@ public sealed class RunnerTests
         ["ORDERS_CC"] = "audit@example.com",
     };
 
-    private static (ServiceProvider Services, RecordingStore Store, Script Script, FakeTimeProvider Time) Build(Action<Script>? configure = null, Action<IServiceCollection>? configureServices = null)
+    private static (ServiceProvider Services, InMemoryDeliveryStoreProbe Store, Script Script, FakeTimeProvider Time) Build(Action<Script>? configure = null, Action<IServiceCollection>? configureServices = null)
     {
         var time = new FakeTimeProvider(Pipeline.Start);
         var script = new Script();
         configure?.Invoke(script);
-        var store = new RecordingStore();
+        var store = new InMemoryDeliveryStoreProbe();
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
         services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(OtherEnsembles).Build());
@@ -123,10 +104,9 @@ public sealed class RunnerTests
         return (services.BuildServiceProvider(validateScopes: true), store, script, time);
     }
 
-    private static JsonElement Input(string orderId = "ord-7", int amount = 25) =>
-        Conductor.Sdk.Ensembles.JsonValues.Object(("orderId", orderId), ("amount", amount), ("email", "buyer@example.com"));
+    private static OrderPipelineEnsemble.Input Input(string orderId = "ord-7", int amount = 25) => new(orderId, amount, "buyer@example.com");
 
-    private static List<(string Event, JsonElement Data)> Events(RecordingStore store) =>
+    private static List<(string Event, JsonElement Data)> Events(InMemoryDeliveryStoreProbe store) =>
         store.Enqueued.Where(d => !d.Event.StartsWith("operation:", StringComparison.Ordinal)).Select(d =>
         {
             using var document = JsonDocument.Parse(d.Payload);
@@ -146,8 +126,8 @@ public sealed class RunnerTests
         Assert.Equal(new[] { "validate-order", "charge-card", "ship-order" }, script.Calls);
         Assert.Equal(new[] { "validate-order", "charge-card", "ship-order", "send-receipt" }, result.ExecutedSteps);
         Assert.True(result.Output!.Charged);
-        Assert.Equal("rcpt-42", ((JsonElement)result.Output.Receipt!).GetString());
-        Assert.Equal("1Z999", ((JsonElement)result.Output.TrackingNumber!).GetString());
+        Assert.Equal("rcpt-42", result.Output.Receipt);
+        Assert.Equal("1Z999", result.Output.TrackingNumber);
         // Step input rendered from the run's input and the previous step's output.
         Assert.Equal("""{"orderId":"ord-7","carrier":"ups"}""", script.ShipInput!.Value.GetRawText());
 
