@@ -59,10 +59,12 @@ namespace Conductor.Sdk.Generators
                 {
                     var method = Naming.ToPascalCase(agent);
                     if (call.Registered.Contains(method)) continue;
+                    var typed = ensemble.Input is not null || ShapeEmitter.AgentOutputs(ensemble).Any(a => a.Agent == agent);
+                    var contract = typed ? $"{ensemble.TypeName}Ensemble.I{method}Agent" : "Conductor.Sdk.Runner.IAgent";
                     yield return Diagnostic.Create(
                         DiagnosticDescriptors.UnregisteredAgent,
                         Location.Create(call.FilePath, call.Span, call.LineSpan),
-                        $"{call.Method} registers no implementation of agent '{agent}', which the flow of ensemble '{ensemble.Name.Value}' runs; add agents.{method}<YourAgent>() to the lambda (YourAgent implements Conductor.Sdk.Runner.IAgent)");
+                        $"{call.Method} registers no implementation of agent '{agent}', which the flow of ensemble '{ensemble.Name.Value}' runs; add agents.{method}<YourAgent>() to the lambda (YourAgent implements {contract})");
                 }
             }
         }

@@ -35,10 +35,10 @@ namespace Conductor.Sdk.Model
                     Report(DiagnosticIds.InvalidShape, Severity.Error,
                         $"{label} must be a mapping of field names to types, for example {key}: {{orderId: string, quantity: int}}, not {resolved.KindDescription}",
                         node.Span);
-                    return null;
+                    return Unchecked(node.Span);
                 }
 
-                return ReadType(node, label, allowOptional: false, depth: 0, out _);
+                return ReadType(node, label, allowOptional: false, depth: 0, out _) ?? Unchecked(node.Span);
             }
 
             private Shape? ReadType(YNode node, string label, bool allowOptional, int depth, out bool optional)
@@ -116,7 +116,6 @@ namespace Conductor.Sdk.Model
             {
                 var fields = new List<ShapeField>();
                 var members = new Dictionary<string, string>(StringComparer.Ordinal);
-                var failed = false;
                 foreach (var entry in Flatten(mapping))
                 {
                     var raw = entry.Key.Value;
@@ -128,7 +127,6 @@ namespace Conductor.Sdk.Model
                         Report(DiagnosticIds.InvalidShape, Severity.Error,
                             $"'{raw}' in {label} is not a usable field name; use letters, digits, '_' and single '-', starting with a letter (for example orderId or order-id)",
                             entry.Key.Span);
-                        failed = true;
                         continue;
                     }
 
@@ -138,22 +136,17 @@ namespace Conductor.Sdk.Model
                         Report(DiagnosticIds.InvalidShape, Severity.Error,
                             $"field '{name}' in {label} and field '{other}' both become the C# property {member}; rename one of them",
                             entry.Key.Span);
-                        failed = true;
                         continue;
                     }
 
                     members[member] = name;
                     var type = ReadType(entry.Value, $"field '{name}' of {label}", allowOptional: true, depth + 1, out var typeOptional);
-                    if (type is null)
-                    {
-                        failed = true;
-                        continue;
-                    }
-
-                    fields.Add(new ShapeField(key, type, keyOptional || typeOptional));
+                    // A field whose type is wrong was reported; it stays in the shape, unchecked, so that bindings to it
+                    // are not reported a second time as unknown.
+                    fields.Add(new ShapeField(key, type ?? Unchecked(entry.Value.Span), keyOptional || typeOptional));
                 }
 
-                return failed ? null : new Shape(ShapeKind.Object, fields.ToEquatableArray(), EquatableArray<string>.Empty, null, span);
+                return new Shape(ShapeKind.Object, fields.ToEquatableArray(), EquatableArray<string>.Empty, null, span);
             }
 
             private Shape? ReadListOrSet(YSequence sequence, SourceSpan span, string label, int depth)
@@ -168,7 +161,7 @@ namespace Conductor.Sdk.Model
                 if (sequence.Items.Count == 1 && IsTypeExpression(sequence.Items[0]))
                 {
                     var element = ReadType(sequence.Items[0], "the items of " + label, allowOptional: false, depth + 1, out _);
-                    return element is null ? null : new Shape(ShapeKind.Array, EquatableArray<ShapeField>.Empty, EquatableArray<string>.Empty, element, span);
+                    return new Shape(ShapeKind.Array, EquatableArray<ShapeField>.Empty, EquatableArray<string>.Empty, element ?? Unchecked(span), span);
                 }
 
                 // A closed set of strings: [low, normal, high].
@@ -210,6 +203,9 @@ namespace Conductor.Sdk.Model
 
                 return new Shape(ShapeKind.Enum, EquatableArray<ShapeField>.Empty, values.ToEquatableArray(), null, span);
             }
+
+            /// <summary>What a declaration that failed to read stands for: any value, so that its bindings are not reported again.</summary>
+            private static Shape Unchecked(SourceSpan span) => Shape.Scalar(ShapeKind.Json, span);
 
             private static bool IsTypeExpression(YNode node)
             {

@@ -180,6 +180,7 @@ public sealed class DiagnosticTests
             events: [execution.completed]
         flow:
           - agent: process-payment
+            output: {transactionId: string}
         outputs:
           transactionId: ${process-payment.output.transactionId}
         """,
@@ -198,6 +199,7 @@ public sealed class DiagnosticTests
             events: [execution.completed]
         flow:
           - agent: process-payment
+            output: {transactionId: string}
         outputs:
           transactionId: ${process-payment.output.transactionId}
         """);

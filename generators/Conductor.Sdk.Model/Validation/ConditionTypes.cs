@@ -57,7 +57,7 @@ namespace Conductor.Sdk.Model.Validation
                 }
                 else if (!Compatible(a, b))
                 {
-                    problem = "values of these types are never equal; compare with a value of the same type" + Fix(a, b, binary);
+                    problem = (ordering ? "values of these types cannot be compared" : "values of these types are never equal") + "; compare with a value of the same type" + Fix(a, b, binary);
                 }
                 else if (ordering && (a == Category.Bool || a == Category.Enum || b == Category.Bool || b == Category.Enum))
                 {
