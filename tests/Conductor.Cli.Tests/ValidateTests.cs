@@ -53,6 +53,40 @@ public sealed class ValidateTests
     }
 
     [Fact]
+    public async Task Declared_shapes_are_checked_as_the_build_checks_them()
+    {
+        using var folder = new TempFolder();
+        var file = folder.Write("ensembles/shipping.yaml", """
+            name: shipping
+            input:
+              orderId: string
+              priority: [low, high]
+            flow:
+              - agent: ship-order
+                output:
+                  trackingNumber: strng
+              - agent: notify
+                condition: ${input.priority == 'urgent'}
+            outputs:
+              orderId: ${input.orderID}
+              notified: ${notify.output.sent}
+            """);
+
+        var result = await CliRun.RunAsync("validate", file);
+
+        Assert.Equal(1, result.ExitCode);
+        var lines = result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(new[]
+        {
+            $"{file}(8,23): error CND0019: unknown type 'strng' in field 'trackingNumber' of the 'output' of flow step 'ship-order'; did you mean 'string'? (types are string, int, long, number, decimal, bool, datetime, json, a mapping of fields, [T] for a list or [a, b, c] for a set of strings)",
+            $"{file}(10,18): error CND0017: the condition of flow step 'notify' compares 'input.priority' (one of [low, high]) with the string 'urgent': 'urgent' is not one of its values [low, high], so this is never equal",
+            $"{file}(12,20): error CND0016: 'input' has no field 'orderID'; did you mean 'orderId'? (fields: orderId, priority)",
+            $"{file}(13,15): warning CND0018: 'notify.output.sent' reads the output of step 'notify', whose shape is not declared, so the build cannot check it and a typo would render empty; declare it with 'output:' on step 'notify', for example output: {{sent: string}} (types: docs/types.md)",
+            "1 file checked: 3 errors, 1 warning, 0 info.",
+        }, lines);
+    }
+
+    [Fact]
     public async Task A_warning_alone_exits_0_and_fails_with_warnaserror()
     {
         using var folder = new TempFolder();
