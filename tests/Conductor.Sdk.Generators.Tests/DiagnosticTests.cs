@@ -20,7 +20,7 @@ public sealed class DiagnosticTests
             secret: ${env.WEBHOOK_SECRET}
         """;
 
-    private static DiagnosticResult Expect(string id, DiagnosticSeverity severity, int line, int column, int endLine, int endColumn) =>
+    internal static DiagnosticResult Expect(string id, DiagnosticSeverity severity, int line, int column, int endLine, int endColumn) =>
         new DiagnosticResult(id, severity).WithSpan(GeneratorVerifier.EnsemblePath, line, column, endLine, endColumn);
 
     [Fact]

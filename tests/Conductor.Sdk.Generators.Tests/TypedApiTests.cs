@@ -133,6 +133,71 @@ public sealed class TypedApiTests
         Assert.True(problems.Count == 0, string.Join("\n", problems));
     }
 
+    private const string TypedAgentSource = """
+        using System;
+        using System.Threading;
+        using System.Threading.Tasks;
+        using Acme.Ensembles;
+        using Conductor.Sdk.DependencyInjection;
+        using Conductor.Sdk.Runner;
+        using Microsoft.Extensions.DependencyInjection;
+
+        namespace Acme
+        {
+            public sealed class PriceOrder : TypedOrdersEnsemble.IPriceOrderAgent
+            {
+                public ValueTask<TypedOrdersEnsemble.PriceOrderOutput> RunAsync(TypedOrdersEnsemble.Input input, AgentContext context, CancellationToken cancellationToken) =>
+                    ValueTask.FromResult(new TypedOrdersEnsemble.PriceOrderOutput(
+                        input.Total * input.Quantity,
+                        input.Express ? TypedOrdersEnsemble.PriceOrderCurrency.EUR : TypedOrdersEnsemble.PriceOrderCurrency.USD,
+                        new[] { new TypedOrdersEnsemble.PriceOrderLine(input.Items[0].Sku, 1m) }));
+            }
+
+            public sealed class ShipOrder : TypedOrdersEnsemble.IShipOrderAgent
+            {
+                public ValueTask<TypedOrdersEnsemble.ShipOrderOutput> RunAsync(TypedOrdersEnsemble.Input input, AgentContext context, CancellationToken cancellationToken) =>
+                    ValueTask.FromResult(new TypedOrdersEnsemble.ShipOrderOutput("1Z-" + input.OrderId, input.PlacedAt.AddDays(input.Priority == TypedOrdersEnsemble.InputPriority.High ? 0 : 1)));
+            }
+
+            public static class Startup
+            {
+                public static void Configure(IServiceCollection services) =>
+                    services.AddConductor().AddTypedOrders(agents => agents.PriceOrder<PriceOrder>().ShipOrder<SHIP>());
+
+                public static string? City(TypedOrdersEnsemble.Output output) => output.Address.Geo is { } geo ? geo.Lat + "," + geo.Lng : output.Address.City;
+            }
+        }
+        """;
+
+    [Fact]
+    public void Typed_agents_implement_the_generated_contracts_and_register_without_warnings()
+    {
+        var (run, output) = GenerateWith(TypedAgentSource.Replace("SHIP", "ShipOrder"));
+        Assert.DoesNotContain(run.Diagnostics, d => d.Id == "CND0015");
+        var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+    }
+
+    [Fact]
+    public void An_agent_that_does_not_implement_the_typed_contract_does_not_compile()
+    {
+        // PriceOrder returns PriceOrderOutput, not ShipOrderOutput: the registration's constraint rejects it.
+        var (_, output) = GenerateWith(TypedAgentSource.Replace("SHIP", "PriceOrder"));
+        var error = Assert.Single(output.GetDiagnostics(), d => d.Severity == DiagnosticSeverity.Error);
+        Assert.Equal("CS0311", error.Id);
+        Assert.Contains("IAgent<Acme.Ensembles.TypedOrdersEnsemble.Input, Acme.Ensembles.TypedOrdersEnsemble.ShipOrderOutput>", error.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void CND0015_names_the_typed_contract_of_a_declared_agent()
+    {
+        var (run, _) = GenerateWith(TypedAgentSource.Replace(".ShipOrder<SHIP>()", string.Empty));
+        var diagnostic = Assert.Single(run.Diagnostics, d => d.Id == "CND0015");
+        Assert.Equal(
+            "AddTypedOrders registers no implementation of agent 'ship-order', which the flow of ensemble 'typed-orders' runs; add agents.ShipOrder<YourAgent>() to the lambda (YourAgent implements TypedOrdersEnsemble.IShipOrderAgent)",
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     [Fact]
     public void An_ensemble_named_ensembles_does_not_collide_with_AddEnsembles()
     {

@@ -40,7 +40,7 @@ public sealed class TypedDiagnosticTests
         """;
 
     private static DiagnosticResult Expect(string id, DiagnosticSeverity severity, int line, int column, int endLine, int endColumn) =>
-        new DiagnosticResult(id, severity).WithSpan(GeneratorVerifier.EnsemblePath, line, column, endLine, endColumn);
+        DiagnosticTests.Expect(id, severity, line, column, endLine, endColumn);
 
     [Fact]
     public Task Declared_ensemble_reports_nothing() => GeneratorVerifier.VerifyAsync(Declared);
