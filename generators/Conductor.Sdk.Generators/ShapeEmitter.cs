@@ -183,7 +183,7 @@ namespace Conductor.Sdk.Generators
                 case ShapeKind.Json: return $"{Json}.Json{orNull}({json}, {at})";
                 case ShapeKind.Enum: return $"{Json}.Enum{orNull}<{NameOf(shape)}>({json}, {at}, {NameOf(shape)}Values)";
                 case ShapeKind.Object: return $"{Json}.Record{orNull}<{NameOf(shape)}>({json}, {at})";
-                default: return $"{Json}.List{orNull}({json}, {at}, {ItemReader(shape.Element!)})";
+                default: return $"{Json}.List{orNull}<{TypeOf(shape.Element!, false)}>({json}, {at}, {ItemReader(shape.Element!)})";
             }
         }
 
@@ -203,9 +203,9 @@ namespace Conductor.Sdk.Generators
 
         private string ItemWriter(Shape shape) => shape.Kind switch
         {
-            ShapeKind.Object => $"{Json}.RecordValue",
+            ShapeKind.Object => $"{Json}.RecordValue<{NameOf(shape)}>",
             ShapeKind.Enum => $"static (w, v, a) => {Json}.WriteEnum(w, v, {NameOf(shape)}Values, a)",
-            ShapeKind.Array => $"static (w, v, a) => {Json}.ListValue(w, v, {ItemWriter(shape.Element!)}, a)",
+            ShapeKind.Array => $"static (w, v, a) => {Json}.ListValue<{TypeOf(shape.Element!, false)}>(w, v, {ItemWriter(shape.Element!)}, a)",
             _ => $"{Json}.Value",
         };
 
@@ -221,22 +221,23 @@ namespace Conductor.Sdk.Generators
                 case ShapeKind.Object:
                     return $"{Json}.WriteRecord(w, {name}, {property}, at, {optional});";
                 case ShapeKind.Array:
-                    return $"{Json}.WriteList(w, {name}, {property}, {ItemWriter(shape.Element!)}, at, {optional});";
+                    return $"{Json}.WriteList<{TypeOf(shape.Element!, false)}>(w, {name}, {property}, {ItemWriter(shape.Element!)}, at, {optional});";
                 case ShapeKind.Enum:
                     return $"{Json}.WriteEnum<{NameOf(shape)}>(w, {name}, {property}, {NameOf(shape)}Values, at, {optional});";
                 case ShapeKind.Int:
                 case ShapeKind.Long:
                 case ShapeKind.Decimal:
-                    return nullable ? $"{Json}.Write(w, {name}, {property}, {Json}.Value, at);" : $"w.WriteNumber({name}, {property});";
+                    return nullable ? $"{Json}.WriteOptional(w, {name}, {property});" : $"w.WriteNumber({name}, {property});";
                 case ShapeKind.Bool:
-                    return nullable ? $"{Json}.Write(w, {name}, {property}, {Json}.Value, at);" : $"w.WriteBoolean({name}, {property});";
+                    return nullable ? $"{Json}.WriteOptional(w, {name}, {property});" : $"w.WriteBoolean({name}, {property});";
                 case ShapeKind.DateTime:
-                    return nullable ? $"{Json}.Write(w, {name}, {property}, {Json}.Value, at);" : $"w.WriteString({name}, {property});";
+                    return nullable ? $"{Json}.WriteOptional(w, {name}, {property});" : $"w.WriteString({name}, {property});";
+                case ShapeKind.Number:
+                    // Finite numbers only: NaN and infinities have no JSON form.
+                    return $"{Json}.WriteNumber(w, {name}, {property}, at);";
                 default:
-                    // number (finite check) and json (undefined check) go through the helper either way.
-                    return nullable
-                        ? $"{Json}.Write(w, {name}, {property}, {Json}.Value, at);"
-                        : $"w.WritePropertyName({name}); {Json}.Value(w, {property}, at.Field({name}));";
+                    // json: an undefined element is reported like a null required field.
+                    return $"{Json}.WriteJson(w, {name}, {property}, at);";
             }
         }
 

@@ -226,12 +226,54 @@ public static class EnsembleJson
         else writer.WriteString(name, value);
     }
 
-    /// <summary>Writes a number, bool, datetime or JSON field; <paramref name="value"/> null writes JSON null.</summary>
-    public static void Write<T>(Utf8JsonWriter writer, string name, T? value, JsonValueWriter<T> write, DataLocation at)
-        where T : struct
+    /// <summary>Writes an optional <c>int</c> field (null when absent).</summary>
+    public static void WriteOptional(Utf8JsonWriter writer, string name, int? value)
+    {
+        if (value is { } v) writer.WriteNumber(name, v);
+        else writer.WriteNull(name);
+    }
+
+    /// <summary>Writes an optional <c>long</c> field (null when absent).</summary>
+    public static void WriteOptional(Utf8JsonWriter writer, string name, long? value)
+    {
+        if (value is { } v) writer.WriteNumber(name, v);
+        else writer.WriteNull(name);
+    }
+
+    /// <summary>Writes an optional <c>decimal</c> field (null when absent).</summary>
+    public static void WriteOptional(Utf8JsonWriter writer, string name, decimal? value)
+    {
+        if (value is { } v) writer.WriteNumber(name, v);
+        else writer.WriteNull(name);
+    }
+
+    /// <summary>Writes an optional <c>bool</c> field (null when absent).</summary>
+    public static void WriteOptional(Utf8JsonWriter writer, string name, bool? value)
+    {
+        if (value is { } v) writer.WriteBoolean(name, v);
+        else writer.WriteNull(name);
+    }
+
+    /// <summary>Writes an optional <c>datetime</c> field (null when absent).</summary>
+    public static void WriteOptional(Utf8JsonWriter writer, string name, DateTimeOffset? value)
+    {
+        if (value is { } v) writer.WriteString(name, v);
+        else writer.WriteNull(name);
+    }
+
+    /// <summary>Writes a <c>number</c> field (finite only; null when absent and optional).</summary>
+    public static void WriteNumber(Utf8JsonWriter writer, string name, double? value, DataLocation at)
     {
         writer.WritePropertyName(name);
-        if (value is { } v) write(writer, v, at);
+        if (value is { } v) Value(writer, v, at.Field(name));
+        else writer.WriteNullValue();
+    }
+
+    /// <summary>Writes a <c>json</c> field (null when absent and optional).</summary>
+    public static void WriteJson(Utf8JsonWriter writer, string name, JsonElement? value, DataLocation at)
+    {
+        writer.WritePropertyName(name);
+        if (value is { } v) Value(writer, v, at.Field(name));
         else writer.WriteNullValue();
     }
 
