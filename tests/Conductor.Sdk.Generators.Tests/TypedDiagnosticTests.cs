@@ -121,4 +121,22 @@ public sealed class TypedDiagnosticTests
         Declared.Replace("    operation: sms\n", "    operation: sms\n    output: {sent: bool}\n"),
         Expect("CND0019", DiagnosticSeverity.Error, 20, 5, 20, 11)
             .WithMessage("flow step 'alert' declares 'output', but only agent steps do; an operation step's output is fixed ({deliveryId: string, deliveryIds?: [string]})"));
+
+    [Theory]
+    [InlineData("trackingNumber: ${ship-order.output.trackingNumber}", "trackingNumber: ${ship-order.output.trackingNumbr}", "'ship-order.output' has no field 'trackingNumbr'; did you mean 'trackingNumber'? (fields: trackingNumber, carrier, shippedAt, note)")]
+    [InlineData("orderId: ${input.orderId}", "orderId: ${input.orderID}", "'input' has no field 'orderID'; did you mean 'orderId'? (fields: orderId, customerEmail, priority, items)")]
+    public void The_quickstart_typos_of_the_issue_are_build_errors(string binding, string typo, string message)
+    {
+        // The Quickstart's own order-fulfilment.yaml, as a new user would edit it.
+        var path = Path.Combine(ModelTests.FindRepoRoot(), "samples", "Quickstart", "ensembles", "quickstart", "order-fulfilment.yaml");
+        var yaml = File.ReadAllText(path);
+        Assert.Empty(Conductor.Sdk.Model.EnsembleParser.Parse(path, yaml).Diagnostics);
+        Assert.Contains(binding, yaml, StringComparison.Ordinal);
+
+        var result = Conductor.Sdk.Model.EnsembleParser.Parse(path, yaml.Replace(binding, typo, StringComparison.Ordinal));
+
+        var diagnostic = Assert.Single(result.Diagnostics);
+        Assert.Equal(("CND0016", Conductor.Sdk.Model.Diagnostics.Severity.Error, message), (diagnostic.Id, diagnostic.Severity, diagnostic.Message));
+        Assert.True(result.HasErrors);
+    }
 }

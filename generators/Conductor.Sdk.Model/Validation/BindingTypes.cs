@@ -322,7 +322,7 @@ namespace Conductor.Sdk.Model.Validation
         }
 
         private static string FieldHint(PathExpression path, int start) =>
-            path.Segments.Count > start && path.Segments[start].Index is null ? path.Segments[start].Name : "field";
+            path.Segments.Count > start && path.Segments[start].Index is null ? path.Segments[start].Name : "result";
 
         private void Undeclared(PathExpression path, string what, string how) =>
             Report(DiagnosticIds.UndeclaredShape, Severity.Warning, path.Span,
