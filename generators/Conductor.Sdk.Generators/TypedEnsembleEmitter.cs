@@ -555,77 +555,41 @@ namespace Conductor.Sdk.Generators
             w.Line("/// <summary>Sends this ensemble's lifecycle events to the notifications that subscribe to them.</summary>");
             w.Line("public NotifyApi Notify { get; }");
             w.Line();
-            w.Line("/// <summary>One method per event; each stores the deliveries before it returns and names them in the receipt.</summary>");
-            w.Open("public sealed class NotifyApi");
-            w.Line($"private readonly {Sdk}.Delivery.NotificationDispatcher _dispatcher;");
-            w.Line("private readonly global::System.TimeProvider _time;");
-            w.Line();
-            w.Open($"internal NotifyApi({Sdk}.Delivery.NotificationDispatcher dispatcher, global::System.TimeProvider time)");
-            w.Line("_dispatcher = dispatcher;");
-            w.Line("_time = time;");
-            w.Close();
-            w.Line();
+            // The six event methods live in the shared EnsembleNotifier base class; the file lists what each event reaches.
+            w.Line("/// <summary>");
+            w.Line("/// One method per event (from <see cref=\"global::Conductor.Sdk.Ensembles.EnsembleNotifier{TOutput}\"/>); each stores the");
+            w.Line("/// deliveries before it returns and names them in the receipt. What each event reaches:");
+            w.Line("/// <list type=\"bullet\">");
+            foreach (var info in EventCatalog.All)
+            {
+                var reached = ensemble.Notifications.Where(n => n.Events.Any(e => e.Value == info.Name)).Select(Describe).ToList();
+                w.Line($"/// <item><description><c>{info.Name}</c>: {Xml(reached.Count == 0 ? "no notification (the receipt is empty)" : string.Join("; ", reached))}</description></item>");
+            }
+
+            w.Line("/// </list>");
+            w.Line("/// </summary>");
+            w.Open($"public sealed class NotifyApi : {Sdk}.Ensembles.EnsembleNotifier<Output>");
+            w.Line($"internal NotifyApi({Sdk}.Delivery.NotificationDispatcher dispatcher, global::System.TimeProvider time) : base(Name, Timeout, dispatcher, time) {{ }}");
             const string Receipt = "global::System.Threading.Tasks.ValueTask<global::Conductor.Sdk.Delivery.DispatchReceipt>";
             const string Token = "global::System.Threading.CancellationToken cancellationToken = default";
-            var methods = new (string Event, string Signature, string Create)[]
-            {
-                (EventCatalog.ExecutionStarted, $"ExecutionStartedAsync(string executionId, global::System.Text.Json.JsonElement? input = null, {Token})",
-                    $"new {Sdk}.Events.ExecutionStarted(_time.GetUtcNow(), Name, Id(executionId), input)"),
-                (EventCatalog.ExecutionCompleted, $"ExecutionCompletedAsync(string executionId, Output output, global::System.TimeSpan duration, {Token})",
-                    $"new {Sdk}.Events.ExecutionCompleted(_time.GetUtcNow(), Name, Id(executionId), (output ?? throw new global::System.ArgumentNullException(nameof(output), \"ensemble '\" + Name + \"': ExecutionCompletedAsync needs the output\")).ToJson(), Milliseconds(duration))"),
-                (EventCatalog.ExecutionFailed, $"ExecutionFailedAsync(string executionId, global::System.Exception exception, global::System.TimeSpan duration, {Token})",
-                    $"new {Sdk}.Events.ExecutionFailed(_time.GetUtcNow(), Name, Id(executionId), {Sdk}.Events.ErrorInfo.From(exception ?? throw new global::System.ArgumentNullException(nameof(exception), \"ensemble '\" + Name + \"': ExecutionFailedAsync needs the exception\")), Milliseconds(duration))"),
-                (EventCatalog.ExecutionTimeout, $"ExecutionTimeoutAsync(string executionId, global::System.TimeSpan duration, {Token})",
-                    $"new {Sdk}.Events.ExecutionTimedOut(_time.GetUtcNow(), Name, Id(executionId), Milliseconds(duration), Milliseconds(Timeout ?? duration))"),
-                (EventCatalog.AgentCompleted, $"AgentCompletedAsync(string executionId, string agent, global::System.Text.Json.JsonElement? output, global::System.TimeSpan duration, {Token})",
-                    $"new {Sdk}.Events.AgentCompleted(_time.GetUtcNow(), Name, Id(executionId), string.IsNullOrEmpty(agent) ? throw new global::System.ArgumentException(\"ensemble '\" + Name + \"': the agent name must not be empty\", nameof(agent)) : agent, output, Milliseconds(duration))"),
-                (EventCatalog.StateUpdated, $"StateUpdatedAsync(string executionId, global::System.Text.Json.JsonElement state, {Token})",
-                    $"new {Sdk}.Events.StateUpdated(_time.GetUtcNow(), Name, Id(executionId), state)"),
-            };
-            var typedMethods = new List<(string Event, string Signature, string Create)>();
             if (ensemble.Input is not null)
             {
-                typedMethods.Add((EventCatalog.ExecutionStarted, $"ExecutionStartedAsync(string executionId, Input input, {Token})",
-                    $"new {Sdk}.Events.ExecutionStarted(_time.GetUtcNow(), Name, Id(executionId), {ShapeEmitter.Json}.ToElement(input ?? throw new global::System.ArgumentNullException(nameof(input), \"ensemble '\" + Name + \"': ExecutionStartedAsync needs the input\"), new {Sdk}.Ensembles.DataLocation(Name, \"input\")))"));
+                w.Line();
+                w.Line("/// <summary>Sends <c>execution.started</c> with the declared input (<c>data.input</c>, YAML key names).</summary>");
+                w.Line($"public {Receipt} ExecutionStartedAsync(string executionId, Input input, {Token}) =>");
+                w.Line("    ExecutionStartedAsync<Input>(executionId, input, cancellationToken);");
             }
 
             foreach (var (agent, _) in ShapeEmitter.AgentOutputs(ensemble))
             {
                 var step = ensemble.Flow.First(s => s.Agent?.Value == agent).StepName ?? agent;
-                typedMethods.Add((EventCatalog.AgentCompleted, $"AgentCompletedAsync(string executionId, {shapes.OutputTypeOf(agent)} output, global::System.TimeSpan duration, {Token})",
-                    $"new {Sdk}.Events.AgentCompleted(_time.GetUtcNow(), Name, Id(executionId), {TemplateCompiler.Literal(agent)}, {ShapeEmitter.Json}.ToElement(output ?? throw new global::System.ArgumentNullException(nameof(output), \"ensemble '\" + Name + \"': AgentCompletedAsync needs the output\"), new {Sdk}.Ensembles.DataLocation(Name, {TemplateCompiler.Literal($"step '{step}' output")})), Milliseconds(duration))"));
-            }
-
-            foreach (var (name, signature, create) in methods.Concat(typedMethods))
-            {
-                var reached = ensemble.Notifications.Where(n => n.Events.Any(e => e.Value == name)).ToList();
-                w.Line($"/// <summary>Sends <c>{name}</c>.");
-                if (reached.Count == 0) w.Line("/// No notification of this ensemble subscribes to it: the receipt is empty.");
-                else
-                {
-                    w.Line("/// It reaches:");
-                    w.Line("/// <list type=\"bullet\">");
-                    foreach (var notification in reached)
-                    {
-                        w.Line($"/// <item><description>{Xml(Describe(notification))}</description></item>");
-                    }
-
-                    w.Line("/// </list>");
-                }
-
-                w.Line("/// </summary>");
-                w.Line($"public {Receipt} {signature} =>");
-                w.Line($"    _dispatcher.DispatchAsync({create}, cancellationToken);");
+                var type = shapes.OutputTypeOf(agent);
                 w.Line();
+                w.Line($"/// <summary>Sends <c>agent.completed</c> for agent <c>{Xml(agent)}</c> with its declared output.</summary>");
+                w.Line($"public {Receipt} AgentCompletedAsync(string executionId, {type} output, global::System.TimeSpan duration, {Token}) =>");
+                w.Line($"    AgentCompletedAsync<{type}>(executionId, {TemplateCompiler.Literal(agent)}, {TemplateCompiler.Literal(step)}, output, duration, cancellationToken);");
             }
 
-            w.Line("private static string Id(string executionId) => string.IsNullOrWhiteSpace(executionId)");
-            w.Line("    ? throw new global::System.ArgumentException(\"ensemble '\" + Name + \"': the execution id must not be empty\", nameof(executionId))");
-            w.Line("    : executionId;");
-            w.Line();
-            w.Line("private static long Milliseconds(global::System.TimeSpan duration) => duration < global::System.TimeSpan.Zero");
-            w.Line("    ? throw new global::System.ArgumentOutOfRangeException(nameof(duration), duration, \"ensemble '\" + Name + \"': a duration cannot be negative\")");
-            w.Line("    : (long)duration.TotalMilliseconds;");
             w.Close();
             w.Line();
         }
