@@ -97,6 +97,22 @@ public sealed class TypedDiagnosticTests
         Expect("CND0018", DiagnosticSeverity.Warning, 22, 21, 22, 53));
 
     [Fact]
+    public Task CND0018_data_output_on_agent_completed_of_an_undeclared_agent() => GeneratorVerifier.VerifyAsync(
+        Declared.Replace("events: [execution.completed]", "events: [agent.completed]")
+            .Replace("${data.output.orderId}", "${data.output.label}")
+            .Replace("  - name: alert", "  - agent: print-label\n  - name: alert"),
+        Expect("CND0018", DiagnosticSeverity.Warning, 10, 23, 10, 40)
+            .WithMessage("'data.output.label' reads data.output of agent.completed, which is the output of agent 'print-label', whose shape is not declared, so the build cannot check it and a typo would render empty; declare 'output:' on that step, for example output: {label: string} (types: docs/types.md)"),
+        // The alert step's previous step is now print-label, whose output is not declared either.
+        Expect("CND0018", DiagnosticSeverity.Warning, 23, 24, 23, 54));
+
+    [Fact]
+    public Task CND0016_data_output_on_agent_completed_is_checked_against_every_declared_agent() => GeneratorVerifier.VerifyAsync(
+        Declared.Replace("events: [execution.completed]", "events: [agent.completed, execution.completed]").Replace("${data.output.orderId}", "${data.output.trackingNumbr}"),
+        Expect("CND0016", DiagnosticSeverity.Error, 10, 35, 10, 48)
+            .WithMessage("'data.output.trackingNumbr' is in none of the output of agent 'ship-order' or the ensemble's outputs (fields: trackingNumber, express, orderId); did you mean 'trackingNumber'?"));
+
+    [Fact]
     public Task CND0018_binding_into_undeclared_input() => GeneratorVerifier.VerifyAsync(
         Declared.Replace("input:\n  orderId: string\n  amount: int\n  priority: [low, high]\n", string.Empty),
         Expect("CND0018", DiagnosticSeverity.Warning, 20, 14, 20, 27)

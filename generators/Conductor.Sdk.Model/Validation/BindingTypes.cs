@@ -220,6 +220,7 @@ namespace Conductor.Sdk.Model.Validation
         {
             var sources = new List<(Shape Shape, string Name)>();
             var unknown = false;
+            var undeclared = new List<string>();
             foreach (var e in notification.Events)
             {
                 if (e.Value == EventCatalog.ExecutionCompleted)
@@ -232,13 +233,17 @@ namespace Conductor.Sdk.Model.Validation
                     {
                         if (step.Agent is null) continue;
                         var shape = StepOutput(_ensemble, step);
-                        if (shape is null) unknown = true;
+                        if (shape is null)
+                        {
+                            unknown = true;
+                            if (!undeclared.Contains(step.Agent.Value)) undeclared.Add(step.Agent.Value);
+                        }
                         else sources.Add((shape, $"the output of agent '{step.Agent.Value}'"));
                     }
                 }
             }
 
-            if (sources.Count == 0 || path.Segments.Count < 3) return BindingType.Unknown;
+            if ((sources.Count == 0 && !unknown) || path.Segments.Count < 3) return BindingType.Unknown;
             if (sources.Count == 1 && !unknown) return Navigate(sources[0].Shape, true, path, 2, "data.output");
 
             // Several sources: resolve silently in each; report only when every source is known and none has the member.
@@ -250,7 +255,13 @@ namespace Conductor.Sdk.Model.Validation
                 if (probe.Count == 0) return BindingType.Unknown;
             }
 
-            if (!unknown)
+            if (unknown)
+            {
+                // Never silence: on agent.completed the member may come from an agent whose output is not declared.
+                Report(DiagnosticIds.UndeclaredShape, Severity.Warning, path.Span,
+                    $"'{path.Text}' reads data.output of agent.completed, which is the output of agent {string.Join(" or ", undeclared.Select(a => "'" + a + "'"))}, whose shape is not declared, so the build cannot check it and a typo would render empty; declare 'output:' on {(undeclared.Count == 1 ? "that step" : "those steps")}, for example output: {{{path.Segments[2].Name}: string}} (types: docs/types.md)");
+            }
+            else
             {
                 var segment = path.Segments[2];
                 var keys = sources.SelectMany(s => s.Shape.Fields.Select(f => f.Key.Value)).Distinct().ToList();
@@ -288,7 +299,7 @@ namespace Conductor.Sdk.Model.Validation
                         Report(DiagnosticIds.UnknownMember, Severity.Error, segment.Span,
                             keys.Count == 0
                                 ? $"'{described}' declares no fields, so '{segment.Name}' does not exist; add it to the declaration"
-                                : $"'{described}' has no field '{segment.Name}'{hint}{(hint.Length == 0 ? string.Empty : " ")}(fields: {string.Join(", ", keys)})");
+                                : $"'{described}' has no field '{segment.Name}'{hint} (fields: {string.Join(", ", keys)})");
                         return BindingType.Unknown;
                     }
 
