@@ -29,11 +29,14 @@ namespace Conductor.Sdk.Generators
             "CreateOutput", "RunAsync", "AgentRegistrations", "NotifyApi", "Notify", "JsonContext", "OutputValues",
         };
 
+        private readonly List<(string Agent, Shape Shape)> _agentOutputs;
+
         public ShapeEmitter(EnsembleDefinition ensemble)
         {
             Ensemble = ensemble;
+            _agentOutputs = AgentOutputs(ensemble);
             if (ensemble.Input is not null) Name(ensemble.Input, "Input", null, "input");
-            foreach (var (agent, shape) in AgentOutputs(ensemble))
+            foreach (var (agent, shape) in _agentOutputs)
             {
                 var baseName = Naming.ToPascalCase(agent);
                 Name(shape, baseName + "Output", baseName, $"agent '{agent}' output");
@@ -42,8 +45,8 @@ namespace Conductor.Sdk.Generators
 
         public EnsembleDefinition Ensemble { get; }
 
-        /// <summary>True when the ensemble declares anything (the typed API is then emitted).</summary>
-        public bool HasShapes => _records.Count > 0;
+        /// <summary>Each agent with a declared output, in flow order (computed once).</summary>
+        public IReadOnlyList<(string Agent, Shape Shape)> DeclaredAgentOutputs => _agentOutputs;
 
         /// <summary>Each agent with a declared output, in flow order (the first declaration of an agent wins).</summary>
         public static List<(string Agent, Shape Shape)> AgentOutputs(EnsembleDefinition ensemble)
@@ -65,7 +68,7 @@ namespace Conductor.Sdk.Generators
         /// <summary>The output record of an agent, or null when its output is not declared.</summary>
         public string? OutputTypeOf(string agent)
         {
-            foreach (var (a, shape) in AgentOutputs(Ensemble))
+            foreach (var (a, shape) in _agentOutputs)
             {
                 if (a == agent) return NameOf(shape);
             }
@@ -246,12 +249,12 @@ namespace Conductor.Sdk.Generators
         {
             foreach (var (shape, name) in _enums)
             {
-                w.Line($"/// <summary>One of [{Xml(string.Join(", ", shape.Values))}], as declared in the YAML.</summary>");
+                w.Line($"/// <summary>One of [{TypedEnsembleEmitter.Xml(string.Join(", ", shape.Values))}], as declared in the YAML.</summary>");
                 w.Line($"[global::System.Text.Json.Serialization.JsonConverter(typeof(global::System.Text.Json.Serialization.JsonStringEnumConverter<{name}>))]");
                 w.Open($"public enum {name}");
                 foreach (var value in shape.Values)
                 {
-                    w.Line($"/// <summary><c>{Xml(value)}</c></summary>");
+                    w.Line($"/// <summary><c>{TypedEnsembleEmitter.Xml(value)}</c></summary>");
                     w.Line($"[global::System.Text.Json.Serialization.JsonStringEnumMemberName({TemplateCompiler.Literal(value)})] {Naming.ToPascalCase(value)},");
                 }
 
@@ -273,7 +276,7 @@ namespace Conductor.Sdk.Generators
             var fields = shape.Fields.Where(f => !f.Optional).Concat(shape.Fields.Where(f => f.Optional)).ToList();
             var parameters = fields.Select(f =>
                 $"[property: global::System.Text.Json.Serialization.JsonPropertyName({TemplateCompiler.Literal(f.Key.Value)})] {TypeOf(f.Type, f.Optional)} {PropertyName(name, f.Key.Value)}{(f.Optional ? " = null" : string.Empty)}");
-            w.Line($"/// <summary>{Xml(Summary(part, shape))}</summary>");
+            w.Line($"/// <summary>{TypedEnsembleEmitter.Xml(Summary(part, shape))}</summary>");
             WriteRecordHeader(w, name, parameters.ToList(), $"{Ensembles}.IEnsembleData<{name}>");
             w.Open();
             w.Line("/// <summary>Reads the record from JSON, checking every declared field.</summary>");
@@ -326,12 +329,10 @@ namespace Conductor.Sdk.Generators
         public IEnumerable<(string Name, string Part)> TopLevelRecords()
         {
             if (Ensemble.Input is not null) yield return (NameOf(Ensemble.Input), "input");
-            foreach (var (agent, shape) in AgentOutputs(Ensemble)) yield return (NameOf(shape), $"step '{StepOf(agent)}' output");
+            foreach (var (agent, shape) in _agentOutputs) yield return (NameOf(shape), $"step '{StepOf(agent)}' output");
         }
 
         private string StepOf(string agent) => Ensemble.Flow.First(s => s.Agent?.Value == agent).StepName ?? agent;
-
-        private static string Xml(string value) => value.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\r", " ").Replace("\n", " ");
 
         private sealed class ReferenceComparer : IEqualityComparer<Shape>
         {

@@ -580,7 +580,7 @@ namespace Conductor.Sdk.Generators
                 w.Line("    ExecutionStartedAsync<Input>(executionId, input, cancellationToken);");
             }
 
-            foreach (var (agent, _) in ShapeEmitter.AgentOutputs(ensemble))
+            foreach (var (agent, _) in shapes.DeclaredAgentOutputs)
             {
                 var step = ensemble.Flow.First(s => s.Agent?.Value == agent).StepName ?? agent;
                 var type = shapes.OutputTypeOf(agent);
@@ -654,7 +654,8 @@ namespace Conductor.Sdk.Generators
             }
         }
 
-        private static string Xml(string value) => value.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\r", " ").Replace("\n", " ");
+        /// <summary>Text for an XML doc comment: escaped, on one line.</summary>
+        internal static string Xml(string value) => value.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\r", " ").Replace("\n", " ");
 
         private static string Comment(string value) => value.Replace("\r", " ").Replace("\n", " ");
     }

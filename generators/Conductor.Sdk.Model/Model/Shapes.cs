@@ -41,9 +41,6 @@ namespace Conductor.Sdk.Model
         /// <summary>A scalar type (string, int, ..., json).</summary>
         public static Shape Scalar(ShapeKind kind, SourceSpan span) => new Shape(kind, EquatableArray<ShapeField>.Empty, EquatableArray<string>.Empty, null, span);
 
-        /// <summary>True for the kinds compared as numbers.</summary>
-        public bool IsNumeric => Kind == ShapeKind.Int || Kind == ShapeKind.Long || Kind == ShapeKind.Number || Kind == ShapeKind.Decimal;
-
         /// <summary>The field with the given YAML key, or null.</summary>
         public ShapeField? Field(string key)
         {

@@ -66,7 +66,7 @@ namespace Conductor.Sdk.Model.Validation
         }
 
         /// <summary>The step a binding root names, or null.</summary>
-        public FlowStep? Step(string name)
+        private FlowStep? Step(string name)
         {
             foreach (var step in _ensemble.Flow)
             {

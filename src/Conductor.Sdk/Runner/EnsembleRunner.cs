@@ -83,11 +83,8 @@ public sealed partial class EnsembleRunner
         OutputFactory<TOutput> outputs,
         Func<TOutput, JsonElement> toJson,
         CancellationToken cancellationToken = default)
-        where TInput : class, IEnsembleData<TInput>
-    {
-        ArgumentNullException.ThrowIfNull(flow);
-        return RunCoreAsync(flow, null, () => (EnsembleJson.ToElement(input, new DataLocation(flow.Ensemble, "input")), input), outputs, toJson, cancellationToken);
-    }
+        where TInput : class, IEnsembleData<TInput> =>
+        RunCoreAsync(flow, null, () => (EnsembleJson.ToElement(input, new DataLocation(flow.Ensemble, "input")), input), outputs, toJson, cancellationToken);
 
     /// <summary>
     /// Runs a flow whose ensemble declares <c>input:</c>, with input received as JSON (from a queue or an HTTP body):
@@ -100,16 +97,14 @@ public sealed partial class EnsembleRunner
         OutputFactory<TOutput> outputs,
         Func<TOutput, JsonElement> toJson,
         CancellationToken cancellationToken = default)
-        where TInput : class, IEnsembleData<TInput>
-    {
-        ArgumentNullException.ThrowIfNull(flow);
-        return RunCoreAsync(flow, input, () =>
+        where TInput : class, IEnsembleData<TInput> =>
+        RunCoreAsync(flow, input, () =>
         {
+            // Read into the record and written back, so that the run's JSON is exactly the declared shape.
             var at = new DataLocation(flow.Ensemble, "input");
             var typed = EnsembleJson.FromElement<TInput>(input, at);
             return (EnsembleJson.ToElement(typed, at), typed);
         }, outputs, toJson, cancellationToken);
-    }
 
     private async Task<ExecutionResult<TOutput>> RunCoreAsync<TOutput>(
         FlowDefinition flow,
@@ -129,13 +124,13 @@ public sealed partial class EnsembleRunner
         var id = NewExecutionId();
         // Input that does not match the declaration still starts the run (so that execution.started and execution.failed
         // pair up for receivers), and fails it before any step runs.
-        Exception? inputError = null;
+        EnsembleDataException? inputError = null;
         (JsonElement? Json, object? Typed) prepared;
         try
         {
             prepared = prepareInput();
         }
-        catch (Exception ex) when (ex is EnsembleDataException or InvalidOperationException or ArgumentException)
+        catch (EnsembleDataException ex)
         {
             inputError = ex;
             prepared = (rawInput?.Clone(), null);
