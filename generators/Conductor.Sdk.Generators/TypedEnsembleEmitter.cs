@@ -184,7 +184,7 @@ namespace Conductor.Sdk.Generators
             {
                 var key = output.Key.Value;
                 var literal = TemplateCompiler.Literal(key);
-                var name = Naming.ToPascalCase(key);
+                var name = ShapeEmitter.PropertyName("Output", key);
                 var at = $"new {Sdk}.Ensembles.DataLocation(Name, \"output\").Field({literal})";
                 if (IsExecuted(output))
                 {

@@ -199,6 +199,20 @@ public sealed class TypedApiTests
     }
 
     [Fact]
+    public void Output_keys_named_like_record_members_get_a_usable_property_name()
+    {
+        var yaml = "name: members\ninput: {readJson: string, writeJson: int}\nflow:\n  - agent: a\n    output: {toJson: bool}\noutputs:\n  readJson: ${input.readJson}\n  toJson: ${a.output.toJson}\n  equals: ${input.writeJson}\n";
+        var files = new[] { (AdditionalText)new InMemoryAdditionalText("/project/ensembles/members.yaml", yaml) };
+        var driver = GeneratorHarness.Driver(files, track: false).RunGeneratorsAndUpdateCompilation(RuntimeCompilation(), out var output, out _);
+        Assert.Empty(driver.GetRunResult().Diagnostics);
+        var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+        var source = driver.GetRunResult().GeneratedTrees.Single(t => t.FilePath.EndsWith("Members.Ensemble.g.cs", StringComparison.Ordinal)).ToString();
+        Assert.Contains("JsonPropertyName(\"readJson\")] string ReadJsonValue", source, StringComparison.Ordinal);
+        Assert.Contains("JsonPropertyName(\"equals\")] int EqualsValue", source, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_ensemble_named_ensembles_does_not_collide_with_AddEnsembles()
     {
         var files = new[] { (AdditionalText)new InMemoryAdditionalText("/project/ensembles/ensembles.yaml", "name: ensembles\nflow:\n  - agent: tidy\n") };

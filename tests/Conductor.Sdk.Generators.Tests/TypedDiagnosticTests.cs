@@ -90,6 +90,18 @@ public sealed class TypedDiagnosticTests
             .WithMessage("the condition of flow step 'alert' compares 'input.priority' (one of [low, high]) with the string 'urgent': 'urgent' is not one of its values [low, high], so this is never equal"));
 
     [Fact]
+    public Task CND0017_comparisons_in_notification_templates_are_checked_too() => GeneratorVerifier.VerifyAsync(
+        Declared.Replace("${data.output.orderId}", "${input.amount == 'ten'}"),
+        Expect("CND0017", DiagnosticSeverity.Error, 10, 23, 10, 44)
+            .WithMessage("a binding in email notification #1 compares 'input.amount' (a whole number (int)) with the string 'ten': values of these types are never equal; compare with a value of the same type (write the number without quotes)"));
+
+    [Fact]
+    public Task CND0019_an_agent_declares_its_output_once() => GeneratorVerifier.VerifyAsync(
+        Declared.Replace("  - name: alert", "  - name: reship\n    agent: ship-order\n    output: {trackingNumber: string}\n  - name: alert"),
+        Expect("CND0019", DiagnosticSeverity.Error, 19, 13, 19, 37)
+            .WithMessage("agent 'ship-order' already declares its output on step 'ship-order' (line 15); an agent has one output type — remove this 'output:', the step uses that declaration"));
+
+    [Fact]
     public Task CND0018_binding_into_an_undeclared_output_is_a_warning_that_says_how_to_declare_it() => GeneratorVerifier.VerifyAsync(
         Declared.Replace("    output:\n      trackingNumber: string\n      express: bool\n", string.Empty).Replace("${ship-order.output.express == true}", "${ship-order.executed}"),
         Expect("CND0018", DiagnosticSeverity.Warning, 19, 24, 19, 54)

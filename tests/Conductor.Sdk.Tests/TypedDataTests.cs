@@ -134,6 +134,17 @@ public sealed class TypedDataTests
     }
 
     [Fact]
+    public void Registering_a_typed_agent_without_ensemble_or_agent_name_is_refused()
+    {
+        var services = new ServiceCollection();
+        var ensemble = Assert.Throws<ArgumentException>(() => TypedAgents.Add<OrderPipelineEnsemble.Input, OrderPipelineEnsemble.ShipOrderOutput, RunnerTests.ShipOrder>(services, "", "ship-order"));
+        Assert.Equal("ensemble", ensemble.ParamName);
+        var agent = Assert.Throws<ArgumentNullException>(() => TypedAgents.Add<OrderPipelineEnsemble.Input, OrderPipelineEnsemble.ShipOrderOutput, RunnerTests.ShipOrder>(services, "order-pipeline", null!));
+        Assert.Equal("agent", agent.ParamName);
+        Assert.Empty(services);
+    }
+
+    [Fact]
     public void The_generated_json_context_round_trips_the_records_without_reflection()
     {
         // This project disables reflection-based System.Text.Json: only the generated metadata can serialize these.

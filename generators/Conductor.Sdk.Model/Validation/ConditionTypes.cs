@@ -6,15 +6,19 @@ using Conductor.Sdk.Model.Templates;
 namespace Conductor.Sdk.Model.Validation
 {
     /// <summary>
-    /// Type-checks a step's <c>condition:</c> (CND0017): both sides of a comparison must be able to match, given the
-    /// declared shapes. Operands whose type is unknown (undeclared data, <c>json</c>, <c>null</c>) are not checked.
+    /// Type-checks the comparisons of a binding (CND0017) — a step's <c>condition:</c> or any <c>${a == b}</c> in a
+    /// template: both sides must be able to match, given the declared shapes. Operands whose type is unknown
+    /// (undeclared data, <c>json</c>, <c>null</c>) are not checked.
     /// </summary>
     public static class ConditionTypes
     {
         private enum Category { Unknown, Text, Number, Bool, DateTime, Enum, Structured }
 
-        /// <summary>Adds a CND0017 diagnostic for every comparison of incompatible types in <paramref name="condition"/>.</summary>
-        public static void Check(EnsembleDefinition ensemble, Expression condition, FlowStep step, List<EnsembleDiagnostic> diagnostics)
+        /// <summary>
+        /// Adds a CND0017 diagnostic for every comparison of incompatible types in <paramref name="condition"/>, read in
+        /// <paramref name="step"/> or <paramref name="notification"/>; messages start with <paramref name="where"/>.
+        /// </summary>
+        public static void Check(EnsembleDefinition ensemble, Expression condition, FlowStep? step, Notification? notification, string where, List<EnsembleDiagnostic> diagnostics)
         {
             var types = new BindingTypes(ensemble); // members were reported by the binding check already
             Visit(condition);
@@ -36,8 +40,8 @@ namespace Conductor.Sdk.Model.Validation
 
             void Compare(BinaryExpression binary)
             {
-                var left = types.Of(binary.Left, step, null);
-                var right = types.Of(binary.Right, step, null);
+                var left = types.Of(binary.Left, step, notification);
+                var right = types.Of(binary.Right, step, notification);
                 var a = CategoryOf(left, binary.Left);
                 var b = CategoryOf(right, binary.Right);
                 if (a == Category.Unknown || b == Category.Unknown) return;
@@ -66,7 +70,7 @@ namespace Conductor.Sdk.Model.Validation
 
                 if (problem is null) return;
                 diagnostics.Add(new EnsembleDiagnostic(DiagnosticIds.TypeMismatch, Severity.Error,
-                    $"the condition of flow step '{step.StepName}' compares {Describe(binary.Left, left)} with {Describe(binary.Right, right)}: {problem}",
+                    $"{where} compares {Describe(binary.Left, left)} with {Describe(binary.Right, right)}: {problem}",
                     ensemble.FilePath, binary.Span));
             }
         }

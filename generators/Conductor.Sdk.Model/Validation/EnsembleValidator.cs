@@ -40,16 +40,33 @@ namespace Conductor.Sdk.Model.Validation
             foreach (var step in ensemble.Flow)
             {
                 var scope = Scope.ForStep(step);
-                if (step.Condition is not null)
-                {
-                    checker.Check(step.Condition, scope);
-                    if (step.Condition.SingleExpression is Expression condition) ConditionTypes.Check(ensemble, condition, step, diagnostics);
-                }
+                if (step.Condition is not null) checker.Check(step.Condition, scope, isCondition: true);
                 foreach (var entry in step.Config) checker.Check(entry.Value, scope);
                 foreach (var entry in step.Input) checker.Check(entry.Value, scope);
             }
 
             foreach (var output in ensemble.Outputs) checker.Check(output.Value, Scope.Outputs);
+            CheckOneOutputPerAgent(ensemble, diagnostics);
+        }
+
+        /// <summary>An agent has one output type: it may be declared on one of the steps that run the agent (CND0019).</summary>
+        private static void CheckOneOutputPerAgent(EnsembleDefinition ensemble, List<EnsembleDiagnostic> diagnostics)
+        {
+            var declared = new Dictionary<string, FlowStep>(StringComparer.Ordinal);
+            foreach (var step in ensemble.Flow)
+            {
+                if (step.Agent is null || step.Output is null) continue;
+                if (declared.TryGetValue(step.Agent.Value, out var first))
+                {
+                    diagnostics.Add(new EnsembleDiagnostic(DiagnosticIds.InvalidShape, Severity.Error,
+                        $"agent '{step.Agent.Value}' already declares its output on step '{first.StepName}' (line {first.Output!.Span.DisplayLine}); an agent has one output type — remove this 'output:', the step uses that declaration",
+                        ensemble.FilePath, step.Output.Span));
+                }
+                else
+                {
+                    declared[step.Agent.Value] = step;
+                }
+            }
         }
 
         /// <summary>
@@ -138,13 +155,15 @@ namespace Conductor.Sdk.Model.Validation
                 _types = types;
             }
 
-            public void Check(Template template, Scope scope)
+            public void Check(Template template, Scope scope, bool isCondition = false)
             {
                 foreach (var part in template.Parts)
                 {
                     if (part is ExpressionPart expression)
                     {
                         ExpressionWalker.VisitPaths(expression.Expression, path => CheckPath(path, scope));
+                        var where = isCondition ? $"the condition of flow step '{scope.Step!.StepName}'" : $"a binding in {scope.Description}";
+                        ConditionTypes.Check(_ensemble, expression.Expression, scope.Step, scope.Notification, where, _diagnostics);
                     }
                 }
             }

@@ -31,8 +31,7 @@ public static class TypedAgents
         where TOutput : class, IEnsembleData<TOutput>
         where TAgent : class, IAgent<TInput, TOutput>
     {
-        ArgumentNullException.ThrowIfNull(services);
-        var key = AgentStepDefinition.ServiceKey(ensemble, agent);
+        var key = Key(services, ensemble, agent);
         services.AddKeyedTransient<TAgent>(key);
         services.AddKeyedTransient<IAgent>(key, static (provider, key) =>
             new Adapter<TInput, TOutput>(provider.GetRequiredKeyedService<TAgent>(key), static (output, at) => EnsembleJson.ToElement(output, at)));
@@ -42,11 +41,18 @@ public static class TypedAgents
     public static void AddJsonOutput<TInput, [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TAgent>(IServiceCollection services, string ensemble, string agent)
         where TAgent : class, IAgent<TInput, JsonElement?>
     {
-        ArgumentNullException.ThrowIfNull(services);
-        var key = AgentStepDefinition.ServiceKey(ensemble, agent);
+        var key = Key(services, ensemble, agent);
         services.AddKeyedTransient<TAgent>(key);
         services.AddKeyedTransient<IAgent>(key, static (provider, key) =>
             new Adapter<TInput, JsonElement?>(provider.GetRequiredKeyedService<TAgent>(key), static (output, _) => output));
+    }
+
+    private static string Key(IServiceCollection services, string ensemble, string agent)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrEmpty(ensemble);
+        ArgumentException.ThrowIfNullOrEmpty(agent);
+        return AgentStepDefinition.ServiceKey(ensemble, agent);
     }
 
     /// <summary>Runs a typed agent as the runner's <see cref="IAgent"/>: typed input in, output checked and turned into JSON.</summary>
