@@ -16,6 +16,12 @@ namespace Conductor.Sdk.Generators
     {
         /// <summary>The alias generated files declare for the runtime's JSON helpers.</summary>
         public const string Json = "ConductorJson";
+
+        /// <summary>The alias generated files declare for <c>JsonPropertyNameAttribute</c>.</summary>
+        public const string JsonName = "JsonPropertyName";
+
+        /// <summary>The runtime base class of generated data types (equality, hashing, ToString over the JSON form).</summary>
+        public const string RecordBase = "global::Conductor.Sdk.Ensembles.EnsembleRecord";
         private const string Ensembles = "global::Conductor.Sdk.Ensembles";
         private const string JsonNs = "global::System.Text.Json";
 
@@ -26,7 +32,7 @@ namespace Conductor.Sdk.Generators
         private readonly HashSet<string> _used = new HashSet<string>(System.StringComparer.Ordinal)
         {
             "Name", "Description", "Timeout", "Agents", "Steps", "Output", "EnvironmentRequirements", "CreateNotifications", "Flow",
-            "CreateOutput", "RunAsync", "AgentRegistrations", "NotifyApi", "Notify", "JsonContext", "OutputValues",
+            "Outputs", "RunAsync", "AgentRegistrations", "NotifyApi", "Notify", "JsonContext", "OutputValues",
         };
 
         private readonly List<(string Agent, Shape Shape)> _agentOutputs;
@@ -272,51 +278,37 @@ namespace Conductor.Sdk.Generators
 
         private void EmitRecord(SourceWriter w, Shape shape, string name, string part)
         {
-            // Required fields first, so that optional ones can default to null; each keeps its YAML name in JSON.
-            var fields = shape.Fields.Where(f => !f.Optional).Concat(shape.Fields.Where(f => f.Optional)).ToList();
-            var parameters = fields.Select(f =>
-                $"[property: global::System.Text.Json.Serialization.JsonPropertyName({TemplateCompiler.Literal(f.Key.Value)})] {TypeOf(f.Type, f.Optional)} {PropertyName(name, f.Key.Value)}{(f.Optional ? " = null" : string.Empty)}");
+            // Each property keeps its YAML name in JSON; required ones must be set (object initializers), optional ones default to null.
             w.Line($"/// <summary>{TypedEnsembleEmitter.Xml(Summary(part, shape))}</summary>");
-            WriteRecordHeader(w, name, parameters.ToList(), $"{Ensembles}.IEnsembleData<{name}>");
-            w.Open();
-            w.Line("/// <summary>Reads the record from JSON, checking every declared field.</summary>");
-            w.Line($"public static {name} ReadJson({JsonNs}.JsonElement e, {Ensembles}.DataLocation at) => new(");
-            for (var i = 0; i < fields.Count; i++)
+            w.Open($"public sealed class {name} : {RecordBase}, {Ensembles}.IEnsembleData<{name}>");
+            foreach (var f in shape.Fields)
             {
-                var key = TemplateCompiler.Literal(fields[i].Key.Value);
-                w.Line($"    {Read(fields[i].Type, fields[i].Optional, $"{Json}.Member(e, {key})", $"at.Field({key})")}{(i == fields.Count - 1 ? string.Empty : ",")}");
+                w.Line($"[{JsonName}({TemplateCompiler.Literal(f.Key.Value)})] public {(f.Optional ? string.Empty : "required ")}{TypeOf(f.Type, f.Optional)} {PropertyName(name, f.Key.Value)} {{ get; init; }}");
             }
 
-            w.Line("    );");
             w.Line();
-            w.Line("/// <summary>Writes the record as JSON with the YAML key names.</summary>");
-            w.Open($"public void WriteJson({JsonNs}.Utf8JsonWriter w, {Ensembles}.DataLocation at)");
-            w.Line("w.WriteStartObject();");
-            foreach (var field in shape.Fields)
-            {
-                w.Line(Write(field.Type, field.Optional, field.Key.Value, PropertyName(name, field.Key.Value)));
-            }
-
-            w.Line("w.WriteEndObject();");
-            w.Close();
+            var reads = shape.Fields.Select(f => (PropertyName(name, f.Key.Value), Read(f.Type, f.Optional, $"{Json}.Member(e, {TemplateCompiler.Literal(f.Key.Value)})", $"at.Field({TemplateCompiler.Literal(f.Key.Value)})"))).ToList();
+            var writes = shape.Fields.Select(f => Write(f.Type, f.Optional, f.Key.Value, PropertyName(name, f.Key.Value))).ToList();
+            WriteReadAndWrite(w, name, reads, writes);
             w.Close();
             w.Line();
         }
 
-        /// <summary><c>public sealed record Name(</c> with one parameter per line, so that a reader sees one field a line.</summary>
-        public static void WriteRecordHeader(SourceWriter w, string name, List<string> parameters, string baseType)
+        /// <summary>The type's JSON reader (an object initializer, checking every field) and writer (YAML key names).</summary>
+        public static void WriteReadAndWrite(SourceWriter w, string name, List<(string Property, string Read)> reads, List<string> writes)
         {
-            if (parameters.Count == 0)
-            {
-                w.Line($"public sealed record {name}() : {baseType}");
-                return;
-            }
-
-            w.Line($"public sealed record {name}(");
-            for (var i = 0; i < parameters.Count; i++)
-            {
-                w.Line("    " + parameters[i] + (i == parameters.Count - 1 ? $") : {baseType}" : ","));
-            }
+            w.Line("/// <summary>Reads the value from JSON, checking every declared field.</summary>");
+            w.Line($"public static {name} ReadJson({JsonNs}.JsonElement e, {Ensembles}.DataLocation at) => new()");
+            w.Line("{");
+            foreach (var (property, read) in reads) w.Line($"    {property} = {read},");
+            w.Line("};");
+            w.Line();
+            w.Line("/// <summary>Writes the value as JSON with the YAML key names.</summary>");
+            w.Open($"public override void WriteJson({JsonNs}.Utf8JsonWriter w, {Ensembles}.DataLocation at)");
+            w.Line("w.WriteStartObject();");
+            foreach (var write in writes) w.Line(write);
+            w.Line("w.WriteEndObject();");
+            w.Close();
         }
 
         private static string Summary(string part, Shape shape)
@@ -324,15 +316,6 @@ namespace Conductor.Sdk.Generators
             var fields = string.Join(", ", shape.Fields.Select(f => f.Key.Value + (f.Optional ? "?" : string.Empty)));
             return $"The {part} as declared in the YAML ({(fields.Length == 0 ? "no fields" : fields)}).";
         }
-
-        /// <summary>The records users serialize themselves, for the generated <c>JsonContext</c>.</summary>
-        public IEnumerable<(string Name, string Part)> TopLevelRecords()
-        {
-            if (Ensemble.Input is not null) yield return (NameOf(Ensemble.Input), "input");
-            foreach (var (agent, shape) in _agentOutputs) yield return (NameOf(shape), $"step '{StepOf(agent)}' output");
-        }
-
-        private string StepOf(string agent) => Ensemble.Flow.First(s => s.Agent?.Value == agent).StepName ?? agent;
 
         private sealed class ReferenceComparer : IEqualityComparer<Shape>
         {

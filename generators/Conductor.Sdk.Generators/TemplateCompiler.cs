@@ -1,170 +1,127 @@
 using System.Collections.Generic;
-using System.Globalization;
-using System.Text;
+using System.Linq;
 using Conductor.Sdk.Model.Templates;
 using Microsoft.CodeAnalysis.CSharp;
 
 namespace Conductor.Sdk.Generators
 {
     /// <summary>
-    /// Compiles a parsed <c>${...}</c> template to a C# expression over <c>TemplateContext</c>: an interpolated
-    /// string (one allocation, the result), with paths as constant arrays. Nothing is parsed at run time.
+    /// Compiles a parsed <c>${...}</c> template to a table the runtime renders: literal text and
+    /// <c>Bind.Input("orderId")</c>-style nodes, built once when the generated class loads. Nothing is parsed at run time,
+    /// and the generated file shows each binding as it is written in the YAML. Tables rather than one method per
+    /// template: the compiler binds a table far faster than a method body (issue #17, docs in the benchmarks README).
     /// </summary>
-    internal sealed class TemplateCompiler
+    internal static class TemplateCompiler
     {
-        private readonly List<string[]> _paths = new List<string[]>();
+        /// <summary>The alias generated files declare for <c>Conductor.Sdk.Ensembles.Bind</c>.</summary>
+        public const string Bind = "Bind";
 
-        /// <summary>The path arrays the compiled expressions refer to as <c>Path{index}</c>.</summary>
-        public IReadOnlyList<string[]> Paths => _paths;
+        /// <summary>A <c>CompiledTemplate</c> expression: the YAML source and its parts.</summary>
+        public static string Compile(Template template) => template.IsLiteral
+            ? $"{Bind}.Literal({Literal(template.LiteralText)})"
+            : $"{Bind}.Template({Literal(template.Raw)}{string.Concat(Parts(template).Select(p => ", " + p))})";
 
-        /// <summary>A C# expression of type string for the whole template (context variable <c>ctx</c>).</summary>
-        public string Compile(Template template)
+        /// <summary>A <c>FlowCondition</c> expression for a <c>condition:</c>.</summary>
+        public static string CompileCondition(Template template) => $"{Bind}.Condition({string.Join(", ", Parts(template))})";
+
+        /// <summary>A <c>TemplateNode</c> expression for a whole template: one binding stays a binding (JSON kept as JSON).</summary>
+        public static string CompileValue(Template template)
+        {
+            if (template.SingleExpression is Expression only) return Expression(only);
+            if (template.IsLiteral) return Literal(template.LiteralText);
+            return $"{Bind}.Text({string.Join(", ", Parts(template))})";
+        }
+
+        /// <summary>
+        /// A C# string expression for a value rendered once at start-up, where only <c>${env.NAME}</c> (and the ensemble's
+        /// name) have values: a literal, <c>ctx.Env("NAME")</c>, or a string concatenation of them.
+        /// </summary>
+        public static string CompileStartup(Template template)
         {
             if (template.IsLiteral) return Literal(template.LiteralText);
-            if (template.SingleExpression is Expression only) return $"({Expression(only)}).ToString()";
-            // Built in a stack buffer sized for the usual result: the only allocation of a render is the resulting
-            // string (longer results spill into a pooled buffer).
-            var holes = 0;
+            var pieces = new List<string>();
             foreach (var part in template.Parts)
             {
-                if (part is ExpressionPart) holes++;
+                if (part is LiteralPart literal) pieces.Add(Literal(literal.Text));
+                else if (part is ExpressionPart { Expression: PathExpression path } && path.Segments[0].Name == "env" && path.Segments.Count == 2) pieces.Add($"ctx.Env({Literal(path.Segments[1].Name)})");
+                else if (part is ExpressionPart expression) pieces.Add($"{Expression(expression.Expression)}.Evaluate(ctx).ToString()");
             }
 
-            var size = System.Math.Min(512, System.Math.Max(32, template.LiteralText.Length + holes * 24));
-            var builder = new StringBuilder("string.Create(null, stackalloc char[" + size.ToString(CultureInfo.InvariantCulture) + "], $\"");
-            foreach (var part in template.Parts)
-            {
-                if (part is LiteralPart literal)
-                {
-                    builder.Append(EscapeInterpolated(literal.Text));
-                }
-                else if (part is ExpressionPart expression)
-                {
-                    // Parenthesised: inside a hole, the ':' of 'global::' would start a format specifier.
-                    builder.Append("{(").Append(Hole(expression.Expression)).Append(")}");
-                }
-            }
-
-            return builder.Append("\")").ToString();
+            return pieces.Count == 1 && pieces[0].StartsWith("ctx.", System.StringComparison.Ordinal) ? pieces[0] : "string.Concat(" + string.Join(", ", pieces.Count == 1 ? pieces.Append("\"\"") : pieces) + ")";
         }
 
-        /// <summary>A C# expression of type bool: the truthiness of a <c>condition:</c>.</summary>
-        public string CompileCondition(Template template) =>
-            template.SingleExpression is Expression only
-                ? $"global::Conductor.Sdk.Ensembles.TemplateValues.Truthy({Expression(only)})"
-                : $"global::Conductor.Sdk.Ensembles.TemplateValues.Truthy({Compile(template)})";
-
-        /// <summary>A C# expression of type <c>TemplateValue</c> for a whole template (JSON kept as JSON when it is one binding).</summary>
-        public string CompileValue(Template template) =>
-            template.SingleExpression is Expression only ? Expression(only) : $"{Value}.Text({Compile(template)})";
-
-        private const string Value = "global::Conductor.Sdk.Ensembles.TemplateValue";
-
-        /// <summary>A hole of an interpolated string: text-valued roots go in as plain strings (the cheapest append).</summary>
-        private string Hole(Expression expression)
+        private static IEnumerable<string> Parts(Template template)
         {
-            if (expression is PathExpression path)
+            foreach (var part in template.Parts)
             {
-                switch (path.Segments[0].Name)
-                {
-                    case "event": return "ctx.Event";
-                    case "ensemble": return "ctx.Ensemble";
-                    case "env": return $"ctx.Env({Literal(path.Segments[1].Name)})";
-                }
+                if (part is LiteralPart literal) yield return Literal(literal.Text);
+                else if (part is ExpressionPart expression) yield return Expression(expression.Expression);
             }
-
-            return Expression(expression);
         }
 
-        /// <summary>A C# expression of type <c>TemplateValue</c>: formatted in place inside interpolated strings.</summary>
-        private string Expression(Expression expression)
+        /// <summary>A C# expression of type <c>TemplateNode</c>.</summary>
+        private static string Expression(Expression expression)
         {
             switch (expression)
             {
                 case PathExpression path:
                     return Path(path);
                 case LiteralExpression literal:
-                    return $"{Value}.Text({Literal(literal.Kind == LiteralKind.Null ? string.Empty : literal.Value)})";
+                    return Literal(literal.Kind == LiteralKind.Null ? string.Empty : literal.Value);
                 case UnaryExpression unary:
-                    return $"global::Conductor.Sdk.Ensembles.TemplateValues.Text(!global::Conductor.Sdk.Ensembles.TemplateValues.Truthy({Expression(unary.Operand)}))";
+                    return $"{Bind}.Not({Expression(unary.Operand)})";
                 case BinaryExpression binary:
-                    var left = Expression(binary.Left);
-                    var right = Expression(binary.Right);
-                    const string Values = "global::Conductor.Sdk.Ensembles.TemplateValues";
-                    switch (binary.Operator)
-                    {
-                        case BinaryOperator.Equal: return $"{Values}.Text({Values}.Equal({left}, {right}))";
-                        case BinaryOperator.NotEqual: return $"{Values}.Text(!{Values}.Equal({left}, {right}))";
-                        case BinaryOperator.LessThan: return $"{Values}.Text({Values}.Compare({left}, {right}) < 0)";
-                        case BinaryOperator.LessThanOrEqual: return $"{Values}.Text({Values}.Compare({left}, {right}) <= 0)";
-                        case BinaryOperator.GreaterThan: return $"{Values}.Text({Values}.Compare({left}, {right}) > 0)";
-                        case BinaryOperator.GreaterThanOrEqual: return $"{Values}.Text({Values}.Compare({left}, {right}) >= 0)";
-                        case BinaryOperator.And: return $"{Values}.Text({Values}.Truthy({left}) && {Values}.Truthy({right}))";
-                        default: return $"{Values}.Text({Values}.Truthy({left}) || {Values}.Truthy({right}))";
-                    }
-
+                    return $"{Bind}.{Operator(binary.Operator)}({Expression(binary.Left)}, {Expression(binary.Right)})";
                 default:
-                    return $"{Value}.Empty";
+                    return $"{Bind}.Empty";
             }
         }
 
-        private string Path(PathExpression path)
+        private static string Operator(BinaryOperator op)
+        {
+            switch (op)
+            {
+                case BinaryOperator.Equal: return "Equal";
+                case BinaryOperator.NotEqual: return "NotEqual";
+                case BinaryOperator.LessThan: return "Less";
+                case BinaryOperator.LessThanOrEqual: return "LessOrEqual";
+                case BinaryOperator.GreaterThan: return "Greater";
+                case BinaryOperator.GreaterThanOrEqual: return "GreaterOrEqual";
+                case BinaryOperator.And: return "And";
+                default: return "Or";
+            }
+        }
+
+        private static string Path(PathExpression path)
         {
             var segments = path.Segments;
             switch (segments[0].Name)
             {
-                case "event": return $"{Value}.Text(ctx.Event)";
-                case "timestamp": return "ctx.Timestamp";
-                case "ensemble": return $"{Value}.Text(ctx.Ensemble)";
-                case "env": return $"{Value}.Text(ctx.Env({Literal(segments[1].Name)}))";
-                case "data": return segments.Count == 1 ? $"{Value}.Empty" : $"ctx.Data({PathField(segments, 1)})";
-                case "input": return $"ctx.Input({PathField(segments, 1)})";
+                case "event": return $"{Bind}.Event";
+                case "timestamp": return $"{Bind}.Timestamp";
+                case "ensemble": return $"{Bind}.Ensemble";
+                case "env": return $"{Bind}.Env({Literal(segments[1].Name)})";
+                case "data": return segments.Count == 1 ? $"{Bind}.Empty" : $"{Bind}.Data({Names(segments, 1)})";
+                case "input": return $"{Bind}.Input({Names(segments, 1)})";
                 case "previous":
-                    return segments.Count >= 2 && segments[1].Name == "output" ? $"ctx.Previous({PathField(segments, 2)})" : $"{Value}.Empty";
+                    return segments.Count >= 2 && segments[1].Name == "output" ? $"{Bind}.Previous({Names(segments, 2)})" : $"{Bind}.Empty";
                 default:
                     // Step results exist only while the flow runs (the runner's context); a notification rendered
                     // for a stored event reads them as empty.
-                    if (segments.Count >= 2 && segments[1].Name == "executed")
-                    {
-                        return $"global::Conductor.Sdk.Ensembles.TemplateValues.Text(ctx.Executed({Literal(segments[0].Name)}))";
-                    }
-
+                    if (segments.Count >= 2 && segments[1].Name == "executed") return $"{Bind}.Executed({Literal(segments[0].Name)})";
                     return segments.Count >= 2 && segments[1].Name == "output"
-                        ? $"ctx.Step({Literal(segments[0].Name)}, {PathField(segments, 2)})"
-                        : $"{Value}.Empty";
+                        ? $"{Bind}.Step({Literal(segments[0].Name)}{(segments.Count > 2 ? ", " + Names(segments, 2) : string.Empty)})"
+                        : $"{Bind}.Empty";
             }
         }
 
-        private string PathField(Model.EquatableArray<PathSegment> segments, int start)
+        private static string Names(Model.EquatableArray<PathSegment> segments, int start)
         {
-            var names = new string[segments.Count - start];
-            for (var i = start; i < segments.Count; i++) names[i - start] = segments[i].Name;
-            for (var i = 0; i < _paths.Count; i++)
-            {
-                if (SameSegments(_paths[i], names)) return "Path" + i.ToString(CultureInfo.InvariantCulture);
-            }
-
-            _paths.Add(names);
-            return "Path" + (_paths.Count - 1).ToString(CultureInfo.InvariantCulture);
-        }
-
-        private static bool SameSegments(string[] a, string[] b)
-        {
-            if (a.Length != b.Length) return false;
-            for (var i = 0; i < a.Length; i++)
-            {
-                if (a[i] != b[i]) return false;
-            }
-
-            return true;
+            var names = new List<string>();
+            for (var i = start; i < segments.Count; i++) names.Add(Literal(segments[i].Name));
+            return string.Join(", ", names);
         }
 
         public static string Literal(string value) => SymbolDisplay.FormatLiteral(value, quote: true);
-
-        private static string EscapeInterpolated(string text)
-        {
-            var quoted = SymbolDisplay.FormatLiteral(text, quote: false);
-            return quoted.Replace("{", "{{").Replace("}", "}}");
-        }
     }
 }

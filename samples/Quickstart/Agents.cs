@@ -13,7 +13,7 @@ public sealed class ReserveStock : OrderFulfilmentEnsemble.IReserveStockAgent
     {
         context.State.Set("stage", "reserved");
         var reserved = input.Items.All(item => item.Quantity > 0);
-        return ValueTask.FromResult(new OrderFulfilmentEnsemble.ReserveStockOutput(Reserved: reserved, Warehouse: "AMS-1"));
+        return ValueTask.FromResult(new OrderFulfilmentEnsemble.ReserveStockOutput { Reserved = reserved, Warehouse = "AMS-1" });
     }
 }
 
@@ -23,10 +23,12 @@ public sealed class ShipOrder(TimeProvider time) : OrderFulfilmentEnsemble.IShip
     public ValueTask<OrderFulfilmentEnsemble.ShipOrderOutput> RunAsync(OrderFulfilmentEnsemble.Input input, AgentContext context, CancellationToken cancellationToken)
     {
         var carrier = input.Priority == OrderFulfilmentEnsemble.InputPriority.Express ? "DHL Express" : "PostNL";
-        return ValueTask.FromResult(new OrderFulfilmentEnsemble.ShipOrderOutput(
-            TrackingNumber: "1Z-" + input.OrderId,
-            Carrier: carrier,
-            ShippedAt: time.GetUtcNow()));
+        return ValueTask.FromResult(new OrderFulfilmentEnsemble.ShipOrderOutput
+        {
+            TrackingNumber = "1Z-" + input.OrderId,
+            Carrier = carrier,
+            ShippedAt = time.GetUtcNow(),
+        });
     }
 }
 
@@ -41,5 +43,5 @@ public sealed class PushInvoices : InvoiceSyncEnsemble.IPushInvoicesAgent
 public sealed class CountStock : InventoryReportEnsemble.ICountStockAgent
 {
     public ValueTask<InventoryReportEnsemble.CountStockOutput> RunAsync(System.Text.Json.JsonElement? input, AgentContext context, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(new InventoryReportEnsemble.CountStockOutput(Items: 1284));
+        ValueTask.FromResult(new InventoryReportEnsemble.CountStockOutput { Items = 1284 });
 }

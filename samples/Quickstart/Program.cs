@@ -48,11 +48,13 @@ Console.WriteLine($"  store    : {Path.Combine(builder.Environment.ContentRootPa
 Console.WriteLine($"  email    : {Path.Combine(builder.Environment.ContentRootPath, "App_Data", "mail")} (file provider)");
 Console.WriteLine();
 
-var order = await services.GetRequiredService<OrderFulfilmentEnsemble>().RunAsync(new OrderFulfilmentEnsemble.Input(
-    OrderId: "A-1001",
-    CustomerEmail: "ada@example.com",
-    Priority: OrderFulfilmentEnsemble.InputPriority.Express,
-    Items: [new("SKU-42", 2), new("SKU-7", 1)]));
+var order = await services.GetRequiredService<OrderFulfilmentEnsemble>().RunAsync(new OrderFulfilmentEnsemble.Input
+{
+    OrderId = "A-1001",
+    CustomerEmail = "ada@example.com",
+    Priority = OrderFulfilmentEnsemble.InputPriority.Express,
+    Items = [new() { Sku = "SKU-42", Quantity = 2 }, new() { Sku = "SKU-7", Quantity = 1 }],
+});
 Console.WriteLine($"order-fulfilment  {order.Status,-9} output: trackingNumber={order.Output?.TrackingNumber}, shippedAt={order.Output?.ShippedAt:O}, emailed={order.Output?.Emailed}");
 var invoices = await services.GetRequiredService<InvoiceSyncEnsemble>().RunAsync();
 Console.WriteLine($"invoice-sync      {invoices.Status,-9} error: {invoices.Error?.Type}: {invoices.Error?.Message}");

@@ -147,16 +147,18 @@ public sealed class TypedApiTests
             public sealed class PriceOrder : TypedOrdersEnsemble.IPriceOrderAgent
             {
                 public ValueTask<TypedOrdersEnsemble.PriceOrderOutput> RunAsync(TypedOrdersEnsemble.Input input, AgentContext context, CancellationToken cancellationToken) =>
-                    ValueTask.FromResult(new TypedOrdersEnsemble.PriceOrderOutput(
-                        input.Total * input.Quantity,
-                        input.Express ? TypedOrdersEnsemble.PriceOrderCurrency.EUR : TypedOrdersEnsemble.PriceOrderCurrency.USD,
-                        new[] { new TypedOrdersEnsemble.PriceOrderLine(input.Items[0].Sku, 1m) }));
+                    ValueTask.FromResult(new TypedOrdersEnsemble.PriceOrderOutput
+                    {
+                        Amount = input.Total * input.Quantity,
+                        Currency = input.Express ? TypedOrdersEnsemble.PriceOrderCurrency.EUR : TypedOrdersEnsemble.PriceOrderCurrency.USD,
+                        Lines = new[] { new TypedOrdersEnsemble.PriceOrderLine { Sku = input.Items[0].Sku, Price = 1m } },
+                    });
             }
 
             public sealed class ShipOrder : TypedOrdersEnsemble.IShipOrderAgent
             {
                 public ValueTask<TypedOrdersEnsemble.ShipOrderOutput> RunAsync(TypedOrdersEnsemble.Input input, AgentContext context, CancellationToken cancellationToken) =>
-                    ValueTask.FromResult(new TypedOrdersEnsemble.ShipOrderOutput("1Z-" + input.OrderId, input.PlacedAt.AddDays(input.Priority == TypedOrdersEnsemble.InputPriority.High ? 0 : 1)));
+                    ValueTask.FromResult(new TypedOrdersEnsemble.ShipOrderOutput { Tracking = "1Z-" + input.OrderId, ShippedAt = input.PlacedAt.AddDays(input.Priority == TypedOrdersEnsemble.InputPriority.High ? 0 : 1) });
             }
 
             public static class Startup
@@ -199,7 +201,7 @@ public sealed class TypedApiTests
     }
 
     [Fact]
-    public void Output_keys_named_like_record_members_get_a_usable_property_name()
+    public void Output_keys_named_like_members_of_the_generated_types_get_a_usable_property_name()
     {
         var yaml = "name: members\ninput: {readJson: string, writeJson: int}\nflow:\n  - agent: a\n    output: {toJson: bool}\noutputs:\n  readJson: ${input.readJson}\n  toJson: ${a.output.toJson}\n  equals: ${input.writeJson}\n";
         var files = new[] { (AdditionalText)new InMemoryAdditionalText("/project/ensembles/members.yaml", yaml) };
@@ -208,8 +210,8 @@ public sealed class TypedApiTests
         var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
         Assert.True(problems.Count == 0, string.Join("\n", problems));
         var source = driver.GetRunResult().GeneratedTrees.Single(t => t.FilePath.EndsWith("Members.Ensemble.g.cs", StringComparison.Ordinal)).ToString();
-        Assert.Contains("JsonPropertyName(\"readJson\")] string ReadJsonValue", source, StringComparison.Ordinal);
-        Assert.Contains("JsonPropertyName(\"equals\")] int EqualsValue", source, StringComparison.Ordinal);
+        Assert.Contains("[JsonPropertyName(\"readJson\")] public required string ReadJsonValue", source, StringComparison.Ordinal);
+        Assert.Contains("[JsonPropertyName(\"equals\")] public required int EqualsValue", source, StringComparison.Ordinal);
     }
 
     [Fact]

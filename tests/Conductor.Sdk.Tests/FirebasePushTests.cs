@@ -353,7 +353,7 @@ public sealed class FirebasePushTests
     public sealed class Ship : Conductor.Sdk.Tests.Ensembles.OrderShippedEnsemble.IShipAgent
     {
         public ValueTask<Conductor.Sdk.Tests.Ensembles.OrderShippedEnsemble.ShipOutput> RunAsync(Conductor.Sdk.Tests.Ensembles.OrderShippedEnsemble.Input input, Conductor.Sdk.Runner.AgentContext context, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(new Conductor.Sdk.Tests.Ensembles.OrderShippedEnsemble.ShipOutput(Carrier: "ups"));
+            ValueTask.FromResult(new Conductor.Sdk.Tests.Ensembles.OrderShippedEnsemble.ShipOutput { Carrier = "ups" });
     }
 
     [Fact]
@@ -373,7 +373,7 @@ public sealed class FirebasePushTests
         await using var provider = services.BuildServiceProvider();
 
         var result = await provider.GetRequiredService<Conductor.Sdk.Tests.Ensembles.OrderShippedEnsemble>()
-            .RunAsync(new Conductor.Sdk.Tests.Ensembles.OrderShippedEnsemble.Input(UserId: "user-42", OrderId: "A-1001"));
+            .RunAsync(new Conductor.Sdk.Tests.Ensembles.OrderShippedEnsemble.Input { UserId = "user-42", OrderId = "A-1001" });
         await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
 
         Assert.Equal(Conductor.Sdk.Runner.ExecutionStatus.Completed, result.Status);

@@ -61,7 +61,7 @@ public sealed class GeneratedEnsembleTests
         Assert.Equal(
             new[] { ("ONBOARDING_WEBHOOK_URL", "webhook notification #1, field 'url'"), ("WEBHOOK_SECRET", "webhook notification #1, field 'secret'") },
             UserOnboardingEnsemble.EnvironmentRequirements.Select(r => (r.Variable, r.UsedBy)));
-        var output = new UserOnboardingEnsemble.Output(UserId: "user_xyz789");
+        var output = new UserOnboardingEnsemble.Output { UserId = "user_xyz789" };
         Assert.Equal("""{"userId":"user_xyz789"}""", output.ToJson().GetRawText());
     }
 
@@ -77,7 +77,7 @@ public sealed class GeneratedEnsembleTests
         });
         var ensemble = provider.GetRequiredService<UserOnboardingEnsemble>();
 
-        var receipt = await ensemble.Notify.ExecutionCompletedAsync("exec-abc123", new UserOnboardingEnsemble.Output("user_xyz789"), TimeSpan.FromMilliseconds(1234));
+        var receipt = await ensemble.Notify.ExecutionCompletedAsync("exec-abc123", new UserOnboardingEnsemble.Output { UserId = "user_xyz789" }, TimeSpan.FromMilliseconds(1234));
         var id = Assert.Single(receipt.DeliveryIds);
         await provider.GetRequiredService<DeliveryProcessor>().RunDueAsync();
 

@@ -38,7 +38,7 @@ public sealed class RunnerTests
         {
             script.Calls.Add(context.Agent);
             context.State.Set("stage", "validated");
-            return ValueTask.FromResult(new OrderPipelineEnsemble.ValidateOrderOutput(Valid: script.Valid));
+            return ValueTask.FromResult(new OrderPipelineEnsemble.ValidateOrderOutput { Valid = script.Valid });
         }
     }
 
@@ -49,7 +49,7 @@ public sealed class RunnerTests
             script.Calls.Add(context.Agent);
             if (script.ChargeThrows is { } error) throw error;
             Assert.Equal(true, context.Previous?.GetProperty("valid").GetBoolean());
-            return ValueTask.FromResult(new OrderPipelineEnsemble.ChargeCardOutput(Receipt: "rcpt-42", Carrier: script.Carrier!));
+            return ValueTask.FromResult(new OrderPipelineEnsemble.ChargeCardOutput { Receipt = "rcpt-42", Carrier = script.Carrier! });
         }
     }
 
@@ -62,7 +62,7 @@ public sealed class RunnerTests
             // Does not change the state: no state.updated after this step.
             if (script.ShipHangs) await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
             if (script.ShipReturnsNull) return null!;
-            return new OrderPipelineEnsemble.ShipOrderOutput(TrackingNumber: script.TrackingNumber!);
+            return new OrderPipelineEnsemble.ShipOrderOutput { TrackingNumber = script.TrackingNumber! };
         }
     }
 
@@ -104,7 +104,7 @@ public sealed class RunnerTests
         return (services.BuildServiceProvider(validateScopes: true), store, script, time);
     }
 
-    private static OrderPipelineEnsemble.Input Input(string orderId = "ord-7", int amount = 25) => new(orderId, amount, "buyer@example.com");
+    private static OrderPipelineEnsemble.Input Input(string orderId = "ord-7", int amount = 25) => new() { OrderId = orderId, Amount = amount, Email = "buyer@example.com" };
 
     private static List<(string Event, JsonElement Data)> Events(InMemoryDeliveryStoreProbe store) =>
         store.Enqueued.Where(d => !d.Event.StartsWith("operation:", StringComparison.Ordinal)).Select(d =>

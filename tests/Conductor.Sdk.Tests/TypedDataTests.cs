@@ -43,7 +43,7 @@ public sealed class TypedDataTests
         var (services, store, _) = Build(s => s.TrackingNumber = null);
         await using var _ = services;
 
-        var result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(new OrderPipelineEnsemble.Input("ord-7", 25, "buyer@example.com"));
+        var result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(new OrderPipelineEnsemble.Input { OrderId = "ord-7", Amount = 25, Email = "buyer@example.com" });
 
         Assert.Equal(ExecutionStatus.Failed, result.Status);
         Assert.Equal(typeof(EnsembleDataException).FullName, result.Error!.Type);
@@ -61,7 +61,7 @@ public sealed class TypedDataTests
         var (services, _, _) = Build(s => s.ShipReturnsNull = true);
         await using var _ = services;
 
-        var result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(new OrderPipelineEnsemble.Input("ord-7", 25, "buyer@example.com"));
+        var result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(new OrderPipelineEnsemble.Input { OrderId = "ord-7", Amount = 25, Email = "buyer@example.com" });
 
         Assert.Equal(ExecutionStatus.Failed, result.Status);
         Assert.Equal("ensemble 'order-pipeline', step 'ship-order' output: agent 'ship-order' returned null; it must return the output the YAML declares", result.Error!.Message);
@@ -107,7 +107,7 @@ public sealed class TypedDataTests
         var (services, _, script) = Build();
         await using var _ = services;
 
-        var result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(new OrderPipelineEnsemble.Input(null!, 25, "buyer@example.com"));
+        var result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(new OrderPipelineEnsemble.Input { OrderId = null!, Amount = 25, Email = "buyer@example.com" });
 
         Assert.Equal(ExecutionStatus.Failed, result.Status);
         Assert.Equal("ensemble 'order-pipeline', input, field 'orderId': the value is required but null; set it, or declare the field optional with '?' in the YAML", result.Error!.Message);
@@ -121,9 +121,9 @@ public sealed class TypedDataTests
         await using var _ = services;
         var notify = services.GetRequiredService<OrderPipelineEnsemble>().Notify;
 
-        await notify.ExecutionStartedAsync("exec-1", new OrderPipelineEnsemble.Input("ord-1", 3, "a@example.com"));
-        await notify.AgentCompletedAsync("exec-1", new OrderPipelineEnsemble.ShipOrderOutput("1Z1"), TimeSpan.FromMilliseconds(12));
-        var error = await Assert.ThrowsAsync<EnsembleDataException>(() => notify.AgentCompletedAsync("exec-1", new OrderPipelineEnsemble.ChargeCardOutput("r-1", null!), TimeSpan.Zero).AsTask());
+        await notify.ExecutionStartedAsync("exec-1", new OrderPipelineEnsemble.Input { OrderId = "ord-1", Amount = 3, Email = "a@example.com" });
+        await notify.AgentCompletedAsync("exec-1", new OrderPipelineEnsemble.ShipOrderOutput { TrackingNumber = "1Z1" }, TimeSpan.FromMilliseconds(12));
+        var error = await Assert.ThrowsAsync<EnsembleDataException>(() => notify.AgentCompletedAsync("exec-1", new OrderPipelineEnsemble.ChargeCardOutput { Receipt = "r-1", Carrier = null! }, TimeSpan.Zero).AsTask());
 
         Assert.Equal("""{"orderId":"ord-1","amount":3,"email":"a@example.com"}""", store.Data(EventNames.ExecutionStarted).GetProperty("input").GetRawText());
         var completed = store.Data(EventNames.AgentCompleted);
@@ -145,19 +145,19 @@ public sealed class TypedDataTests
     }
 
     [Fact]
-    public void The_generated_json_context_round_trips_the_records_without_reflection()
+    public void The_shared_json_context_round_trips_the_generated_types_without_reflection()
     {
-        // This project disables reflection-based System.Text.Json: only the generated metadata can serialize these.
-        var context = OrderPipelineEnsemble.JsonContext.Default;
-        var json = JsonSerializer.Serialize(new OrderPipelineEnsemble.Input("ord-1", 3, "a@example.com"), context.Input);
+        // This project disables reflection-based System.Text.Json: only the generated readers and writers can serialize these.
+        var context = EnsembleJsonContext.Default;
+        var json = JsonSerializer.Serialize(new OrderPipelineEnsemble.Input { OrderId = "ord-1", Amount = 3, Email = "a@example.com" }, context.For<OrderPipelineEnsemble.Input>());
         Assert.Equal("""{"orderId":"ord-1","amount":3,"email":"a@example.com"}""", json);
-        Assert.Equal(new OrderPipelineEnsemble.Input("ord-1", 3, "a@example.com"), JsonSerializer.Deserialize(json, context.Input));
-        Assert.Same(context.Output, context.GetTypeInfo(typeof(OrderPipelineEnsemble.Output)));
+        Assert.Equal(new OrderPipelineEnsemble.Input { OrderId = "ord-1", Amount = 3, Email = "a@example.com" }, JsonSerializer.Deserialize(json, context.For<OrderPipelineEnsemble.Input>()));
+        Assert.Same(context.For<OrderPipelineEnsemble.Output>(), context.GetTypeInfo(typeof(OrderPipelineEnsemble.Output)));
 
         var options = new JsonSerializerOptions { TypeInfoResolver = context };
-        Assert.Equal("""{"charged":true,"receipt":null,"trackingNumber":"1Z"}""", JsonSerializer.Serialize(new OrderPipelineEnsemble.Output(true, null, "1Z"), options));
+        Assert.Equal("""{"charged":true,"receipt":null,"trackingNumber":"1Z"}""", JsonSerializer.Serialize(new OrderPipelineEnsemble.Output { Charged = true, Receipt = null, TrackingNumber = "1Z" }, options));
 
-        var error = Assert.Throws<EnsembleDataException>(() => JsonSerializer.Deserialize("""{"orderId":"ord-1","amount":3}""", context.Input));
+        var error = Assert.Throws<EnsembleDataException>(() => JsonSerializer.Deserialize("""{"orderId":"ord-1","amount":3}""", context.For<OrderPipelineEnsemble.Input>()));
         Assert.Equal("ensemble 'order-pipeline', input, field 'email': the value is required but missing (or null); the YAML declares it without '?'", error.Message);
     }
 }

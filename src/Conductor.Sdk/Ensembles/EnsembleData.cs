@@ -438,23 +438,108 @@ public sealed class EnsembleDataConverter<T> : JsonConverter<T>
 }
 
 /// <summary>
-/// The base of each ensemble's generated <c>JsonContext</c>: System.Text.Json metadata for its records, produced at
-/// compile time (no reflection, trimming- and AOT-safe). Use it as <c>JsonSerializer.Serialize(input,
-/// OrderFulfilmentEnsemble.JsonContext.Default.Input)</c> or as a <c>TypeInfoResolver</c>.
+/// The base class of the types the generator emits for declared data (<c>Input</c>, <c>{Agent}Output</c>, <c>Output</c>
+/// and nested objects): value equality, hashing and <see cref="ToString"/> over the JSON form, shared here instead of
+/// being compiled again into every generated type.
 /// </summary>
-public abstract class EnsembleJsonContext : JsonSerializerContext
+public abstract class EnsembleRecord : IEquatable<EnsembleRecord>
 {
-    /// <summary>Creates the context with the given options (null: defaults).</summary>
-    protected EnsembleJsonContext(JsonSerializerOptions? options)
+    /// <summary>Writes the value as JSON with the YAML key names; throws <see cref="EnsembleDataException"/> for a required field that is null.</summary>
+    public abstract void WriteJson(Utf8JsonWriter writer, DataLocation at);
+
+    /// <summary>Equal when both are the same generated type with the same JSON form.</summary>
+    public bool Equals(EnsembleRecord? other)
+    {
+        if (ReferenceEquals(this, other)) return true;
+        if (other is null || other.GetType() != GetType()) return false;
+        return Utf8() is { } mine && other.Utf8() is { } theirs && mine.AsSpan().SequenceEqual(theirs);
+    }
+
+    /// <inheritdoc />
+    public override bool Equals(object? obj) => obj is EnsembleRecord other && Equals(other);
+
+    /// <inheritdoc />
+    public override int GetHashCode()
+    {
+        if (Utf8() is not { } bytes) return 0;
+        var hash = new HashCode();
+        hash.AddBytes(bytes);
+        return hash.ToHashCode();
+    }
+
+    /// <summary>The type name and the JSON form, for logs and debuggers.</summary>
+    public override string ToString() =>
+        GetType().Name + " " + (Utf8() is { } bytes ? System.Text.Encoding.UTF8.GetString(bytes) : "{ a required field is null }");
+
+    /// <summary>Value equality.</summary>
+    public static bool operator ==(EnsembleRecord? left, EnsembleRecord? right) => left is null ? right is null : left.Equals(right);
+
+    /// <summary>Value inequality.</summary>
+    public static bool operator !=(EnsembleRecord? left, EnsembleRecord? right) => !(left == right);
+
+    private byte[]? Utf8()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128);
+        try
+        {
+            using var writer = new Utf8JsonWriter(buffer);
+            WriteJson(writer, new DataLocation(GetType().Name, "value"));
+        }
+        catch (EnsembleDataException)
+        {
+            return null;
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+}
+
+/// <summary>
+/// System.Text.Json metadata for the generated data types, without reflection (trimming- and AOT-safe), shared by every
+/// ensemble: <c>JsonSerializer.Serialize(input, EnsembleJsonContext.Default.For&lt;OrderFulfilmentEnsemble.Input&gt;())</c>.
+/// JSON names are the YAML keys; reading checks every declared field. As a <c>TypeInfoResolver</c> it resolves the types
+/// <see cref="For{T}"/> was asked for.
+/// </summary>
+public sealed class EnsembleJsonContext : JsonSerializerContext
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Type, JsonTypeInfo> _infos = new();
+
+    /// <summary>Creates a context bound to <paramref name="options"/> (null: defaults).</summary>
+    public EnsembleJsonContext(JsonSerializerOptions? options)
         : base(options)
     {
     }
 
+    /// <summary>The context with default options.</summary>
+    public static EnsembleJsonContext Default { get; } = new(null);
+
     /// <inheritdoc />
     protected override JsonSerializerOptions? GeneratedSerializerOptions => null;
 
-    /// <summary>The metadata of one record, made once.</summary>
-    protected JsonTypeInfo<T> Info<T>(ref JsonTypeInfo<T>? cache, DataLocation at)
+    /// <summary>The metadata of <typeparamref name="T"/>, made once per context.</summary>
+    public JsonTypeInfo<T> For<T>()
         where T : class, IEnsembleData<T> =>
-        cache ??= JsonMetadataServices.CreateValueInfo<T>(Options, new EnsembleDataConverter<T>(at));
+        (JsonTypeInfo<T>)_infos.GetOrAdd(typeof(T), static (type, options) =>
+            JsonMetadataServices.CreateValueInfo<T>(options, new EnsembleDataConverter<T>(LocationOf(type))), Options);
+
+    /// <summary>
+    /// Where errors say the data sits: the ensemble's name recovered from its generated class
+    /// (<c>OrderPipelineEnsemble</c> is <c>order-pipeline</c>) and the part (<c>input</c>, <c>output</c>, or the type).
+    /// </summary>
+    private static DataLocation LocationOf(Type type)
+    {
+        var owner = type.DeclaringType?.Name ?? type.Name;
+        if (owner.EndsWith("Ensemble", StringComparison.Ordinal) && owner.Length > 8) owner = owner[..^8];
+        var name = new System.Text.StringBuilder(owner.Length + 4);
+        for (var i = 0; i < owner.Length; i++)
+        {
+            if (i > 0 && char.IsUpper(owner[i])) name.Append('-');
+            name.Append(char.ToLowerInvariant(owner[i]));
+        }
+
+        return new DataLocation(name.ToString(), type.Name switch { "Input" => "input", "Output" => "output", var other => other });
+    }
+
+    /// <inheritdoc />
+    public override JsonTypeInfo? GetTypeInfo(Type type) => _infos.TryGetValue(type, out var info) ? info : null;
 }

@@ -64,6 +64,23 @@ public sealed record EnsembleRegistration(
     IReadOnlyList<EnvironmentRequirement> Requirements,
     Func<EnsembleEnvironment, IReadOnlyList<Notifications.NotificationDefinition>> CreateNotifications)
 {
+    /// <summary>
+    /// What the generated <c>AddEnsembles()</c> calls for each ensemble: adds its registration (unless already there)
+    /// and the ensemble class itself as a singleton.
+    /// </summary>
+    public static DependencyInjection.ConductorBuilder Register<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TEnsemble>(
+        DependencyInjection.ConductorBuilder builder,
+        string name,
+        IReadOnlyList<EnvironmentRequirement> requirements,
+        Func<EnsembleEnvironment, IReadOnlyList<Notifications.NotificationDefinition>> createNotifications)
+        where TEnsemble : class
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        TryAdd(builder.Services, new EnsembleRegistration(name, requirements, createNotifications));
+        Microsoft.Extensions.DependencyInjection.Extensions.ServiceCollectionDescriptorExtensions.TryAddSingleton<TEnsemble>(builder.Services);
+        return builder;
+    }
+
     /// <summary>Adds a registration unless one with the same ensemble name is already there (so that <c>AddEnsembles()</c> and <c>Add{Ensemble}(...)</c> can both be called).</summary>
     public static void TryAdd(Microsoft.Extensions.DependencyInjection.IServiceCollection services, EnsembleRegistration registration)
     {
