@@ -86,6 +86,33 @@ public sealed class CachingTests
     }
 
     [Fact]
+    public void With_the_runtime_referenced_a_csharp_edit_reuses_every_ensemble_source_and_a_yaml_edit_re_emits_only_that_ensemble()
+    {
+        // The path a consumer runs: the compilation references Conductor.Sdk, so the typed API is emitted.
+        var files = Files();
+        var compilation = TypedApiTests.RuntimeCompilation();
+        var driver = GeneratorHarness.Driver(files).RunGenerators(compilation);
+        Assert.Contains(driver.GetRunResult().GeneratedTrees, t => t.ToString().Contains("Bind.Template(", StringComparison.Ordinal));
+
+        var edited = compilation.ReplaceSyntaxTree(
+            compilation.SyntaxTrees.First(),
+            CSharpSyntaxTree.ParseText("namespace Acme { public static class Marker { public static int Edited = 1; } }", GeneratorHarness.ParseOptions, path: compilation.SyntaxTrees.First().FilePath));
+        driver = driver.RunGenerators(edited);
+        var afterCSharp = driver.GetRunResult().Results.Single();
+        var sources = afterCSharp.TrackedSteps[Steps.EnsembleSources].SelectMany(s => s.Outputs).Select(o => o.Reason).ToList();
+        Assert.Equal(4, sources.Count);
+        Assert.All(sources, r => Assert.Equal(IncrementalStepRunReason.Cached, r));
+        Assert.All(afterCSharp.TrackedSteps[Steps.ParsedEnsembles].SelectMany(s => s.Outputs), o => Assert.Equal(IncrementalStepRunReason.Cached, o.Reason));
+
+        var target = files.Single(f => f.Path.EndsWith("user-onboarding.yaml", StringComparison.Ordinal));
+        var replacement = new InMemoryAdditionalText(target.Path, target.GetText()!.ToString().Replace("retries: 3", "retries: 4", StringComparison.Ordinal));
+        var afterYaml = driver.ReplaceAdditionalText(target, replacement).RunGenerators(edited).GetRunResult().Results.Single();
+        var reemitted = afterYaml.TrackedSteps[Steps.EnsembleSources].SelectMany(s => s.Outputs).Select(o => o.Reason).ToList();
+        Assert.Equal(1, reemitted.Count(r => r == IncrementalStepRunReason.Modified));
+        Assert.Equal(3, reemitted.Count(r => r == IncrementalStepRunReason.Cached));
+    }
+
+    [Fact]
     public void Parsing_the_same_text_twice_yields_equal_models()
     {
         foreach (var (name, text) in GeneratorHarness.Samples())
