@@ -25,6 +25,7 @@ using Microsoft.Extensions.Logging;
 // allocations per delivery.
 //
 //   dotnet run -c Release --project tests/Conductor.Sdk.DeliveryBenchmarks -- [N] [concurrency] [rounds]
+//   ... -- 20000 64 5 --durable [--no-postgresql]   (issue #18: default SQLite and PostgreSQL through the generated Notify)
 var n = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
 var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16;
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
@@ -67,6 +68,50 @@ var sample = new ExecutionCompleted(DateTimeOffset.UtcNow, "bench", "exec-000000
 var bodyLength = EventPayload.Serialize(sample).Length;
 Console.WriteLine($"N = {n}, concurrency = {concurrency}, rounds = {rounds}, body = {bodyLength} bytes, receiver = {url}");
 Console.WriteLine($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, Server GC = {System.Runtime.GCSettings.IsServerGC}");
+
+if (args.Contains("--durable"))
+{
+    // Issue #18: the default SQLite store and PostgreSQL (a cluster started here), through the generated Notify API,
+    // against the bare signed loop; rounds alternate so that drift affects each alike.
+    var senders = 64;
+    var durable = new DurableBenchmark(url, senders, () => Volatile.Read(ref received), () => Volatile.Write(ref received, 0));
+    var cluster = args.Contains("--no-postgresql") ? null : new Conductor.Sdk.Tests.Infrastructure.PostgreSqlCluster();
+    if (cluster is not null) await cluster.InitializeAsync();
+    var previous = concurrency;
+    concurrency = senders;
+    try
+    {
+        await DurableBenchmark.MeasureBare(Math.Min(n, 5_000), Bare);
+        var bareRounds = new List<DurableBenchmark.Round>();
+        var sqliteRounds = new List<DurableBenchmark.Round>();
+        var pgRounds = new List<DurableBenchmark.Round>();
+        for (var round = 0; round < rounds; round++)
+        {
+            bareRounds.Add(await DurableBenchmark.MeasureBare(n, Bare));
+            sqliteRounds.Add(await durable.MeasureStore(n, postgres: null));
+            if (cluster is not null) pgRounds.Add(await durable.MeasureStore(n, cluster.CreateDatabase()));
+            Console.WriteLine($"round {round + 1}: bare {bareRounds[^1].PerSecond:N0}/s, SQLite {sqliteRounds[^1].PerSecond:N0}/s" + (cluster is null ? "" : $", PostgreSQL {pgRounds[^1].PerSecond:N0}/s"));
+        }
+
+        static string Row(string name, List<DurableBenchmark.Round> r, double baseline) => r.Count == 0 ? "" :
+            $"| {name} | {Median(r.Select(x => x.PerSecond)):N0} | {Median(r.Select(x => x.PerSecond)) / baseline:0.00} | {(double.IsNaN(r[0].NotifyP50Micros) ? "-" : Median(r.Select(x => x.NotifyP50Micros)).ToString("N0", CultureInfo.InvariantCulture) + " µs")} | {(double.IsNaN(r[0].NotifyP99Micros) ? "-" : Median(r.Select(x => x.NotifyP99Micros)).ToString("N0", CultureInfo.InvariantCulture) + " µs")} | {Median(r.Select(x => x.CpuMicrosPerDelivery)):N1} µs |\n";
+        var bareMedian = Median(bareRounds.Select(x => x.PerSecond));
+        Console.WriteLine();
+        Console.WriteLine($"N = {n} per round, {senders} concurrent senders, median of {rounds} rounds");
+        Console.WriteLine("| path | deliveries/s | × bare | Notify p50 | Notify p99 | CPU per delivery (process) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        Console.Write(Row("bare signed HttpClient loop", bareRounds, bareMedian) + Row("Notify → default SQLite store", sqliteRounds, bareMedian) + Row("Notify → PostgreSQL store", pgRounds, bareMedian));
+        Console.WriteLine("targets: SQLite >= 0.80 × bare; PostgreSQL >= 0.50 × bare");
+    }
+    finally
+    {
+        concurrency = previous;
+        if (cluster is not null) await cluster.DisposeAsync();
+        await receiver.StopAsync();
+    }
+
+    return;
+}
 
 if (args.Contains("--stores"))
 {
