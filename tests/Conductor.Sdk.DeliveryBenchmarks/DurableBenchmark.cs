@@ -34,7 +34,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     }
 
     /// <summary>One round through the generated Notify API on a fresh store: SQLite by default, or PostgreSQL at <paramref name="postgres"/>.</summary>
-    public async Task<Round> MeasureStore(int count, string? postgres)
+    public async Task<Round> MeasureStore(int count, string? postgres, bool inMemory = false)
     {
         var root = Path.Combine(Path.GetTempPath(), "conductor-durable-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(root);
@@ -53,6 +53,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             o.MaxConcurrentDeliveries = senders;
         }).AddEnsembles();
         if (postgres is not null) conductor.UsePostgreSql(postgres);
+        if (inMemory) Conductor.Sdk.Sqlite.SqliteConductorBuilderExtensions.UseInMemoryStore(conductor);
         using var host = builder.Build();
         await host.StartAsync();
         try

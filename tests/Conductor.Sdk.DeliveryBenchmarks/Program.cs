@@ -25,7 +25,8 @@ using Microsoft.Extensions.Logging;
 // allocations per delivery.
 //
 //   dotnet run -c Release --project tests/Conductor.Sdk.DeliveryBenchmarks -- [N] [concurrency] [rounds]
-//   ... -- 20000 64 5 --durable [--no-postgresql]   (issue #18: default SQLite and PostgreSQL through the generated Notify)
+//   ... -- 20000 64 5 --durable [--no-postgresql] [--with-memory] [--warmup K]
+//       (issue #18: default SQLite and PostgreSQL through the generated Notify, against the bare loop)
 var n = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
 var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16;
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
@@ -81,7 +82,15 @@ if (args.Contains("--durable"))
     concurrency = senders;
     try
     {
-        await DurableBenchmark.MeasureBare(Math.Min(n, 5_000), Bare);
+        // Warm-up rounds of each path (tiered JIT keeps promoting the HTTP stack, Kestrel, SQLite and the pipeline).
+        var durableWarmup = args.SkipWhile(a => a != "--warmup").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(2);
+        for (var round = 0; round < durableWarmup; round++)
+        {
+            await DurableBenchmark.MeasureBare(n, Bare);
+            await durable.MeasureStore(n, postgres: null);
+        }
+
+        var memoryRounds = new List<DurableBenchmark.Round>();
         var bareRounds = new List<DurableBenchmark.Round>();
         var sqliteRounds = new List<DurableBenchmark.Round>();
         var pgRounds = new List<DurableBenchmark.Round>();
@@ -89,6 +98,7 @@ if (args.Contains("--durable"))
         {
             bareRounds.Add(await DurableBenchmark.MeasureBare(n, Bare));
             sqliteRounds.Add(await durable.MeasureStore(n, postgres: null));
+            if (args.Contains("--with-memory")) memoryRounds.Add(await durable.MeasureStore(n, postgres: null, inMemory: true));
             if (cluster is not null) pgRounds.Add(await durable.MeasureStore(n, cluster.CreateDatabase()));
             Console.WriteLine($"round {round + 1}: bare {bareRounds[^1].PerSecond:N0}/s, SQLite {sqliteRounds[^1].PerSecond:N0}/s" + (cluster is null ? "" : $", PostgreSQL {pgRounds[^1].PerSecond:N0}/s"));
         }
@@ -100,7 +110,7 @@ if (args.Contains("--durable"))
         Console.WriteLine($"N = {n} per round, {senders} concurrent senders, median of {rounds} rounds");
         Console.WriteLine("| path | deliveries/s | × bare | Notify p50 | Notify p99 | CPU per delivery (process) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
-        Console.Write(Row("bare signed HttpClient loop", bareRounds, bareMedian) + Row("Notify → default SQLite store", sqliteRounds, bareMedian) + Row("Notify → PostgreSQL store", pgRounds, bareMedian));
+        Console.Write(Row("bare signed HttpClient loop", bareRounds, bareMedian) + Row("Notify → default SQLite store", sqliteRounds, bareMedian) + Row("Notify → PostgreSQL store", pgRounds, bareMedian) + Row("Notify → in-memory store (reference)", memoryRounds, bareMedian));
         Console.WriteLine("targets: SQLite >= 0.80 × bare; PostgreSQL >= 0.50 × bare");
     }
     finally

@@ -457,6 +457,25 @@ public sealed class SqliteDeliveryStoreTests : DeliveryStoreContractTests
     }
 
     [Fact]
+    public async Task A_delivery_attempted_by_another_process_is_leased_with_its_stored_state()
+    {
+        // This store keeps what it enqueued for the first lease; another process on the same file attempts the delivery
+        // first (a retry, due later), so this store's lease must return the stored attempt count and due time.
+        await Store.EnqueueAsync(new[] { Record("shared") });
+        await using (var other = new SqliteDeliveryStore(_path))
+        {
+            Assert.Equal("shared", Assert.Single(await other.LeaseDueAsync(T0.AddSeconds(1), 1, T0.AddMinutes(1))).Id);
+            await other.RecordAttemptAsync(new AttemptLog("shared", 1, T0, TimeSpan.Zero, AttemptOutcome.Retry, 503, AttemptErrorKind.HttpStatus, "HTTP 503", T0.AddSeconds(30)), DeliveryStatus.Pending);
+        }
+
+        Assert.Empty(await Store.LeaseDueAsync(T0.AddSeconds(10), 10, T0.AddMinutes(2)));
+        var leased = Assert.Single(await Store.LeaseDueAsync(T0.AddSeconds(31), 10, T0.AddMinutes(2)));
+        Assert.Equal(1, leased.Attempts);
+        Assert.Equal(T0.AddSeconds(30), leased.DueAt);
+        Assert.Equal(503, leased.LastStatusCode);
+    }
+
+    [Fact]
     public async Task A_duplicate_id_fails_its_group_without_storing_it()
     {
         await Store.EnqueueAsync(new[] { Record("same") });

@@ -20,6 +20,16 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
     private readonly Task _flusher;
     private string _synchronous = "FULL";
 
+    // Deliveries this process stored and has not leased yet, by id (guarded by the gate): their first lease here returns
+    // these instead of reading the rows (payload included) back, when the row's attempts and due time still match what
+    // was inserted. Bounded; beyond the bound, leases read the rows as before.
+    private const int FreshLimit = 100_000;
+    private readonly Dictionary<string, DeliveryRecord> _fresh = new(StringComparer.Ordinal);
+
+    // The group commit's statements, prepared once for the connection's lifetime (created on the first commit).
+    private SqliteCommand? _insert, _log, _update;
+    private SqliteParameter[] _p = [], _l = [], _u = [];
+
     /// <summary>A write waiting for the next group commit: new deliveries, or the outcome of an attempt.</summary>
     private sealed record PendingWrite(IReadOnlyList<DeliveryRecord>? Deliveries, AttemptLog? Attempt, DeliveryStatus Next, TaskCompletionSource Done);
 
@@ -111,6 +121,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
                 try
                 {
                     Commit(writes);
+                    foreach (var write in writes) Remember(write);
                     foreach (var write in writes) write.Done.TrySetResult();
                 }
                 catch (Exception) when (writes.Count > 1)
@@ -120,6 +131,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
                         try
                         {
                             Commit(new[] { write });
+                            Remember(write);
                             write.Done.TrySetResult();
                         }
                         catch (Exception ex)
@@ -149,26 +161,12 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         // again (at-least-once), never lost, and it keeps fsyncs off the delivery path.
         Synchronous(writes.Any(w => w.Deliveries is not null) ? "FULL" : "NORMAL");
 
+        PrepareCommands();
         using var transaction = _connection.BeginTransaction();
-        using var insert = _connection.CreateCommand();
-        insert.Transaction = transaction;
-        insert.CommandText = $"INSERT INTO deliveries ({Columns}, leased_until) VALUES ($id, $ensemble, $event, $key, $channel, $endpoint, $payload, $created, $due, $status, $attempts, $max, NULL, 0, NULL, NULL)";
-        var p = new[] { "$id", "$ensemble", "$event", "$key", "$channel", "$endpoint", "$payload", "$created", "$due", "$status", "$attempts", "$max" }
-            .Select(name => insert.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
-        using var log = _connection.CreateCommand();
-        log.Transaction = transaction;
-        log.CommandText = "INSERT OR REPLACE INTO attempts VALUES ($id, $number, $started, $duration, $outcome, $status, $kind, $error, $next)";
-        var l = new[] { "$id", "$number", "$started", "$duration", "$outcome", "$status", "$kind", "$error", "$next" }
-            .Select(name => log.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
-        using var update = _connection.CreateCommand();
-        update.Transaction = transaction;
-        update.CommandText = """
-            UPDATE deliveries SET status = $status, attempts = attempts + 1, due_at = COALESCE($next, due_at),
-                last_status_code = $code, last_error_kind = $kind, last_error = $error, leased_until = NULL
-            WHERE id = $id
-            """;
-        var u = new[] { "$status", "$next", "$code", "$kind", "$error", "$id" }
-            .Select(name => update.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        _insert!.Transaction = transaction;
+        _log!.Transaction = transaction;
+        _update!.Transaction = transaction;
+        var (insert, log, update, p, l, u) = (_insert, _log, _update, _p, _l, _u);
 
         foreach (var write in writes)
         {
@@ -177,7 +175,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
                 foreach (var d in deliveries)
                 {
                     p[0].Value = d.Id; p[1].Value = d.Ensemble; p[2].Value = d.Event; p[3].Value = d.NotificationKey;
-                    p[4].Value = d.Channel; p[5].Value = d.Endpoint; p[6].Value = d.Payload.ToArray();
+                    p[4].Value = d.Channel; p[5].Value = d.Endpoint; p[6].Value = WholeArray(d.Payload);
                     p[7].Value = d.CreatedAt.UtcTicks; p[8].Value = d.DueAt.UtcTicks; p[9].Value = (int)d.Status;
                     p[10].Value = d.Attempts; p[11].Value = d.MaxAttempts;
                     insert.ExecuteNonQuery();
@@ -198,6 +196,44 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         transaction.Commit();
     }
 
+    private void PrepareCommands()
+    {
+        if (_insert is not null) return;
+        _insert = _connection.CreateCommand();
+        _insert.CommandText = $"INSERT INTO deliveries ({Columns}, leased_until) VALUES ($id, $ensemble, $event, $key, $channel, $endpoint, $payload, $created, $due, $status, $attempts, $max, NULL, 0, NULL, NULL)";
+        _p = new[] { "$id", "$ensemble", "$event", "$key", "$channel", "$endpoint", "$payload", "$created", "$due", "$status", "$attempts", "$max" }
+            .Select(name => _insert.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        _log = _connection.CreateCommand();
+        _log.CommandText = "INSERT OR REPLACE INTO attempts VALUES ($id, $number, $started, $duration, $outcome, $status, $kind, $error, $next)";
+        _l = new[] { "$id", "$number", "$started", "$duration", "$outcome", "$status", "$kind", "$error", "$next" }
+            .Select(name => _log.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        _update = _connection.CreateCommand();
+        _update.CommandText = """
+            UPDATE deliveries SET status = $status, attempts = attempts + 1, due_at = COALESCE($next, due_at),
+                last_status_code = $code, last_error_kind = $kind, last_error = $error, leased_until = NULL
+            WHERE id = $id
+            """;
+        _u = new[] { "$status", "$next", "$code", "$kind", "$error", "$id" }
+            .Select(name => _update.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+    }
+
+    /// <summary>The payload's array itself when the memory spans all of it (the usual case), else a copy.</summary>
+    private static byte[] WholeArray(ReadOnlyMemory<byte> payload) =>
+        System.Runtime.InteropServices.MemoryMarshal.TryGetArray(payload, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : payload.ToArray();
+
+    /// <summary>After a commit (under the gate): new deliveries are kept for their first lease.</summary>
+    private void Remember(PendingWrite write)
+    {
+        if (write.Deliveries is not { } deliveries) return;
+        foreach (var d in deliveries)
+        {
+            if (_fresh.Count >= FreshLimit) return;
+            _fresh[d.Id] = d;
+        }
+    }
+
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
@@ -212,12 +248,25 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
                 WHERE id IN (SELECT id FROM deliveries
                              WHERE status = 0 AND due_at <= $now AND (leased_until IS NULL OR leased_until <= $now){skip}
                              ORDER BY due_at, id LIMIT $max)
-                RETURNING {Columns}
+                RETURNING id, attempts, due_at
                 """;
             command.Parameters.AddWithValue("$until", leaseUntil.UtcTicks);
             command.Parameters.AddWithValue("$now", now.UtcTicks);
             command.Parameters.AddWithValue("$max", max);
-            var result = ReadRecords(command);
+            var result = new List<DeliveryRecord>();
+            List<string>? stored = null;
+            using (var reader = command.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    var id = reader.GetString(0);
+                    // Another process sharing the file may have attempted or released it since: then read the row.
+                    if (_fresh.Remove(id, out var fresh) && fresh.Attempts == reader.GetInt32(1) && fresh.DueAt.UtcTicks == reader.GetInt64(2)) result.Add(fresh);
+                    else (stored ??= new List<string>()).Add(id);
+                }
+            }
+
+            if (stored is not null) result.AddRange(ReadByIds(stored));
             result.Sort((a, b) => a.DueAt != b.DueAt ? a.DueAt.CompareTo(b.DueAt) : string.CompareOrdinal(a.Id, b.Id));
             return result;
         }
@@ -412,6 +461,27 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         return $" AND endpoint NOT IN ({string.Join(", ", names)})";
     }
 
+    /// <summary>The rows of <paramref name="ids"/> (leased by this call, not remembered from an enqueue).</summary>
+    private List<DeliveryRecord> ReadByIds(List<string> ids)
+    {
+        var result = new List<DeliveryRecord>(ids.Count);
+        for (var start = 0; start < ids.Count; start += 500)
+        {
+            using var command = _connection.CreateCommand();
+            var names = new List<string>();
+            for (var i = start; i < Math.Min(ids.Count, start + 500); i++)
+            {
+                names.Add("$i" + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                command.Parameters.AddWithValue(names[^1], ids[i]);
+            }
+
+            command.CommandText = $"SELECT {Columns} FROM deliveries WHERE id IN ({string.Join(", ", names)})";
+            result.AddRange(ReadRecords(command));
+        }
+
+        return result;
+    }
+
     private static List<DeliveryRecord> ReadRecords(SqliteCommand command)
     {
         using var reader = command.ExecuteReader();
@@ -458,6 +528,9 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         if (_pending.Writer.TryComplete())
         {
             await _flusher.ConfigureAwait(false);
+            _insert?.Dispose();
+            _log?.Dispose();
+            _update?.Dispose();
             _connection.Dispose();
         }
     }
