@@ -22,6 +22,9 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
     private readonly Channel<(IReadOnlyList<DeliveryRecord> Deliveries, TaskCompletionSource Done)> _pending =
         Channel.CreateUnbounded<(IReadOnlyList<DeliveryRecord>, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
+    private readonly Channel<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> _outcomes =
+        Channel.CreateUnbounded<(AttemptLog, DeliveryStatus, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _outcomeFlusher;
     private readonly object _schemaGate = new();
     private Task? _schema;
 
@@ -31,6 +34,7 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _source = NpgsqlDataSource.Create(connectionString);
         _flusher = Task.Run(FlushLoopAsync);
+        _outcomeFlusher = Task.Run(OutcomeLoopAsync);
     }
 
     private async Task MigrateAsync()
@@ -185,8 +189,107 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public async ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default)
+    public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(attempt);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_outcomes.Writer.TryWrite((attempt, next, done))) throw new ObjectDisposedException(nameof(PostgreSqlDeliveryStore));
+        return new ValueTask(done.Task.WaitAsync(cancellationToken));
+    }
+
+    /// <summary>
+    /// Writes the outcomes waiting at the time in one transaction (one commit, two statements over arrays) and then
+    /// completes them all. If the group fails (an id that is not stored), each is written alone, so that only its own
+    /// caller gets the error.
+    /// </summary>
+    private async Task OutcomeLoopAsync()
+    {
+        var reader = _outcomes.Reader;
+        var group = new List<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)>();
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            group.Clear();
+            while (group.Count < 1024 && reader.TryRead(out var outcome)) group.Add(outcome);
+            try
+            {
+                if (group.Count == 1) await RecordOneAsync(group[0].Attempt, group[0].Next).ConfigureAwait(false);
+                else await RecordManyAsync(group).ConfigureAwait(false);
+                foreach (var (_, _, done) in group) done.TrySetResult();
+            }
+            catch (Exception) when (group.Count > 1)
+            {
+                foreach (var (attempt, next, done) in group)
+                {
+                    try
+                    {
+                        await RecordOneAsync(attempt, next).ConfigureAwait(false);
+                        done.TrySetResult();
+                    }
+                    catch (Exception ex)
+                    {
+                        done.TrySetException(ex);
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                foreach (var (_, _, done) in group) done.TrySetException(ex);
+            }
+        }
+    }
+
+    private async Task RecordManyAsync(List<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> group)
+    {
+        var ids = group.Select(g => g.Attempt.DeliveryId).ToArray();
+        var codes = group.Select(g => g.Attempt.StatusCode).ToArray();
+        var kinds = group.Select(g => (int)g.Attempt.ErrorKind).ToArray();
+        var errors = group.Select(g => g.Attempt.Error).ToArray();
+        var nextDue = group.Select(g => g.Attempt.NextDueAt?.UtcTicks).ToArray();
+        await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection)
+        {
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand("""
+                    INSERT INTO conductor_attempts
+                    SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::integer[], $6::integer[], $7::integer[], $8::text[], $9::bigint[])
+                    ON CONFLICT (delivery_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ticks = EXCLUDED.duration_ticks,
+                        outcome = EXCLUDED.outcome, status_code = EXCLUDED.status_code, error_kind = EXCLUDED.error_kind, error = EXCLUDED.error, next_due_at = EXCLUDED.next_due_at
+                    """)
+                {
+                    Parameters =
+                    {
+                        new() { Value = ids }, new() { Value = group.Select(g => g.Attempt.Number).ToArray() },
+                        new() { Value = group.Select(g => g.Attempt.StartedAt.UtcTicks).ToArray() }, new() { Value = group.Select(g => g.Attempt.Duration.Ticks).ToArray() },
+                        new() { Value = group.Select(g => (int)g.Attempt.Outcome).ToArray() }, new() { Value = codes }, new() { Value = kinds }, new() { Value = errors },
+                        new() { Value = nextDue },
+                    },
+                },
+                new NpgsqlBatchCommand("""
+                    UPDATE conductor_deliveries AS d SET status = v.status, attempts = d.attempts + 1, due_at = COALESCE(v.next, d.due_at),
+                        last_status_code = v.code, last_error_kind = v.kind, last_error = v.error, leased_until = NULL
+                    FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::integer[], $5::integer[], $6::text[]) AS v(id, status, next, code, kind, error)
+                    WHERE d.id = v.id
+                    """)
+                {
+                    Parameters =
+                    {
+                        new() { Value = ids }, new() { Value = group.Select(g => (int)g.Next).ToArray() }, new() { Value = nextDue },
+                        new() { Value = codes }, new() { Value = kinds }, new() { Value = errors },
+                    },
+                },
+            },
+        };
+        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
+        batch.Transaction = transaction;
+        await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
+        if (batch.BatchCommands[1].RecordsAffected != group.Count) throw new KeyNotFoundException("An attempt names a delivery that is not stored.");
+        await transaction.CommitAsync().ConfigureAwait(false);
+    }
+
+    private async Task RecordOneAsync(AttemptLog attempt, DeliveryStatus next)
+    {
+        var cancellationToken = CancellationToken.None;
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection)
         {
@@ -342,6 +445,7 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (_pending.Writer.TryComplete()) await _flusher.ConfigureAwait(false);
+        if (_outcomes.Writer.TryComplete()) await _outcomeFlusher.ConfigureAwait(false);
         await _source.DisposeAsync().ConfigureAwait(false);
     }
 }

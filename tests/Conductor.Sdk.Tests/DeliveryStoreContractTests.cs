@@ -33,6 +33,36 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
         new(id, number, T0, TimeSpan.FromMilliseconds(12), outcome, status, status is null ? AttemptErrorKind.Connection : AttemptErrorKind.HttpStatus, outcome == AttemptOutcome.Delivered ? null : "HTTP 500", next);
 
     [Fact]
+    public async Task Outcomes_recorded_together_are_all_stored_and_an_unknown_id_fails_only_its_own_caller()
+    {
+        // Written in one go, so that stores which group outcomes into one commit get them as one group.
+        var ids = Enumerable.Range(0, 40).Select(i => "o" + i.ToString("D2", System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        await Store.EnqueueAsync(ids.Select(id => Record(id)).ToList());
+        Assert.Equal(40, (await Store.LeaseDueAsync(T0.AddSeconds(1), 100, T0.AddMinutes(1))).Count);
+        var writes = ids.Select(id => Store.RecordAttemptAsync(new AttemptLog(id, 1, T0, TimeSpan.FromMilliseconds(5), AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered).AsTask()).ToList();
+        Task unknown;
+        try
+        {
+            unknown = Store.RecordAttemptAsync(new AttemptLog("missing", 1, T0, TimeSpan.Zero, AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered).AsTask();
+        }
+        catch (KeyNotFoundException ex)
+        {
+            unknown = Task.FromException(ex); // stores that check at once throw before returning a task
+        }
+
+        await Task.WhenAll(writes);
+        var error = await Assert.ThrowsAsync<KeyNotFoundException>(() => unknown);
+        Assert.Contains("'missing'", error.Message);
+        foreach (var id in ids)
+        {
+            var stored = await Store.GetAsync(id);
+            Assert.Equal(DeliveryStatus.Delivered, stored!.Status);
+            Assert.Equal(1, stored.Attempts);
+            Assert.Equal(200, Assert.Single(await Store.AttemptsAsync(id)).StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task Enqueued_deliveries_read_back_whole()
     {
         await Store.EnqueueAsync(new[] { Record("d1"), Record("d2") });
