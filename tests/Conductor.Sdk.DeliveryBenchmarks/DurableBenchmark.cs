@@ -22,7 +22,8 @@ using Microsoft.Extensions.Logging;
 /// </summary>
 internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> received, Action resetReceived)
 {
-    public sealed record Round(double PerSecond, double NotifyP50Micros, double NotifyP99Micros, double CpuMicrosPerDelivery);
+    /// <summary>One round: deliveries/s, Notify latency, CPU per delivery, and how fast the Notify calls themselves returned (all N of them).</summary>
+    public sealed record Round(double PerSecond, double NotifyP50Micros, double NotifyP99Micros, double CpuMicrosPerDelivery, double NotifyPerSecond = double.NaN);
 
     /// <summary>One round of the bare loop (<paramref name="bare"/>), with its CPU time per delivery.</summary>
     public static async Task<Round> MeasureBare(int count, Func<int, Task<Result>> bare)
@@ -62,11 +63,11 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             await Send(ensemble, Math.Min(count, 2_000), "warm");
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var clock = Stopwatch.StartNew();
-            var latencies = await Send(ensemble, count, "run");
+            var (latencies, notified) = await Send(ensemble, count, "run");
             var elapsed = clock.Elapsed;
             var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
             Array.Sort(latencies);
-            return new Round(count / elapsed.TotalSeconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99), used.TotalMicroseconds / count);
+            return new Round(count / elapsed.TotalSeconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99), used.TotalMicroseconds / count, count / notified.TotalSeconds);
         }
         finally
         {
@@ -83,8 +84,9 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     }
 
     /// <summary>Sends <paramref name="count"/> events from <c>senders</c> callers and waits until the receiver has them all; returns each Notify's latency in µs.</summary>
-    private async Task<double[]> Send(BenchOrdersEnsemble ensemble, int count, string prefix)
+    private async Task<(double[] Latencies, TimeSpan Notified)> Send(BenchOrdersEnsemble ensemble, int count, string prefix)
     {
+        var clock = Stopwatch.StartNew();
         resetReceived();
         var latencies = new double[count];
         var output = new BenchOrdersEnsemble.Output { TrackingNumber = "1Z-0000000000" };
@@ -101,6 +103,8 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             }
         }));
 
+        var notified = clock.Elapsed;
+
         // Deliveries leave in the background: the round ends when the receiver has counted every one.
         var deadline = Stopwatch.StartNew();
         while (received() < count)
@@ -109,7 +113,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             await Task.Delay(1);
         }
 
-        return latencies;
+        return (latencies, notified);
     }
 
     private static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];

@@ -25,7 +25,7 @@ using Microsoft.Extensions.Logging;
 // allocations per delivery.
 //
 //   dotnet run -c Release --project tests/Conductor.Sdk.DeliveryBenchmarks -- [N] [concurrency] [rounds]
-//   ... -- 20000 64 5 --durable [--no-postgresql] [--with-memory] [--warmup K]
+//   ... -- 20000 64 5 --durable [--no-postgresql] [--with-memory] [--warmup K] [--slow-receiver MS]
 //       (issue #18: default SQLite and PostgreSQL through the generated Notify, against the bare loop)
 var n = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
 var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16;
@@ -47,6 +47,8 @@ HttpClient? bareClient = null;
 var postgres = args.SkipWhile(a => a != "--postgresql").Skip(1).FirstOrDefault();
 
 var received = 0;
+// --slow-receiver MS: the receiver takes MS milliseconds per request (issue #18 point 4: a receiver slower than the producers).
+var slowReceiver = args.SkipWhile(a => a != "--slow-receiver").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(0);
 var builder = WebApplication.CreateSlimBuilder();
 builder.Logging.ClearProviders();
 builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
@@ -59,6 +61,7 @@ receiver.Run(async context =>
     {
     }
 
+    if (slowReceiver > 0) await Task.Delay(slowReceiver);
     Interlocked.Increment(ref received);
     context.Response.StatusCode = 200;
 });
@@ -104,12 +107,13 @@ if (args.Contains("--durable"))
         }
 
         static string Row(string name, List<DurableBenchmark.Round> r, double baseline) => r.Count == 0 ? "" :
-            $"| {name} | {Median(r.Select(x => x.PerSecond)):N0} | {Median(r.Select(x => x.PerSecond)) / baseline:0.00} | {(double.IsNaN(r[0].NotifyP50Micros) ? "-" : Median(r.Select(x => x.NotifyP50Micros)).ToString("N0", CultureInfo.InvariantCulture) + " µs")} | {(double.IsNaN(r[0].NotifyP99Micros) ? "-" : Median(r.Select(x => x.NotifyP99Micros)).ToString("N0", CultureInfo.InvariantCulture) + " µs")} | {Median(r.Select(x => x.CpuMicrosPerDelivery)):N1} µs |\n";
+            $"| {name} | {Median(r.Select(x => x.PerSecond)):N0} | {Median(r.Select(x => x.PerSecond)) / baseline:0.00} | {(double.IsNaN(r[0].NotifyP50Micros) ? "-" : Median(r.Select(x => x.NotifyP50Micros)).ToString("N0", CultureInfo.InvariantCulture) + " µs")} | {(double.IsNaN(r[0].NotifyP99Micros) ? "-" : Median(r.Select(x => x.NotifyP99Micros)).ToString("N0", CultureInfo.InvariantCulture) + " µs")} | {Median(r.Select(x => x.CpuMicrosPerDelivery)):N1} µs | {(double.IsNaN(r[0].NotifyPerSecond) ? "-" : Median(r.Select(x => x.NotifyPerSecond)).ToString("N0", CultureInfo.InvariantCulture))} |\n";
         var bareMedian = Median(bareRounds.Select(x => x.PerSecond));
         Console.WriteLine();
         Console.WriteLine($"N = {n} per round, {senders} concurrent senders, median of {rounds} rounds");
-        Console.WriteLine("| path | deliveries/s | × bare | Notify p50 | Notify p99 | CPU per delivery (process) |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        if (slowReceiver > 0) Console.WriteLine($"receiver: {slowReceiver} ms per request, so at most {senders * 1000 / slowReceiver:N0} deliveries/s");
+        Console.WriteLine("| path | deliveries/s | × bare | Notify p50 | Notify p99 | CPU per delivery (process) | Notify calls/s |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         Console.Write(Row("bare signed HttpClient loop", bareRounds, bareMedian) + Row("Notify → default SQLite store", sqliteRounds, bareMedian) + Row("Notify → PostgreSQL store", pgRounds, bareMedian) + Row("Notify → in-memory store (reference)", memoryRounds, bareMedian));
         Console.WriteLine("targets: SQLite >= 0.80 × bare; PostgreSQL >= 0.50 × bare");
     }
