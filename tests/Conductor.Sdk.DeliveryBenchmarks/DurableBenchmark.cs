@@ -118,3 +118,133 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
 
     private static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
 }
+
+/// <summary>
+/// Issue #18 point 3: several processes sharing one PostgreSQL database, each an application instance with its own
+/// host, Notify callers and delivery worker. The parent starts them (this same program with <c>--durable-child</c>),
+/// waits until each has warmed up, says "go" to all at once and measures until its receiver has every delivery.
+/// The receiver checks that no delivery id is in flight twice at the same time (two processes attempting one
+/// delivery) and counts the ids it saw more than once.
+/// </summary>
+internal static class DurableProcesses
+{
+    /// <summary>The child: warm up, report READY, send <paramref name="count"/> events on "go", report NOTIFIED, stop on "stop".</summary>
+    public static async Task ChildAsync(Uri receiver, string postgres, int count, string prefix, int senders)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = Path.GetTempPath(), DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["BENCH_RECEIVER"] = receiver.GetLeftPart(UriPartial.Authority),
+            ["BENCH_WEBHOOK_SECRET"] = "bench-secret",
+        });
+        builder.Services.AddConductor(o =>
+        {
+            o.AllowedNetworks.Add("127.0.0.1/32");
+            o.MaxConcurrentPerEndpoint = senders;
+            o.MaxConcurrentDeliveries = senders;
+        }).AddEnsembles().UsePostgreSql(postgres);
+        using var host = builder.Build();
+        await host.StartAsync();
+        var ensemble = host.Services.GetRequiredService<BenchOrdersEnsemble>();
+        var output = new BenchOrdersEnsemble.Output { TrackingNumber = "1Z-0000000000" };
+        async Task Send(int n, string id)
+        {
+            var next = -1;
+            await Task.WhenAll(Enumerable.Range(0, senders).Select(async _ =>
+            {
+                int i;
+                while ((i = Interlocked.Increment(ref next)) < n)
+                {
+                    await ensemble.Notify.ExecutionCompletedAsync(id + "-" + i.ToString("D10", CultureInfo.InvariantCulture), output, TimeSpan.FromMilliseconds(1234));
+                }
+            }));
+        }
+
+        await Send(1_000, prefix + "-warm");
+        Console.WriteLine("READY");
+        if (Console.ReadLine() != "go") return;
+        await Send(count, prefix);
+        Console.WriteLine("NOTIFIED");
+        Console.ReadLine(); // "stop" (or the parent closing the pipe)
+        await host.StopAsync();
+    }
+
+    /// <summary>The parent side: runs <paramref name="processes"/> children on a fresh database; returns deliveries/s.</summary>
+    public static async Task<(double PerSecond, double MachineBusy)> RunAsync(int processes, int count, Uri receiver, string postgres, int senders, Func<int> received, Action resetReceived)
+    {
+        var children = new List<Process>();
+        try
+        {
+            for (var p = 0; p < processes; p++)
+            {
+                var self = Environment.ProcessPath!;
+                var dll = typeof(DurableProcesses).Assembly.Location;
+                var arguments = $"--durable-child {receiver} \"{postgres}\" {count / processes} p{p} {senders}";
+                var start = new ProcessStartInfo(self, Path.GetFileNameWithoutExtension(self) == "dotnet" ? $"\"{dll}\" {arguments}" : arguments)
+                {
+                    RedirectStandardInput = true,
+                    RedirectStandardOutput = true,
+                    UseShellExecute = false,
+                };
+                children.Add(Process.Start(start)!);
+            }
+
+            foreach (var child in children)
+            {
+                var line = await child.StandardOutput.ReadLineAsync();
+                if (line != "READY") throw new InvalidOperationException($"a child process did not start: {line ?? "(exited)"}");
+            }
+
+            // Warm-up deliveries are in flight from every child: wait for them, then count afresh.
+            await WaitFor(() => received() >= processes * 1_000);
+            resetReceived();
+            var cpu = MachineCpu();
+            var clock = Stopwatch.StartNew();
+            foreach (var child in children) await child.StandardInput.WriteLineAsync("go");
+            var expected = count / processes * processes;
+            await WaitFor(() => received() >= expected);
+            var elapsed = clock.Elapsed;
+            var after = MachineCpu();
+            var busy = after.Total == cpu.Total ? 0 : 1 - ((double)(after.Idle - cpu.Idle) / (after.Total - cpu.Total));
+            return (expected / elapsed.TotalSeconds, busy);
+        }
+        finally
+        {
+            foreach (var child in children)
+            {
+                try
+                {
+                    await child.StandardInput.WriteLineAsync("stop");
+                    child.StandardInput.Close();
+                    if (!child.WaitForExit(TimeSpan.FromSeconds(30))) child.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                }
+                catch (IOException)
+                {
+                }
+
+                child.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The machine's CPU time counters from /proc/stat (every process: PostgreSQL, the children, this receiver).</summary>
+    private static (long Total, long Idle) MachineCpu()
+    {
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(long.Parse).ToArray();
+        return (fields.Sum(), fields[3] + (fields.Length > 4 ? fields[4] : 0));
+    }
+
+    private static async Task WaitFor(Func<bool> condition)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (deadline.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException("the deliveries did not all arrive within 5 minutes");
+            await Task.Delay(1);
+        }
+    }
+}

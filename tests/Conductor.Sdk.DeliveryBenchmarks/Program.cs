@@ -26,7 +26,15 @@ using Microsoft.Extensions.Logging;
 //
 //   dotnet run -c Release --project tests/Conductor.Sdk.DeliveryBenchmarks -- [N] [concurrency] [rounds]
 //   ... -- 20000 64 5 --durable [--no-postgresql] [--with-memory] [--warmup K] [--slow-receiver MS]
+//   ... -- 30000 64 3 --durable-processes   (issue #18: 1, 2 and 3 processes on one PostgreSQL database)
 //       (issue #18: default SQLite and PostgreSQL through the generated Notify, against the bare loop)
+if (args.Length > 0 && args[0] == "--durable-child")
+{
+    // A child of --durable-processes: one application instance on the shared PostgreSQL database.
+    await DurableProcesses.ChildAsync(new Uri(args[1]), args[2], int.Parse(args[3], CultureInfo.InvariantCulture), args[4], int.Parse(args[5], CultureInfo.InvariantCulture));
+    return;
+}
+
 var n = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 20_000;
 var concurrency = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 16;
 var rounds = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 5;
@@ -47,6 +55,13 @@ HttpClient? bareClient = null;
 var postgres = args.SkipWhile(a => a != "--postgresql").Skip(1).FirstOrDefault();
 
 var received = 0;
+// Delivery ids in flight at the receiver and ids seen, for --durable-processes: an id in flight twice at once means two
+// processes attempted one delivery concurrently; an id seen again is a duplicate (allowed: at least once).
+var trackIds = args.Contains("--durable-processes");
+var inFlight = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>();
+var seenIds = new System.Collections.Concurrent.ConcurrentDictionary<string, byte>();
+var concurrentAttempts = 0;
+var duplicates = 0;
 // --slow-receiver MS: the receiver takes MS milliseconds per request (issue #18 point 4: a receiver slower than the producers).
 var slowReceiver = args.SkipWhile(a => a != "--slow-receiver").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(0);
 var builder = WebApplication.CreateSlimBuilder();
@@ -61,7 +76,15 @@ receiver.Run(async context =>
     {
     }
 
+    var deliveryId = trackIds ? context.Request.Headers["X-Conductor-Delivery-Id"].ToString() : null;
+    if (deliveryId is not null)
+    {
+        if (!inFlight.TryAdd(deliveryId, 0)) Interlocked.Increment(ref concurrentAttempts);
+        if (!seenIds.TryAdd(deliveryId, 0)) Interlocked.Increment(ref duplicates);
+    }
+
     if (slowReceiver > 0) await Task.Delay(slowReceiver);
+    if (deliveryId is not null) inFlight.TryRemove(deliveryId, out _);
     Interlocked.Increment(ref received);
     context.Response.StatusCode = 200;
 });
@@ -72,6 +95,46 @@ var sample = new ExecutionCompleted(DateTimeOffset.UtcNow, "bench", "exec-000000
 var bodyLength = EventPayload.Serialize(sample).Length;
 Console.WriteLine($"N = {n}, concurrency = {concurrency}, rounds = {rounds}, body = {bodyLength} bytes, receiver = {url}");
 Console.WriteLine($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, Server GC = {System.Runtime.GCSettings.IsServerGC}");
+
+if (args.Contains("--durable-processes"))
+{
+    // Issue #18 point 3: 1, 2 and 3 processes sharing one PostgreSQL database (a cluster started here), N events in all.
+    var senders = 64;
+    var cluster = new Conductor.Sdk.Tests.Infrastructure.PostgreSqlCluster();
+    await cluster.InitializeAsync();
+    try
+    {
+        var curve = new List<(int Processes, double PerSecond, double Busy)>();
+        foreach (var processes in new[] { 1, 2, 3 })
+        {
+            var rates = new List<double>();
+            var busy = new List<double>();
+            for (var round = 0; round < rounds; round++)
+            {
+                var (rate, machineBusy) = await DurableProcesses.RunAsync(processes, n, url, cluster.CreateDatabase(), senders, () => Volatile.Read(ref received), () => Volatile.Write(ref received, 0));
+                rates.Add(rate);
+                busy.Add(machineBusy);
+                Console.WriteLine($"{processes} process(es), round {round + 1}: {rate:N0} deliveries/s, machine CPU busy {machineBusy:P0}");
+            }
+
+            curve.Add((processes, Median(rates), Median(busy)));
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"N = {n} per round in all, {senders} Notify callers per process, median of {rounds} rounds");
+        Console.WriteLine($"| processes | deliveries/s | × 1 process | machine CPU busy ({Environment.ProcessorCount} cores) |");
+        Console.WriteLine("|---:|---:|---:|---:|");
+        foreach (var (processes, rate, machineBusy) in curve) Console.WriteLine($"| {processes} | {rate:N0} | {rate / curve[0].PerSecond:0.00} | {machineBusy:P0} |");
+        Console.WriteLine($"delivery ids in flight twice at the same time (two processes attempting one delivery): {concurrentAttempts}; ids received more than once: {duplicates}");
+    }
+    finally
+    {
+        await cluster.DisposeAsync();
+        await receiver.StopAsync();
+    }
+
+    return;
+}
 
 if (args.Contains("--durable"))
 {
