@@ -107,15 +107,78 @@ public sealed class IsolationAndSsrfTests
     [InlineData("http://[fd00::1]/hooks", "fd00::1", "unique-local")]
     public async Task Internal_addresses_are_refused_without_a_request_and_dead_lettered(string url, string address, string reason)
     {
-        await using var pipeline = Pipeline.Create(new[] { Webhook("orders", new Uri(url), retries: 3) }, allowLoopback: false);
+        var record = await RefusedAsync(new Uri(url), retries: 3);
+        Assert.Contains($"refused to connect to {address}", record.LastError);
+        Assert.Contains(reason, record.LastError);
+    }
+
+    /// <summary>One event to <paramref name="url"/> with the default policy: the delivery's record, checked to be dead-lettered as refused (no retry) with how to allow it.</summary>
+    private static async Task<DeliveryRecord> RefusedAsync(Uri url, int retries)
+    {
+        await using var pipeline = Pipeline.Create(new[] { Webhook("orders", url, retries: retries) }, allowLoopback: false);
         var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
         await pipeline.Processor.RunDueAsync();
         var record = await pipeline.RecordAsync(id);
         Assert.Equal(DeliveryStatus.DeadLettered, record.Status);
         Assert.Equal(AttemptErrorKind.DestinationRefused, record.LastErrorKind);
-        Assert.Contains($"refused to connect to {address}", record.LastError);
-        Assert.Contains(reason, record.LastError);
         Assert.Contains("AllowedNetworks", record.LastError);
+        return record;
+    }
+
+    [Theory]
+    // Numeric forms of 127.0.0.1 that URL parsers accept: decimal, hexadecimal, octal, shortened.
+    [InlineData("http://2130706433:{port}/hooks", "127.0.0.1")]
+    [InlineData("http://0x7f000001:{port}/hooks", "127.0.0.1")]
+    [InlineData("http://0177.0.0.1:{port}/hooks", "127.0.0.1")]
+    [InlineData("http://127.1:{port}/hooks", "127.0.0.1")]
+    [InlineData("http://0.0.0.0:{port}/hooks", "0.0.0.0")]
+    // IPv6 forms that carry a refused IPv4 address.
+    [InlineData("http://[::ffff:127.0.0.1]:{port}/hooks", "127.0.0.1")]
+    [InlineData("http://[::ffff:10.0.0.1]:{port}/hooks", "10.0.0.1")]
+    [InlineData("http://[64:ff9b::7f00:1]:{port}/hooks", "127.0.0.1")]
+    [InlineData("http://[64:ff9b::a9fe:a9fe]:{port}/hooks", "169.254.169.254")]
+    [InlineData("http://[::127.0.0.1]:{port}/hooks", "127.0.0.1")]
+    [InlineData("http://[2002:7f00:1::1]:{port}/hooks", "127.0.0.1")]
+    [InlineData("http://[::1]:{port}/hooks", "::1")]
+    public async Task Every_literal_form_of_a_refused_address_is_refused_and_nothing_is_sent(string template, string reached)
+    {
+        await using var receiver = await Receiver.StartAsync(Reply.Status(200));
+        var url = new Uri(template.Replace("{port}", receiver.BaseAddress.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        var record = await RefusedAsync(url, retries: 0);
+        Assert.Contains(reached, record.LastError);
+        Assert.Equal(0, receiver.Count);
+    }
+
+    [Theory]
+    [InlineData("64:ff9b::a00:1", "it reaches 10.0.0.1, which is a private network")]
+    [InlineData("64:ff9b:1::a00:1", "local-use NAT64")]
+    [InlineData("2002:c0a8:101::1", "it reaches 192.168.1.1, which is a private network")]
+    [InlineData("::a9fe:a9fe", "it reaches 169.254.169.254, which is link-local")]
+    [InlineData("fd00:ec2::254", "cloud metadata")]
+    public void The_policy_judges_an_ipv6_address_by_the_ipv4_address_it_carries(string address, string reason)
+    {
+        var refusal = new DestinationPolicy().Check(IPAddress.Parse(address));
+        Assert.NotNull(refusal);
+        Assert.Contains(reason, refusal);
+    }
+
+    [Theory]
+    [InlineData("64:ff9b::808:808")] // 8.8.8.8 through NAT64
+    [InlineData("2002:808:808::1")] // 8.8.8.8 through 6to4
+    [InlineData("2606:4700::1111")]
+    [InlineData("93.184.216.34")]
+    public void Public_addresses_stay_allowed_in_every_form(string address) =>
+        Assert.Null(new DestinationPolicy().Check(IPAddress.Parse(address)));
+
+    [Fact]
+    public void The_webhook_handler_uses_no_proxy_so_a_proxy_cannot_become_a_bypass()
+    {
+        // With a proxy, the connect callback would be asked for the proxy's address, not the webhook's, and the address
+        // check would judge the proxy: HTTP_PROXY / HTTPS_PROXY / HttpClient.DefaultProxy must not apply to webhooks.
+        using var handler = new SafeConnector(new DestinationPolicy()).CreateHandler();
+        Assert.False(handler.UseProxy);
+        Assert.Null(handler.Proxy);
+        Assert.False(handler.AllowAutoRedirect);
     }
 
     [Fact]

@@ -5,7 +5,8 @@ namespace Conductor.Sdk.Security;
 
 /// <summary>
 /// Decides which addresses webhooks may connect to. By default loopback, private (RFC 1918), link-local,
-/// CGNAT (100.64/10), IPv6 unique-local, unspecified/multicast and cloud-metadata addresses are refused;
+/// CGNAT (100.64/10), IPv6 unique-local, unspecified/multicast and cloud-metadata addresses are refused, also when an
+/// IPv6 address carries one of them (IPv4-mapped, NAT64, IPv4-compatible, 6to4);
 /// networks listed in <see cref="AllowedNetworks"/> (CIDR) are allowed explicitly. The check runs on the
 /// resolved address at connect time, so a DNS name that rebinds to a private address is still refused.
 /// </summary>
@@ -26,10 +27,11 @@ public sealed class DestinationPolicy
         (IPNetwork.Parse("240.0.0.0/4"), "reserved space"),
         (IPNetwork.Parse("::/128"), "an unspecified address"),
         (IPNetwork.Parse("::1/128"), "loopback"),
+        (IPNetwork.Parse("fd00:ec2::254/128"), "the cloud metadata endpoint"),
         (IPNetwork.Parse("fc00::/7"), "an IPv6 unique-local network"),
         (IPNetwork.Parse("fe80::/10"), "IPv6 link-local"),
         (IPNetwork.Parse("ff00::/8"), "multicast"),
-        (IPNetwork.Parse("fd00:ec2::254/128"), "the cloud metadata endpoint"),
+        (IPNetwork.Parse("64:ff9b:1::/48"), "a local-use NAT64 network (RFC 8215)"),
     };
 
     /// <summary>Networks that are allowed even though they would be refused by default.</summary>
@@ -57,10 +59,13 @@ public sealed class DestinationPolicy
     public string? Check(IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(address);
-        var candidate = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        // An IPv6 address that carries an IPv4 one (mapped, NAT64, IPv4-compatible, 6to4) is judged by the IPv4 address
+        // it reaches: 64:ff9b::a00:1 is 10.0.0.1 through a NAT64 gateway.
+        var embedded = EmbeddedIPv4(address);
+        var candidate = embedded ?? address;
         foreach (var allowed in AllowedNetworks)
         {
-            if (allowed.Contains(candidate)) return null;
+            if (allowed.Contains(candidate) || allowed.Contains(address)) return null;
         }
 
         foreach (var (network, reason) in Refused)
@@ -68,11 +73,28 @@ public sealed class DestinationPolicy
             if (network.BaseAddress.AddressFamily == candidate.AddressFamily && network.Contains(candidate))
             {
                 var cidr = candidate.AddressFamily == AddressFamily.InterNetworkV6 ? "/128" : "/32";
-                return $"refused to connect to {candidate}: it is {reason}, which webhooks may not reach by default (SSRF protection); " +
+                var what = embedded is null || address.IsIPv4MappedToIPv6 ? $"{candidate}: it is" : $"{address}: it reaches {candidate}, which is";
+                return $"refused to connect to {what} {reason}, which webhooks may not reach by default (SSRF protection); " +
                        $"to allow it, add \"{candidate}{cidr}\" (or its network) to AllowedNetworks";
             }
         }
 
+        return null;
+    }
+
+    /// <summary>The IPv4 address an IPv6 one carries (IPv4-mapped, NAT64 64:ff9b::/96, IPv4-compatible ::/96, 6to4 2002::/16), or null.</summary>
+    private static IPAddress? EmbeddedIPv4(IPAddress address)
+    {
+        if (address.AddressFamily != AddressFamily.InterNetworkV6) return null;
+        if (address.IsIPv4MappedToIPv6) return address.MapToIPv4();
+        Span<byte> bytes = stackalloc byte[16];
+        address.TryWriteBytes(bytes, out _);
+        // 64:ff9b::/96, the well-known NAT64 prefix: the last 32 bits are the IPv4 address.
+        if (bytes[..12].SequenceEqual(stackalloc byte[] { 0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 })) return new IPAddress(bytes[12..]);
+        // ::a.b.c.d (deprecated IPv4-compatible), but not :: and ::1 themselves.
+        if (bytes[..12].IndexOfAnyExcept((byte)0) < 0 && (bytes[12] | bytes[13] | bytes[14]) + (bytes[15] > 1 ? 1 : 0) != 0) return new IPAddress(bytes[12..]);
+        // 2002:AABB:CCDD::/48, 6to4: bits 16-47 are the IPv4 address of the relay target.
+        if (bytes[0] == 0x20 && bytes[1] == 0x02) return new IPAddress(bytes.Slice(2, 4));
         return null;
     }
 }
