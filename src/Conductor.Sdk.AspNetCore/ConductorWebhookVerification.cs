@@ -68,38 +68,58 @@ internal sealed partial class ConductorSignatureFilter(ConductorWebhookVerificat
     {
         var http = context.HttpContext;
         var request = http.Request;
-        if (request.ContentLength > options.MaxBodyBytes)
-        {
-            return new Problem(StatusCodes.Status413PayloadTooLarge, "Webhook body too large", $"the body exceeds {options.MaxBodyBytes} bytes");
-        }
+        var headers = request.Headers;
+        var time = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        var now = time.GetUtcNow();
 
+        // Missing signature headers or a stale timestamp are refused before a byte of the body is read.
+        var result = Verify(ReadOnlySpan<byte>.Empty, headers, now);
+        if (result is WebhookVerificationResult.MissingHeader or WebhookVerificationResult.StaleTimestamp) return Reject(http, result);
+        if (request.ContentLength > options.MaxBodyBytes) return TooLarge();
+
+        // The body is read up to MaxBodyBytes and no further, whether or not the sender announced its length (a chunked
+        // body that never ends costs at most that much memory).
         request.EnableBuffering();
         using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, http.RequestAborted).ConfigureAwait(false);
-        if (buffer.Length > options.MaxBodyBytes)
+        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
         {
-            return new Problem(StatusCodes.Status413PayloadTooLarge, "Webhook body too large", $"the body exceeds {options.MaxBodyBytes} bytes");
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, http.RequestAborted).ConfigureAwait(false)) > 0)
+            {
+                if (buffer.Length + read > options.MaxBodyBytes) return TooLarge();
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(chunk);
         }
 
         request.Body.Position = 0;
         var body = buffer.ToArray();
-        var time = http.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
-        var headers = request.Headers;
-        var result = options.Format == WebhookSignatureFormat.StandardWebhooks
-            ? WebhookSignature.VerifyStandardWebhooks(body, headers["webhook-id"], headers["webhook-timestamp"], headers["webhook-signature"], options.Secrets, time.GetUtcNow(), options.Tolerance)
-            : WebhookSignature.Verify(body, headers["X-Conductor-Signature"], headers["X-Conductor-Timestamp"], options.Secrets, time.GetUtcNow(), options.Tolerance);
-        if (result != WebhookVerificationResult.Valid)
-        {
-            var logger = http.RequestServices.GetService<ILoggerFactory>()?.CreateLogger("Conductor.Sdk.AspNetCore.WebhookVerification");
-            if (logger is not null) Rejected(logger, request.Path, result);
-            return new Problem(StatusCodes.Status401Unauthorized, "Webhook signature rejected", WebhookSignature.Describe(result, options.Format));
-        }
+        result = Verify(body, headers, now);
+        if (result != WebhookVerificationResult.Valid) return Reject(http, result);
 
         var deliveryId = options.Format == WebhookSignatureFormat.StandardWebhooks ? headers["webhook-id"].ToString() : headers["X-Conductor-Delivery-Id"].ToString();
         _ = int.TryParse(headers["X-Conductor-Delivery-Attempt"], out var attempt);
         new VerifiedWebhook(body, headers["X-Conductor-Event"].ToString(), deliveryId.Length == 0 ? null : deliveryId, attempt).Attach(http);
         return await next(context).ConfigureAwait(false);
     }
+
+    private WebhookVerificationResult Verify(ReadOnlySpan<byte> body, IHeaderDictionary headers, DateTimeOffset now) =>
+        options.Format == WebhookSignatureFormat.StandardWebhooks
+            ? WebhookSignature.VerifyStandardWebhooks(body, headers["webhook-id"], headers["webhook-timestamp"], headers["webhook-signature"], options.Secrets, now, options.Tolerance)
+            : WebhookSignature.Verify(body, headers["X-Conductor-Signature"], headers["X-Conductor-Timestamp"], options.Secrets, now, options.Tolerance);
+
+    private Problem Reject(HttpContext http, WebhookVerificationResult result)
+    {
+        var logger = http.RequestServices.GetService<ILoggerFactory>()?.CreateLogger("Conductor.Sdk.AspNetCore.WebhookVerification");
+        if (logger is not null) Rejected(logger, http.Request.Path, result);
+        return new Problem(StatusCodes.Status401Unauthorized, "Webhook signature rejected", WebhookSignature.Describe(result, options.Format));
+    }
+
+    private Problem TooLarge() => new(StatusCodes.Status413PayloadTooLarge, "Webhook body too large", $"the body exceeds {options.MaxBodyBytes} bytes");
 
     /// <summary>
     /// An RFC 9457 problem response written without System.Text.Json reflection, so the filter also works in

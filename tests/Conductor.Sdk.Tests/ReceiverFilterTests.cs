@@ -130,6 +130,55 @@ public sealed class ReceiverFilterTests
         Assert.Equal(id, receiver.Requests.Single().Header("delivery-id"));
     }
 
+    [Theory]
+    [InlineData(false, "401", "signature")] // no signature headers: refused before the body is read
+    [InlineData(true, "413", "exceeds 65536 bytes")] // fresh headers, a body that never ends: refused once MaxBodyBytes were read (not Kestrel's 30 MB)
+    public async Task An_endless_chunked_body_is_answered_without_being_read_to_its_end(bool signed, string expected, string detail)
+    {
+        var time = new FakeTimeProvider(Now);
+        await using var receiver = await StartReceiverAsync(time, o =>
+        {
+            o.Secrets.Add("whsec-test");
+            o.MaxBodyBytes = 64 * 1024;
+        });
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, receiver.BaseAddress.Port);
+        var stream = client.GetStream();
+        var head = "POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n" +
+            (signed ? $"X-Conductor-Timestamp: {Now.ToUnixTimeSeconds()}\r\nX-Conductor-Signature: sha256=00\r\n" : string.Empty) + "\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head));
+        using var stop = new CancellationTokenSource();
+        // The sender keeps sending 16 KB chunks and never sends the last one; it stops when the server closes or answers.
+        var sending = Task.Run(async () =>
+        {
+            var chunk = Encoding.ASCII.GetBytes("4000\r\n" + new string('x', 0x4000) + "\r\n");
+            try
+            {
+                while (!stop.IsCancellationRequested) await stream.WriteAsync(chunk, stop.Token);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+            }
+        });
+        using var reader = new StreamReader(stream, Encoding.ASCII, leaveOpen: true);
+        var status = await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        // The rest of the answer: the filter's problem+json names why (Kestrel's own limits answer without it).
+        var answer = new StringBuilder();
+        while (await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)) is { } line)
+        {
+            answer.AppendLine(line);
+            if (line.Contains('}', StringComparison.Ordinal)) break;
+        }
+
+        await stop.CancelAsync();
+        Assert.StartsWith($"HTTP/1.1 {expected}", status);
+        Assert.Contains("application/problem+json", answer.ToString());
+        Assert.Contains(detail, answer.ToString());
+        Assert.Equal(0, receiver.Count);
+        client.Close();
+        await sending;
+    }
+
     [Fact]
     public void The_filter_refuses_to_be_configured_without_a_secret()
     {
