@@ -95,6 +95,39 @@ public sealed class RobustnessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Binary_garbage_and_invalid_utf8_end_in_located_diagnostics()
+    {
+        // What a build reads from a file that is not text: the decoder turns invalid UTF-8 into U+FFFD, and NUL and control
+        // characters come through as they are. Seeded, so a failure names a reproducible variant.
+        var random = new Random(19);
+        var variants = new List<string>
+        {
+            Encoding.UTF8.GetString(new byte[] { 0xC3, 0x28, 0xA0, 0xA1, 0xE2, 0x28, 0xA1, 0xF0, 0x28, 0x8C, 0xBC }), // invalid sequences
+            "name: \uFFFD\uFFFD\nnotifications: []\n",
+            "name: demo\0\nflow:\n  - agent: a\0b\n",
+            "\u0001\u0002\u0003\u0004",
+            "name: demo\nnotifications:\n  - type: webhook\n    url: \"https://\uFFFD.example.com/\u0007\"\n    events: [execution.completed]\n",
+        };
+        for (var i = 0; i < 300; i++)
+        {
+            var bytes = new byte[random.Next(1, 4096)];
+            random.NextBytes(bytes);
+            variants.Add(Encoding.UTF8.GetString(bytes));
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < variants.Count; i++)
+        {
+            var outcome = Run(variants[i]);
+            AssertAccountedFor(outcome, $"garbage variant {i}");
+            Assert.True(outcome.HasCnd || outcome.GeneratedSources == 1, $"garbage variant {i} vanished without a diagnostic");
+        }
+
+        // A hang guard, not a speed target: 305 files take well under a second here.
+        Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1), $"{variants.Count} garbage files took {clock.Elapsed}");
+    }
+
+    [Fact]
     public void Empty_and_whitespace_files_report_a_missing_name()
     {
         foreach (var text in new[] { string.Empty, "   ", "\n\n", "# only a comment\n", "\uFEFF", "---\n", "~" })
