@@ -1,0 +1,89 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Sqlite;
+using Conductor.Sdk.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>
+/// Issue #19 point 7: a webhook secret never reaches what the SDK writes down. One delivery fails twice (a 500, then a
+/// reset connection) and then arrives. Afterwards the test scans the bytes of the SQLite file and its WAL, every
+/// stored record and attempt, and every log message at Debug level, for the secret.
+/// </summary>
+public sealed class SecretScanTests
+{
+    private const string Secret = "canary-secret-7f3a9c";
+
+    [Fact]
+    public async Task The_secret_is_in_no_stored_byte_no_record_and_no_log_line()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "conductor-secret-scan-" + Guid.NewGuid().ToString("N"));
+        var file = Path.Combine(directory, "deliveries.db");
+        var logs = new ConcurrentQueue<string>();
+        await using var receiver = await Receiver.StartAsync((_, n) => n == 0 ? Reply.Status(500) : n == 1 ? Reply.Reset : Reply.Status(200));
+        var webhook = new WebhookNotificationDefinition("orders", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { Secret }, 3, TimeSpan.FromSeconds(5));
+        try
+        {
+            string id;
+            await using (var pipeline = Pipeline.Create(
+                new[] { webhook },
+                services: s => s.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new Collecting(logs))),
+                store: () => new SqliteDeliveryStore(file)))
+            {
+                id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
+                for (var round = 0; round < 3 && (await pipeline.RecordAsync(id)).Status == DeliveryStatus.Pending; round++)
+                {
+                    await pipeline.Processor.RunDueAsync();
+                    pipeline.Time.Advance(TimeSpan.FromMinutes(10));
+                }
+
+                var record = await pipeline.RecordAsync(id);
+                Assert.Equal(DeliveryStatus.Delivered, record.Status);
+                Assert.Equal(3, record.Attempts);
+                Assert.DoesNotContain(Secret, record.ToString());
+                Assert.DoesNotContain(Secret, Encoding.UTF8.GetString(record.Payload.Span));
+                foreach (var attempt in await pipeline.Store.AttemptsAsync(id)) Assert.DoesNotContain(Secret, attempt.ToString());
+
+                // The receiver did get a signature made with the secret, so the secret was in use.
+                Assert.All(receiver.Requests, r => Assert.StartsWith("sha256=", r.Headers.Single(h => h.Key.Equals("X-Conductor-Signature", StringComparison.OrdinalIgnoreCase)).Value));
+            }
+
+            foreach (var path in Directory.GetFiles(directory))
+            {
+                var bytes = await File.ReadAllBytesAsync(path);
+                Assert.True(bytes.AsSpan().IndexOf(Encoding.UTF8.GetBytes(Secret)) < 0, $"the secret is in {Path.GetFileName(path)}");
+            }
+
+            Assert.NotEmpty(logs);
+            Assert.Contains(logs, line => line.Contains(id, StringComparison.Ordinal));
+            Assert.DoesNotContain(logs, line => line.Contains(Secret, StringComparison.Ordinal));
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    private sealed class Collecting(ConcurrentQueue<string> lines) : ILoggerProvider, ILogger
+    {
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            lines.Enqueue($"{logLevel}: {formatter(state, exception)} {exception} {state}");
+
+        public void Dispose()
+        {
+        }
+    }
+}
