@@ -412,7 +412,6 @@ namespace Conductor.Sdk.Generators
             {
                 var events = "new string[] { " + string.Join(", ", notification.Events.Select(e => TemplateCompiler.Literal(e.Value))) + " }";
                 var index = notification.Index.ToString(CultureInfo.InvariantCulture);
-                string Compiled(Template? template, string field) => template is null ? "null" : TemplateCompiler.Compile(template);
 
                 switch (notification)
                 {
@@ -427,26 +426,26 @@ namespace Conductor.Sdk.Generators
                         break;
                     case EmailNotification email:
                         w.Line($"new {Sdk}.Notifications.EmailNotificationDefinition(Name, {index}, {events}, {Provider(email.Provider)},");
-                        w.Line($"    new[] {{ {string.Join(", ", email.To.Select((t, i) => Compiled(t, "to" + i)))} }},");
-                        w.Line($"    {Compiled(email.From, "from")}, {Compiled(email.Subject, "subject")}),");
+                        w.Line($"    new[] {{ {string.Join(", ", email.To.Select(Compiled))} }},");
+                        w.Line($"    {Compiled(email.From)}, {Compiled(email.Subject)}),");
                         break;
                     case SmsNotification sms:
                         w.Line($"new {Sdk}.Notifications.SmsNotificationDefinition(Name, {index}, {events}, {Provider(sms.Provider)},");
-                        w.Line($"    new[] {{ {string.Join(", ", sms.To.Select((t, i) => Compiled(t, "to" + i)))} }},");
-                        w.Line($"    {Compiled(sms.From, "from")}, {Compiled(sms.Body, "body")}),");
+                        w.Line($"    new[] {{ {string.Join(", ", sms.To.Select(Compiled))} }},");
+                        w.Line($"    {Compiled(sms.From)}, {Compiled(sms.Body)}),");
                         break;
                     case PushNotification push:
                         var accepted = Conductor.Sdk.Model.Validation.Schema.PushTargets(push.Provider.Value);
                         var targets = new[] { ("token", push.Token), ("topic", push.Topic), ("condition", push.Condition), ("deviceToken", push.DeviceToken), ("subscription", push.Subscription) }
                             .Where(t => t.Item2 is not null && accepted.Contains(t.Item1))
-                            .Select(t => $"[{TemplateCompiler.Literal(t.Item1)}] = {Compiled(t.Item2, t.Item1)}");
-                        var data = push.Data.Select(d => $"[{TemplateCompiler.Literal(d.Key.Value)}] = {Compiled(d.Value, "data" + d.Key.Value)}");
-                        var actions = push.Actions.Select((a, i) => $"({Compiled(a.Id, "action" + i + "id")}, {Compiled(a.Title, "action" + i + "title")})");
+                            .Select(t => $"[{TemplateCompiler.Literal(t.Item1)}] = {Compiled(t.Item2)}");
+                        var data = push.Data.Select(d => $"[{TemplateCompiler.Literal(d.Key.Value)}] = {Compiled(d.Value)}");
+                        var actions = push.Actions.Select(a => $"({Compiled(a.Id)}, {Compiled(a.Title)})");
                         w.Line($"new {Sdk}.Notifications.PushNotificationDefinition(Name, {index}, {events}, {TemplateCompiler.Literal(push.Provider.Value)},");
                         w.Line($"    new {Generic}.Dictionary<string, {Sdk}.Notifications.CompiledTemplate> {{ {string.Join(", ", targets)} }},");
-                        w.Line($"    {Compiled(push.Title, "title")}, {Compiled(push.Body, "body")}, {Compiled(push.Image, "image")},");
+                        w.Line($"    {Compiled(push.Title)}, {Compiled(push.Body)}, {Compiled(push.Image)},");
                         w.Line($"    new {Generic}.Dictionary<string, {Sdk}.Notifications.CompiledTemplate> {{ {string.Join(", ", data)} }},");
-                        var apnsTopic = push.Provider.Value == "apns" && push.Topic is not null ? $" {{ Options = new {Generic}.Dictionary<string, {Sdk}.Notifications.CompiledTemplate> {{ [\"topic\"] = {Compiled(push.Topic, "apnsTopic")} }} }}" : "";
+                        var apnsTopic = push.Provider.Value == "apns" && push.Topic is not null ? $" {{ Options = new {Generic}.Dictionary<string, {Sdk}.Notifications.CompiledTemplate> {{ [\"topic\"] = {Compiled(push.Topic)} }} }}" : "";
                         w.Line($"    new ({Sdk}.Notifications.CompiledTemplate Id, {Sdk}.Notifications.CompiledTemplate Title)[] {{ {string.Join(", ", actions)} }}){apnsTopic},");
                         break;
                 }
@@ -461,6 +460,9 @@ namespace Conductor.Sdk.Generators
             w.Close();
             w.Line();
         }
+
+        /// <summary>A compiled template, or <c>null</c> for a field the YAML leaves out.</summary>
+        private static string Compiled(Template? template) => template is null ? "null" : TemplateCompiler.Compile(template);
 
         private static string Provider(LocatedString? provider) => provider is null ? "null" : TemplateCompiler.Literal(provider.Value);
 

@@ -198,7 +198,8 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
     }
 
     /// <summary>
-    /// Writes the outcomes waiting at the time in one transaction (one commit, two statements over arrays) and then
+    /// Writes the outcomes waiting at the time in one transaction (one commit, two statements over arrays; a single outcome
+    /// takes the same path) and then
     /// completes them all. If the group fails (an id that is not stored), each is written alone, so that only its own
     /// caller gets the error.
     /// </summary>
@@ -212,8 +213,7 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
             while (group.Count < 1024 && reader.TryRead(out var outcome)) group.Add(outcome);
             try
             {
-                if (group.Count == 1) await RecordOneAsync(group[0].Attempt, group[0].Next).ConfigureAwait(false);
-                else await RecordManyAsync(group).ConfigureAwait(false);
+                await RecordManyAsync(group).ConfigureAwait(false);
                 foreach (var (_, _, done) in group) done.TrySetResult();
             }
             catch (Exception) when (group.Count > 1)
@@ -222,7 +222,7 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
                 {
                     try
                     {
-                        await RecordOneAsync(attempt, next).ConfigureAwait(false);
+                        await RecordManyAsync([(attempt, next, done)]).ConfigureAwait(false);
                         done.TrySetResult();
                     }
                     catch (Exception ex)
@@ -283,51 +283,11 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
         await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
         batch.Transaction = transaction;
         await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
-        if (batch.BatchCommands[1].RecordsAffected != group.Count) throw new KeyNotFoundException("An attempt names a delivery that is not stored.");
-        await transaction.CommitAsync().ConfigureAwait(false);
-    }
-
-    private async Task RecordOneAsync(AttemptLog attempt, DeliveryStatus next)
-    {
-        var cancellationToken = CancellationToken.None;
-        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var batch = new NpgsqlBatch(connection)
+        if (batch.BatchCommands[1].RecordsAffected != group.Count)
         {
-            BatchCommands =
-            {
-                new NpgsqlBatchCommand("""
-                    INSERT INTO conductor_attempts VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                    ON CONFLICT (delivery_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ticks = EXCLUDED.duration_ticks,
-                        outcome = EXCLUDED.outcome, status_code = EXCLUDED.status_code, error_kind = EXCLUDED.error_kind, error = EXCLUDED.error, next_due_at = EXCLUDED.next_due_at
-                    """)
-                {
-                    Parameters =
-                    {
-                        new() { Value = attempt.DeliveryId }, new() { Value = attempt.Number }, new() { Value = attempt.StartedAt.UtcTicks },
-                        new() { Value = attempt.Duration.Ticks }, new() { Value = (int)attempt.Outcome }, new() { Value = (object?)attempt.StatusCode ?? DBNull.Value },
-                        new() { Value = (int)attempt.ErrorKind }, new() { Value = (object?)attempt.Error ?? DBNull.Value }, new() { Value = (object?)attempt.NextDueAt?.UtcTicks ?? DBNull.Value },
-                    },
-                },
-                new NpgsqlBatchCommand("""
-                    UPDATE conductor_deliveries SET status = $1, attempts = attempts + 1, due_at = COALESCE($2, due_at),
-                        last_status_code = $3, last_error_kind = $4, last_error = $5, leased_until = NULL
-                    WHERE id = $6
-                    """)
-                {
-                    Parameters =
-                    {
-                        new() { Value = (int)next }, new() { Value = (object?)attempt.NextDueAt?.UtcTicks ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
-                        new() { Value = (object?)attempt.StatusCode ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer },
-                        new() { Value = (int)attempt.ErrorKind }, new() { Value = (object?)attempt.Error ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text }, new() { Value = attempt.DeliveryId },
-                    },
-                },
-            },
-        };
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        batch.Transaction = transaction;
-        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        if (batch.BatchCommands[1].RecordsAffected != 1) throw new KeyNotFoundException($"No delivery with id '{attempt.DeliveryId}' is stored.");
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            throw new KeyNotFoundException(group.Count == 1 ? $"No delivery with id '{ids[0]}' is stored." : "An attempt names a delivery that is not stored.");
+        }
+        await transaction.CommitAsync().ConfigureAwait(false);
     }
 
     /// <inheritdoc />

@@ -39,23 +39,11 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     {
         var root = Path.Combine(Path.GetTempPath(), "conductor-durable-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(root);
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = root, DisableDefaults = true });
-        builder.Logging.ClearProviders();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        using var host = BuildHost(receiver, senders, root, conductor =>
         {
-            ["BENCH_RECEIVER"] = receiver.GetLeftPart(UriPartial.Authority),
-            ["BENCH_WEBHOOK_SECRET"] = "bench-secret",
+            if (postgres is not null) conductor.UsePostgreSql(postgres);
+            if (inMemory) Conductor.Sdk.Sqlite.SqliteConductorBuilderExtensions.UseInMemoryStore(conductor);
         });
-        var conductor = builder.Services.AddConductor(o =>
-        {
-            o.AllowedNetworks.Add("127.0.0.1/32");
-            // The same concurrency toward the receiver as the bare loop has.
-            o.MaxConcurrentPerEndpoint = senders;
-            o.MaxConcurrentDeliveries = senders;
-        }).AddEnsembles();
-        if (postgres is not null) conductor.UsePostgreSql(postgres);
-        if (inMemory) Conductor.Sdk.Sqlite.SqliteConductorBuilderExtensions.UseInMemoryStore(conductor);
-        using var host = builder.Build();
         await host.StartAsync();
         try
         {
@@ -88,6 +76,45 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     {
         var clock = Stopwatch.StartNew();
         resetReceived();
+        var latencies = await NotifyAll(ensemble, count, prefix, senders);
+        var notified = clock.Elapsed;
+
+        // Deliveries leave in the background: the round ends when the receiver has counted every one.
+        var deadline = Stopwatch.StartNew();
+        while (received() < count)
+        {
+            if (deadline.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"only {received()} of {count} deliveries arrived within 5 minutes");
+            await Task.Delay(1);
+        }
+
+        return (latencies, notified);
+    }
+
+    /// <summary>
+    /// A host as an application builds it: <c>AddConductor().AddEnsembles()</c>, the receiver allowed, the same
+    /// concurrency toward it as the bare loop has; <paramref name="store"/> picks the store (nothing: the default SQLite).
+    /// </summary>
+    internal static IHost BuildHost(Uri receiver, int senders, string contentRoot, Action<ConductorBuilder> store)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = contentRoot, DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["BENCH_RECEIVER"] = receiver.GetLeftPart(UriPartial.Authority),
+            ["BENCH_WEBHOOK_SECRET"] = "bench-secret",
+        });
+        store(builder.Services.AddConductor(o =>
+        {
+            o.AllowedNetworks.Add("127.0.0.1/32");
+            o.MaxConcurrentPerEndpoint = senders;
+            o.MaxConcurrentDeliveries = senders;
+        }).AddEnsembles());
+        return builder.Build();
+    }
+
+    /// <summary><paramref name="count"/> events through the generated Notify from <paramref name="senders"/> callers; each call's latency in µs.</summary>
+    internal static async Task<double[]> NotifyAll(BenchOrdersEnsemble ensemble, int count, string prefix, int senders)
+    {
         var latencies = new double[count];
         var output = new BenchOrdersEnsemble.Output { TrackingNumber = "1Z-0000000000" };
         var duration = TimeSpan.FromMilliseconds(1234);
@@ -102,18 +129,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
                 latencies[i] = Stopwatch.GetElapsedTime(start).TotalMicroseconds;
             }
         }));
-
-        var notified = clock.Elapsed;
-
-        // Deliveries leave in the background: the round ends when the receiver has counted every one.
-        var deadline = Stopwatch.StartNew();
-        while (received() < count)
-        {
-            if (deadline.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"only {received()} of {count} deliveries arrived within 5 minutes");
-            await Task.Delay(1);
-        }
-
-        return (latencies, notified);
+        return latencies;
     }
 
     private static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
@@ -131,35 +147,10 @@ internal static class DurableProcesses
     /// <summary>The child: warm up, report READY, send <paramref name="count"/> events on "go", report NOTIFIED, stop on "stop".</summary>
     public static async Task ChildAsync(Uri receiver, string postgres, int count, string prefix, int senders)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = Path.GetTempPath(), DisableDefaults = true });
-        builder.Logging.ClearProviders();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["BENCH_RECEIVER"] = receiver.GetLeftPart(UriPartial.Authority),
-            ["BENCH_WEBHOOK_SECRET"] = "bench-secret",
-        });
-        builder.Services.AddConductor(o =>
-        {
-            o.AllowedNetworks.Add("127.0.0.1/32");
-            o.MaxConcurrentPerEndpoint = senders;
-            o.MaxConcurrentDeliveries = senders;
-        }).AddEnsembles().UsePostgreSql(postgres);
-        using var host = builder.Build();
+        using var host = DurableBenchmark.BuildHost(receiver, senders, Path.GetTempPath(), conductor => conductor.UsePostgreSql(postgres));
         await host.StartAsync();
         var ensemble = host.Services.GetRequiredService<BenchOrdersEnsemble>();
-        var output = new BenchOrdersEnsemble.Output { TrackingNumber = "1Z-0000000000" };
-        async Task Send(int n, string id)
-        {
-            var next = -1;
-            await Task.WhenAll(Enumerable.Range(0, senders).Select(async _ =>
-            {
-                int i;
-                while ((i = Interlocked.Increment(ref next)) < n)
-                {
-                    await ensemble.Notify.ExecutionCompletedAsync(id + "-" + i.ToString("D10", CultureInfo.InvariantCulture), output, TimeSpan.FromMilliseconds(1234));
-                }
-            }));
-        }
+        Task Send(int n, string id) => DurableBenchmark.NotifyAll(ensemble, n, id, senders);
 
         await Send(1_000, prefix + "-warm");
         Console.WriteLine("READY");

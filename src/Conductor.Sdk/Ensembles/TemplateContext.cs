@@ -214,12 +214,6 @@ public static class TemplateValues
     /// <summary>Truthiness for <c>&amp;&amp;</c>, <c>||</c> and <c>!</c>: empty, "false", "0" and "null" are false.</summary>
     public static bool Truthy(string value) => value.Length > 0 && value != "false" && value != "0" && value != "null";
 
-    /// <summary>
-    /// A template value as an output property value: JSON stays JSON (a number stays a number), text stays text,
-    /// and an empty value is null.
-    /// </summary>
-    public static object? ToObject(TemplateValue value) => value.AsJson() is { } json ? json.Clone() : value.ToString() is { Length: > 0 } text ? text : null;
-
     /// <summary>A boolean as a template value.</summary>
     public static TemplateValue Text(bool value) => TemplateValue.Text(value ? "true" : "false");
 }
