@@ -77,10 +77,62 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
         output.WriteLine($"{seen.Values.Sum()} requests in all; {seen.Count(p => p.Value > 2)} deliveries were attempted more than twice (at-least-once)");
     }
 
-    private Process StartWorker(string storePath, Uri receiver)
+    /// <summary>
+    /// Issue #19 point 1: the process is killed (SIGKILL) while it is still calling Notify and delivering. Every delivery
+    /// whose Notify had returned before the kill reaches the receiver once a new worker runs; duplicates are counted.
+    /// </summary>
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgresql")]
+    public async Task Deliveries_accepted_by_Notify_survive_a_kill_during_Notify(string kind)
+    {
+        const int Count = 1000;
+        var seen = new ConcurrentDictionary<string, int>();
+        await using var receiver = await Receiver.StartAsync((request, _) =>
+        {
+            seen.AddOrUpdate(request.Header("X-Conductor-Delivery-Id"), 1, (_, n) => n + 1);
+            return Reply.Status(200);
+        });
+
+        Directory.CreateDirectory(_directory);
+        var storePath = kind == "postgresql" ? "postgresql:" + cluster.CreateDatabase() : Path.Combine(_directory, "deliveries.db");
+        var accepted = new ConcurrentQueue<string>();
+        using (var first = StartWorker(storePath, receiver.Url(), $"notify {Count}"))
+        {
+            var reading = Task.Run(async () =>
+            {
+                while (await first.StandardOutput.ReadLineAsync() is { } line)
+                {
+                    if (line.StartsWith("accepted ", StringComparison.Ordinal)) accepted.Enqueue(line["accepted ".Length..]);
+                }
+            });
+            await WaitUntilAsync(() => accepted.Count >= Count / 2, TimeSpan.FromSeconds(60), "half of the events to be accepted", () => $"{accepted.Count} accepted; worker exited: {first.HasExited}");
+            first.Kill(entireProcessTree: true);
+            await first.WaitForExitAsync();
+            await reading;
+        }
+
+        var acceptedIds = accepted.ToHashSet();
+        output.WriteLine($"killed after {acceptedIds.Count} accepted Notify calls; {seen.Count} deliveries had arrived");
+        Assert.InRange(acceptedIds.Count, Count / 2, Count - 1);
+
+        using (var second = StartWorker(storePath, receiver.Url()))
+        {
+            await WaitUntilAsync(() => acceptedIds.All(seen.ContainsKey), TimeSpan.FromSeconds(90), "every accepted delivery to reach the receiver",
+                () => $"{acceptedIds.Count(id => !seen.ContainsKey(id))} of {acceptedIds.Count} missing");
+            second.Kill(entireProcessTree: true);
+            await second.WaitForExitAsync();
+        }
+
+        var duplicates = seen.Count(p => p.Value > 1);
+        output.WriteLine($"{acceptedIds.Count} accepted, 0 lost, {seen.Count - acceptedIds.Count} stored but not yet acknowledged at the kill and delivered anyway, {duplicates} delivered twice or more");
+        Assert.Empty(acceptedIds.Where(id => !seen.ContainsKey(id)));
+    }
+
+    private Process StartWorker(string storePath, Uri receiver, string extra = "")
     {
         var host = Path.Combine(AppContext.BaseDirectory, "Conductor.Sdk.WorkerHost.dll");
-        var start = new ProcessStartInfo("dotnet", $"\"{host}\" \"{storePath}\" \"{receiver}\" 5")
+        var start = new ProcessStartInfo("dotnet", $"\"{host}\" \"{storePath}\" \"{receiver}\" 5 {extra}")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

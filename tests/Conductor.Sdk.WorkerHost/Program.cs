@@ -8,12 +8,32 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-// Usage: Conductor.Sdk.WorkerHost <store> <receiver url> <lease seconds>
+// Usage: Conductor.Sdk.WorkerHost <store> <receiver url> <lease seconds> [notify <count>]
+//        Conductor.Sdk.WorkerHost lock <store.db>
 // <store> is a SQLite file, or "postgresql:" followed by a connection string.
-// Delivers the "kill-test" ensemble's webhook deliveries found in the store until it is killed.
-if (args.Length != 3)
+// Delivers the "kill-test" ensemble's webhook deliveries found in the store until it is killed. With "notify <count>"
+// it also dispatches <count> events through AddConductor's dispatcher, one after the other, and prints
+// "accepted <delivery id>" once each dispatch has returned (the delivery is stored), so that a test can kill it in
+// mid-flight and check that every accepted delivery arrives.
+// "lock" holds an exclusive write transaction on the SQLite file (as another application might) until stdin closes.
+if (args is ["lock", var lockedFile])
 {
-    Console.Error.WriteLine("usage: Conductor.Sdk.WorkerHost <store.db> <receiver url> <lease seconds>");
+    using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={lockedFile};Pooling=False");
+    connection.Open();
+    using (var begin = connection.CreateCommand())
+    {
+        begin.CommandText = "BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS held_by_another_process (x INTEGER);";
+        begin.ExecuteNonQuery();
+    }
+
+    Console.WriteLine("locked");
+    Console.In.ReadToEnd();
+    return 0;
+}
+
+if (args.Length is not (3 or 5))
+{
+    Console.Error.WriteLine("usage: Conductor.Sdk.WorkerHost <store.db> <receiver url> <lease seconds> [notify <count>]");
     return 2;
 }
 
@@ -32,6 +52,19 @@ else conductor.UseSqlite(args[0]);
 using var host = builder.Build();
 await host.StartAsync();
 Console.WriteLine("ready");
+if (args.Length == 5 && args[3] == "notify")
+{
+    var dispatcher = host.Services.GetRequiredService<Conductor.Sdk.Delivery.NotificationDispatcher>();
+    var count = int.Parse(args[4], CultureInfo.InvariantCulture);
+    for (var i = 0; i < count; i++)
+    {
+        var receipt = await dispatcher.DispatchAsync(new ExecutionCompleted(DateTimeOffset.UtcNow, "kill-test", $"exec-{i:D4}", null, 1));
+        Console.WriteLine("accepted " + receipt.DeliveryIds.Single());
+    }
+
+    Console.WriteLine("all accepted");
+}
+
 await host.WaitForShutdownAsync();
 return 0;
 

@@ -37,14 +37,54 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
     public SqliteDeliveryStore(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        var directory = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
         Path = System.IO.Path.GetFullPath(path);
-        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false }.ToString());
+        var directory = System.IO.Path.GetDirectoryName(Path);
+        try
+        {
+            if (!string.IsNullOrEmpty(directory)) Directory.CreateDirectory(directory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidOperationException(
+                $"The SQLite delivery store cannot create its directory {directory} ({ex.Message}). Create it, writable by this process, or choose another file with UseSqlite(path).", ex);
+        }
+
+        // Waiting for another connection's write lock is bounded: SQLite's busy handler and Microsoft.Data.Sqlite's own
+        // retry both give up after BusyTimeout, so a file held by another process fails a call instead of hanging it.
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = Path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = false, DefaultTimeout = (int)BusyTimeout.TotalSeconds,
+        }.ToString());
+        try
+        {
+            Open();
+        }
+        catch (Exception ex)
+        {
+            _connection.Dispose();
+            throw ex is SqliteException sqlite ? Fault(sqlite, "open the store") : ex;
+        }
+
+        _flusher = Task.Run(FlushLoopAsync);
+    }
+
+    /// <summary>How long a call waits for a write lock held by another connection or process before it fails.</summary>
+    public static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(5);
+
+    private void Open()
+    {
         _connection.Open();
+        // On a read-only file or file system SQLite quietly opens the file read-only: say so now, not at the first Notify.
+        if (SQLitePCL.raw.sqlite3_db_readonly(_connection.Handle, "main") == 1)
+        {
+            throw Fault(8, "SQLite opened the file read-only", "open the store");
+        }
+
+        // Reading the schema first tells a corrupt file or one that is not a database apart before anything is written.
+        Execute("SELECT count(*) FROM sqlite_master;");
         Execute("PRAGMA journal_mode=WAL;");
         Execute("PRAGMA synchronous=FULL;");
-        Execute("PRAGMA busy_timeout=5000;");
+        Execute($"PRAGMA busy_timeout={(int)BusyTimeout.TotalMilliseconds};");
         Execute("""
             CREATE TABLE IF NOT EXISTS deliveries (
                 id TEXT PRIMARY KEY,
@@ -77,7 +117,6 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
                 next_due_at INTEGER NULL,
                 PRIMARY KEY (delivery_id, number));
             """);
-        _flusher = Task.Run(FlushLoopAsync);
     }
 
     /// <summary>The database file.</summary>
@@ -124,7 +163,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
                     foreach (var write in writes) Remember(write);
                     foreach (var write in writes) write.Done.TrySetResult();
                 }
-                catch (Exception) when (writes.Count > 1)
+                catch (Exception ex) when (writes.Count > 1 && OneWriteMayBeAtFault(ex))
                 {
                     foreach (var write in writes)
                     {
@@ -134,9 +173,9 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
                             Remember(write);
                             write.Done.TrySetResult();
                         }
-                        catch (Exception ex)
+                        catch (Exception single)
                         {
-                            write.Done.TrySetException(Wrap(ex));
+                            write.Done.TrySetException(Wrap(single));
                         }
                     }
                 }
@@ -152,7 +191,63 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         }
     }
 
-    private Exception Wrap(Exception ex) => ex is KeyNotFoundException ? ex : new InvalidOperationException($"Deliveries could not be stored in {Path}: {ex.Message}", ex);
+    /// <summary>
+    /// Whether a failed group may have failed because of one of its writes (an unknown or duplicate id), so that writing
+    /// them one by one isolates it. A full disk, a lock held elsewhere or a corrupt file fails them all alike; retrying
+    /// each would only multiply the wait.
+    /// </summary>
+    private static bool OneWriteMayBeAtFault(Exception ex) =>
+        ex is KeyNotFoundException || (ex is SqliteException sqlite && sqlite.SqliteErrorCode == 19 /* SQLITE_CONSTRAINT */);
+
+    private Exception Wrap(Exception ex) => ex switch
+    {
+        KeyNotFoundException => ex,
+        SqliteException { SqliteErrorCode: 19 } => new InvalidOperationException($"Deliveries could not be stored in {Path}: a delivery with the same id is already stored ({ex.Message})", ex),
+        SqliteException sqlite => Fault(sqlite, "store deliveries"),
+        _ => new InvalidOperationException($"Deliveries could not be stored in {Path}: {ex.Message}", ex),
+    };
+
+    /// <summary>
+    /// An error that names the file, what went wrong in terms of the file system, and what to do about it. The SQLite
+    /// message and code follow for the record.
+    /// </summary>
+    private InvalidOperationException Fault(SqliteException ex, string doing) => Fault(ex.SqliteErrorCode, ex.Message, doing, ex);
+
+    private InvalidOperationException Fault(int code, string detail, string doing, Exception? inner = null)
+    {
+        var advice = code switch
+        {
+            5 or 6 => $"the file is locked by another process or connection, which has held a write transaction for longer than {BusyTimeout.TotalSeconds:0} s. " +
+                "End that transaction (an open sqlite3 shell, a backup tool or another application using the same file); the store carries on once it is released",
+            8 => "the file, its -wal or -shm file, its directory or the file system is read-only. The store needs write access to all of them",
+            10 => "the disk or file system reported an I/O error. Check the volume (dmesg, free space, mount state)",
+            11 or 26 => "the file is corrupt or is not a SQLite database. The store leaves it untouched: move it aside (keep it to inspect, or recover " +
+                "with sqlite3's .recover) and start again to create a new store, or choose another file with UseSqlite(path)",
+            13 => "the disk is full (or the file system's quota is reached). Free space on that volume; deliveries already accepted are kept, " +
+                "and are sent once the store can write again",
+            14 => "the file cannot be opened. Check that its directory exists and that this process may create and write files there",
+            _ => "SQLite refused the operation",
+        };
+        return new InvalidOperationException($"The SQLite delivery store {Path} could not {doing}: {advice}. ({detail})", inner);
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the connection under the gate, turning SQLite errors into <see cref="Fault"/>s.</summary>
+    private async ValueTask<T> LockedAsync<T>(string doing, Func<T> work, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return work();
+        }
+        catch (SqliteException ex)
+        {
+            throw Fault(ex, doing);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
 
     private void Commit(IReadOnlyList<PendingWrite> writes)
     {
@@ -235,10 +330,9 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return LockedAsync<IReadOnlyList<DeliveryRecord>>("lease due deliveries", () =>
         {
             Synchronous("NORMAL");
             using var command = _connection.CreateCommand();
@@ -269,11 +363,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
             if (stored is not null) result.AddRange(ReadByIds(stored));
             result.Sort((a, b) => a.DueAt != b.DueAt ? a.DueAt.CompareTo(b.DueAt) : string.CompareOrdinal(a.Id, b.Id));
             return result;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -286,8 +376,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
     /// <inheritdoc />
     public async ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        await LockedAsync("release a lease", () =>
         {
             Synchronous("NORMAL");
             using var command = _connection.CreateCommand();
@@ -295,18 +384,14 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
             command.Parameters.AddWithValue("$due", dueAt.UtcTicks);
             command.Parameters.AddWithValue("$id", deliveryId);
             if (command.ExecuteNonQuery() != 1) throw new KeyNotFoundException($"No delivery with id '{deliveryId}' is stored in {Path}.");
-        }
-        finally
-        {
-            _gate.Release();
-        }
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
-    public async ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+    public ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return LockedAsync<DateTimeOffset?>("find the next due delivery", () =>
         {
             using var command = _connection.CreateCommand();
             var skip = SkipClause(command, skipEndpoints);
@@ -317,35 +402,25 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
                     SELECT MIN(leased_until) AS at FROM deliveries WHERE status = 0 AND leased_until IS NOT NULL)
                 """;
             return command.ExecuteScalar() is long ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
-    public async ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default)
+    public ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return LockedAsync<DeliveryRecord?>("read a delivery", () =>
         {
             using var command = _connection.CreateCommand();
             command.CommandText = $"SELECT {Columns} FROM deliveries WHERE id = $id";
             command.Parameters.AddWithValue("$id", deliveryId);
             return ReadRecords(command).SingleOrDefault();
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return LockedAsync<IReadOnlyList<DeliveryRecord>>("list deliveries", () =>
         {
             using var command = _connection.CreateCommand();
             var where = new List<string>();
@@ -356,18 +431,13 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
             command.CommandText = $"SELECT {Columns} FROM deliveries {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY created_at DESC, id DESC LIMIT $limit";
             command.Parameters.AddWithValue("$limit", query.Limit);
             return ReadRecords(command);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default)
+    public ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return LockedAsync<IReadOnlyList<AttemptLog>>("read attempts", () =>
         {
             using var command = _connection.CreateCommand();
             command.CommandText = "SELECT number, started_at, duration_ticks, outcome, status_code, error_kind, error, next_due_at FROM attempts WHERE delivery_id = $id ORDER BY number";
@@ -389,29 +459,20 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
             }
 
             return result;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
-    public async ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default)
+    public ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return LockedAsync<bool>("replay a delivery", () =>
         {
             using var command = _connection.CreateCommand();
             command.CommandText = "UPDATE deliveries SET status = 0, due_at = $now, max_attempts = attempts + max_attempts, leased_until = NULL WHERE id = $id AND status = 2";
             command.Parameters.AddWithValue("$now", now.UtcTicks);
             command.Parameters.AddWithValue("$id", deliveryId);
             return command.ExecuteNonQuery() == 1;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        }, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -419,12 +480,11 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         PurgeAsync(createdBefore, null, cancellationToken);
 
     /// <inheritdoc />
-    public async ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, DeliveryStatus? status, CancellationToken cancellationToken = default)
+    public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, DeliveryStatus? status, CancellationToken cancellationToken = default)
     {
         PurgeStatus.Check(status);
         var finished = status is null ? "status <> 0" : "status = " + ((int)status.Value).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return LockedAsync<int>("purge deliveries", () =>
         {
             using var transaction = _connection.BeginTransaction();
             using var attempts = _connection.CreateCommand();
@@ -439,11 +499,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
             var deleted = deliveries.ExecuteNonQuery();
             transaction.Commit();
             return deleted;
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        }, cancellationToken);
     }
 
     private static string SkipClause(SqliteCommand command, IReadOnlyCollection<string>? skipEndpoints)
