@@ -18,6 +18,24 @@ public sealed class EmittedCodeTests
             secret: ${env.WEBHOOK_SECRET}
         """;
 
+    /// <summary>
+    /// Issue #19 point 7: generated code carries the name of a secret's environment variable, never a secret. A secret
+    /// written as a literal (CND0006) is reported without repeating it, and is not compiled into the assembly either.
+    /// </summary>
+    [Theory]
+    [InlineData("secret: hunter2-literal-9f1")]
+    [InlineData("secret: \"prefix-${env.WEBHOOK_SECRET}-hunter2-literal-9f1\"")]
+    public void A_secret_never_reaches_generated_code_or_diagnostics(string secretLine)
+    {
+        var yaml = Webhook.Replace("secret: ${env.WEBHOOK_SECRET}", secretLine);
+        var (result, _, generatorDiagnostics) = GeneratorHarness.Run(new[] { File("/project/ensembles/orders.yaml", yaml) });
+        var generated = result.Results.SelectMany(r => r.GeneratedSources).Select(s => s.SourceText.ToString()).ToList();
+        Assert.NotEmpty(generated);
+        Assert.Contains(generatorDiagnostics, d => d.Id == "CND0006");
+        Assert.All(generated, source => Assert.DoesNotContain("hunter2-literal-9f1", source));
+        Assert.All(generatorDiagnostics, d => Assert.DoesNotContain("hunter2-literal-9f1", d.GetMessage()));
+    }
+
     [Fact]
     public void Every_sample_ensemble_generates_code_that_compiles_without_warnings()
     {

@@ -71,6 +71,45 @@ public sealed class SecretScanTests
         }
     }
 
+    /// <summary>The same scan over PostgreSQL: every column of every stored row, as PostgreSQL renders it.</summary>
+    [Collection("postgresql")]
+    public sealed class OnPostgreSql(PostgreSqlCluster cluster)
+    {
+        [Fact]
+        public async Task The_secret_is_in_no_stored_row()
+        {
+            var connection = cluster.CreateDatabase();
+            await using var receiver = await Receiver.StartAsync((_, n) => n == 0 ? Reply.Status(500) : n == 1 ? Reply.Reset : Reply.Status(200));
+            var webhook = new WebhookNotificationDefinition("orders", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { Secret }, 3, TimeSpan.FromSeconds(5));
+            await using (var pipeline = Pipeline.Create(new[] { webhook }, store: () => new Conductor.Sdk.PostgreSql.PostgreSqlDeliveryStore(connection)))
+            {
+                var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
+                for (var round = 0; round < 3 && (await pipeline.RecordAsync(id)).Status == DeliveryStatus.Pending; round++)
+                {
+                    await pipeline.Processor.RunDueAsync();
+                    pipeline.Time.Advance(TimeSpan.FromMinutes(10));
+                }
+
+                Assert.Equal(DeliveryStatus.Delivered, (await pipeline.RecordAsync(id)).Status);
+            }
+
+            await using var data = Npgsql.NpgsqlDataSource.Create(connection);
+            var rows = new List<string>();
+            await using (var command = data.CreateCommand(
+                "SELECT format('%s', t) FROM (SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()) s, " +
+                "LATERAL query_to_xml(format('SELECT * FROM %I', s.table_name), true, false, '') t"))
+            await using (var reader = await command.ExecuteReaderAsync())
+            {
+                while (await reader.ReadAsync()) rows.Add(reader.GetString(0));
+            }
+
+            Assert.Contains(rows, r => r.Contains("execution.completed", StringComparison.Ordinal));
+            Assert.Contains(rows, r => r.Contains("HTTP 500", StringComparison.Ordinal));
+            Assert.DoesNotContain(rows, r => r.Contains(Secret, StringComparison.Ordinal));
+            Assert.All(receiver.Requests, r => Assert.StartsWith("sha256=", r.Headers.Single(h => h.Key.Equals("X-Conductor-Signature", StringComparison.OrdinalIgnoreCase)).Value));
+        }
+    }
+
     private sealed class Collecting(ConcurrentQueue<string> lines) : ILoggerProvider, ILogger
     {
         public ILogger CreateLogger(string categoryName) => this;
