@@ -92,6 +92,7 @@ public sealed class RobustnessTests(ITestOutputHelper output)
         output.WriteLine($"{variants} variants, {withErrors} with errors");
         Assert.True(variants >= 2000);
         Assert.True(withErrors > variants / 4, "mutations should mostly break the files; the mutator is not doing its job");
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile YAML", "mutated samples (truncations, byte flips): located CND diagnostics or code, never AD0001/CS8785", $"{variants} variants, {withErrors} with CND errors, 0 crashes");
     }
 
     [Fact]
@@ -125,6 +126,7 @@ public sealed class RobustnessTests(ITestOutputHelper output)
 
         // A hang guard, not a speed target: 305 files take well under a second here.
         Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1), $"{variants.Count} garbage files took {clock.Elapsed}");
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile YAML", "binary garbage and invalid UTF-8: located diagnostics, bounded time", $"{variants.Count} files in {clock.Elapsed.TotalSeconds:0.0} s, 0 crashes");
     }
 
     [Fact]
@@ -152,6 +154,7 @@ public sealed class RobustnessTests(ITestOutputHelper output)
         var diagnostic = Assert.Single(outcome.Diagnostics);
         Assert.Equal("CND0001", diagnostic.Id);
         Assert.Contains("alias bomb", diagnostic.GetMessage());
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile YAML", "alias bomb (10^10 nodes): refused with a diagnostic", $"{diagnostic.Id}: {diagnostic.GetMessage()}");
     }
 
     [Fact]
@@ -166,6 +169,7 @@ public sealed class RobustnessTests(ITestOutputHelper output)
         var deepExpression = "name: deep\nflow:\n  - agent: a\n  - name: b\n    condition: ${" + new string('(', 5000) + "true" + new string(')', 5000) + "}\n    operation: sms\n    config: {to: '+14155550100', body: x}\n";
         var expressionOutcome = Run(deepExpression);
         Assert.Contains(expressionOutcome.Diagnostics, d => d.Id == "CND0009" && d.GetMessage().Contains("nested deeper"));
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile YAML", "100,000 nested brackets, 5,000 nested mappings, 5,000 nested parentheses: diagnostics", "CND0001, CND0001, CND0009");
     }
 
     [Fact]
@@ -188,6 +192,7 @@ public sealed class RobustnessTests(ITestOutputHelper output)
         while (bigList.Length < 5 * 1024 * 1024) bigList.Append("  - type: webhook\n    url: https://api.example.com/x\n    events: [execution.failed]\n    secret: ${env.S}\n");
         var bigOutcome = Run(bigList.ToString());
         AssertAccountedFor(bigOutcome, "5 MB of notifications");
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile YAML", "5 MB files (repeated sample, printable junk, 5 MB of notifications): handled", $"duplicate key reported; junk reported; {bigOutcome.GeneratedSources} source generated for the list");
     }
 
     [Fact]

@@ -54,6 +54,7 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         var written = await SettledAsync(() => server.Written);
         output.WriteLine($"endless chunked body, status {status}: the receiver got {written:N0} bytes out before the connection closed");
         Assert.InRange(written, 1, MostAClientMayHaveTaken);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile receivers", "endless chunked response: read capped, attempt ends by itself", $"{record.Status}; receiver got {written / 1e6:0.0} MB out before the close", status.ToString(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]
@@ -73,6 +74,7 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         var written = await SettledAsync(() => server.Written);
         output.WriteLine($"1 GB body: {written:N0} bytes left the receiver before the connection closed");
         Assert.InRange(written, 1, MostAClientMayHaveTaken);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile receivers", "1 GB response body: not read", $"delivered; {written / 1e6:0.0} MB of 1,074 MB left the receiver");
     }
 
     [Theory]
@@ -100,6 +102,7 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         Assert.Equal(AttemptErrorKind.Timeout, attempt.ErrorKind);
         Assert.Equal("no response within 2000 ms", attempt.Error);
         output.WriteLine($"trickled {trickled}: {server.Written:N0} bytes before the timeout");
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile receivers", "response trickled a byte at a time: cut off by the 2 s attempt timeout", $"{attempt.ErrorKind}: {attempt.Error}", trickled);
     }
 
     [Fact]
@@ -119,6 +122,7 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         Assert.Equal(AttemptErrorKind.Connection, record.LastErrorKind);
         output.WriteLine($"oversized headers: {record.LastError}; {await SettledAsync(() => server.Written):N0} bytes sent");
         Assert.InRange(server.Written, 1, MostAClientMayHaveTaken);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile receivers", "response headers over 64 KB: attempt fails, retried", $"{record.LastErrorKind}: {record.LastError}");
     }
 
     public static TheoryData<string, double> RetryAfters => new()
@@ -144,7 +148,9 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         var attempt = Assert.Single(await pipeline.Store.AttemptsAsync(id));
         Assert.Equal(AttemptOutcome.Retry, attempt.Outcome);
         Assert.Equal(429, attempt.StatusCode);
-        Assert.Equal(TimeSpan.FromSeconds(expectedSeconds), attempt.NextDueAt!.Value - (attempt.StartedAt + attempt.Duration));
+        var wait = attempt.NextDueAt!.Value - (attempt.StartedAt + attempt.Duration);
+        Assert.Equal(TimeSpan.FromSeconds(expectedSeconds), wait);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile receivers", $"429 Retry-After: {value} → retry in {expectedSeconds} s", $"retry in {wait.TotalSeconds} s", value);
     }
 
     [Fact]
@@ -174,6 +180,7 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         Assert.Equal(DeliveryStatus.Delivered, record.Status);
         Assert.Equal(1, receiver.Count);
         Assert.Single(await pipeline.Store.AttemptsAsync(id));
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile receivers", "redirect to an internal address: not followed", $"HTTP {status} recorded, 1 request, Location not contacted", location);
     }
 
     [Theory]
@@ -190,6 +197,7 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         Assert.Equal(DeliveryStatus.Pending, record.Status);
         Assert.Equal(AttemptErrorKind.Connection, record.LastErrorKind);
         Assert.Contains("SSL", record.LastError);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Hostile receivers", "untrusted TLS: retryable connection error naming TLS", $"{record.LastErrorKind}: {record.LastError}", failure);
     }
 
     /// <summary>
@@ -256,6 +264,8 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
             Assert.Equal(4, hang.Count);
             Assert.InRange(slow.Requests, 1, 4);
             Assert.InRange(pipeline.Processor.InFlight, hang.Count + slow.Requests, 16);
+            Conductor.Sdk.Testing.ReliabilityResults.Record("Isolation", "4 hostile endpoints (hang, trickle, endless body, bad TLS), 100 deliveries ahead of 25 healthy ones: healthy ones not delayed",
+                $"25 healthy delivered in {served.TotalMilliseconds:0} ms with the clock frozen (no timeout fired)");
         }
         finally
         {

@@ -110,7 +110,10 @@ public sealed class IsolationAndSsrfTests
         var record = await RefusedAsync(new Uri(url), retries: 3);
         Assert.Contains($"refused to connect to {address}", record.LastError);
         Assert.Contains(reason, record.LastError);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("SSRF", "internal address refused, no request, dead-lettered", Refusal(record), url);
     }
+
+    private static string Refusal(DeliveryRecord record) => $"{record.Status}: {record.LastError!.Split(';')[0]}";
 
     /// <summary>One event to <paramref name="url"/> with the default policy: the delivery's record, checked to be dead-lettered as refused (no retry) with how to allow it.</summary>
     private static async Task<DeliveryRecord> RefusedAsync(Uri url, int retries)
@@ -147,6 +150,7 @@ public sealed class IsolationAndSsrfTests
         var record = await RefusedAsync(url, retries: 0);
         Assert.Contains(reached, record.LastError);
         Assert.Equal(0, receiver.Count);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("SSRF", "literal form of a refused address refused, receiver untouched", Refusal(record) + "; 0 requests", template.Replace(":{port}", string.Empty, StringComparison.Ordinal));
     }
 
     [Theory]
@@ -160,6 +164,7 @@ public sealed class IsolationAndSsrfTests
         var refusal = new DestinationPolicy().Check(IPAddress.Parse(address));
         Assert.NotNull(refusal);
         Assert.Contains(reason, refusal);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("SSRF", "IPv6 judged by the IPv4 address it carries", refusal, address);
     }
 
     [Theory]
@@ -179,6 +184,7 @@ public sealed class IsolationAndSsrfTests
         Assert.False(handler.UseProxy);
         Assert.Null(handler.Proxy);
         Assert.False(handler.AllowAutoRedirect);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("SSRF", "HTTP(S)_PROXY cannot become a bypass; redirects not followed", "UseProxy=false, Proxy=null, AllowAutoRedirect=false");
     }
 
     [Fact]
@@ -209,6 +215,7 @@ public sealed class IsolationAndSsrfTests
             var id = (await refused.CompletedAsync()).DeliveryIds.Single();
             await refused.Processor.RunDueAsync();
             Assert.Contains("refused to connect to ::1", (await refused.RecordAsync(id)).LastError);
+            Conductor.Sdk.Testing.ReliabilityResults.Record("SSRF", "::1 refused by default, delivered when allowed", Refusal(await refused.RecordAsync(id)));
         }
 
         await using var allowed = Pipeline.Create(new[] { Webhook("orders", receiver.Url()) }, options => options.AllowedNetworks.Add("::1/128"), allowLoopback: false);
@@ -243,6 +250,7 @@ public sealed class IsolationAndSsrfTests
         await allowed.Processor.RunDueAsync();
         Assert.Equal(DeliveryStatus.Delivered, (await allowed.RecordAsync(allowedId)).Status);
         Assert.Equal($"hooks.rebinding.test:{port}", receiver.Requests.Single().Header("Host"));
+        Conductor.Sdk.Testing.ReliabilityResults.Record("SSRF", "a DNS name (or rebinding) resolving to loopback is checked at connect time", "refused at connect, delivered when allowed");
     }
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition)

@@ -63,6 +63,7 @@ public sealed class SecretScanTests
             Assert.NotEmpty(logs);
             Assert.Contains(logs, line => line.Contains(id, StringComparison.Ordinal));
             Assert.DoesNotContain(logs, line => line.Contains(Secret, StringComparison.Ordinal));
+            Conductor.Sdk.Testing.ReliabilityResults.Record("Secrets", "webhook secret in no byte of the SQLite file or WAL, no record, attempt or Debug log line", $"absent from {Directory.GetFiles(directory).Length} files and {logs.Count} log lines");
         }
         finally
         {
@@ -106,6 +107,7 @@ public sealed class SecretScanTests
             Assert.Contains(rows, r => r.Contains("execution.completed", StringComparison.Ordinal));
             Assert.Contains(rows, r => r.Contains("HTTP 500", StringComparison.Ordinal));
             Assert.DoesNotContain(rows, r => r.Contains(Secret, StringComparison.Ordinal));
+            Conductor.Sdk.Testing.ReliabilityResults.Record("Secrets", "webhook secret in no PostgreSQL row", $"absent from {rows.Count} tables");
             Assert.All(receiver.Requests, r => Assert.StartsWith("sha256=", r.Headers.Single(h => h.Key.Equals("X-Conductor-Signature", StringComparison.OrdinalIgnoreCase)).Value));
         }
     }

@@ -36,6 +36,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         await pipeline.Processor.RunDueAsync();
         Assert.True(File.Exists(file));
         Assert.Equal(DeliveryStatus.Delivered, (await pipeline.RecordAsync(id)).Status);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Store faults", "missing directory: created, delivery stored and sent", "created and delivered");
     }
 
     [Fact]
@@ -51,6 +52,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(blocker, error.Message);
         Assert.Contains("directory", error.Message);
         Assert.Equal("a file where the store's directory should be", await File.ReadAllTextAsync(blocker));
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Store faults", "directory cannot be made: start-up fails naming the directory", Summary(error));
     }
 
     [Theory]
@@ -90,6 +92,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("corrupt", error.Message);
         Assert.Contains("move it aside", error.Message);
         Assert.Equal(before, await File.ReadAllBytesAsync(file));
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Store faults", "corrupt file: start-up fails naming the file, file left untouched", $"failed in {clock.ElapsedMilliseconds} ms, file unchanged: {Summary(error)}", damage);
     }
 
     [Fact]
@@ -122,6 +125,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         }
 
         Assert.Equal(new[] { accepted }, _arrived.Keys);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Store faults", "read-only file system: start-up fails naming the file; accepted delivery sent once writable", $"{Summary(startError)}; 1 of 1 accepted delivered");
     }
 
     [Fact]
@@ -156,6 +160,8 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         foreach (var id in accepted) Assert.Equal(DeliveryStatus.Delivered, (await pipeline.RecordAsync(id)).Status);
         Assert.Equal(accepted.Count, (await pipeline.Store.ListAsync(new DeliveryQuery(Limit: 10_000))).Count);
         output.WriteLine($"{accepted.Count} accepted, all delivered; {_arrived.Count(p => p.Value > 1)} sent twice because their outcome could not be written");
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Store faults", "full disk (2 MB tmpfs): Notify and leasing fail naming the cause; nothing accepted is lost",
+            $"Notify failed after {clock.ElapsedMilliseconds} ms: {Summary(error)}; {accepted.Count} accepted, {accepted.Count} delivered once space was freed");
     }
 
     [Fact]
@@ -166,12 +172,14 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         await using var receiver = await StartReceiverAsync();
         await using var pipeline = Create(receiver, file);
         var accepted = (await pipeline.CompletedAsync(id: "before")).DeliveryIds.Single();
+        TimeSpan waited;
 
         using (var holder = StartLockHolder(file))
         {
             var clock = Stopwatch.StartNew();
             var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await pipeline.CompletedAsync(id: "while-locked"));
             output.WriteLine($"{error.Message} (after {clock.ElapsedMilliseconds} ms)");
+            waited = clock.Elapsed;
             Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(30));
             Assert.Contains(file, error.Message);
             Assert.Contains("locked by another", error.Message);
@@ -187,7 +195,11 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(DeliveryStatus.Delivered, (await pipeline.RecordAsync(accepted)).Status);
         Assert.Equal(DeliveryStatus.Delivered, (await pipeline.RecordAsync(after)).Status);
         Assert.Equal(new[] { accepted, after }.Order(), _arrived.Keys.Order());
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Store faults", "write lock held by another process: Notify fails after the 5 s busy timeout, then recovers", $"failed after {waited.TotalSeconds:0.0} s; both accepted deliveries sent after release");
     }
+
+    /// <summary>The first sentence of an error's advice, for the results table.</summary>
+    private static string Summary(Exception error) => System.Text.RegularExpressions.Regex.Replace(error.Message.Split(". ")[0], @"(/[^/\s]+)+/", "");
 
     private static Process StartLockHolder(string file)
     {

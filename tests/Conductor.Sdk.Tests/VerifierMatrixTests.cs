@@ -69,6 +69,7 @@ public sealed class VerifierMatrixTests
         }
 
         Assert.Equal(expected, WebhookSignature.Verify(body, signatureHeader, timestampHeader, secrets, now));
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Verifier", expected.ToString(), expected.ToString(), change);
     }
 
     [Fact]
