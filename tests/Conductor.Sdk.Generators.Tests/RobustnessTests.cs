@@ -62,7 +62,7 @@ public sealed class RobustnessTests(ITestOutputHelper output)
         foreach (var (name, text) in samples)
         {
             var bytes = Encoding.UTF8.GetBytes(text);
-            for (var i = 0; i < 200; i++)
+            for (var i = 0; i < 200 * Conductor.Sdk.Testing.ReliabilityResults.Scale; i++)
             {
                 // Truncation at every kind of position: mid-key, mid-template, mid-quote.
                 var cut = random.Next(0, text.Length);
@@ -72,7 +72,7 @@ public sealed class RobustnessTests(ITestOutputHelper output)
                 variants++;
             }
 
-            for (var i = 0; i < 300; i++)
+            for (var i = 0; i < 300 * Conductor.Sdk.Testing.ReliabilityResults.Scale; i++)
             {
                 // Random byte flips, decoded as the compiler would (invalid UTF-8 becomes U+FFFD).
                 var mutated = (byte[])bytes.Clone();
@@ -109,7 +109,7 @@ public sealed class RobustnessTests(ITestOutputHelper output)
             "\u0001\u0002\u0003\u0004",
             "name: demo\nnotifications:\n  - type: webhook\n    url: \"https://\uFFFD.example.com/\u0007\"\n    events: [execution.completed]\n",
         };
-        for (var i = 0; i < 300; i++)
+        for (var i = 0; i < 300 * Conductor.Sdk.Testing.ReliabilityResults.Scale; i++)
         {
             var bytes = new byte[random.Next(1, 4096)];
             random.NextBytes(bytes);

@@ -23,7 +23,7 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
     [InlineData("postgresql")]
     public async Task Deliveries_survive_a_killed_worker(string kind)
     {
-        const int Count = 1000;
+        var count = 1000 * Conductor.Sdk.Testing.ReliabilityResults.Scale;
         var seen = new ConcurrentDictionary<string, int>();
         var delivered = new ConcurrentDictionary<string, byte>();
         await using var receiver = await Receiver.StartAsync((request, _) =>
@@ -40,7 +40,7 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
         var storePath = connection is null ? Path.Combine(_directory, "deliveries.db") : "postgresql:" + connection;
         IDeliveryStore OpenStore() => connection is null ? new SqliteDeliveryStore(storePath) : new Conductor.Sdk.PostgreSql.PostgreSqlDeliveryStore(connection);
         var notification = KillTest.Notification(receiver.Url());
-        var ids = Enumerable.Range(0, Count).Select(i => $"dlv_kill_{i:D4}").ToArray();
+        var ids = Enumerable.Range(0, count).Select(i => $"dlv_kill_{i:D4}").ToArray();
         var store = OpenStore();
         await using (store as IAsyncDisposable)
         {
@@ -52,21 +52,21 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
         using (var first = StartWorker(storePath, receiver.Url()))
         {
             // Kill it while retries are under way: all first attempts done, some retries sent, some not.
-            await WaitUntilAsync(() => seen.Values.Sum() >= Count + 200, TimeSpan.FromSeconds(60), "the first worker to get well into the retries", () => $"{seen.Values.Sum()} requests, {delivered.Count} delivered; worker exited: {first.HasExited}");
+            await WaitUntilAsync(() => seen.Values.Sum() >= count + 200, TimeSpan.FromSeconds(60), "the first worker to get well into the retries", () => $"{seen.Values.Sum()} requests, {delivered.Count} delivered; worker exited: {first.HasExited}");
             first.Kill(entireProcessTree: true);
             await first.WaitForExitAsync();
         }
 
         var beforeRestart = delivered.Count;
         output.WriteLine($"killed after {seen.Values.Sum()} requests, {beforeRestart} delivered");
-        Assert.InRange(beforeRestart, 1, Count - 1);
+        Assert.InRange(beforeRestart, 1, count - 1);
 
         using (var second = StartWorker(storePath, receiver.Url()))
         {
-            await WaitUntilAsync(() => delivered.Count == Count, TimeSpan.FromSeconds(90), "every delivery to reach the receiver");
+            await WaitUntilAsync(() => delivered.Count == count, TimeSpan.FromSeconds(90 * Conductor.Sdk.Testing.ReliabilityResults.Scale), "every delivery to reach the receiver");
             var reader = OpenStore();
             await using var readerLifetime = reader as IAsyncDisposable;
-            await WaitUntilAsync(async () => (await reader.ListAsync(new DeliveryQuery(Status: DeliveryStatus.Delivered, Limit: Count))).Count == Count,
+            await WaitUntilAsync(async () => (await reader.ListAsync(new DeliveryQuery(Status: DeliveryStatus.Delivered, Limit: count))).Count == count,
                 TimeSpan.FromSeconds(30), "every delivery to be marked delivered");
             second.Kill(entireProcessTree: true);
             await second.WaitForExitAsync();
@@ -75,7 +75,7 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
         Assert.Equal(ids.OrderBy(i => i), delivered.Keys.OrderBy(i => i));
         Assert.All(ids, id => Assert.True(seen[id] >= 2));
         output.WriteLine($"{seen.Values.Sum()} requests in all; {seen.Count(p => p.Value > 2)} deliveries were attempted more than twice (at-least-once)");
-        Conductor.Sdk.Testing.ReliabilityResults.Record("Crash", "worker killed (SIGKILL) in mid-retry with 1,000 deliveries: 0 lost after restart", $"killed after {beforeRestart} delivered; 0 lost; {seen.Count(p => p.Value > 2)} attempted more than twice", kind);
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Crash", $"worker killed (SIGKILL) in mid-retry with {count:N0} deliveries: 0 lost after restart", $"killed after {beforeRestart} delivered; 0 lost; {seen.Count(p => p.Value > 2)} attempted more than twice", kind);
     }
 
     /// <summary>
@@ -97,9 +97,15 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
 
         Directory.CreateDirectory(_directory);
         var storePath = kind == "postgresql" ? "postgresql:" + cluster.CreateDatabase() : Path.Combine(_directory, "deliveries.db");
+        // One kill in CI; CONDUCTOR_SOAK=N kills N processes in turn, each at a different point, on the same store.
+        var cycles = Conductor.Sdk.Testing.ReliabilityResults.Scale;
+        var random = new Random(1019);
         var accepted = new ConcurrentQueue<string>();
-        using (var first = StartWorker(storePath, receiver.Url(), $"notify {Count}"))
+        for (var cycle = 0; cycle < cycles; cycle++)
         {
+            var before = accepted.Count;
+            var killAt = before + (cycles == 1 ? Count / 2 : random.Next(Count / 10, Count * 9 / 10));
+            using var first = StartWorker(storePath, receiver.Url(), $"notify {Count}");
             var reading = Task.Run(async () =>
             {
                 while (await first.StandardOutput.ReadLineAsync() is { } line)
@@ -107,19 +113,20 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
                     if (line.StartsWith("accepted ", StringComparison.Ordinal)) accepted.Enqueue(line["accepted ".Length..]);
                 }
             });
-            await WaitUntilAsync(() => accepted.Count >= Count / 2, TimeSpan.FromSeconds(60), "half of the events to be accepted", () => $"{accepted.Count} accepted; worker exited: {first.HasExited}");
+            await WaitUntilAsync(() => accepted.Count >= killAt, TimeSpan.FromSeconds(60), "events to be accepted", () => $"{accepted.Count - before} accepted; worker exited: {first.HasExited}");
             first.Kill(entireProcessTree: true);
             await first.WaitForExitAsync();
             await reading;
+            Assert.InRange(accepted.Count - before, killAt - before, Count - 1);
         }
 
         var acceptedIds = accepted.ToHashSet();
-        output.WriteLine($"killed after {acceptedIds.Count} accepted Notify calls; {seen.Count} deliveries had arrived");
-        Assert.InRange(acceptedIds.Count, Count / 2, Count - 1);
+        output.WriteLine($"{cycles} kill(s) after {acceptedIds.Count} accepted Notify calls in all; {seen.Count} deliveries had arrived");
+        Assert.Equal(accepted.Count, acceptedIds.Count);
 
         using (var second = StartWorker(storePath, receiver.Url()))
         {
-            await WaitUntilAsync(() => acceptedIds.All(seen.ContainsKey), TimeSpan.FromSeconds(90), "every accepted delivery to reach the receiver",
+            await WaitUntilAsync(() => acceptedIds.All(seen.ContainsKey), TimeSpan.FromSeconds(90 * Conductor.Sdk.Testing.ReliabilityResults.Scale), "every accepted delivery to reach the receiver",
                 () => $"{acceptedIds.Count(id => !seen.ContainsKey(id))} of {acceptedIds.Count} missing");
             second.Kill(entireProcessTree: true);
             await second.WaitForExitAsync();
@@ -129,7 +136,7 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
         output.WriteLine($"{acceptedIds.Count} accepted, 0 lost, {seen.Count - acceptedIds.Count} stored but not yet acknowledged at the kill and delivered anyway, {duplicates} delivered twice or more");
         Assert.DoesNotContain(acceptedIds, id => !seen.ContainsKey(id));
         Conductor.Sdk.Testing.ReliabilityResults.Record("Crash", "process killed (SIGKILL) while calling Notify: every delivery Notify accepted arrives after restart",
-            $"{acceptedIds.Count} accepted, 0 lost, {seen.Count - acceptedIds.Count} more stored before the kill, {duplicates} duplicates", kind);
+            $"{cycles} kill(s): {acceptedIds.Count} accepted, 0 lost, {seen.Count - acceptedIds.Count} more stored before the kill, {duplicates} duplicates", kind);
     }
 
     private Process StartWorker(string storePath, Uri receiver, string extra = "")

@@ -14,6 +14,12 @@ public static class ReliabilityResults
 {
     private static readonly ConcurrentDictionary<string, (string Area, string Expected, string Observed)> Rows = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// How many times larger the soak runs are than the CI runs: <c>CONDUCTOR_SOAK=20</c> kills 20 processes instead of
+    /// one and fuzzes 20 times as many YAML variants (docs/reliability.md, "Long soak"). 1 when unset.
+    /// </summary>
+    public static int Scale { get; } = int.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_SOAK"), out var scale) && scale > 1 ? scale : 1;
+
     static ReliabilityResults() => AppDomain.CurrentDomain.ProcessExit += (_, _) => Write();
 
     /// <summary>Records a passed reliability test. <paramref name="case"/> tells the cases of a theory apart.</summary>
