@@ -231,7 +231,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         return new InvalidOperationException($"The SQLite delivery store {Path} could not {doing}: {advice}. ({detail})", inner);
     }
 
-    /// <summary>Runs <paramref name="work"/> on the connection under the gate, turning SQLite errors into <see cref="Fault"/>s.</summary>
+    /// <summary>Runs <paramref name="work"/> on the connection under the gate, turning SQLite errors into <see cref="Fault(SqliteException, string)"/>s.</summary>
     private async ValueTask<T> LockedAsync<T>(string doing, Func<T> work, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
