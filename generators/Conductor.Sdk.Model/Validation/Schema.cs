@@ -35,14 +35,14 @@ namespace Conductor.Sdk.Model.Validation
         /// <summary>Webhook formats.</summary>
         public static readonly IReadOnlyList<string> WebhookFormats = new[] { "conductor", "standard-webhooks" };
 
-        /// <summary>Email providers.</summary>
-        public static readonly IReadOnlyList<string> EmailProviders = new[] { "smtp", "resend", "cloudflare", "file" };
+        /// <summary>Email providers (from <see cref="ProviderCatalog"/>).</summary>
+        public static readonly IReadOnlyList<string> EmailProviders = ProviderCatalog.Names("email");
 
-        /// <summary>SMS providers.</summary>
-        public static readonly IReadOnlyList<string> SmsProviders = new[] { "twilio", "vonage", "aws-sns" };
+        /// <summary>SMS providers (from <see cref="ProviderCatalog"/>).</summary>
+        public static readonly IReadOnlyList<string> SmsProviders = ProviderCatalog.Names("sms");
 
-        /// <summary>Push providers.</summary>
-        public static readonly IReadOnlyList<string> PushProviders = new[] { "firebase", "apns", "webpush" };
+        /// <summary>Push providers (from <see cref="ProviderCatalog"/>).</summary>
+        public static readonly IReadOnlyList<string> PushProviders = ProviderCatalog.Names("push");
 
         /// <summary>Flow operations.</summary>
         public static readonly IReadOnlyList<string> Operations = new[] { "sms", "email" };

@@ -143,21 +143,6 @@ internal sealed class ConductorStartupCheck(
     IEnumerable<Sms.ISmsProvider> smsProviders,
     IEnumerable<Push.IPushProvider> pushProviders) : IHostedService
 {
-    /// <summary>How to register each provider a notification can name.</summary>
-    private static readonly Dictionary<string, string> Registrations = new(StringComparer.Ordinal)
-    {
-        ["email:smtp"] = "AddSmtpEmail(...) from the Conductor.Sdk.Smtp package",
-        ["email:resend"] = "AddResendEmail(...)",
-        ["email:cloudflare"] = "AddCloudflareEmail(...)",
-        ["email:file"] = "the file provider (registered by AddConductor unless removed)",
-        ["sms:twilio"] = "AddTwilioSms(...) from the Conductor.Sdk.Twilio package",
-        ["sms:vonage"] = "AddVonageSms(...)",
-        ["sms:aws-sns"] = "AddAwsSnsSms(...)",
-        ["push:firebase"] = "AddFirebasePush(...)",
-        ["push:apns"] = "AddApnsPush(...)",
-        ["push:webpush"] = "AddWebPush(...)",
-    };
-
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var invalid = InvalidAddresses().ToList();
@@ -221,7 +206,7 @@ internal sealed class ConductorStartupCheck(
             var key = notification.Channel + ":" + provider;
             if (registered.Contains(key)) continue;
             yield return $"- {notification.Describe()} uses the {notification.Channel} provider '{provider}'; register it with "
-                + (Registrations.TryGetValue(key, out var how) ? how : "an I" + (notification.Channel == "sms" ? "Sms" : notification.Channel == "push" ? "Push" : "Email") + "Provider named '" + provider + "'");
+                + (Conductor.Sdk.Model.Validation.ProviderCatalog.Registration(notification.Channel, provider) is { } how ? how : "an I" + (notification.Channel == "sms" ? "Sms" : notification.Channel == "push" ? "Push" : "Email") + "Provider named '" + provider + "'");
         }
     }
 

@@ -5,16 +5,6 @@ using Conductor.Sdk.Delivery;
 
 namespace Conductor.Sdk.Email;
 
-/// <summary>Sends an <see cref="EmailMessage"/> somewhere: SMTP, an HTTP API, or a folder.</summary>
-public interface IEmailProvider
-{
-    /// <summary>The <c>provider:</c> name: smtp, resend, cloudflare or file.</summary>
-    string Name { get; }
-
-    /// <summary>Sends one message; <paramref name="deliveryId"/> is the idempotency key. Never throws for a delivery failure.</summary>
-    ValueTask<AttemptResult> SendAsync(EmailMessage message, string deliveryId, CancellationToken cancellationToken);
-}
-
 /// <summary>
 /// The zero-configuration email provider: writes each message as an RFC 5322 <c>.eml</c> file (multipart/alternative,
 /// UTF-8, base64 parts) into a folder, named after the delivery id, so a newcomer can open what would have been sent.

@@ -1,0 +1,68 @@
+using System;
+using System.Collections.Generic;
+
+namespace Conductor.Sdk.Model.Validation
+{
+    /// <summary>
+    /// Every channel provider a notification can name, in one place: the generator checks <c>provider:</c> against it
+    /// (an unknown name is a build error) and the runtime, which compiles this same file, says how to register a
+    /// provider that a notification names but the app did not add. Adding a provider is a folder under the channel's
+    /// Providers folder (the provider, its options and its <c>Add…</c> method) and one line here (ARCHITECTURE.md).
+    /// </summary>
+    internal static class ProviderCatalog
+    {
+        /// <summary>A provider: its channel, its <c>provider:</c> name and how an app registers it.</summary>
+        internal sealed class Entry
+        {
+            public Entry(string channel, string name, string registration)
+            {
+                Channel = channel;
+                Name = name;
+                Registration = registration;
+            }
+
+            public string Channel { get; }
+
+            public string Name { get; }
+
+            public string Registration { get; }
+        }
+
+        public static readonly IReadOnlyList<Entry> All = new[]
+        {
+            new Entry("email", "smtp", "AddSmtpEmail(...) from the Conductor.Sdk.Smtp package"),
+            new Entry("email", "resend", "AddResendEmail(...)"),
+            new Entry("email", "cloudflare", "AddCloudflareEmail(...)"),
+            new Entry("email", "file", "the file provider (registered by AddConductor unless removed)"),
+            new Entry("sms", "twilio", "AddTwilioSms(...) from the Conductor.Sdk.Twilio package"),
+            new Entry("sms", "vonage", "AddVonageSms(...)"),
+            new Entry("sms", "aws-sns", "AddAwsSnsSms(...)"),
+            new Entry("push", "firebase", "AddFirebasePush(...)"),
+            new Entry("push", "apns", "AddApnsPush(...)"),
+            new Entry("push", "webpush", "AddWebPush(...)"),
+        };
+
+        /// <summary>The names of one channel's providers, in catalog order.</summary>
+        public static string[] Names(string channel)
+        {
+            var names = new List<string>();
+            foreach (var entry in All)
+            {
+                if (string.Equals(entry.Channel, channel, StringComparison.Ordinal)) names.Add(entry.Name);
+            }
+
+            return names.ToArray();
+        }
+
+        /// <summary>How to register a provider, or null when the catalog does not know it.</summary>
+        public static string? Registration(string channel, string name)
+        {
+            foreach (var entry in All)
+            {
+                if (string.Equals(entry.Channel, channel, StringComparison.Ordinal) && string.Equals(entry.Name, name, StringComparison.Ordinal)) return entry.Registration;
+            }
+
+            return null;
+        }
+    }
+}

@@ -1,0 +1,60 @@
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Diagnostics;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Notifications;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Conductor.Sdk.Delivery;
+
+/// <summary>Wakes the delivery worker when new deliveries are enqueued in this process.</summary>
+public sealed class DeliverySignal
+{
+    private readonly SemaphoreSlim _semaphore = new(0, 1);
+
+    /// <summary>Signals that work may be due.</summary>
+    public void Notify()
+    {
+        try
+        {
+            if (_semaphore.CurrentCount == 0) _semaphore.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled.
+        }
+    }
+
+    /// <summary>
+    /// Signals that <paramref name="stored"/> were stored, unless every one of them is for an endpoint whose queue in this
+    /// process is full: waking the worker then achieves nothing (it would skip that endpoint), and the processor signals
+    /// again as that queue drains, which picks them up. Under a burst of events this saves a wake-up per event.
+    /// </summary>
+    internal void NotifyStored(ReadOnlySpan<DeliveryRecord> stored)
+    {
+        if (_saturated is { } saturated)
+        {
+            var all = stored.Length > 0;
+            foreach (var delivery in stored)
+            {
+                if (!saturated(delivery.Endpoint))
+                {
+                    all = false;
+                    break;
+                }
+            }
+
+            if (all) return;
+        }
+
+        Notify();
+    }
+
+    /// <summary>Lets the processor say which endpoints have a full queue (read without locks, from any thread).</summary>
+    internal void WatchSaturation(Func<string, bool> saturated) => _saturated = saturated;
+
+    private volatile Func<string, bool>? _saturated;
+
+    /// <summary>Waits for a signal.</summary>
+    public Task WaitAsync(CancellationToken cancellationToken) => _semaphore.WaitAsync(cancellationToken);
+}
