@@ -1,11 +1,8 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
-using System.Linq;
 using System.Text.RegularExpressions;
 using Conductor.Sdk.Model.Diagnostics;
 using Conductor.Sdk.Model.Templates;
-using Conductor.Sdk.Model.Text;
 using Conductor.Sdk.Model.Validation;
 using Conductor.Sdk.Model.Yaml;
 

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
-using Conductor.Sdk.Model.Yaml;
 
 namespace Conductor.Sdk.Model.Templates
 {

@@ -1,11 +1,7 @@
 using System.Diagnostics;
 using Conductor.Sdk.Channels;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Diagnostics;
 using Conductor.Sdk.Notifications;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Timeout;

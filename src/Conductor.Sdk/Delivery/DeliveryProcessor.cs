@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Diagnostics;
@@ -6,9 +5,6 @@ using Conductor.Sdk.Notifications;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using Polly;
-using Polly.CircuitBreaker;
-using Polly.Timeout;
 
 namespace Conductor.Sdk.Delivery;
 

@@ -1,10 +1,3 @@
-using Conductor.Sdk.Channels;
-using Conductor.Sdk.Diagnostics;
-using Conductor.Sdk.Events;
-using Conductor.Sdk.Notifications;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-
 namespace Conductor.Sdk.Delivery;
 
 /// <summary>Wakes the delivery worker when new deliveries are enqueued in this process.</summary>

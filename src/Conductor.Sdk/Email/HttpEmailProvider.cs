@@ -1,6 +1,4 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;

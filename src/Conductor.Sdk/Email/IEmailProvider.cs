@@ -1,7 +1,4 @@
-using System.Globalization;
-using System.Text;
 using Conductor.Sdk.Channels;
-using Conductor.Sdk.Delivery;
 
 namespace Conductor.Sdk.Email;
 

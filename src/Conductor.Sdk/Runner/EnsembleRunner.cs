@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Ensembles;

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
@@ -6,7 +5,6 @@ using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
 using Conductor.Sdk.Runner;
-using Conductor.Sdk.Webhooks;
 using Microsoft.Extensions.Options;
 
 namespace Conductor.Sdk.Sms;

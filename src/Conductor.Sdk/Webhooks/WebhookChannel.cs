@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Notifications;

@@ -1,11 +1,3 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
-using Conductor.Sdk.Channels;
-using Conductor.Sdk.Delivery;
-using Conductor.Sdk.Webhooks;
-
 namespace Conductor.Sdk.Email;
 
 /// <summary>Settings of the Resend provider.</summary>

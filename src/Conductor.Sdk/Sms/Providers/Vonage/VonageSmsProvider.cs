@@ -1,11 +1,6 @@
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.Ensembles;
-using Conductor.Sdk.Events;
-using Conductor.Sdk.Notifications;
-using Conductor.Sdk.Runner;
 using Conductor.Sdk.Webhooks;
 using Microsoft.Extensions.Options;
 
