@@ -19,7 +19,7 @@ namespace Conductor.Sdk.Model
                     if (!entries.ContainsKey("provider"))
                     {
                         Report(DiagnosticIds.RequiredField, Severity.Error,
-                            $"{label} has no 'provider'; use one of: firebase, apns, webpush", FirstLine(mapping));
+                            $"{label} has no 'provider'; use one of: {string.Join(", ", Schema.PushProviders)}", FirstLine(mapping));
                     }
 
                     return null;
@@ -29,7 +29,7 @@ namespace Conductor.Sdk.Model
                 var given = new List<string>();
                 // For APNs, 'topic' is the apns-topic header (the app's bundle id), not a recipient.
                 var apnsTopic = provider.Value == "apns";
-                foreach (var key in new[] { "token", "topic", "condition", "deviceToken", "subscription" })
+                foreach (var key in Schema.PushTargetKeys)
                 {
                     if (!entries.TryGetValue(key, out var node) || (apnsTopic && key == "topic")) continue;
                     if (Contains(targets, key)) given.Add(key);

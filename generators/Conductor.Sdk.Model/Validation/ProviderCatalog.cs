@@ -11,14 +11,18 @@ namespace Conductor.Sdk.Model.Validation
     /// </summary>
     internal static class ProviderCatalog
     {
-        /// <summary>A provider: its channel, its <c>provider:</c> name and how an app registers it.</summary>
+        /// <summary>
+        /// A provider: its channel, its <c>provider:</c> name, how an app registers it and, for push, the YAML keys that
+        /// name its targets.
+        /// </summary>
         internal sealed class Entry
         {
-            public Entry(string channel, string name, string registration)
+            public Entry(string channel, string name, string registration, params string[] targets)
             {
                 Channel = channel;
                 Name = name;
                 Registration = registration;
+                Targets = targets;
             }
 
             public string Channel { get; }
@@ -26,6 +30,8 @@ namespace Conductor.Sdk.Model.Validation
             public string Name { get; }
 
             public string Registration { get; }
+
+            public IReadOnlyList<string> Targets { get; }
         }
 
         public static readonly IReadOnlyList<Entry> All = new[]
@@ -37,9 +43,9 @@ namespace Conductor.Sdk.Model.Validation
             new Entry("sms", "twilio", "AddTwilioSms(...) from the Conductor.Sdk.Twilio package"),
             new Entry("sms", "vonage", "AddVonageSms(...)"),
             new Entry("sms", "aws-sns", "AddAwsSnsSms(...)"),
-            new Entry("push", "firebase", "AddFirebasePush(...)"),
-            new Entry("push", "apns", "AddApnsPush(...)"),
-            new Entry("push", "webpush", "AddWebPush(...)"),
+            new Entry("push", "firebase", "AddFirebasePush(...)", "token", "topic", "condition"),
+            new Entry("push", "apns", "AddApnsPush(...)", "deviceToken"),
+            new Entry("push", "webpush", "AddWebPush(...)", "subscription"),
         };
 
         /// <summary>The names of one channel's providers, in catalog order.</summary>
@@ -55,14 +61,33 @@ namespace Conductor.Sdk.Model.Validation
         }
 
         /// <summary>How to register a provider, or null when the catalog does not know it.</summary>
-        public static string? Registration(string channel, string name)
+        public static string? Registration(string channel, string name) => Find(channel, name)?.Registration;
+
+        /// <summary>A provider's entry, or null when the catalog does not know it.</summary>
+        public static Entry? Find(string channel, string name)
         {
             foreach (var entry in All)
             {
-                if (string.Equals(entry.Channel, channel, StringComparison.Ordinal) && string.Equals(entry.Name, name, StringComparison.Ordinal)) return entry.Registration;
+                if (string.Equals(entry.Channel, channel, StringComparison.Ordinal) && string.Equals(entry.Name, name, StringComparison.Ordinal)) return entry;
             }
 
             return null;
+        }
+
+        /// <summary>Every target key of one channel's providers, in catalog order, each once.</summary>
+        public static string[] TargetKeys(string channel)
+        {
+            var keys = new List<string>();
+            foreach (var entry in All)
+            {
+                if (!string.Equals(entry.Channel, channel, StringComparison.Ordinal)) continue;
+                foreach (var key in entry.Targets)
+                {
+                    if (!keys.Contains(key)) keys.Add(key);
+                }
+            }
+
+            return keys.ToArray();
         }
     }
 }

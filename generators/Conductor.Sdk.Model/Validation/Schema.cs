@@ -57,13 +57,10 @@ namespace Conductor.Sdk.Model.Validation
         public static readonly IReadOnlyList<string> EmailOperationKeys = new[] { "provider", "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html" };
 
         /// <summary>Push targets each provider accepts.</summary>
-        public static IReadOnlyList<string> PushTargets(string provider) => provider switch
-        {
-            "firebase" => new[] { "token", "topic", "condition" },
-            "apns" => new[] { "deviceToken" },
-            "webpush" => new[] { "subscription" },
-            _ => new string[0],
-        };
+        public static IReadOnlyList<string> PushTargets(string provider) => ProviderCatalog.Find("push", provider)?.Targets ?? new string[0];
+
+        /// <summary>Every key that names a push target, for any provider (from <see cref="ProviderCatalog"/>).</summary>
+        public static readonly IReadOnlyList<string> PushTargetKeys = ProviderCatalog.TargetKeys("push");
 
         /// <summary>Bounds of numeric settings.</summary>
         public static class Limits
