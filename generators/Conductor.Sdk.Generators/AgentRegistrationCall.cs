@@ -1,7 +1,6 @@
 using System.Collections.Generic;
 using System.Linq;
 using Conductor.Sdk.Model;
-using Conductor.Sdk.Model.Diagnostics;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Text;
