@@ -14,7 +14,7 @@ namespace Conductor.Sdk.PostgreSql;
 /// crashed process) makes the delivery due again. Enqueues of one process are grouped into one transaction.
 /// The schema is created or migrated when the store is first used.
 /// </summary>
-public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
+public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyncDisposable
 {
     private const int SchemaVersion = 1;
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error";
@@ -98,16 +98,18 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
 
     private async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
     {
-        Task schema;
+        await EnsureSchemaAsync().ConfigureAwait(false);
+        return await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private Task EnsureSchemaAsync()
+    {
         lock (_schemaGate)
         {
             // Migrate once; if it failed (the server was not up yet), the next use tries again.
             if (_schema is null || _schema.IsFaulted || _schema.IsCanceled) _schema = MigrateAsync();
-            schema = _schema;
+            return _schema;
         }
-
-        await schema.ConfigureAwait(false);
-        return await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -131,38 +133,73 @@ public sealed class PostgreSqlDeliveryStore : IDeliveryStore, IAsyncDisposable
             try
             {
                 await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
-                await using var writer = await connection.BeginBinaryImportAsync($"COPY conductor_deliveries ({Columns}, leased_until) FROM STDIN (FORMAT BINARY)").ConfigureAwait(false);
-                foreach (var (deliveries, _) in batches)
-                {
-                    foreach (var d in deliveries)
-                    {
-                        await writer.StartRowAsync().ConfigureAwait(false);
-                        await writer.WriteAsync(d.Id).ConfigureAwait(false);
-                        await writer.WriteAsync(d.Ensemble).ConfigureAwait(false);
-                        await writer.WriteAsync(d.Event).ConfigureAwait(false);
-                        await writer.WriteAsync(d.NotificationKey).ConfigureAwait(false);
-                        await writer.WriteAsync(d.Channel).ConfigureAwait(false);
-                        await writer.WriteAsync(d.Endpoint).ConfigureAwait(false);
-                        await writer.WriteAsync(d.Payload.ToArray()).ConfigureAwait(false);
-                        await writer.WriteAsync(d.CreatedAt.UtcTicks).ConfigureAwait(false);
-                        await writer.WriteAsync(d.DueAt.UtcTicks).ConfigureAwait(false);
-                        await writer.WriteAsync((int)d.Status).ConfigureAwait(false);
-                        await writer.WriteAsync(d.Attempts).ConfigureAwait(false);
-                        await writer.WriteAsync(d.MaxAttempts).ConfigureAwait(false);
-                        await writer.WriteNullAsync().ConfigureAwait(false);
-                        await writer.WriteAsync(0).ConfigureAwait(false);
-                        await writer.WriteNullAsync().ConfigureAwait(false);
-                        await writer.WriteNullAsync().ConfigureAwait(false);
-                    }
-                }
-
-                await writer.CompleteAsync().ConfigureAwait(false);
+                await CopyAsync(connection, batches.SelectMany(b => b.Deliveries), CancellationToken.None).ConfigureAwait(false);
                 foreach (var (_, done) in batches) done.TrySetResult();
             }
             catch (Exception ex)
             {
                 foreach (var (_, done) in batches) done.TrySetException(new InvalidOperationException($"Deliveries could not be stored in PostgreSQL: {ex.Message}", ex));
             }
+        }
+    }
+
+    /// <summary>Writes new deliveries with one binary <c>COPY</c> on <paramref name="connection"/> (in its transaction, if any).</summary>
+    private static async Task CopyAsync(NpgsqlConnection connection, IEnumerable<DeliveryRecord> deliveries, CancellationToken cancellationToken)
+    {
+        await using var writer = await connection.BeginBinaryImportAsync($"COPY conductor_deliveries ({Columns}, leased_until) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
+        foreach (var d in deliveries)
+        {
+            await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Id, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Ensemble, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Event, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.NotificationKey, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Channel, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Endpoint, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Payload.ToArray(), cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.CreatedAt.UtcTicks, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.DueAt.UtcTicks, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync((int)d.Status, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Attempts, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.MaxAttempts, cancellationToken).ConfigureAwait(false);
+            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(0, cancellationToken).ConfigureAwait(false);
+            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The transaction must be on an <see cref="NpgsqlConnection"/> to the store's database (same host, port and database).</remarks>
+    public async ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, System.Data.Common.DbTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(deliveries);
+        ArgumentNullException.ThrowIfNull(transaction);
+        if (transaction is not NpgsqlTransaction { Connection: { } connection })
+        {
+            throw new InvalidOperationException($"The PostgreSQL delivery store can only join a PostgreSQL transaction (Npgsql), not a {transaction.GetType().Name}.");
+        }
+
+        var store = new NpgsqlConnectionStringBuilder(_source.ConnectionString);
+        if (!string.Equals(connection.Database, store.Database ?? store.Username, StringComparison.Ordinal)
+            || !string.Equals(connection.Host, store.Host, StringComparison.OrdinalIgnoreCase) || connection.Port != store.Port)
+        {
+            throw new InvalidOperationException(
+                $"The transaction is on database '{connection.Database}' at {connection.Host}:{connection.Port}, but the delivery store is on '{store.Database}' at {store.Host}:{store.Port}: " +
+                "a transaction cannot span two databases. Point the store at the application's database with UsePostgreSql(connectionString).");
+        }
+
+        if (deliveries.Count == 0) return;
+        await EnsureSchemaAsync().ConfigureAwait(false);
+        try
+        {
+            await CopyAsync(connection, deliveries, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex)
+        {
+            throw new InvalidOperationException($"Deliveries could not be stored in PostgreSQL with the application's transaction: {ex.Message}", ex);
         }
     }
 

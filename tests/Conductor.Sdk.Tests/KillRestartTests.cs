@@ -49,10 +49,10 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
                 Encoding.UTF8.GetBytes($"{{\"event\":\"execution.completed\",\"data\":{{\"id\":\"{id}\"}}}}"), now, now, DeliveryStatus.Pending, 0, notification.Retries + 1)).ToList());
         }
 
-        using (var first = StartWorker(storePath, receiver.Url()))
+        using (var first = WorkerProcess.Start(storePath, receiver.Url()))
         {
             // Kill it while retries are under way: all first attempts done, some retries sent, some not.
-            await WaitUntilAsync(() => seen.Values.Sum() >= count + 200, TimeSpan.FromSeconds(60), "the first worker to get well into the retries", () => $"{seen.Values.Sum()} requests, {delivered.Count} delivered; worker exited: {first.HasExited}");
+            await WorkerProcess.WaitUntilAsync(() => seen.Values.Sum() >= count + 200, TimeSpan.FromSeconds(60), "the first worker to get well into the retries", () => $"{seen.Values.Sum()} requests, {delivered.Count} delivered; worker exited: {first.HasExited}");
             first.Kill(entireProcessTree: true);
             await first.WaitForExitAsync();
         }
@@ -61,12 +61,12 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
         output.WriteLine($"killed after {seen.Values.Sum()} requests, {beforeRestart} delivered");
         Assert.InRange(beforeRestart, 1, count - 1);
 
-        using (var second = StartWorker(storePath, receiver.Url()))
+        using (var second = WorkerProcess.Start(storePath, receiver.Url()))
         {
-            await WaitUntilAsync(() => delivered.Count == count, TimeSpan.FromSeconds(90 * Conductor.Sdk.Testing.ReliabilityResults.Scale), "every delivery to reach the receiver");
+            await WorkerProcess.WaitUntilAsync(() => delivered.Count == count, TimeSpan.FromSeconds(90 * Conductor.Sdk.Testing.ReliabilityResults.Scale), "every delivery to reach the receiver");
             var reader = OpenStore();
             await using var readerLifetime = reader as IAsyncDisposable;
-            await WaitUntilAsync(async () => (await reader.ListAsync(new DeliveryQuery(Status: DeliveryStatus.Delivered, Limit: count))).Count == count,
+            await WorkerProcess.WaitUntilAsync(async () => (await reader.ListAsync(new DeliveryQuery(Status: DeliveryStatus.Delivered, Limit: count))).Count == count,
                 TimeSpan.FromSeconds(30), "every delivery to be marked delivered");
             second.Kill(entireProcessTree: true);
             await second.WaitForExitAsync();
@@ -105,7 +105,7 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
         {
             var before = accepted.Count;
             var killAt = before + (cycles == 1 ? Count / 2 : random.Next(Count / 10, Count * 9 / 10));
-            using var first = StartWorker(storePath, receiver.Url(), $"notify {Count}");
+            using var first = WorkerProcess.Start(storePath, receiver.Url(), $"notify {Count}");
             var reading = Task.Run(async () =>
             {
                 while (await first.StandardOutput.ReadLineAsync() is { } line)
@@ -113,7 +113,7 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
                     if (line.StartsWith("accepted ", StringComparison.Ordinal)) accepted.Enqueue(line["accepted ".Length..]);
                 }
             });
-            await WaitUntilAsync(() => accepted.Count >= killAt, TimeSpan.FromSeconds(60), "events to be accepted", () => $"{accepted.Count - before} accepted; worker exited: {first.HasExited}");
+            await WorkerProcess.WaitUntilAsync(() => accepted.Count >= killAt, TimeSpan.FromSeconds(60), "events to be accepted", () => $"{accepted.Count - before} accepted; worker exited: {first.HasExited}");
             first.Kill(entireProcessTree: true);
             await first.WaitForExitAsync();
             await reading;
@@ -124,9 +124,9 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
         output.WriteLine($"{cycles} kill(s) after {acceptedIds.Count} accepted Notify calls in all; {seen.Count} deliveries had arrived");
         Assert.Equal(accepted.Count, acceptedIds.Count);
 
-        using (var second = StartWorker(storePath, receiver.Url()))
+        using (var second = WorkerProcess.Start(storePath, receiver.Url()))
         {
-            await WaitUntilAsync(() => acceptedIds.All(seen.ContainsKey), TimeSpan.FromSeconds(90 * Conductor.Sdk.Testing.ReliabilityResults.Scale), "every accepted delivery to reach the receiver",
+            await WorkerProcess.WaitUntilAsync(() => acceptedIds.All(seen.ContainsKey), TimeSpan.FromSeconds(90 * Conductor.Sdk.Testing.ReliabilityResults.Scale), "every accepted delivery to reach the receiver",
                 () => $"{acceptedIds.Count(id => !seen.ContainsKey(id))} of {acceptedIds.Count} missing");
             second.Kill(entireProcessTree: true);
             await second.WaitForExitAsync();
@@ -137,38 +137,6 @@ public sealed class KillRestartTests(ITestOutputHelper output, PostgreSqlCluster
         Assert.DoesNotContain(acceptedIds, id => !seen.ContainsKey(id));
         Conductor.Sdk.Testing.ReliabilityResults.Record("Crash", "process killed (SIGKILL) while calling Notify: every delivery Notify accepted arrives after restart",
             $"{cycles} kill(s): {acceptedIds.Count} accepted, 0 lost, {seen.Count - acceptedIds.Count} more stored before the kill, {duplicates} duplicates", kind);
-    }
-
-    private Process StartWorker(string storePath, Uri receiver, string extra = "")
-    {
-        var host = Path.Combine(AppContext.BaseDirectory, "Conductor.Sdk.WorkerHost.dll");
-        var start = new ProcessStartInfo("dotnet", $"\"{host}\" \"{storePath}\" \"{receiver}\" 5 {extra}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        var process = Process.Start(start)!;
-        var ready = process.StandardOutput.ReadLineAsync();
-        if (!ready.Wait(TimeSpan.FromSeconds(30)) || ready.Result != "ready")
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException("the worker process did not start: " + process.StandardError.ReadToEnd());
-        }
-
-        return process;
-    }
-
-    private static Task WaitUntilAsync(Func<bool> condition, TimeSpan limit, string what, Func<string>? state = null) =>
-        WaitUntilAsync(() => Task.FromResult(condition()), limit, what, state);
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan limit, string what, Func<string>? state = null)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > limit) throw new TimeoutException($"waited {limit.TotalSeconds:0} s for {what} ({state?.Invoke() ?? "no detail"})");
-            await Task.Delay(20);
-        }
     }
 
     public ValueTask DisposeAsync()

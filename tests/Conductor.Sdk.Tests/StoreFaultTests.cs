@@ -174,7 +174,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         var accepted = (await pipeline.CompletedAsync(id: "before")).DeliveryIds.Single();
         TimeSpan waited;
 
-        using (var holder = StartLockHolder(file))
+        using (var holder = WorkerProcess.StartRaw($"lock \"{file}\"", "locked"))
         {
             var clock = Stopwatch.StartNew();
             var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await pipeline.CompletedAsync(id: "while-locked"));
@@ -200,20 +200,6 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
 
     /// <summary>The first sentence of an error's advice, for the results table.</summary>
     private static string Summary(Exception error) => System.Text.RegularExpressions.Regex.Replace(error.Message.Split(". ")[0], @"(/[^/\s]+)+/", "");
-
-    private static Process StartLockHolder(string file)
-    {
-        var host = Path.Combine(AppContext.BaseDirectory, "Conductor.Sdk.WorkerHost.dll");
-        var process = Process.Start(new ProcessStartInfo("dotnet", $"\"{host}\" lock \"{file}\"") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var ready = process.StandardOutput.ReadLineAsync();
-        if (!ready.Wait(TimeSpan.FromSeconds(30)) || ready.Result != "locked")
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException("the lock holder did not start: " + process.StandardError.ReadToEnd());
-        }
-
-        return process;
-    }
 
     private Task<Receiver> StartReceiverAsync() => Receiver.StartAsync((request, _) =>
     {

@@ -8,13 +8,16 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-// Usage: Conductor.Sdk.WorkerHost <store> <receiver url> <lease seconds> [notify <count>]
+// Usage: Conductor.Sdk.WorkerHost <store> <receiver url> <lease seconds> [notify <count> | outbox <count>]
 //        Conductor.Sdk.WorkerHost lock <store.db>
 // <store> is a SQLite file, or "postgresql:" followed by a connection string.
 // Delivers the "kill-test" ensemble's webhook deliveries found in the store until it is killed. With "notify <count>"
 // it also dispatches <count> events through AddConductor's dispatcher, one after the other, and prints
 // "accepted <delivery id>" once each dispatch has returned (the delivery is stored), so that a test can kill it in
 // mid-flight and check that every accepted delivery arrives.
+// With "outbox <count>" each event is an application transaction on the store's own database: it inserts an order,
+// calls Notify inside ConductorOutbox.Enlist, and commits (printing "committed <delivery id>") or, every third one,
+// rolls back (printing "rolled-back <delivery id>").
 // "lock" holds an exclusive write transaction on the SQLite file (as another application might) until stdin closes.
 if (args is ["lock", var lockedFile])
 {
@@ -52,6 +55,51 @@ else conductor.UseSqlite(args[0]);
 using var host = builder.Build();
 await host.StartAsync();
 Console.WriteLine("ready");
+if (args.Length == 5 && args[3] == "outbox")
+{
+    var dispatcher = host.Services.GetRequiredService<Conductor.Sdk.Delivery.NotificationDispatcher>();
+    var count = int.Parse(args[4], CultureInfo.InvariantCulture);
+    await using System.Data.Common.DbConnection application = args[0].StartsWith("postgresql:", StringComparison.Ordinal)
+        ? new Npgsql.NpgsqlConnection(args[0]["postgresql:".Length..])
+        : new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={args[0]};Pooling=False;Default Timeout=30");
+    await application.OpenAsync();
+    await using (var create = application.CreateCommand())
+    {
+        create.CommandText = "CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY)";
+        await create.ExecuteNonQueryAsync();
+    }
+
+    for (var i = 0; i < count; i++)
+    {
+        await using var transaction = await application.BeginTransactionAsync();
+        await using (var insert = application.CreateCommand())
+        {
+            insert.Transaction = transaction;
+            insert.CommandText = $"INSERT INTO orders VALUES ('order-{Guid.NewGuid():N}')";
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        string id;
+        using (Conductor.Sdk.Delivery.ConductorOutbox.Enlist(transaction))
+        {
+            id = (await dispatcher.DispatchAsync(new ExecutionCompleted(DateTimeOffset.UtcNow, "kill-test", $"exec-{i:D4}", null, 1))).DeliveryIds.Single();
+        }
+
+        if (i % 3 == 2)
+        {
+            await transaction.RollbackAsync();
+            Console.WriteLine("rolled-back " + id);
+        }
+        else
+        {
+            await transaction.CommitAsync();
+            Console.WriteLine("committed " + id);
+        }
+    }
+
+    Console.WriteLine("all done");
+}
+
 if (args.Length == 5 && args[3] == "notify")
 {
     var dispatcher = host.Services.GetRequiredService<Conductor.Sdk.Delivery.NotificationDispatcher>();

@@ -43,6 +43,31 @@ public sealed class DeliverySignal
         Notify();
     }
 
+    /// <summary>
+    /// Signals that deliveries were written with an application's transaction at <paramref name="now"/>: they become due
+    /// when it commits, so the worker looks again every <see cref="EnlistedPoll"/> for <see cref="EnlistedWindow"/>.
+    /// </summary>
+    internal void NotifyEnlisted(DateTimeOffset now)
+    {
+        Interlocked.Exchange(ref _enlistedAt, now.UtcTicks);
+        Notify();
+    }
+
+    /// <summary>How often the worker looks for committed outbox rows after an enlisted <c>Notify</c>.</summary>
+    internal static readonly TimeSpan EnlistedPoll = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How long after an enlisted <c>Notify</c> the worker polls (a longer transaction is found by the idle poll).</summary>
+    internal static readonly TimeSpan EnlistedWindow = TimeSpan.FromSeconds(30);
+
+    /// <summary>True while the worker should poll for outbox rows committed after <paramref name="now"/>'s window began.</summary>
+    internal bool AwaitingCommit(DateTimeOffset now)
+    {
+        var at = Interlocked.Read(ref _enlistedAt);
+        return at != 0 && now.UtcTicks - at < EnlistedWindow.Ticks;
+    }
+
+    private long _enlistedAt;
+
     /// <summary>Lets the processor say which endpoints have a full queue (read without locks, from any thread).</summary>
     internal void WatchSaturation(Func<string, bool> saturated) => _saturated = saturated;
 

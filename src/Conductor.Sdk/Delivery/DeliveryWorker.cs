@@ -46,6 +46,8 @@ public sealed class DeliveryWorker : BackgroundService
                 var now = _time.GetUtcNow();
                 var wait = next is { } due ? due - now : MaxIdle;
                 if (wait > MaxIdle) wait = MaxIdle;
+                // Outbox rows appear when the application commits: look again shortly while one may be open.
+                if (_signal.AwaitingCommit(now) && wait > DeliverySignal.EnlistedPoll) wait = DeliverySignal.EnlistedPoll;
                 // Something is due and there is room to run it: go round again rather than sleep.
                 if (wait <= TimeSpan.Zero && _processor.HasCapacity) continue;
 

@@ -123,7 +123,24 @@ public sealed class NotificationDispatcher
     /// <summary>Stores the records (persisted before this returns), counts and logs them, and wakes the worker.</summary>
     private async ValueTask<string[]> StoreAsync(DeliveryRecord[] records, string eventName, string ensemble, CancellationToken cancellationToken)
     {
-        await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);
+        if (ConductorOutbox.Transaction is { } transaction)
+        {
+            if (_store is not ITransactionalDeliveryStore outbox)
+            {
+                throw new InvalidOperationException(
+                    $"Notify for ensemble '{ensemble}' was called inside ConductorOutbox.Enlist, but the delivery store ({_store.GetType().Name}) cannot join the application's transaction; " +
+                    "use UseSqlite(path) or UsePostgreSql(connectionString) on the application's database.");
+            }
+
+            await outbox.EnqueueAsync(records, transaction, cancellationToken).ConfigureAwait(false);
+            // The rows become visible when the application commits, which no event announces: the worker polls briefly.
+            _signal.NotifyEnlisted(_time.GetUtcNow());
+        }
+        else
+        {
+            await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);
+        }
+
         _telemetry.Enqueued.Add(records.Length, new KeyValuePair<string, object?>("conductor.event", eventName));
         Log.Enqueued(_logger, records.Length, eventName, ensemble);
         _signal.NotifyStored(records);

@@ -7,11 +7,11 @@ namespace Conductor.Sdk.Sqlite;
 
 /// <summary>
 /// A durable <see cref="IDeliveryStore"/> in one SQLite file (WAL, <c>synchronous=FULL</c>): a delivery is on disk
-/// when <see cref="EnqueueAsync"/> completes, and pending ones are attempted again after a restart. Enqueues that
+/// when <see cref="EnqueueAsync(IReadOnlyList{DeliveryRecord}, CancellationToken)"/> completes, and pending ones are attempted again after a restart. Enqueues that
 /// arrive together are written in one transaction (group commit), so the cost of a durable commit is shared.
 /// Leases are rows' <c>leased_until</c>: a delivery held by a process that died becomes due when its lease ends.
 /// </summary>
-public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDisposable
+public sealed class SqliteDeliveryStore : ITransactionalDeliveryStore, IAsyncDisposable, IDisposable
 {
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error";
     private readonly SqliteConnection _connection;
@@ -129,6 +129,50 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
         if (deliveries.Count == 0) return ValueTask.CompletedTask;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         return Submit(new PendingWrite(deliveries, null, default, done), cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// The transaction must be on a <see cref="SqliteConnection"/> to this store's file. SQLite has one writer at a time:
+    /// while the application's transaction is open, the worker's own writes wait for it (up to <see cref="BusyTimeout"/>).
+    /// </remarks>
+    public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, System.Data.Common.DbTransaction transaction, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(deliveries);
+        ArgumentNullException.ThrowIfNull(transaction);
+        if (transaction is not SqliteTransaction { Connection: { } connection } sqlite)
+        {
+            throw new InvalidOperationException(
+                $"The SQLite delivery store {Path} can only join a SQLite transaction (Microsoft.Data.Sqlite), not a {transaction.GetType().Name}.");
+        }
+
+        var file = string.IsNullOrEmpty(connection.DataSource) ? string.Empty : System.IO.Path.GetFullPath(connection.DataSource);
+        if (!string.Equals(file, Path, StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException(
+                $"The transaction is on the SQLite file '{file}', but the delivery store is {Path}: a transaction cannot span two files. " +
+                "Point the store at the application's database with UseSqlite(path).");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            using var insert = connection.CreateCommand();
+            insert.Transaction = sqlite;
+            insert.CommandText = InsertSql;
+            var p = InsertParameters(insert);
+            foreach (var d in deliveries)
+            {
+                Bind(p, d);
+                insert.ExecuteNonQuery();
+            }
+        }
+        catch (SqliteException ex)
+        {
+            throw Wrap(ex);
+        }
+
+        return ValueTask.CompletedTask;
     }
 
     private ValueTask Submit(PendingWrite write, CancellationToken cancellationToken)
@@ -269,10 +313,7 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
             {
                 foreach (var d in deliveries)
                 {
-                    p[0].Value = d.Id; p[1].Value = d.Ensemble; p[2].Value = d.Event; p[3].Value = d.NotificationKey;
-                    p[4].Value = d.Channel; p[5].Value = d.Endpoint; p[6].Value = WholeArray(d.Payload);
-                    p[7].Value = d.CreatedAt.UtcTicks; p[8].Value = d.DueAt.UtcTicks; p[9].Value = (int)d.Status;
-                    p[10].Value = d.Attempts; p[11].Value = d.MaxAttempts;
+                    Bind(p, d);
                     insert.ExecuteNonQuery();
                 }
             }
@@ -295,9 +336,8 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
     {
         if (_insert is not null) return;
         _insert = _connection.CreateCommand();
-        _insert.CommandText = $"INSERT INTO deliveries ({Columns}, leased_until) VALUES ($id, $ensemble, $event, $key, $channel, $endpoint, $payload, $created, $due, $status, $attempts, $max, NULL, 0, NULL, NULL)";
-        _p = new[] { "$id", "$ensemble", "$event", "$key", "$channel", "$endpoint", "$payload", "$created", "$due", "$status", "$attempts", "$max" }
-            .Select(name => _insert.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        _insert.CommandText = InsertSql;
+        _p = InsertParameters(_insert);
         _log = _connection.CreateCommand();
         _log.CommandText = "INSERT OR REPLACE INTO attempts VALUES ($id, $number, $started, $duration, $outcome, $status, $kind, $error, $next)";
         _l = new[] { "$id", "$number", "$started", "$duration", "$outcome", "$status", "$kind", "$error", "$next" }
@@ -310,6 +350,21 @@ public sealed class SqliteDeliveryStore : IDeliveryStore, IAsyncDisposable, IDis
             """;
         _u = new[] { "$status", "$next", "$code", "$kind", "$error", "$id" }
             .Select(name => _update.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+    }
+
+    private const string InsertSql =
+        $"INSERT INTO deliveries ({Columns}, leased_until) VALUES ($id, $ensemble, $event, $key, $channel, $endpoint, $payload, $created, $due, $status, $attempts, $max, NULL, 0, NULL, NULL)";
+
+    private static SqliteParameter[] InsertParameters(SqliteCommand insert) =>
+        new[] { "$id", "$ensemble", "$event", "$key", "$channel", "$endpoint", "$payload", "$created", "$due", "$status", "$attempts", "$max" }
+            .Select(name => insert.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+
+    private static void Bind(SqliteParameter[] p, DeliveryRecord d)
+    {
+        p[0].Value = d.Id; p[1].Value = d.Ensemble; p[2].Value = d.Event; p[3].Value = d.NotificationKey;
+        p[4].Value = d.Channel; p[5].Value = d.Endpoint; p[6].Value = WholeArray(d.Payload);
+        p[7].Value = d.CreatedAt.UtcTicks; p[8].Value = d.DueAt.UtcTicks; p[9].Value = (int)d.Status;
+        p[10].Value = d.Attempts; p[11].Value = d.MaxAttempts;
     }
 
     /// <summary>The payload's array itself when the memory spans all of it (the usual case), else a copy.</summary>
