@@ -119,6 +119,8 @@ return 0;
 /// <summary>The notification both the worker and the test agree on.</summary>
 public static class KillTest
 {
+    /// <summary>Each process's requests carry <c>X-Worker: its process id</c>, so that a receiver can tell the workers apart.</summary>
     public static WebhookNotificationDefinition Notification(Uri url) =>
-        new("kill-test", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "kill-test-secret" }, retries: 5, timeout: TimeSpan.FromSeconds(2));
+        new("kill-test", 0, new[] { EventNames.ExecutionCompleted }, url, new[] { "kill-test-secret" }, retries: 5, timeout: TimeSpan.FromSeconds(2),
+            headers: new Dictionary<string, string> { ["X-Worker"] = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture) });
 }

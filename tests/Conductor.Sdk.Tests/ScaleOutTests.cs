@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.PostgreSql;
+using Conductor.Sdk.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Npgsql;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>
+/// Issue #21 point 3: three worker processes share one PostgreSQL store (samples/ScaleOut). One is killed (SIGKILL)
+/// while its attempts are in flight. Every delivery arrives at least once, no delivery is ever attempted by two
+/// processes at the same time, and the dead process's leases are taken over only once they have expired.
+/// </summary>
+[Collection("postgresql")]
+public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cluster)
+{
+    private sealed record Request(string Id, string Worker, long Started, long Finished);
+
+    [Fact]
+    public async Task A_killed_worker_loses_nothing_and_its_leases_are_taken_over_after_they_expire()
+    {
+        const int Count = 1000;
+        var inFlight = new ConcurrentDictionary<string, int>();
+        var overlaps = new ConcurrentBag<string>();
+        var requests = new ConcurrentQueue<Request>();
+        var aborted = new ConcurrentQueue<(string Id, string Worker)>();
+        var delivered = new ConcurrentDictionary<string, byte>();
+        var clock = Stopwatch.StartNew();
+        await using var receiver = await Receiver.StartAsync((_, _) => Reply.Status(500), map: app => app.Run(async context =>
+        {
+            var id = context.Request.Headers["X-Conductor-Delivery-Id"].ToString();
+            var worker = context.Request.Headers["X-Worker"].ToString();
+            var started = clock.ElapsedTicks;
+            if (inFlight.AddOrUpdate(id, 1, (_, n) => n + 1) > 1) overlaps.Add(id);
+            try
+            {
+                // A receiver that takes a moment, so that the killed process has attempts in flight.
+                await Task.Delay(100, context.RequestAborted);
+                context.Response.StatusCode = 200;
+                delivered.TryAdd(id, 0);
+            }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                // The sender went away mid-request (the killed worker): its lease still holds the delivery.
+                aborted.Enqueue((id, worker));
+            }
+            finally
+            {
+                inFlight.AddOrUpdate(id, 0, (_, n) => n - 1);
+                requests.Enqueue(new Request(id, worker, started, clock.ElapsedTicks));
+            }
+        }));
+
+        var connection = cluster.CreateDatabase();
+        var notification = KillTest.Notification(receiver.Url());
+        await using (var store = new PostgreSqlDeliveryStore(connection))
+        {
+            var now = DateTimeOffset.UtcNow;
+            await store.EnqueueAsync(Enumerable.Range(0, Count).Select(i => new DeliveryRecord($"dlv_scale_{i:D4}", "kill-test", "execution.completed", notification.Key, "webhook",
+                notification.Endpoint, Encoding.UTF8.GetBytes("{}"), now, now, DeliveryStatus.Pending, 0, notification.Retries + 1)).ToList());
+        }
+
+        var workers = Enumerable.Range(0, 3).Select(_ => WorkerProcess.Start("postgresql:" + connection, receiver.Url())).ToList();
+        try
+        {
+            await WorkerProcess.WaitUntilAsync(() => delivered.Count >= Count / 3, TimeSpan.FromSeconds(60), "a third of the deliveries");
+            var victim = workers[0];
+            var victimId = victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            victim.Kill(entireProcessTree: true);
+            await victim.WaitForExitAsync();
+            var killedAt = clock.ElapsedTicks;
+            // Kestrel sees the dead worker's connections close: its requests in flight end as aborted.
+            await WorkerProcess.WaitUntilAsync(() => aborted.Any(a => a.Worker == victimId), TimeSpan.FromSeconds(10), "the dead worker's requests to be aborted");
+            await Task.Delay(200);
+            var held = aborted.Where(a => a.Worker == victimId).Select(a => a.Id).Distinct().ToList();
+            // What the dead process's leases say, read right after the kill.
+            var leasedUntil = await LeasesAsync(connection, held);
+            output.WriteLine($"killed worker {victimId} after {delivered.Count} deliveries with {held.Count} attempts in flight");
+            Assert.NotEmpty(held);
+
+            await WorkerProcess.WaitUntilAsync(() => delivered.Count == Count, TimeSpan.FromSeconds(90), "every delivery",
+                () => $"{delivered.Count} of {Count}");
+
+            // Taken over: each delivery the dead process held was attempted again by a live worker, and only after its lease
+            // expired (leased_until is wall-clock ticks; the receiver's times are converted to the same clock).
+            var startedAt = DateTimeOffset.UtcNow - TimeSpan.FromTicks((long)(clock.ElapsedTicks * (TimeSpan.TicksPerSecond / (double)Stopwatch.Frequency)));
+            foreach (var id in held)
+            {
+                var retry = requests.Where(r => r.Id == id && r.Worker != victimId).OrderBy(r => r.Started).FirstOrDefault();
+                Assert.True(retry is not null, $"{id}, held by the dead worker, was not attempted again");
+                var retriedAt = startedAt + TimeSpan.FromTicks((long)(retry!.Started * (TimeSpan.TicksPerSecond / (double)Stopwatch.Frequency)));
+                Assert.True(retriedAt.UtcTicks >= leasedUntil[id] - TimeSpan.TicksPerMillisecond * 50,
+                    $"{id} was taken over at {retriedAt:O}, before its lease ended at {new DateTimeOffset(leasedUntil[id], TimeSpan.Zero):O}");
+            }
+
+            var takeover = held.Select(id => requests.Where(r => r.Id == id && r.Worker != victimId).Min(r => r.Started) - killedAt).Select(t => t * 1000.0 / Stopwatch.Frequency).ToList();
+            output.WriteLine($"taken over {takeover.Min():0} to {takeover.Max():0} ms after the kill (lease 5 s)");
+            Assert.Empty(overlaps);
+            Assert.Equal(Count, delivered.Count);
+            var duplicates = requests.GroupBy(r => r.Id).Count(g => g.Count() > 1);
+            Conductor.Sdk.Testing.ReliabilityResults.Record("Scale-out", "3 worker processes on one PostgreSQL, one killed mid-flight: all delivered, no concurrent attempts, leases taken over after expiry",
+                $"{held.Count} in flight at the kill, taken over {takeover.Min() / 1000:0.0}-{takeover.Max() / 1000:0.0} s later (lease 5 s); {Count} delivered, {duplicates} sent twice, 0 overlaps");
+        }
+        finally
+        {
+            foreach (var worker in workers)
+            {
+                if (!worker.HasExited) worker.Kill(entireProcessTree: true);
+                worker.Dispose();
+            }
+        }
+    }
+
+    private static async Task<Dictionary<string, long>> LeasesAsync(string connection, List<string> ids)
+    {
+        await using var data = NpgsqlDataSource.Create(connection);
+        await using var command = data.CreateCommand("SELECT id, leased_until FROM conductor_deliveries WHERE id = ANY(@ids)");
+        command.Parameters.AddWithValue("ids", ids.ToArray());
+        var result = new Dictionary<string, long>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) result[reader.GetString(0)] = reader.IsDBNull(1) ? 0 : reader.GetInt64(1);
+        return result;
+    }
+}
