@@ -135,6 +135,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
                 await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
                 await CopyAsync(connection, batches.SelectMany(b => b.Deliveries), CancellationToken.None).ConfigureAwait(false);
                 foreach (var (_, done) in batches) done.TrySetResult();
+                await AnnounceAsync(connection, null).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -171,6 +172,57 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
         await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>The channel on which new deliveries are announced (<c>NOTIFY</c>), so that every worker wakes at once.</summary>
+    public const string NotificationChannel = "conductor_deliveries";
+
+    private static async Task AnnounceAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction)
+    {
+        await using var command = new NpgsqlCommand($"SELECT pg_notify('{NotificationChannel}', '')", connection, transaction);
+        await command.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Listens for new deliveries stored by any process (including with an application's transaction, once it commits)
+    /// and calls <paramref name="stored"/> for each announcement, until <paramref name="cancellationToken"/> is cancelled.
+    /// A lost connection is opened again a second later; <paramref name="stored"/> is also called after each (re)connect,
+    /// for what was committed while nobody listened.
+    /// </summary>
+    public async Task ListenAsync(Action stored, TimeProvider time, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        ArgumentNullException.ThrowIfNull(time);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+                connection.Notification += (_, _) => stored();
+                await using (var listen = new NpgsqlCommand($"LISTEN {NotificationChannel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                stored();
+                while (true) await connection.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException or IOException or TimeoutException)
+            {
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(1), time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
     /// <inheritdoc />
     /// <remarks>The transaction must be on an <see cref="NpgsqlConnection"/> to the store's database (same host, port and database).</remarks>
     public async ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, System.Data.Common.DbTransaction transaction, CancellationToken cancellationToken = default)
@@ -196,6 +248,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
         try
         {
             await CopyAsync(connection, deliveries, cancellationToken).ConfigureAwait(false);
+            // Delivered to listeners when the application commits, and never if it rolls back.
+            await AnnounceAsync(connection, (NpgsqlTransaction)transaction).ConfigureAwait(false);
         }
         catch (PostgresException ex)
         {
@@ -457,6 +511,15 @@ public static class PostgreSqlConductorBuilderExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         builder.Services.RemoveAll<IDeliveryStore>();
         builder.Services.AddSingleton<IDeliveryStore>(_ => new PostgreSqlDeliveryStore(connectionString));
+        // Deliveries stored by other processes (or committed by an application's transaction) wake this worker at once.
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, PostgreSqlWakeUp>());
         return builder;
     }
+}
+
+/// <summary>Wakes the delivery worker when any process announces new deliveries (<c>LISTEN conductor_deliveries</c>).</summary>
+internal sealed class PostgreSqlWakeUp(IDeliveryStore store, DeliverySignal signal, TimeProvider time) : Microsoft.Extensions.Hosting.BackgroundService
+{
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        store is PostgreSqlDeliveryStore postgres ? postgres.ListenAsync(signal.Notify, time, stoppingToken) : Task.CompletedTask;
 }

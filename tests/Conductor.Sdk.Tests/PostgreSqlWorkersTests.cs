@@ -94,4 +94,53 @@ public sealed class PostgreSqlWorkersTests(PostgreSqlCluster cluster)
         // Each delivery failed once and succeeded once: no attempt was sent twice by two workers.
         Assert.All(attempts.Values, n => Assert.Equal(2, n));
     }
+
+    /// <summary>
+    /// A delivery stored by another process (here another store on the same database) or committed by an application's
+    /// transaction wakes an idle worker through LISTEN/NOTIFY, instead of waiting for its 30 s idle poll.
+    /// </summary>
+    [Fact]
+    public async Task Deliveries_stored_elsewhere_wake_an_idle_worker_at_once()
+    {
+        await using var receiver = await Receiver.StartAsync(Reply.Status(200));
+        var connection = cluster.CreateDatabase();
+        var notification = new WebhookNotificationDefinition("shared", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { "s" });
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32")).UsePostgreSql(connection).AddNotification(notification);
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            await using var other = new PostgreSqlDeliveryStore(connection);
+            await other.EnqueueAsync(Array.Empty<DeliveryRecord>());
+            // Let the worker go idle (it has nothing to do) before the other process stores something.
+            await Task.Delay(500);
+            var now = DateTimeOffset.UtcNow;
+            var clock = Stopwatch.StartNew();
+            await other.EnqueueAsync(new[] { new DeliveryRecord("dlv_elsewhere_1", "shared", EventNames.ExecutionCompleted, notification.Key, "webhook",
+                notification.Endpoint, Encoding.UTF8.GetBytes("{}"), now, now, DeliveryStatus.Pending, 0, 4) });
+            await receiver.WaitForAsync(1);
+            var stored = clock.Elapsed;
+
+            await using var data = Npgsql.NpgsqlDataSource.Create(connection);
+            await using var application = await data.OpenConnectionAsync();
+            await using var transaction = await application.BeginTransactionAsync();
+            await other.EnqueueAsync(new[] { new DeliveryRecord("dlv_elsewhere_2", "shared", EventNames.ExecutionCompleted, notification.Key, "webhook",
+                notification.Endpoint, Encoding.UTF8.GetBytes("{}"), now, now, DeliveryStatus.Pending, 0, 4) }, transaction);
+            clock.Restart();
+            await transaction.CommitAsync();
+            await receiver.WaitForAsync(2);
+            var committed = clock.Elapsed;
+
+            // Well under the worker's 30 s idle poll: it was woken.
+            Assert.True(stored < TimeSpan.FromSeconds(5), $"took {stored}");
+            Assert.True(committed < TimeSpan.FromSeconds(5), $"took {committed}");
+            Conductor.Sdk.Testing.ReliabilityResults.Record("Scale-out", "a delivery stored by another process, or committed by an application transaction, wakes an idle worker (idle poll 30 s)",
+                $"delivered {stored.TotalMilliseconds:0} ms after another process stored it, {committed.TotalMilliseconds:0} ms after the commit");
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
 }
