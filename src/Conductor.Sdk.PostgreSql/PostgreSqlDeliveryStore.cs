@@ -16,7 +16,6 @@ namespace Conductor.Sdk.PostgreSql;
 /// </summary>
 public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyncDisposable
 {
-    private const int SchemaVersion = 1;
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error";
     private readonly NpgsqlDataSource _source;
     private readonly Channel<(IReadOnlyList<DeliveryRecord> Deliveries, TaskCompletionSource Done)> _pending =
@@ -37,14 +36,14 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
         _outcomeFlusher = Task.Run(OutcomeLoopAsync);
     }
 
-    private async Task MigrateAsync()
+    /// <summary>
+    /// The schema, as the steps that build it: step N brings the database to version N (table <c>conductor_schema</c>).
+    /// Add a step to change the schema; never edit one that has shipped.
+    /// </summary>
+    internal static readonly string[] Migrations =
     {
-        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
-        // One migrator at a time across processes.
-        await Execute(connection, transaction, "SELECT pg_advisory_xact_lock(7426001)").ConfigureAwait(false);
-        await Execute(connection, transaction, """
-            CREATE TABLE IF NOT EXISTS conductor_schema (version integer NOT NULL);
+        // 1: the first schema.
+        """
             CREATE TABLE IF NOT EXISTS conductor_deliveries (
                 id text PRIMARY KEY,
                 ensemble text NOT NULL,
@@ -75,16 +74,34 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
                 error text NULL,
                 next_due_at bigint NULL,
                 PRIMARY KEY (delivery_id, number));
-            """).ConfigureAwait(false);
-        await using (var version = new NpgsqlCommand("SELECT max(version) FROM conductor_schema", connection, transaction))
-        {
-            var current = await version.ExecuteScalarAsync().ConfigureAwait(false) as int?;
-            if (current is > SchemaVersion)
-            {
-                throw new InvalidOperationException($"The Conductor tables are at schema version {current}, newer than this version of Conductor.Sdk.PostgreSql understands ({SchemaVersion}); upgrade the package.");
-            }
+            """,
+        // 2: the dashboard and the CLI list deliveries by status, newest first (dead letters above all).
+        "CREATE INDEX IF NOT EXISTS conductor_deliveries_status_created ON conductor_deliveries (status, created_at)",
+    };
 
-            if (current is null) await Execute(connection, transaction, $"INSERT INTO conductor_schema VALUES ({SchemaVersion})").ConfigureAwait(false);
+    /// <summary>Brings the schema to the newest version, one migrator at a time across processes.</summary>
+    private async Task MigrateAsync()
+    {
+        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
+        await Execute(connection, transaction, "SELECT pg_advisory_xact_lock(7426001)").ConfigureAwait(false);
+        await Execute(connection, transaction, "CREATE TABLE IF NOT EXISTS conductor_schema (version integer NOT NULL)").ConfigureAwait(false);
+        int version;
+        await using (var read = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM conductor_schema", connection, transaction))
+        {
+            version = (int)(await read.ExecuteScalarAsync().ConfigureAwait(false))!;
+        }
+
+        if (version > Migrations.Length)
+        {
+            throw new InvalidOperationException(
+                $"The Conductor tables are at schema version {version}, newer than this version of Conductor.Sdk.PostgreSql understands ({Migrations.Length}); upgrade the package (the tables are left as they are).");
+        }
+
+        if (version < Migrations.Length)
+        {
+            for (var step = version; step < Migrations.Length; step++) await Execute(connection, transaction, Migrations[step]).ConfigureAwait(false);
+            await Execute(connection, transaction, $"DELETE FROM conductor_schema; INSERT INTO conductor_schema VALUES ({Migrations.Length})").ConfigureAwait(false);
         }
 
         await transaction.CommitAsync().ConfigureAwait(false);

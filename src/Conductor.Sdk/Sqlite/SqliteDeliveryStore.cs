@@ -85,7 +85,19 @@ public sealed class SqliteDeliveryStore : ITransactionalDeliveryStore, IAsyncDis
         Execute("PRAGMA journal_mode=WAL;");
         Execute("PRAGMA synchronous=FULL;");
         Execute($"PRAGMA busy_timeout={(int)BusyTimeout.TotalMilliseconds};");
-        Execute("""
+        Migrate();
+    }
+
+    /// <summary>
+    /// The schema, as the steps that build it: step N brings the file to version N, kept in the table
+    /// <c>conductor_schema</c> (not in <c>PRAGMA user_version</c>, which belongs to the application when the store shares
+    /// its database for the outbox). A file created before versions were kept (no version, the tables present) is
+    /// version 1. Add a step to change the schema; never edit one that has shipped.
+    /// </summary>
+    internal static readonly string[] Migrations =
+    {
+        // 1: the first schema.
+        """
             CREATE TABLE IF NOT EXISTS deliveries (
                 id TEXT PRIMARY KEY,
                 ensemble TEXT NOT NULL,
@@ -116,7 +128,55 @@ public sealed class SqliteDeliveryStore : ITransactionalDeliveryStore, IAsyncDis
                 error TEXT NULL,
                 next_due_at INTEGER NULL,
                 PRIMARY KEY (delivery_id, number));
-            """);
+            """,
+        // 2: the dashboard and the CLI list deliveries by status, newest first (dead letters above all).
+        "CREATE INDEX IF NOT EXISTS deliveries_status_created ON deliveries (status, created_at);",
+    };
+
+    /// <summary>Brings the schema to the newest version, in one write transaction (several processes may open the file at once).</summary>
+    private void Migrate()
+    {
+        if (SchemaVersion(null) == Migrations.Length) return;
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        var version = SchemaVersion(transaction);
+        if (version > Migrations.Length)
+        {
+            throw new InvalidOperationException(
+                $"The SQLite delivery store {Path} is at schema version {version}, newer than this version of Conductor.Sdk understands ({Migrations.Length}); " +
+                "upgrade the Conductor.Sdk package (the file is left as it is).");
+        }
+
+        if (version == 0 && TableExists(transaction, "deliveries")) version = 1;
+        for (var step = version; step < Migrations.Length; step++) Execute(transaction, Migrations[step]);
+        Execute(transaction, "CREATE TABLE IF NOT EXISTS conductor_schema (version INTEGER NOT NULL); DELETE FROM conductor_schema;");
+        Execute(transaction, $"INSERT INTO conductor_schema VALUES ({Migrations.Length});");
+        transaction.Commit();
+    }
+
+    private long SchemaVersion(SqliteTransaction? transaction)
+    {
+        if (!TableExists(transaction, "conductor_schema")) return 0;
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT coalesce(max(version), 0) FROM conductor_schema;";
+        return (long)command.ExecuteScalar()!;
+    }
+
+    private bool TableExists(SqliteTransaction? transaction, string table)
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $name";
+        command.Parameters.AddWithValue("$name", table);
+        return (long)command.ExecuteScalar()! > 0;
+    }
+
+    private void Execute(SqliteTransaction transaction, string sql)
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
     }
 
     /// <summary>The database file.</summary>

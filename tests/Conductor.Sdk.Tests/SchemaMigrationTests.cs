@@ -1,0 +1,168 @@
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.PostgreSql;
+using Conductor.Sdk.Sqlite;
+using Conductor.Sdk.Tests.Infrastructure;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using Xunit;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>
+/// Issue #21 point 4: the store schemas are versioned and migrate on start-up. A store written by the release before
+/// versions were kept (its exact tables, with rows) is upgraded in place: every row is kept and pending deliveries still
+/// go out. A schema newer than the package understands is refused and left alone.
+/// </summary>
+[Collection("postgresql")]
+public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposable
+{
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "conductor-migrate-" + Guid.NewGuid().ToString("N"));
+
+    // The tables as the release before schema versions created them, for SQLite ("deliveries", "attempts") and for
+    // PostgreSQL (the same with "conductor_" in front, plus conductor_schema at version 1).
+    private const string ReleasedTables = """
+        CREATE TABLE {p}deliveries (
+            id TEXT PRIMARY KEY, ensemble TEXT NOT NULL, event TEXT NOT NULL, notification_key TEXT NOT NULL, channel TEXT NOT NULL,
+            endpoint TEXT NOT NULL, payload {blob} NOT NULL, created_at BIGINT NOT NULL, due_at BIGINT NOT NULL, status INTEGER NOT NULL,
+            attempts INTEGER NOT NULL, max_attempts INTEGER NOT NULL, last_status_code INTEGER NULL, last_error_kind INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NULL, leased_until BIGINT NULL);
+        CREATE INDEX {p}deliveries_due ON {p}deliveries (status, due_at, id);
+        CREATE INDEX {p}deliveries_created ON {p}deliveries (created_at);
+        CREATE TABLE {p}attempts (
+            delivery_id TEXT NOT NULL, number INTEGER NOT NULL, started_at BIGINT NOT NULL, duration_ticks BIGINT NOT NULL, outcome INTEGER NOT NULL,
+            status_code INTEGER NULL, error_kind INTEGER NOT NULL, error TEXT NULL, next_due_at BIGINT NULL, PRIMARY KEY (delivery_id, number));
+        INSERT INTO {p}deliveries VALUES ('dlv_old_pending', 'orders', 'execution.completed', 'orders#0', 'webhook', '{endpoint}', {payload}, {t}, {t}, 0, 0, 4, NULL, 0, NULL, NULL);
+        INSERT INTO {p}deliveries VALUES ('dlv_old_dead', 'orders', 'execution.failed', 'orders#0', 'webhook', '{endpoint}', {payload}, {t}, {t}, 2, 1, 1, 410, 1, 'HTTP 410 Gone', NULL);
+        INSERT INTO {p}attempts VALUES ('dlv_old_dead', 1, {t}, 1000, 2, 410, 1, 'HTTP 410 Gone', NULL);
+        """;
+
+    private static string Released(string prefix, string blob, string payload, Uri endpoint) => ReleasedTables
+        .Replace("{p}", prefix, StringComparison.Ordinal).Replace("{blob}", blob, StringComparison.Ordinal)
+        .Replace("{payload}", payload, StringComparison.Ordinal).Replace("{endpoint}", endpoint.ToString(), StringComparison.Ordinal)
+        .Replace("{t}", Pipeline.Start.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgresql")]
+    public async Task A_store_from_the_previous_release_is_upgraded_in_place_and_keeps_every_row(string kind)
+    {
+        await using var receiver = await Receiver.StartAsync(Reply.Status(200));
+        var webhook = new WebhookNotificationDefinition("orders", 0, new[] { EventNames.ExecutionCompleted, EventNames.ExecutionFailed }, receiver.Url(), new[] { "s" });
+        Func<IDeliveryStore> open;
+        Func<string, Task<long>> scalar;
+        if (kind == "sqlite")
+        {
+            Directory.CreateDirectory(_directory);
+            var file = Path.Combine(_directory, "old.db");
+            await using (var connection = new SqliteConnection($"Data Source={file};Pooling=False"))
+            {
+                await connection.OpenAsync();
+                await using var command = connection.CreateCommand();
+                command.CommandText = Released(string.Empty, "BLOB", "X'7B7D'", webhook.Url);
+                await command.ExecuteNonQueryAsync();
+            }
+
+            open = () => new SqliteDeliveryStore(file);
+            scalar = async sql =>
+            {
+                await using var connection = new SqliteConnection($"Data Source={file};Pooling=False");
+                await connection.OpenAsync();
+                await using var command = connection.CreateCommand();
+                command.CommandText = sql;
+                return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+            };
+        }
+        else
+        {
+            var connection = cluster.CreateDatabase();
+            await using var data = NpgsqlDataSource.Create(connection);
+            await using (var command = data.CreateCommand(Released("conductor_", "bytea", "'\\x7b7d'::bytea", webhook.Url) +
+                "CREATE TABLE conductor_schema (version integer NOT NULL); INSERT INTO conductor_schema VALUES (1);"))
+            {
+                await command.ExecuteNonQueryAsync();
+            }
+
+            open = () => new PostgreSqlDeliveryStore(connection);
+            scalar = async sql =>
+            {
+                await using var source = NpgsqlDataSource.Create(connection);
+                await using var command = source.CreateCommand(sql.Replace("sqlite_master WHERE type = 'index' AND name = '", "pg_indexes WHERE indexname = 'conductor_", StringComparison.Ordinal));
+                return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+            };
+        }
+
+        await using (var pipeline = Pipeline.Create(new[] { webhook }, store: open))
+        {
+            // Opening the store migrated it; the rows of the old release are all there.
+            var dead = await pipeline.RecordAsync("dlv_old_dead");
+            Assert.Equal(DeliveryStatus.DeadLettered, dead.Status);
+            Assert.Equal("HTTP 410 Gone", dead.LastError);
+            Assert.Equal(410, Assert.Single(await pipeline.Store.AttemptsAsync("dlv_old_dead")).StatusCode);
+            Assert.Equal(2, (await pipeline.Store.ListAsync(new DeliveryQuery())).Count);
+
+            // The pending one still goes out, and the dead letter can still be replayed.
+            await pipeline.Processor.RunDueAsync();
+            Assert.Equal(DeliveryStatus.Delivered, (await pipeline.RecordAsync("dlv_old_pending")).Status);
+            Assert.True(await pipeline.Store.ReplayAsync("dlv_old_dead", pipeline.Time.GetUtcNow()));
+        }
+
+        Assert.Equal(2, await scalar("SELECT max(version) FROM conductor_schema"));
+        Assert.Equal(1, await scalar("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'deliveries_status_created'"));
+        Conductor.Sdk.Testing.ReliabilityResults.Record("Schema", "store of the previous release upgraded on start-up, rows kept",
+            "version 1 → 2, pending delivery sent, dead letter and its attempt kept and replayable", kind);
+    }
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgresql")]
+    public async Task A_schema_newer_than_the_package_is_refused_and_left_alone(string kind)
+    {
+        if (kind == "sqlite")
+        {
+            Directory.CreateDirectory(_directory);
+            var file = Path.Combine(_directory, "new.db");
+            new SqliteDeliveryStore(file).Dispose();
+            await using (var connection = new SqliteConnection($"Data Source={file};Pooling=False"))
+            {
+                await connection.OpenAsync();
+                await using var command = connection.CreateCommand();
+                command.CommandText = "UPDATE conductor_schema SET version = 99";
+                await command.ExecuteNonQueryAsync();
+            }
+
+            SqliteConnection.ClearAllPools();
+            var before = await File.ReadAllBytesAsync(file);
+            var error = Assert.Throws<InvalidOperationException>(() => new SqliteDeliveryStore(file));
+            Assert.Contains("schema version 99, newer than this version of Conductor.Sdk understands", error.Message);
+            Assert.Equal(before, await File.ReadAllBytesAsync(file));
+        }
+        else
+        {
+            var connection = cluster.CreateDatabase();
+            await using (var store = new PostgreSqlDeliveryStore(connection)) await store.ListAsync(new DeliveryQuery());
+            await using (var data = NpgsqlDataSource.Create(connection))
+            await using (var command = data.CreateCommand("UPDATE conductor_schema SET version = 99"))
+            {
+                await command.ExecuteNonQueryAsync();
+            }
+
+            await using var newer = new PostgreSqlDeliveryStore(connection);
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await newer.ListAsync(new DeliveryQuery()));
+            Assert.Contains("schema version 99, newer than this version of Conductor.Sdk.PostgreSql understands", error.Message);
+        }
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        try
+        {
+            if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
