@@ -39,13 +39,6 @@ public sealed class PostgreSqlWorkersTests(PostgreSqlCluster cluster)
 
         var connection = cluster.CreateDatabase();
         var notification = new WebhookNotificationDefinition("shared", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { "s" }, retries: 3, timeout: TimeSpan.FromSeconds(5));
-        await using (var store = new PostgreSqlDeliveryStore(connection))
-        {
-            var now = DateTimeOffset.UtcNow;
-            await store.EnqueueAsync(Enumerable.Range(0, Count).Select(i => new DeliveryRecord($"dlv_shared_{i:D3}", "shared", EventNames.ExecutionCompleted, notification.Key, "webhook",
-                notification.Endpoint, Encoding.UTF8.GetBytes("{}"), now, now, DeliveryStatus.Pending, 0, notification.Retries + 1)).ToList());
-        }
-
         var hosts = new List<IHost>();
         var perWorker = new int[3];
         for (var i = 0; i < 3; i++)
@@ -68,6 +61,14 @@ public sealed class PostgreSqlWorkersTests(PostgreSqlCluster cluster)
 
         try
         {
+            // Stored once the three are running (and listening), so that no worker drains the queue before another starts.
+            await using (var store = new PostgreSqlDeliveryStore(connection))
+            {
+                var now = DateTimeOffset.UtcNow;
+                await store.EnqueueAsync(Enumerable.Range(0, Count).Select(i => new DeliveryRecord($"dlv_shared_{i:D3}", "shared", EventNames.ExecutionCompleted, notification.Key, "webhook",
+                    notification.Endpoint, Encoding.UTF8.GetBytes("{}"), now, now, DeliveryStatus.Pending, 0, notification.Retries + 1)).ToList());
+            }
+
             var clock = Stopwatch.StartNew();
             // The receiver counts a delivery before its reply reaches the worker, so wait for the outcomes to be recorded
             // too: stopping a host earlier cancels attempts still in flight (they would be sent again, at least once).

@@ -113,6 +113,53 @@ public sealed class RunnerTests
             return (d.Event, document.RootElement.GetProperty("data").Clone());
         }).ToList();
 
+    /// <summary>Issue #21: a flow run inside <see cref="ConductorOutbox.Enlist"/> stores its events with the application's transaction.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_run_inside_the_outbox_commits_or_rolls_back_its_events_with_the_application(bool commit)
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "conductor-run-outbox-" + Guid.NewGuid().ToString("N"));
+        var file = Path.Combine(directory, "app.db");
+        try
+        {
+            var (services, _, _, _) = Build(configureServices: s => s.AddSingleton<IDeliveryStore>(_ => new SqliteDeliveryStore(file)));
+            await using var _ = services;
+            var store = services.GetRequiredService<IDeliveryStore>();
+            await using (var application = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
+            {
+                await application.OpenAsync();
+                await using var transaction = await application.BeginTransactionAsync();
+                ExecutionResult<OrderPipelineEnsemble.Output> result;
+                using (ConductorOutbox.Enlist(transaction))
+                {
+                    result = await services.GetRequiredService<OrderPipelineEnsemble>().RunAsync(Input());
+                }
+
+                Assert.Equal(ExecutionStatus.Completed, result.Status);
+                if (commit) await transaction.CommitAsync();
+                else await transaction.RollbackAsync();
+            }
+
+            var stored = await store.ListAsync(new DeliveryQuery(Limit: 100));
+            if (commit)
+            {
+                Assert.Contains(stored, d => d.Event == EventNames.ExecutionStarted);
+                Assert.Contains(stored, d => d.Event == EventNames.ExecutionCompleted);
+                Assert.Contains(stored, d => d.Event.StartsWith("operation:", StringComparison.Ordinal));
+            }
+            else
+            {
+                Assert.Empty(stored);
+            }
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact]
     public async Task A_three_step_flow_emits_every_lifecycle_event_in_order_with_its_data()
     {

@@ -25,11 +25,12 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
     [Fact]
     public async Task A_killed_worker_loses_nothing_and_its_leases_are_taken_over_after_they_expire()
     {
-        const int Count = 1000;
+        const int Count = 600;
         var inFlight = new ConcurrentDictionary<string, int>();
         var overlaps = new ConcurrentBag<string>();
         var requests = new ConcurrentQueue<Request>();
         var aborted = new ConcurrentQueue<(string Id, string Worker)>();
+        var busy = new ConcurrentDictionary<string, int>();
         var delivered = new ConcurrentDictionary<string, byte>();
         var clock = Stopwatch.StartNew();
         await using var receiver = await Receiver.StartAsync((_, _) => Reply.Status(500), map: app => app.Run(async context =>
@@ -38,10 +39,11 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
             var worker = context.Request.Headers["X-Worker"].ToString();
             var started = clock.ElapsedTicks;
             if (inFlight.AddOrUpdate(id, 1, (_, n) => n + 1) > 1) overlaps.Add(id);
+            busy.AddOrUpdate(worker, 1, (_, n) => n + 1);
             try
             {
                 // A receiver that takes a moment, so that the killed process has attempts in flight.
-                await Task.Delay(100, context.RequestAborted);
+                await Task.Delay(200, context.RequestAborted);
                 context.Response.StatusCode = 200;
                 delivered.TryAdd(id, 0);
             }
@@ -52,6 +54,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
             }
             finally
             {
+                busy.AddOrUpdate(worker, 0, (_, n) => n - 1);
                 inFlight.AddOrUpdate(id, 0, (_, n) => n - 1);
                 requests.Enqueue(new Request(id, worker, started, clock.ElapsedTicks));
             }
@@ -70,7 +73,10 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
         try
         {
             await WorkerProcess.WaitUntilAsync(() => delivered.Count >= Count / 3, TimeSpan.FromSeconds(60), "a third of the deliveries");
-            var victim = workers[0];
+            // The victim is a worker with attempts in flight right now.
+            await WorkerProcess.WaitUntilAsync(() => workers.Any(w => busy.GetValueOrDefault(w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)) >= 2),
+                TimeSpan.FromSeconds(30), "a worker with attempts in flight");
+            var victim = workers.MaxBy(w => busy.GetValueOrDefault(w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)))!;
             var victimId = victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
             victim.Kill(entireProcessTree: true);
             await victim.WaitForExitAsync();
