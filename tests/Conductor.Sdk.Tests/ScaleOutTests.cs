@@ -29,8 +29,8 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
         var inFlight = new ConcurrentDictionary<string, int>();
         var overlaps = new ConcurrentBag<string>();
         var requests = new ConcurrentQueue<Request>();
-        var aborted = new ConcurrentQueue<(string Id, string Worker)>();
         var busy = new ConcurrentDictionary<string, int>();
+        var open = new ConcurrentDictionary<(string Id, string Worker), byte>();
         var delivered = new ConcurrentDictionary<string, byte>();
         var clock = Stopwatch.StartNew();
         await using var receiver = await Receiver.StartAsync((_, _) => Reply.Status(500), map: app => app.Run(async context =>
@@ -40,6 +40,7 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
             var started = clock.ElapsedTicks;
             if (inFlight.AddOrUpdate(id, 1, (_, n) => n + 1) > 1) overlaps.Add(id);
             busy.AddOrUpdate(worker, 1, (_, n) => n + 1);
+            open[(id, worker)] = 0;
             try
             {
                 // A receiver that takes a moment, so that the killed process has attempts in flight.
@@ -49,12 +50,12 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
             }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
-                // The sender went away mid-request (the killed worker): its lease still holds the delivery.
-                aborted.Enqueue((id, worker));
+                // The sender went away mid-request (the killed worker).
             }
             finally
             {
                 busy.AddOrUpdate(worker, 0, (_, n) => n - 1);
+                open.TryRemove((id, worker), out _);
                 inFlight.AddOrUpdate(id, 0, (_, n) => n - 1);
                 requests.Enqueue(new Request(id, worker, started, clock.ElapsedTicks));
             }
@@ -78,15 +79,16 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
                 TimeSpan.FromSeconds(30), "a worker with attempts in flight");
             var victim = workers.MaxBy(w => busy.GetValueOrDefault(w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)))!;
             var victimId = victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var killedAt = clock.ElapsedTicks;
+            var candidates = open.Keys.Where(k => k.Worker == victimId).Select(k => k.Id).ToList();
             victim.Kill(entireProcessTree: true);
             await victim.WaitForExitAsync();
-            var killedAt = clock.ElapsedTicks;
-            // Kestrel sees the dead worker's connections close: its requests in flight end as aborted.
-            await WorkerProcess.WaitUntilAsync(() => aborted.Any(a => a.Worker == victimId), TimeSpan.FromSeconds(10), "the dead worker's requests to be aborted");
-            await Task.Delay(200);
-            var held = aborted.Where(a => a.Worker == victimId).Select(a => a.Id).Distinct().ToList();
-            // What the dead process's leases say, read right after the kill.
-            var leasedUntil = await LeasesAsync(connection, held);
+            // What the dead process's leases say, read before they can expire (5 s).
+            var leasedUntil = await LeasesAsync(connection, candidates);
+            // Its attempts in flight at the kill: whatever their receiver answered, the dead process could not record it, so
+            // its lease is all that holds each of them.
+            await WorkerProcess.WaitUntilAsync(() => !requests.IsEmpty && busy.GetValueOrDefault(victimId) == 0, TimeSpan.FromSeconds(30), "the dead worker's requests to end");
+            var held = requests.Where(r => r.Worker == victimId && candidates.Contains(r.Id) && r.Finished >= killedAt).Select(r => r.Id).Distinct().ToList();
             output.WriteLine($"killed worker {victimId} after {delivered.Count} deliveries with {held.Count} attempts in flight");
             Assert.NotEmpty(held);
 

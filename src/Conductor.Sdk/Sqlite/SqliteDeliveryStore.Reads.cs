@@ -1,0 +1,234 @@
+using System.Threading.Channels;
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Delivery;
+using Microsoft.Data.Sqlite;
+
+namespace Conductor.Sdk.Sqlite;
+
+/// <summary>Leases and queries: what is due, leasing and releasing it, and the admin reads (get, list, attempts, replay, purge).</summary>
+public sealed partial class SqliteDeliveryStore
+{
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+    {
+        return LockedAsync<IReadOnlyList<DeliveryRecord>>("lease due deliveries", () =>
+        {
+            Synchronous("NORMAL");
+            using var command = _connection.CreateCommand();
+            var skip = SkipClause(command, skipEndpoints);
+            command.CommandText = $"""
+                UPDATE deliveries SET leased_until = $until
+                WHERE id IN (SELECT id FROM deliveries
+                             WHERE status = 0 AND due_at <= $now AND (leased_until IS NULL OR leased_until <= $now){skip}
+                             ORDER BY due_at, id LIMIT $max)
+                RETURNING id, attempts, due_at
+                """;
+            command.Parameters.AddWithValue("$until", leaseUntil.UtcTicks);
+            command.Parameters.AddWithValue("$now", now.UtcTicks);
+            command.Parameters.AddWithValue("$max", max);
+            var result = new List<DeliveryRecord>();
+            List<string>? stored = null;
+            using (var reader = command.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    var id = reader.GetString(0);
+                    // Another process sharing the file may have attempted or released it since: then read the row.
+                    if (_fresh.Remove(id, out var fresh) && fresh.Attempts == reader.GetInt32(1) && fresh.DueAt.UtcTicks == reader.GetInt64(2)) result.Add(fresh);
+                    else (stored ??= new List<string>()).Add(id);
+                }
+            }
+
+            if (stored is not null) result.AddRange(ReadByIds(stored));
+            result.Sort((a, b) => a.DueAt != b.DueAt ? a.DueAt.CompareTo(b.DueAt) : string.CompareOrdinal(a.Id, b.Id));
+            return result;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default)
+    {
+        await LockedAsync("release a lease", () =>
+        {
+            Synchronous("NORMAL");
+            using var command = _connection.CreateCommand();
+            command.CommandText = "UPDATE deliveries SET due_at = $due, leased_until = NULL WHERE id = $id";
+            command.Parameters.AddWithValue("$due", dueAt.UtcTicks);
+            command.Parameters.AddWithValue("$id", deliveryId);
+            if (command.ExecuteNonQuery() != 1) throw new KeyNotFoundException($"No delivery with id '{deliveryId}' is stored in {Path}.");
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+    {
+        return LockedAsync<DateTimeOffset?>("find the next due delivery", () =>
+        {
+            using var command = _connection.CreateCommand();
+            var skip = SkipClause(command, skipEndpoints);
+            command.CommandText = $"""
+                SELECT MIN(at) FROM (
+                    SELECT MIN(due_at) AS at FROM deliveries WHERE status = 0 AND leased_until IS NULL{skip}
+                    UNION ALL
+                    SELECT MIN(leased_until) AS at FROM deliveries WHERE status = 0 AND leased_until IS NOT NULL)
+                """;
+            return command.ExecuteScalar() is long ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default)
+    {
+        return LockedAsync<DeliveryRecord?>("read a delivery", () =>
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = $"SELECT {Columns} FROM deliveries WHERE id = $id";
+            command.Parameters.AddWithValue("$id", deliveryId);
+            return ReadRecords(command).SingleOrDefault();
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default)
+    {
+        return LockedAsync<IReadOnlyList<DeliveryRecord>>("list deliveries", () =>
+        {
+            using var command = _connection.CreateCommand();
+            var where = new List<string>();
+            if (query.Ensemble is not null) { where.Add("ensemble = $ensemble"); command.Parameters.AddWithValue("$ensemble", query.Ensemble); }
+            if (query.Event is not null) { where.Add("event = $event"); command.Parameters.AddWithValue("$event", query.Event); }
+            if (query.Status is not null) { where.Add("status = $status"); command.Parameters.AddWithValue("$status", (int)query.Status); }
+            if (query.Since is not null) { where.Add("created_at >= $since"); command.Parameters.AddWithValue("$since", query.Since.Value.UtcTicks); }
+            command.CommandText = $"SELECT {Columns} FROM deliveries {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY created_at DESC, id DESC LIMIT $limit";
+            command.Parameters.AddWithValue("$limit", query.Limit);
+            return ReadRecords(command);
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default)
+    {
+        return LockedAsync<IReadOnlyList<AttemptLog>>("read attempts", () =>
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT number, started_at, duration_ticks, outcome, status_code, error_kind, error, next_due_at FROM attempts WHERE delivery_id = $id ORDER BY number";
+            command.Parameters.AddWithValue("$id", deliveryId);
+            using var reader = command.ExecuteReader();
+            var result = new List<AttemptLog>();
+            while (reader.Read())
+            {
+                result.Add(new AttemptLog(
+                    deliveryId,
+                    reader.GetInt32(0),
+                    new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero),
+                    TimeSpan.FromTicks(reader.GetInt64(2)),
+                    (AttemptOutcome)reader.GetInt32(3),
+                    reader.IsDBNull(4) ? null : reader.GetInt32(4),
+                    (AttemptErrorKind)reader.GetInt32(5),
+                    reader.IsDBNull(6) ? null : reader.GetString(6),
+                    reader.IsDBNull(7) ? null : new DateTimeOffset(reader.GetInt64(7), TimeSpan.Zero)));
+            }
+
+            return result;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default)
+    {
+        return LockedAsync<bool>("replay a delivery", () =>
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "UPDATE deliveries SET status = 0, due_at = $now, max_attempts = attempts + max_attempts, leased_until = NULL WHERE id = $id AND status = 2";
+            command.Parameters.AddWithValue("$now", now.UtcTicks);
+            command.Parameters.AddWithValue("$id", deliveryId);
+            return command.ExecuteNonQuery() == 1;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) =>
+        PurgeAsync(createdBefore, null, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, DeliveryStatus? status, CancellationToken cancellationToken = default)
+    {
+        PurgeStatus.Check(status);
+        var finished = status is null ? "status <> 0" : "status = " + ((int)status.Value).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return LockedAsync<int>("purge deliveries", () =>
+        {
+            using var transaction = _connection.BeginTransaction();
+            using var attempts = _connection.CreateCommand();
+            attempts.Transaction = transaction;
+            attempts.CommandText = $"DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE {finished} AND created_at < $before)";
+            attempts.Parameters.AddWithValue("$before", createdBefore.UtcTicks);
+            attempts.ExecuteNonQuery();
+            using var deliveries = _connection.CreateCommand();
+            deliveries.Transaction = transaction;
+            deliveries.CommandText = $"DELETE FROM deliveries WHERE {finished} AND created_at < $before";
+            deliveries.Parameters.AddWithValue("$before", createdBefore.UtcTicks);
+            var deleted = deliveries.ExecuteNonQuery();
+            transaction.Commit();
+            return deleted;
+        }, cancellationToken);
+    }
+
+    private static string SkipClause(SqliteCommand command, IReadOnlyCollection<string>? skipEndpoints)
+    {
+        if (skipEndpoints is null || skipEndpoints.Count == 0) return string.Empty;
+        var names = new List<string>();
+        var i = 0;
+        foreach (var endpoint in skipEndpoints)
+        {
+            var name = "$skip" + i++;
+            names.Add(name);
+            command.Parameters.AddWithValue(name, endpoint);
+        }
+
+        return $" AND endpoint NOT IN ({string.Join(", ", names)})";
+    }
+
+    /// <summary>The rows of <paramref name="ids"/> (leased by this call, not remembered from an enqueue).</summary>
+    private List<DeliveryRecord> ReadByIds(List<string> ids)
+    {
+        var result = new List<DeliveryRecord>(ids.Count);
+        for (var start = 0; start < ids.Count; start += 500)
+        {
+            using var command = _connection.CreateCommand();
+            var names = new List<string>();
+            for (var i = start; i < Math.Min(ids.Count, start + 500); i++)
+            {
+                names.Add("$i" + i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                command.Parameters.AddWithValue(names[^1], ids[i]);
+            }
+
+            command.CommandText = $"SELECT {Columns} FROM deliveries WHERE id IN ({string.Join(", ", names)})";
+            result.AddRange(ReadRecords(command));
+        }
+
+        return result;
+    }
+
+    private static List<DeliveryRecord> ReadRecords(SqliteCommand command)
+    {
+        using var reader = command.ExecuteReader();
+        var result = new List<DeliveryRecord>();
+        while (reader.Read())
+        {
+            result.Add(new DeliveryRecord(
+                reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
+                (byte[])reader.GetValue(6),
+                new DateTimeOffset(reader.GetInt64(7), TimeSpan.Zero),
+                new DateTimeOffset(reader.GetInt64(8), TimeSpan.Zero),
+                (DeliveryStatus)reader.GetInt32(9),
+                reader.GetInt32(10),
+                reader.GetInt32(11),
+                reader.IsDBNull(12) ? null : reader.GetInt32(12),
+                (AttemptErrorKind)reader.GetInt32(13),
+                reader.IsDBNull(14) ? null : reader.GetString(14)));
+        }
+
+        return result;
+    }
+}
