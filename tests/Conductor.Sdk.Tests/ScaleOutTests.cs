@@ -30,7 +30,11 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
         var overlaps = new ConcurrentBag<string>();
         var requests = new ConcurrentQueue<Request>();
         var busy = new ConcurrentDictionary<string, int>();
-        var open = new ConcurrentDictionary<(string Id, string Worker), byte>();
+        var unanswered = new ConcurrentDictionary<(string Id, string Worker), byte>();
+        // The victim's requests get no answer once it is chosen: the dead process then cannot have recorded any outcome for
+        // them, whatever the timing of the kill. They are released (without an answer) once it has exited.
+        string? frozen = null;
+        using var release = new CancellationTokenSource();
         var delivered = new ConcurrentDictionary<string, byte>();
         var clock = Stopwatch.StartNew();
         await using var receiver = await Receiver.StartAsync((_, _) => Reply.Status(500), map: app => app.Run(async context =>
@@ -40,22 +44,29 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
             var started = clock.ElapsedTicks;
             if (inFlight.AddOrUpdate(id, 1, (_, n) => n + 1) > 1) overlaps.Add(id);
             busy.AddOrUpdate(worker, 1, (_, n) => n + 1);
-            open[(id, worker)] = 0;
+            unanswered[(id, worker)] = 0;
             try
             {
                 // A receiver that takes a moment, so that the killed process has attempts in flight.
                 await Task.Delay(200, context.RequestAborted);
+                if (Volatile.Read(ref frozen) == worker)
+                {
+                    using var either = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, release.Token);
+                    await Task.Delay(Timeout.Infinite, either.Token);
+                }
+
                 context.Response.StatusCode = 200;
+                unanswered.TryRemove((id, worker), out _);
                 delivered.TryAdd(id, 0);
             }
-            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            catch (OperationCanceledException)
             {
-                // The sender went away mid-request (the killed worker).
+                // The sender went away mid-request (the killed worker), or the test released a frozen request.
+                context.Abort();
             }
             finally
             {
                 busy.AddOrUpdate(worker, 0, (_, n) => n - 1);
-                open.TryRemove((id, worker), out _);
                 inFlight.AddOrUpdate(id, 0, (_, n) => n - 1);
                 requests.Enqueue(new Request(id, worker, started, clock.ElapsedTicks));
             }
@@ -79,16 +90,15 @@ public sealed class ScaleOutTests(ITestOutputHelper output, PostgreSqlCluster cl
                 TimeSpan.FromSeconds(30), "a worker with attempts in flight");
             var victim = workers.MaxBy(w => busy.GetValueOrDefault(w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)))!;
             var victimId = victim.Id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            Volatile.Write(ref frozen, victimId);
             var killedAt = clock.ElapsedTicks;
-            var candidates = open.Keys.Where(k => k.Worker == victimId).Select(k => k.Id).ToList();
             victim.Kill(entireProcessTree: true);
             await victim.WaitForExitAsync();
+            var candidates = unanswered.Keys.Where(k => k.Worker == victimId).Select(k => k.Id).ToList();
             // What the dead process's leases say, read before they can expire (5 s).
             var leasedUntil = await LeasesAsync(connection, candidates);
-            // Its attempts in flight at the kill: whatever their receiver answered, the dead process could not record it, so
-            // its lease is all that holds each of them.
-            await WorkerProcess.WaitUntilAsync(() => !requests.IsEmpty && busy.GetValueOrDefault(victimId) == 0, TimeSpan.FromSeconds(30), "the dead worker's requests to end");
-            var held = requests.Where(r => r.Worker == victimId && candidates.Contains(r.Id) && r.Finished >= killedAt).Select(r => r.Id).Distinct().ToList();
+            await release.CancelAsync();
+            var held = candidates;
             output.WriteLine($"killed worker {victimId} after {delivered.Count} deliveries with {held.Count} attempts in flight");
             Assert.NotEmpty(held);
 
