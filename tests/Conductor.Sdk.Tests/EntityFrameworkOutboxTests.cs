@@ -16,7 +16,7 @@ namespace Conductor.Sdk.Tests;
 [Collection("postgresql")]
 public sealed class EntityFrameworkOutboxTests(ITestOutputHelper output, PostgreSqlCluster cluster) : IDisposable
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "conductor-ef-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory _directory = new("conductor-ef");
     private readonly ConcurrentDictionary<string, int> _arrived = new();
 
     public sealed class Order
@@ -37,8 +37,7 @@ public sealed class EntityFrameworkOutboxTests(ITestOutputHelper output, Postgre
             return (new DbContextOptionsBuilder<ShopContext>().UseNpgsql(connection).Options, () => new PostgreSqlDeliveryStore(connection));
         }
 
-        Directory.CreateDirectory(_directory);
-        var file = Path.Combine(_directory, "shop.db");
+        var file = _directory.File("shop.db");
         return (new DbContextOptionsBuilder<ShopContext>().UseSqlite($"Data Source={file};Pooling=False").Options, () => new SqliteDeliveryStore(file));
     }
 
@@ -106,15 +105,5 @@ public sealed class EntityFrameworkOutboxTests(ITestOutputHelper output, Postgre
         Assert.Contains("BeginTransactionAsync", error.Message);
     }
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        try
-        {
-            if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _directory.Dispose();
 }

@@ -26,7 +26,7 @@ namespace Conductor.Sdk.Tests;
 [Collection("postgresql")]
 public sealed class OutboxTests(ITestOutputHelper output, PostgreSqlCluster cluster) : IDisposable
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "conductor-outbox-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory _directory = new("conductor-outbox");
     private readonly ConcurrentDictionary<string, int> _arrived = new();
 
     /// <summary>The application's database: its own connection, and the store's location in the same database.</summary>
@@ -40,8 +40,7 @@ public sealed class OutboxTests(ITestOutputHelper output, PostgreSqlCluster clus
             return new Database(kind, connection, () => new NpgsqlConnection(connection));
         }
 
-        Directory.CreateDirectory(_directory);
-        var file = Path.Combine(_directory, "app.db");
+        var file = _directory.File("app.db");
         return new Database(kind, file, () => new SqliteConnection($"Data Source={file};Pooling=False"));
     }
 
@@ -227,7 +226,7 @@ public sealed class OutboxTests(ITestOutputHelper output, PostgreSqlCluster clus
             Assert.Contains("'orders'", error.Message);
         }
 
-        var other = Path.Combine(_directory, "other.db");
+        var other = _directory.File("other.db");
         await using (var elsewhere = Pipeline.Create(new[] { Webhook(receiver.Url()) }, store: () => new SqliteDeliveryStore(other)))
         await using (var transaction = await application.BeginTransactionAsync())
         using (ConductorOutbox.Enlist(transaction))
@@ -287,15 +286,5 @@ public sealed class OutboxTests(ITestOutputHelper output, PostgreSqlCluster clus
             $"{committed.Count} committed ({pendingAtKill} pending at the kill), all delivered; {rolledBack.Count} rolled back, none sent", kind);
     }
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        try
-        {
-            if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _directory.Dispose();
 }

@@ -18,7 +18,7 @@ namespace Conductor.Sdk.Tests;
 [Collection("postgresql")]
 public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposable
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "conductor-migrate-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory _directory = new("conductor-migrate");
 
     // The tables as the release before schema versions created them, for SQLite ("deliveries", "attempts") and for
     // PostgreSQL (the same with "conductor_" in front, plus conductor_schema at version 1).
@@ -54,8 +54,7 @@ public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposabl
         Func<string, Task<long>> scalar;
         if (kind == "sqlite")
         {
-            Directory.CreateDirectory(_directory);
-            var file = Path.Combine(_directory, "old.db");
+                var file = _directory.File("old.db");
             await using (var connection = new SqliteConnection($"Data Source={file};Pooling=False"))
             {
                 await connection.OpenAsync();
@@ -121,8 +120,7 @@ public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposabl
     {
         if (kind == "sqlite")
         {
-            Directory.CreateDirectory(_directory);
-            var file = Path.Combine(_directory, "new.db");
+                var file = _directory.File("new.db");
             new SqliteDeliveryStore(file).Dispose();
             await using (var connection = new SqliteConnection($"Data Source={file};Pooling=False"))
             {
@@ -154,15 +152,5 @@ public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposabl
         }
     }
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        try
-        {
-            if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _directory.Dispose();
 }

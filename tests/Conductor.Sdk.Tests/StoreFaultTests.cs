@@ -23,13 +23,13 @@ namespace Conductor.Sdk.Tests;
 [Collection("store faults")]
 public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), "conductor-faults-" + Guid.NewGuid().ToString("N"));
+    private readonly TempDirectory _directory = new("conductor-faults");
     private readonly ConcurrentDictionary<string, int> _arrived = new();
 
     [Fact]
     public async Task A_missing_directory_is_created()
     {
-        var file = Path.Combine(_directory, "a", "b", "deliveries.db");
+        var file = Path.Combine(_directory.Path, "a", "b", "deliveries.db");
         await using var receiver = await StartReceiverAsync();
         await using var pipeline = Create(receiver, file);
         var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
@@ -42,8 +42,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task A_directory_that_cannot_be_made_stops_start_up_with_the_path_and_the_reason()
     {
-        Directory.CreateDirectory(_directory);
-        var blocker = Path.Combine(_directory, "App_Data");
+        var blocker = _directory.File("App_Data");
         await File.WriteAllTextAsync(blocker, "a file where the store's directory should be");
         var file = Path.Combine(blocker, "conductor-deliveries.db");
 
@@ -60,8 +59,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
     [InlineData("truncated")]
     public async Task A_corrupt_file_stops_start_up_and_is_left_as_it_was(string damage)
     {
-        Directory.CreateDirectory(_directory);
-        var file = Path.Combine(_directory, "deliveries.db");
+        var file = _directory.File("deliveries.db");
         if (damage == "garbage")
         {
             var bytes = new byte[64 * 1024];
@@ -167,8 +165,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public async Task A_file_locked_by_another_process_fails_Notify_after_the_busy_timeout_and_recovers()
     {
-        Directory.CreateDirectory(_directory);
-        var file = Path.Combine(_directory, "deliveries.db");
+        var file = _directory.File("deliveries.db");
         await using var receiver = await StartReceiverAsync();
         await using var pipeline = Create(receiver, file);
         var accepted = (await pipeline.CompletedAsync(id: "before")).DeliveryIds.Single();
@@ -224,15 +221,5 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         await host.StopAsync();
     }
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try
-        {
-            if (Directory.Exists(_directory)) Directory.Delete(_directory, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
+    public void Dispose() => _directory.Dispose();
 }
