@@ -25,6 +25,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
         Channel.CreateUnbounded<(AttemptLog, DeliveryStatus, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _outcomeFlusher;
     private readonly object _schemaGate = new();
+    // Where the store is, to check that an application's transaction is on the same database (parsed once).
+    private readonly NpgsqlConnectionStringBuilder _settings;
     private Task? _schema;
 
     /// <summary>Creates a store on <paramref name="connectionString"/>.</summary>
@@ -32,6 +34,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _source = NpgsqlDataSource.Create(connectionString);
+        _settings = new NpgsqlConnectionStringBuilder(connectionString);
         _flusher = Task.Run(FlushLoopAsync);
         _outcomeFlusher = Task.Run(OutcomeLoopAsync);
     }
@@ -251,7 +254,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
             throw new InvalidOperationException($"The PostgreSQL delivery store can only join a PostgreSQL transaction (Npgsql), not a {transaction.GetType().Name}.");
         }
 
-        var store = new NpgsqlConnectionStringBuilder(_source.ConnectionString);
+        var store = _settings;
         if (!string.Equals(connection.Database, store.Database ?? store.Username, StringComparison.Ordinal)
             || !string.Equals(connection.Host, store.Host, StringComparison.OrdinalIgnoreCase) || connection.Port != store.Port)
         {

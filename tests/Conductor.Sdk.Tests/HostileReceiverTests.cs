@@ -92,7 +92,7 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         await using var pipeline = Pipeline.Create(new[] { Webhook(server.Url, timeoutMs: 2000) });
         var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
         var run = pipeline.Processor.RunDueAsync();
-        await WaitUntilAsync(() => server.Written > 40);
+        await WorkerProcess.WaitUntilAsync(() => server.Written > 40, TimeSpan.FromSeconds(30), "the receiver to trickle");
         Assert.False(run.IsCompleted, "the attempt ended while the receiver was still trickling");
 
         pipeline.Time.Advance(TimeSpan.FromSeconds(2));
@@ -250,7 +250,7 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         {
             await healthy.WaitForAsync(PerEndpoint);
             var served = clock.Elapsed;
-            foreach (var id in fast) await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Status == DeliveryStatus.Delivered);
+            foreach (var id in fast) await WorkerProcess.WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Status == DeliveryStatus.Delivered, TimeSpan.FromSeconds(30), id + " to be recorded as delivered");
             output.WriteLine($"{PerEndpoint} healthy deliveries behind {PerEndpoint * hostile.Length} hostile ones: all received in {served.TotalMilliseconds:0} ms; " +
                 $"hanging and trickling attempts still in flight: {pipeline.Processor.InFlight}");
 
@@ -297,26 +297,6 @@ public sealed class HostileReceiverTests(ITestOutputHelper output)
         }
 
         return counter();
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(30)) throw new TimeoutException("condition not met within 30 s");
-            await Task.Delay(10);
-        }
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > TimeSpan.FromSeconds(30)) throw new TimeoutException("condition not met within 30 s");
-            await Task.Delay(10);
-        }
     }
 
     /// <summary>A Kestrel receiver whose TLS the client cannot trust (or no TLS at all on an https URL).</summary>
