@@ -66,7 +66,7 @@ namespace Conductor.Sdk.Generators
             w.Line("#nullable enable");
             w.Line();
             // Beside AddConductor, so that no extra using is needed; internal, so that each project registers its own.
-            w.Open("namespace Conductor.Sdk.DependencyInjection");
+            w.Open("namespace Microsoft.Extensions.DependencyInjection");
             w.Line("using EnsembleRegistration = global::Conductor.Sdk.Ensembles.EnsembleRegistration;");
             w.Line();
             w.Line("/// <summary>Registers the ensembles compiled from this project's YAML.</summary>");
@@ -77,7 +77,7 @@ namespace Conductor.Sdk.Generators
             w.Line("/// <c>${env.NAME}</c> values are read from configuration when the host starts; if any is missing, start-up fails");
             w.Line("/// with one message listing each missing name and what needs it.");
             w.Line("/// </summary>");
-            w.Open($"public static {Sdk}.DependencyInjection.ConductorBuilder AddEnsembles(this {Sdk}.DependencyInjection.ConductorBuilder builder)");
+            w.Open($"public static global::Microsoft.Extensions.DependencyInjection.ConductorBuilder AddEnsembles(this global::Microsoft.Extensions.DependencyInjection.ConductorBuilder builder)");
             foreach (var ensemble in ensembles)
             {
                 w.Line(RegisterCall(ensemble, options) + ";");
@@ -95,11 +95,11 @@ namespace Conductor.Sdk.Generators
                 w.Line("/// </summary>");
                 if (agents.Count == 0)
                 {
-                    w.Open($"public static {Sdk}.DependencyInjection.ConductorBuilder {RegistrationMethod(ensemble)}(this {Sdk}.DependencyInjection.ConductorBuilder builder)");
+                    w.Open($"public static global::Microsoft.Extensions.DependencyInjection.ConductorBuilder {RegistrationMethod(ensemble)}(this global::Microsoft.Extensions.DependencyInjection.ConductorBuilder builder)");
                 }
                 else
                 {
-                    w.Open($"public static {Sdk}.DependencyInjection.ConductorBuilder {RegistrationMethod(ensemble)}(this {Sdk}.DependencyInjection.ConductorBuilder builder, global::System.Action<{className}.AgentRegistrations> agents)");
+                    w.Open($"public static global::Microsoft.Extensions.DependencyInjection.ConductorBuilder {RegistrationMethod(ensemble)}(this global::Microsoft.Extensions.DependencyInjection.ConductorBuilder builder, global::System.Action<{className}.AgentRegistrations> agents)");
                     w.Line("global::System.ArgumentNullException.ThrowIfNull(agents);");
                 }
 

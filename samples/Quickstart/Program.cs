@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Notifications;
 using Conductor.Sdk.Runner;
 using Quickstart;

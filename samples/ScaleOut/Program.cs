@@ -8,7 +8,6 @@
 // "orders" saves each order and calls Notify in one Npgsql transaction: a rolled-back order sends nothing.
 using System.Globalization;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.PostgreSql;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;

@@ -1,7 +1,6 @@
 using System.Threading.Channels;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
@@ -518,22 +517,6 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
         if (_pending.Writer.TryComplete()) await _flusher.ConfigureAwait(false);
         if (_outcomes.Writer.TryComplete()) await _outcomeFlusher.ConfigureAwait(false);
         await _source.DisposeAsync().ConfigureAwait(false);
-    }
-}
-
-/// <summary>Registration of the PostgreSQL store.</summary>
-public static class PostgreSqlConductorBuilderExtensions
-{
-    /// <summary>Stores deliveries in PostgreSQL, so that several processes share one queue.</summary>
-    public static ConductorBuilder UsePostgreSql(this ConductorBuilder builder, string connectionString)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        builder.Services.RemoveAll<IDeliveryStore>();
-        builder.Services.AddSingleton<IDeliveryStore>(_ => new PostgreSqlDeliveryStore(connectionString));
-        // Deliveries stored by other processes (or committed by an application's transaction) wake this worker at once.
-        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, PostgreSqlWakeUp>());
-        return builder;
     }
 }
 

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Email;
 using MailKit;
 using MailKit.Net.Smtp;
@@ -143,16 +142,5 @@ public sealed class SmtpEmailProvider(IOptions<SmtpEmailOptions> options) : IEma
     public void Dispose()
     {
         while (_idle.TryTake(out var client)) client.Dispose();
-    }
-}
-
-/// <summary>Registration of the SMTP provider.</summary>
-public static class SmtpConductorBuilderExtensions
-{
-    /// <summary>Adds <c>provider: smtp</c>.</summary>
-    public static ConductorBuilder AddSmtpEmail(this ConductorBuilder builder, Action<SmtpEmailOptions> configure)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        return builder.AddProvider<IEmailProvider, SmtpEmailProvider, SmtpEmailOptions>(configure);
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Conductor.Sdk.DeliveryBenchmarks.Ensembles;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.PostgreSql;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -42,7 +41,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
         using var host = BuildHost(receiver, senders, root, conductor =>
         {
             if (postgres is not null) conductor.UsePostgreSql(postgres);
-            if (inMemory) Conductor.Sdk.Sqlite.SqliteConductorBuilderExtensions.UseInMemoryStore(conductor);
+            if (inMemory) conductor.UseInMemoryStore();
         });
         await host.StartAsync();
         try

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
 using Conductor.Sdk.PostgreSql;

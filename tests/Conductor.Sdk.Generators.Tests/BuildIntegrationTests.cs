@@ -106,7 +106,6 @@ public sealed class BuildIntegrationTests : IDisposable
             </Project>
             """);
         File.WriteAllText(Path.Combine(consumer, "Program.cs"), """
-            using Conductor.Sdk.DependencyInjection;
             using Microsoft.Extensions.DependencyInjection;
             var services = new ServiceCollection();
             services.AddConductor().AddEnsembles();

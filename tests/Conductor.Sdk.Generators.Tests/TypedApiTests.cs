@@ -81,7 +81,6 @@ public sealed class TypedApiTests
 
     private const string AgentSource = """
         using System.Text.Json;
-        using Conductor.Sdk.DependencyInjection;
         using Conductor.Sdk.Runner;
         using Microsoft.Extensions.DependencyInjection;
 
@@ -138,7 +137,6 @@ public sealed class TypedApiTests
         using System.Threading;
         using System.Threading.Tasks;
         using Acme.Ensembles;
-        using Conductor.Sdk.DependencyInjection;
         using Conductor.Sdk.Runner;
         using Microsoft.Extensions.DependencyInjection;
 
@@ -223,7 +221,7 @@ public sealed class TypedApiTests
         var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
         Assert.True(problems.Count == 0, string.Join("\n", problems));
         var registration = driver.GetRunResult().Results.Single().GeneratedSources.Single(s => s.HintName == "ConductorEnsembles.g.cs").SourceText.ToString();
-        Assert.Contains("AddEnsemblesEnsemble(this global::Conductor.Sdk.DependencyInjection.ConductorBuilder builder, global::System.Action<", registration);
+        Assert.Contains("AddEnsemblesEnsemble(this global::Microsoft.Extensions.DependencyInjection.ConductorBuilder builder, global::System.Action<", registration);
     }
 
     [Fact]

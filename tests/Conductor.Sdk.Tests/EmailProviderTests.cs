@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Email;
 using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;

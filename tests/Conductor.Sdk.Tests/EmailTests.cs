@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.Json;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Email;
 using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;

@@ -5,7 +5,6 @@ using System.Text;
 using System.Text.Json;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Notifications;
 using Conductor.Sdk.Sqlite;
 using Conductor.Sdk.Tests.Ensembles;

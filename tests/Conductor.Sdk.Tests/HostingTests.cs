@@ -3,7 +3,6 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Diagnostics;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
@@ -72,13 +71,15 @@ public sealed class HostingTests
     public async Task A_notification_whose_provider_is_not_registered_fails_the_host_at_start_with_the_call_to_add()
     {
         var body = new CompiledTemplate("x", (in Conductor.Sdk.Ensembles.TemplateContext _) => "x");
+        // The push channel is there (another push provider registered it) but not the apns provider.
         using var host = BuildHost(b => b
+            .AddChannel<Push.PushChannel>()
             .AddNotification(new SmsNotificationDefinition("alerts", 0, new[] { EventNames.ExecutionFailed }, "twilio", new[] { body }, body, body))
             .AddNotification(new PushNotificationDefinition("alerts", 1, new[] { EventNames.ExecutionFailed }, "apns",
                 new Dictionary<string, CompiledTemplate> { ["deviceToken"] = body }, body, null, null, new Dictionary<string, CompiledTemplate>(), Array.Empty<(CompiledTemplate, CompiledTemplate)>())));
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
         Assert.Contains("- ensemble 'alerts', sms notification #1 uses the sms provider 'twilio'; register it with AddTwilioSms(...) from the Conductor.Sdk.Twilio package", error.Message);
-        Assert.Contains("- ensemble 'alerts', push notification #2 uses the push provider 'apns'; register it with AddApnsPush(...)", error.Message);
+        Assert.Contains("- ensemble 'alerts', push notification #2 uses the push provider 'apns'; register it with AddApnsPush(...) from the Conductor.Sdk.Push package", error.Message);
     }
 
     [Fact]

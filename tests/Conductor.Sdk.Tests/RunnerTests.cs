@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Runner;
 using Conductor.Sdk.Sqlite;

@@ -1,5 +1,4 @@
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
@@ -183,6 +182,6 @@ public sealed class SmsTests
     {
         var builder = new ServiceCollection().AddConductor();
         Assert.Equal("configure", Assert.Throws<ArgumentNullException>(() => builder.ConfigureSms(null!)).ParamName);
-        Assert.Equal("configure", Assert.Throws<ArgumentNullException>(() => Conductor.Sdk.Email.EmailBuilderExtensions.ConfigureEmail(builder, null!)).ParamName);
+        Assert.Equal("configure", Assert.Throws<ArgumentNullException>(() => ConductorEmailBuilderExtensions.ConfigureEmail(builder, null!)).ParamName);
     }
 }

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Ensembles;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Runner;

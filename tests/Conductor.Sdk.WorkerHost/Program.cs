@@ -1,5 +1,4 @@
 using System.Globalization;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
 using Conductor.Sdk.PostgreSql;

@@ -43,10 +43,18 @@ namespace Conductor.Sdk.Model.Validation
             new Entry("sms", "twilio", "AddTwilioSms(...) from the Conductor.Sdk.Twilio package"),
             new Entry("sms", "vonage", "AddVonageSms(...)"),
             new Entry("sms", "aws-sns", "AddAwsSnsSms(...)"),
-            new Entry("push", "firebase", "AddFirebasePush(...)", "token", "topic", "condition"),
-            new Entry("push", "apns", "AddApnsPush(...)", "deviceToken"),
-            new Entry("push", "webpush", "AddWebPush(...)", "subscription"),
+            new Entry("push", "firebase", "AddFirebasePush(...) from the Conductor.Sdk.Push package", "token", "topic", "condition"),
+            new Entry("push", "apns", "AddApnsPush(...) from the Conductor.Sdk.Push package", "deviceToken"),
+            new Entry("push", "webpush", "AddWebPush(...) from the Conductor.Sdk.Push package", "subscription"),
         };
+
+        /// <summary>
+        /// For a channel that lives in its own package (push), what to add and call; null for channels that
+        /// <c>AddConductor</c> registers itself.
+        /// </summary>
+        public static string? ChannelPackage(string channel) => channel == "push"
+            ? "add the Conductor.Sdk.Push package and register a push provider (AddFirebasePush, AddApnsPush or AddWebPush)"
+            : null;
 
         /// <summary>The names of one channel's providers, in catalog order.</summary>
         public static string[] Names(string channel)

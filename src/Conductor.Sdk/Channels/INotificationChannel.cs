@@ -22,6 +22,16 @@ public interface INotificationChannel
     ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A channel that sends through named providers (email, SMS, push): start-up checks that every provider a
+/// notification names is registered.
+/// </summary>
+public interface IProviderChannel : INotificationChannel
+{
+    /// <summary>The names of the registered providers (<c>smtp</c>, <c>twilio</c>, <c>firebase</c>, ...).</summary>
+    IReadOnlyCollection<string> Providers { get; }
+}
+
 /// <summary>One attempt to make: the delivery, its notification and the attempt number (1-based).</summary>
 public sealed record DeliveryAttempt(DeliveryRecord Delivery, NotificationDefinition Notification, int Number);
 

@@ -1,5 +1,4 @@
 using Conductor.Sdk.Channels;
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Diagnostics;
 using Conductor.Sdk.Notifications;
 using Microsoft.Extensions.Logging;

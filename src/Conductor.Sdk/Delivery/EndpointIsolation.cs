@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Conductor.Sdk.Channels;
-using Conductor.Sdk.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;

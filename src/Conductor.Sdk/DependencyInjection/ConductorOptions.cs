@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 
-namespace Conductor.Sdk.DependencyInjection;
+namespace Conductor.Sdk;
 
 /// <summary>Runtime settings of the delivery pipeline. Validated when the host starts.</summary>
 public sealed class ConductorOptions

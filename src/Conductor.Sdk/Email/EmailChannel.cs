@@ -25,9 +25,12 @@ public sealed class ConductorEmailOptions
 /// Delivers <c>type: email</c> notifications: renders the compiled subject and addresses for the stored event, builds
 /// the text and HTML parts, and hands the message to the notification's provider (or the configured default).
 /// </summary>
-public sealed class EmailChannel(IEnumerable<IEmailProvider> providers, EnsembleEnvironment environment, IOptions<ConductorEmailOptions> options) : INotificationChannel
+public sealed class EmailChannel(IEnumerable<IEmailProvider> providers, EnsembleEnvironment environment, IOptions<ConductorEmailOptions> options) : IProviderChannel
 {
     private readonly Dictionary<string, IEmailProvider> _providers = providers.GroupBy(p => p.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Providers => _providers.Keys;
 
     /// <inheritdoc />
     public string Channel => "email";

@@ -68,8 +68,8 @@ public sealed record EnsembleRegistration(
     /// What the generated <c>AddEnsembles()</c> calls for each ensemble: adds its registration (unless already there)
     /// and the ensemble class itself as a singleton.
     /// </summary>
-    public static DependencyInjection.ConductorBuilder Register<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TEnsemble>(
-        DependencyInjection.ConductorBuilder builder,
+    public static Microsoft.Extensions.DependencyInjection.ConductorBuilder Register<[System.Diagnostics.CodeAnalysis.DynamicallyAccessedMembers(System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.PublicConstructors)] TEnsemble>(
+        Microsoft.Extensions.DependencyInjection.ConductorBuilder builder,
         string name,
         IReadOnlyList<EnvironmentRequirement> requirements,
         Func<EnsembleEnvironment, IReadOnlyList<Notifications.NotificationDefinition>> createNotifications)

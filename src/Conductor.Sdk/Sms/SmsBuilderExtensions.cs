@@ -1,10 +1,10 @@
-using Conductor.Sdk.DependencyInjection;
+using Conductor.Sdk.Sms;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Conductor.Sdk.Sms;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registration of SMS settings and providers: each provider's <c>Add…Sms</c> lives in its folder under Sms/Providers (Twilio in its own package).</summary>
-public static partial class SmsBuilderExtensions
+public static partial class ConductorSmsBuilderExtensions
 {
     /// <summary>Chooses the provider for notifications that name none, and the default sender.</summary>
     public static ConductorBuilder ConfigureSms(this ConductorBuilder builder, Action<ConductorSmsOptions> configure)

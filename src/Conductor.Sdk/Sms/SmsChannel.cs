@@ -54,12 +54,15 @@ public sealed class ConductorSmsOptions
 /// (E.164, 1–1,600 characters) with a message naming the ensemble, notification and field, and sends one message per
 /// recipient through the provider. A delivery succeeds only when every recipient's message was accepted.
 /// </summary>
-public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, EnsembleEnvironment environment, IOptions<ConductorSmsOptions> options) : INotificationChannel
+public sealed partial class SmsChannel(IEnumerable<ISmsProvider> providers, EnsembleEnvironment environment, IOptions<ConductorSmsOptions> options) : IProviderChannel
 {
     /// <summary>The longest body providers accept.</summary>
     public const int MaxBodyLength = 1600;
 
     private readonly Dictionary<string, ISmsProvider> _providers = providers.GroupBy(p => p.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Providers => _providers.Keys;
 
     [GeneratedRegex(@"^\+[1-9][0-9]{1,14}$", RegexOptions.CultureInvariant)]
     private static partial Regex E164();

@@ -1,9 +1,9 @@
+using Conductor.Sdk.Sqlite;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
-namespace Conductor.Sdk.Sqlite;
+namespace Microsoft.Extensions.DependencyInjection;
 
 /// <summary>Registration of the SQLite store.</summary>
 public static class SqliteConductorBuilderExtensions

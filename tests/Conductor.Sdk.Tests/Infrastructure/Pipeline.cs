@@ -1,4 +1,3 @@
-using Conductor.Sdk.DependencyInjection;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;

@@ -1,15 +1,18 @@
-using Conductor.Sdk.DependencyInjection;
+using Microsoft.Extensions.Configuration;
+using Conductor.Sdk.Sms;
 
-namespace Conductor.Sdk.Sms;
+namespace Microsoft.Extensions.DependencyInjection;
 
-public static partial class SmsBuilderExtensions
+public static partial class ConductorSmsBuilderExtensions
 {
     /// <summary>
     /// Adds <c>provider: aws-sns</c>: SMS through the Amazon SNS <c>Publish</c> action, signed with AWS Signature Version 4.
     /// </summary>
-    public static ConductorBuilder AddAwsSnsSms(this ConductorBuilder builder, Action<AwsSnsSmsOptions> configure)
+    /// <remarks>Options are bound from the configuration section <c>Conductor:Sms:AwsSns</c>, then <paramref name="configure"/> runs.</remarks>
+    public static ConductorBuilder AddAwsSnsSms(this ConductorBuilder builder, Action<AwsSnsSmsOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddOptions<AwsSnsSmsOptions>().Configure<IServiceProvider>((options, sp) => { if (Conductor.Sdk.ConductorConfiguration.Section(sp, "Sms:AwsSns") is { } section) section.Bind(options); });
         return builder.AddProvider<ISmsProvider, AwsSnsSmsProvider, AwsSnsSmsOptions>(configure);
     }
 }

@@ -1,13 +1,16 @@
-using Conductor.Sdk.DependencyInjection;
+using Microsoft.Extensions.Configuration;
+using Conductor.Sdk.Sms;
 
-namespace Conductor.Sdk.Sms;
+namespace Microsoft.Extensions.DependencyInjection;
 
-public static partial class SmsBuilderExtensions
+public static partial class ConductorSmsBuilderExtensions
 {
     /// <summary>Adds <c>provider: vonage</c>.</summary>
-    public static ConductorBuilder AddVonageSms(this ConductorBuilder builder, Action<VonageSmsOptions> configure)
+    /// <remarks>Options are bound from the configuration section <c>Conductor:Sms:Vonage</c>, then <paramref name="configure"/> runs.</remarks>
+    public static ConductorBuilder AddVonageSms(this ConductorBuilder builder, Action<VonageSmsOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddOptions<VonageSmsOptions>().Configure<IServiceProvider>((options, sp) => { if (Conductor.Sdk.ConductorConfiguration.Section(sp, "Sms:Vonage") is { } section) section.Bind(options); });
         return builder.AddProvider<ISmsProvider, VonageSmsProvider, VonageSmsOptions>(configure);
     }
 }

@@ -11,9 +11,12 @@ namespace Conductor.Sdk.Push;
 /// stored event and hands the message to the notification's provider. When the provider reports the token invalid,
 /// every <see cref="IPushTokenInvalidated"/> is told and the delivery ends without retries.
 /// </summary>
-public sealed class PushChannel(IEnumerable<IPushProvider> providers, IEnumerable<IPushTokenInvalidated> invalidationHooks, EnsembleEnvironment environment) : INotificationChannel
+public sealed class PushChannel(IEnumerable<IPushProvider> providers, IEnumerable<IPushTokenInvalidated> invalidationHooks, EnsembleEnvironment environment) : IProviderChannel
 {
     private readonly Dictionary<string, IPushProvider> _providers = providers.GroupBy(p => p.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last(), StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public IReadOnlyCollection<string> Providers => _providers.Keys;
     private readonly IPushTokenInvalidated[] _hooks = invalidationHooks.ToArray();
 
     /// <inheritdoc />
