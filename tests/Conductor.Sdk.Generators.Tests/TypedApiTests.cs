@@ -114,8 +114,8 @@ public sealed class TypedApiTests
         var diagnostic = Assert.Single(run.Diagnostics, d => d.Id == "CND0015");
         Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
         Assert.Equal("/project/Source0.cs", diagnostic.Location.GetLineSpan().Path);
-        // Line 17, column 18 (1-based): the method name AddServerHealthCheck.
-        Assert.Equal(new Microsoft.CodeAnalysis.Text.LinePosition(16, 17), diagnostic.Location.GetLineSpan().StartLinePosition);
+        // Line 16, column 18 (1-based): the method name AddServerHealthCheck.
+        Assert.Equal(new Microsoft.CodeAnalysis.Text.LinePosition(15, 17), diagnostic.Location.GetLineSpan().StartLinePosition);
         Assert.Equal(
             "AddServerHealthCheck registers no implementation of agent 'check-health', which the flow of ensemble 'server-health-check' runs; add agents.CheckHealth<YourAgent>() to the lambda (YourAgent implements Conductor.Sdk.Runner.IAgent)",
             diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));

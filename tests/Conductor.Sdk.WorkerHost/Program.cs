@@ -11,7 +11,8 @@ using Microsoft.Extensions.Logging;
 //        Conductor.Sdk.WorkerHost lock <store.db>
 // <store> is a SQLite file, or "postgresql:" followed by a connection string.
 // Delivers the "kill-test" ensemble's webhook deliveries found in the store until it is killed. With "notify <count>"
-// it also dispatches <count> events through AddConductor's dispatcher, one after the other, and prints
+// it also dispatches events through AddConductor's dispatcher, one after the other (all but the last, which waits to be
+// killed), and prints
 // "accepted <delivery id>" once each dispatch has returned (the delivery is stored), so that a test can kill it in
 // mid-flight and check that every accepted delivery arrives.
 // With "outbox <count>" each event is an application transaction on the store's own database: it inserts an order,
@@ -105,6 +106,9 @@ if (args.Length == 5 && args[3] == "notify")
     var count = int.Parse(args[4], CultureInfo.InvariantCulture);
     for (var i = 0; i < count; i++)
     {
+        // The test kills this process in mid-stream. Should the test be slow to notice (a loaded machine), the last
+        // dispatch waits for the kill, so that the kill always lands before every Notify has returned.
+        if (i == count - 1) await Task.Delay(Timeout.Infinite);
         var receipt = await dispatcher.DispatchAsync(new ExecutionCompleted(DateTimeOffset.UtcNow, "kill-test", $"exec-{i:D4}", null, 1));
         Console.WriteLine("accepted " + receipt.DeliveryIds.Single());
     }

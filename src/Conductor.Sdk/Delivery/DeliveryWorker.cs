@@ -17,6 +17,17 @@ public sealed class DeliveryWorker : BackgroundService
     private readonly DeliverySignal _signal;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private long _lastLoopTicks;
+    private Exception? _lastFailure;
+
+    /// <summary>The longest the loop sleeps when nothing is due; a loop silent for much longer is stuck.</summary>
+    internal static TimeSpan IdleLimit => MaxIdle;
+
+    /// <summary>When the loop last went round (its heartbeat), or null before it first ran.</summary>
+    internal DateTimeOffset? LastLoop => Volatile.Read(ref _lastLoopTicks) is var ticks and > 0 ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+
+    /// <summary>The error of the loop's last round, or null when it succeeded.</summary>
+    internal Exception? LastFailure => Volatile.Read(ref _lastFailure);
 
     /// <summary>Creates the worker.</summary>
     public DeliveryWorker(DeliveryProcessor processor, IDeliveryStore store, DeliverySignal signal, TimeProvider time, ILogger<DeliveryWorker>? logger = null)
@@ -41,8 +52,10 @@ public sealed class DeliveryWorker : BackgroundService
         {
             try
             {
+                Volatile.Write(ref _lastLoopTicks, _time.GetUtcNow().UtcTicks);
                 await _processor.StartDueAsync(stoppingToken).ConfigureAwait(false);
                 var next = await _store.NextDueAsync(_processor.BusyEndpoints, stoppingToken).ConfigureAwait(false);
+                Volatile.Write(ref _lastFailure, null);
                 var now = _time.GetUtcNow();
                 var wait = next is { } due ? due - now : MaxIdle;
                 if (wait > MaxIdle) wait = MaxIdle;
@@ -69,6 +82,7 @@ public sealed class DeliveryWorker : BackgroundService
             }
             catch (Exception ex)
             {
+                Volatile.Write(ref _lastFailure, ex);
                 Log.WorkerFailed(_logger, ex);
                 await Task.Delay(TimeSpan.FromSeconds(1), _time, stoppingToken).ConfigureAwait(false);
             }

@@ -18,8 +18,7 @@ internal sealed class ConductorStartupCheck(
     IOptions<ConductorOptions> options,
     Ensembles.EnsembleEnvironment environment,
     IOptions<Email.ConductorEmailOptions> email,
-    IOptions<Sms.ConductorSmsOptions> sms,
-    IEnumerable<IProviderChannel> providerChannels) : IHostedService
+    IOptions<Sms.ConductorSmsOptions> sms) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -60,7 +59,7 @@ internal sealed class ConductorStartupCheck(
     /// <summary>Providers named by notifications (or chosen as the default) that nothing registered: every delivery would fail.</summary>
     private IEnumerable<string> MissingProviders()
     {
-        var registered = providerChannels.SelectMany(c => c.Providers.Select(name => c.Channel + ":" + name)).ToHashSet(StringComparer.Ordinal);
+        var registered = channels.OfType<IProviderChannel>().SelectMany(c => c.Providers.Select(name => c.Channel + ":" + name)).ToHashSet(StringComparer.Ordinal);
         foreach (var notification in registry.All)
         {
             if (notification is not (EmailNotificationDefinition or SmsNotificationDefinition or PushNotificationDefinition or Runner.OperationNotificationDefinition)) continue;

@@ -1,0 +1,114 @@
+using Conductor.Sdk.Delivery;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Conductor.Sdk.Diagnostics;
+
+/// <summary>Settings of the checks that <c>AddHealthChecks().AddConductor()</c> registers.</summary>
+public sealed class ConductorHealthCheckOptions
+{
+    /// <summary>Dead-lettered deliveries above which the dead-letter check reports <see cref="DeadLetterStatus"/>.</summary>
+    public int DeadLetterThreshold { get; set; } = 100;
+
+    /// <summary>What the dead-letter check reports above the threshold (default: degraded, since sending goes on).</summary>
+    public HealthStatus DeadLetterStatus { get; set; } = HealthStatus.Degraded;
+
+    /// <summary>
+    /// How long the delivery worker's loop may stay silent before the worker check calls it stuck. The loop goes round
+    /// at least every 30 s when idle, and when an attempt ends while all slots are busy; keep this above the longest
+    /// attempt timeout.
+    /// </summary>
+    public TimeSpan WorkerStaleAfter { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long the store check waits for the store to answer.</summary>
+    public TimeSpan StoreTimeout { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Unhealthy when the delivery store does not answer a query in time.</summary>
+internal sealed class ConductorStoreHealthCheck(IDeliveryStore store, IOptions<ConductorHealthCheckOptions> options) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var data = new Dictionary<string, object> { ["store"] = store.GetType().Name };
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(options.Value.StoreTimeout);
+        try
+        {
+            var next = await store.NextDueAsync(cancellationToken: timeout.Token).ConfigureAwait(false);
+            if (next is { } due) data["next_due"] = due.ToString("O");
+            return HealthCheckResult.Healthy($"The delivery store ({store.GetType().Name}) answers.", data);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new HealthCheckResult(context.Registration.FailureStatus,
+                $"The delivery store ({store.GetType().Name}) did not answer within {options.Value.StoreTimeout.TotalSeconds:0.#} s.", data: data);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The store's own errors name the file or server and what to do; they never carry a connection string's password.
+            return new HealthCheckResult(context.Registration.FailureStatus,
+                $"The delivery store ({store.GetType().Name}) cannot be reached: {ex.Message}", ex, data);
+        }
+    }
+}
+
+/// <summary>Unhealthy when the hosted delivery worker is not running, has stopped, or its loop has gone silent.</summary>
+internal sealed class ConductorWorkerHealthCheck(IEnumerable<IHostedService> hosted, TimeProvider time, IOptions<ConductorHealthCheckOptions> options) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var worker = hosted.OfType<DeliveryWorker>().FirstOrDefault();
+        var failure = context.Registration.FailureStatus;
+        if (worker is null)
+        {
+            return Task.FromResult(new HealthCheckResult(failure, "No delivery worker is registered: call AddConductor() on the host's services."));
+        }
+
+        if (worker.ExecuteTask is not { } task || worker.LastLoop is not { } last)
+        {
+            return Task.FromResult(new HealthCheckResult(failure, "The delivery worker has not started (the host is starting, or was never started)."));
+        }
+
+        if (task.IsCompleted)
+        {
+            return Task.FromResult(new HealthCheckResult(failure, task.IsFaulted
+                ? $"The delivery worker stopped with an error: {task.Exception!.GetBaseException().Message}"
+                : "The delivery worker has stopped (the host is shutting down).", task.Exception?.GetBaseException()));
+        }
+
+        var silent = time.GetUtcNow() - last;
+        var data = new Dictionary<string, object> { ["last_loop"] = last.ToString("O"), ["silent_seconds"] = Math.Round(silent.TotalSeconds, 1) };
+        if (silent > options.Value.WorkerStaleAfter)
+        {
+            return Task.FromResult(new HealthCheckResult(failure,
+                $"The delivery worker's loop has been silent for {silent.TotalSeconds:0} s (limit {options.Value.WorkerStaleAfter.TotalSeconds:0} s): it is stuck.", data: data));
+        }
+
+        if (worker.LastFailure is { } error)
+        {
+            return Task.FromResult(HealthCheckResult.Degraded($"The delivery worker is running, but its last round failed: {error.Message}", error, data));
+        }
+
+        return Task.FromResult(HealthCheckResult.Healthy("The delivery worker is running.", data));
+    }
+}
+
+/// <summary>Degraded (by default) when more deliveries than the threshold are dead-lettered and waiting for a replay.</summary>
+internal sealed class ConductorDeadLetterHealthCheck(IDeliveryStore store, IOptions<ConductorHealthCheckOptions> options) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var threshold = options.Value.DeadLetterThreshold;
+        // Reads at most threshold + 1 rows: enough to know whether the backlog is over the threshold.
+        var dead = await store.ListAsync(new DeliveryQuery(Status: DeliveryStatus.DeadLettered, Limit: threshold + 1), cancellationToken).ConfigureAwait(false);
+        var data = new Dictionary<string, object> { ["dead_lettered"] = dead.Count > threshold ? $"more than {threshold}" : dead.Count, ["threshold"] = threshold };
+        if (dead.Count <= threshold)
+        {
+            return HealthCheckResult.Healthy($"{dead.Count} dead-lettered deliveries (threshold {threshold}).", data);
+        }
+
+        return new HealthCheckResult(options.Value.DeadLetterStatus,
+            $"More than {threshold} deliveries are dead-lettered. List them with 'conductor deliveries list --status dead-lettered' and, once the receivers are fixed, replay them with 'conductor deliveries replay --all-dead-lettered'.", data: data);
+    }
+}

@@ -1,0 +1,168 @@
+using Conductor.Sdk.Channels;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Xunit;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>Issue #22 point 4: AddHealthChecks().AddConductor() reports the store, the worker and the dead-letter backlog.</summary>
+public sealed class HealthCheckTests
+{
+    private static IHost BuildHost(Action<ConductorBuilder> store, Action<Diagnostics.ConductorHealthCheckOptions>? health = null)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
+        builder.Logging.ClearProviders();
+        store(builder.Services.AddConductor());
+        builder.Services.AddHealthChecks().AddConductor(health);
+        return builder.Build();
+    }
+
+    private static async Task<HealthReportEntry> Check(IHost host, string name)
+    {
+        var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Name == name);
+        return report.Entries[name];
+    }
+
+    [Fact]
+    public async Task A_started_host_on_the_default_SQLite_store_is_healthy_and_the_worker_check_follows_the_host()
+    {
+        using var root = new TempDirectory("conductor-health");
+        using var host = BuildHost(c => c.UseSqlite(root.File("deliveries.db")));
+
+        var before = await Check(host, "conductor-worker");
+        Assert.Equal(HealthStatus.Unhealthy, before.Status);
+        Assert.Contains("has not started", before.Description);
+
+        await host.StartAsync();
+        var worker = await WaitForStatus(host, "conductor-worker", HealthStatus.Healthy);
+        Assert.Equal("The delivery worker is running.", worker.Description);
+        var store = await Check(host, "conductor-store");
+        Assert.Equal(HealthStatus.Healthy, store.Status);
+        Assert.Equal("SqliteDeliveryStore", store.Data["store"]);
+        var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Tags.Contains("conductor"));
+        Assert.Equal(HealthStatus.Healthy, report.Status);
+        Assert.Equal(new[] { "conductor-dead-letters", "conductor-store", "conductor-worker" }, report.Entries.Keys.Order());
+
+        await host.StopAsync();
+        var stopped = await Check(host, "conductor-worker");
+        Assert.Equal(HealthStatus.Unhealthy, stopped.Status);
+        Assert.Contains("has stopped", stopped.Description);
+    }
+
+    [Fact]
+    public async Task The_dead_letter_check_degrades_above_its_threshold_and_says_how_to_replay()
+    {
+        using var host = BuildHost(c => c.UseInMemoryStore(), o => o.DeadLetterThreshold = 2);
+        var store = host.Services.GetRequiredService<IDeliveryStore>();
+        var now = DateTimeOffset.UtcNow;
+
+        async Task DeadLetter(string id)
+        {
+            await store.EnqueueAsync([new DeliveryRecord(id, "orders", "execution.failed", "0", "webhook", "https://a.example.com", new byte[] { 1 }, now, now.AddHours(1), DeliveryStatus.Pending, 0, 1)]);
+            await store.RecordAttemptAsync(new AttemptLog(id, 1, now, TimeSpan.FromMilliseconds(5), AttemptOutcome.Permanent, 410, AttemptErrorKind.HttpStatus, "410 Gone", null), DeliveryStatus.DeadLettered);
+        }
+
+        await DeadLetter("dlv_1");
+        await DeadLetter("dlv_2");
+        var atThreshold = await Check(host, "conductor-dead-letters");
+        Assert.Equal(HealthStatus.Healthy, atThreshold.Status);
+        Assert.Equal("2 dead-lettered deliveries (threshold 2).", atThreshold.Description);
+
+        await DeadLetter("dlv_3");
+        var over = await Check(host, "conductor-dead-letters");
+        Assert.Equal(HealthStatus.Degraded, over.Status);
+        Assert.Contains("More than 2 deliveries are dead-lettered", over.Description);
+        Assert.Contains("conductor deliveries replay --all-dead-lettered", over.Description);
+    }
+
+    [Fact]
+    public async Task An_unreachable_PostgreSQL_store_is_unhealthy_without_its_password_in_the_report()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // nothing listens on this port any more
+        using var host = BuildHost(c => c.UsePostgreSql($"Host=127.0.0.1;Port={port};Username=app;Password=hunter2-secret;Database=orders;Timeout=2"), o => o.StoreTimeout = TimeSpan.FromSeconds(10));
+
+        var store = await Check(host, "conductor-store");
+        Assert.Equal(HealthStatus.Unhealthy, store.Status);
+        Assert.StartsWith("The delivery store (PostgreSqlDeliveryStore) cannot be reached:", store.Description);
+        Assert.DoesNotContain("hunter2-secret", store.Description);
+        Assert.DoesNotContain("hunter2-secret", store.Exception?.ToString() ?? string.Empty);
+    }
+
+    [Fact]
+    public async Task A_worker_loop_stuck_in_the_store_is_reported_as_stuck()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var hanging = new HangingStore();
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddConductor();
+        builder.Services.Replace(ServiceDescriptor.Singleton<IDeliveryStore>(hanging));
+        builder.Services.AddHealthChecks().AddConductor(o => o.WorkerStaleAfter = TimeSpan.FromMinutes(2));
+        using var host = builder.Build();
+        await host.StartAsync();
+        await WaitForStatus(host, "conductor-worker", HealthStatus.Healthy);
+
+        hanging.Hang = true;
+        host.Services.GetRequiredService<DeliverySignal>().Notify(); // wakes the loop, which now hangs in NextDueAsync
+        await hanging.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        time.Advance(TimeSpan.FromMinutes(3));
+
+        var stuck = await Check(host, "conductor-worker");
+        Assert.Equal(HealthStatus.Unhealthy, stuck.Status);
+        // The loop last went round when it was woken, and has hung since, for the 3 minutes advanced after.
+        Assert.Equal("The delivery worker's loop has been silent for 180 s (limit 120 s): it is stuck.", stuck.Description);
+        hanging.Release.TrySetResult();
+        await host.StopAsync();
+    }
+
+    private static async Task<HealthReportEntry> WaitForStatus(IHost host, string name, HealthStatus status)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var entry = await Check(host, name);
+            if (entry.Status == status || DateTime.UtcNow > deadline) return entry;
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>The in-memory store, whose NextDueAsync can be made to hang, as a store on a dead network share would.</summary>
+    private sealed class HangingStore : IDeliveryStore
+    {
+        private readonly InMemoryDeliveryStore _inner = new();
+
+        public volatile bool Hang;
+        public readonly TaskCompletionSource Entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource Release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public async ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+        {
+            if (Hang)
+            {
+                Entered.TrySetResult();
+                await Release.Task.WaitAsync(cancellationToken);
+            }
+
+            return await _inner.NextDueAsync(skipEndpoints, cancellationToken);
+        }
+
+        public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default) => _inner.EnqueueAsync(deliveries, cancellationToken);
+        public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default) => _inner.LeaseDueAsync(now, max, leaseUntil, skipEndpoints, cancellationToken);
+        public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default) => _inner.RecordAttemptAsync(attempt, next, cancellationToken);
+        public ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default) => _inner.ReleaseAsync(deliveryId, dueAt, cancellationToken);
+        public ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default) => _inner.GetAsync(deliveryId, cancellationToken);
+        public ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default) => _inner.ListAsync(query, cancellationToken);
+        public ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default) => _inner.AttemptsAsync(deliveryId, cancellationToken);
+        public ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default) => _inner.ReplayAsync(deliveryId, now, cancellationToken);
+        public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) => _inner.PurgeAsync(createdBefore, cancellationToken);
+    }
+}
