@@ -15,7 +15,7 @@ namespace Conductor.Sdk.PostgreSql;
 /// </summary>
 public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyncDisposable
 {
-    private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error";
+    private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error, trace_parent";
     private readonly NpgsqlDataSource _source;
     private readonly Channel<(IReadOnlyList<DeliveryRecord> Deliveries, TaskCompletionSource Done)> _pending =
         Channel.CreateUnbounded<(IReadOnlyList<DeliveryRecord>, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
@@ -79,6 +79,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
             """,
         // 2: the dashboard and the CLI list deliveries by status, newest first (dead letters above all).
         "CREATE INDEX IF NOT EXISTS conductor_deliveries_status_created ON conductor_deliveries (status, created_at)",
+        // 3: the W3C traceparent of the Notify call, so that attempts continue its trace.
+        "ALTER TABLE conductor_deliveries ADD COLUMN IF NOT EXISTS trace_parent text NULL",
     };
 
     /// <summary>Brings the schema to the newest version, one migrator at a time across processes.</summary>
@@ -185,6 +187,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
             await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
             await writer.WriteAsync(0, cancellationToken).ConfigureAwait(false);
             await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            if (d.TraceParent is { } trace) await writer.WriteAsync(trace, cancellationToken).ConfigureAwait(false);
+            else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
             await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -505,7 +509,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
                 reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
                 (byte[])reader.GetValue(6), new DateTimeOffset(reader.GetInt64(7), TimeSpan.Zero), new DateTimeOffset(reader.GetInt64(8), TimeSpan.Zero),
                 (DeliveryStatus)reader.GetInt32(9), reader.GetInt32(10), reader.GetInt32(11), reader.IsDBNull(12) ? null : reader.GetInt32(12),
-                (AttemptErrorKind)reader.GetInt32(13), reader.IsDBNull(14) ? null : reader.GetString(14)));
+                (AttemptErrorKind)reader.GetInt32(13), reader.IsDBNull(14) ? null : reader.GetString(14)) { TraceParent = reader.IsDBNull(15) ? null : reader.GetString(15) });
         }
 
         return result;

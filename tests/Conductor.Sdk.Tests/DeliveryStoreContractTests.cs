@@ -270,6 +270,19 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
         await Task.WhenAll(tasks);
         Assert.Equal(500, (await Store.LeaseDueAsync(T0, 1000, T0.AddMinutes(1))).Count);
     }
+
+    [Fact]
+    public async Task The_trace_parent_of_the_Notify_call_is_stored_with_the_delivery()
+    {
+        const string trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        await Store.EnqueueAsync(new[] { Record("traced") with { TraceParent = trace }, Record("untraced") });
+
+        Assert.Equal(trace, (await Store.GetAsync("traced"))!.TraceParent);
+        Assert.Null((await Store.GetAsync("untraced"))!.TraceParent);
+        var leased = await Store.LeaseDueAsync(T0, 10, T0.AddMinutes(1));
+        Assert.Equal(trace, leased.Single(d => d.Id == "traced").TraceParent);
+        Assert.Null(leased.Single(d => d.Id == "untraced").TraceParent);
+    }
 }
 
 public sealed class InMemoryDeliveryStoreTests : DeliveryStoreContractTests

@@ -34,7 +34,10 @@ public sealed partial class DeliveryProcessor
         var context = ResilienceContextPool.Shared.Get(cancellationToken);
         context.Properties.Set(EndpointIsolation.AttemptNotification, notification);
         var started = _time.GetTimestamp();
-        using var activity = ConductorTelemetry.ActivitySource.StartActivity("conductor.delivery.attempt", ActivityKind.Client);
+        // The attempt continues the trace of the Notify call that stored the delivery, however much later it runs.
+        using var activity = _options.PropagateTraceContext && delivery.TraceParent is { } parent
+            ? ConductorTelemetry.ActivitySource.StartActivity("conductor.delivery.attempt", ActivityKind.Client, parent)
+            : ConductorTelemetry.ActivitySource.StartActivity("conductor.delivery.attempt", ActivityKind.Client);
         activity?.SetTag("conductor.delivery.id", delivery.Id);
         activity?.SetTag("conductor.delivery.attempt", number);
         activity?.SetTag("conductor.channel", delivery.Channel);

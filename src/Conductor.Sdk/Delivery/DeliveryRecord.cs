@@ -50,6 +50,13 @@ public sealed record DeliveryRecord(
     string? LastError = null)
 {
     /// <summary>
+    /// The W3C <c>traceparent</c> of the code that called <c>Notify</c> (its current activity), kept with the delivery so
+    /// that every attempt, however late and in whichever process, continues that trace. Null when there was none or
+    /// <see cref="ConductorOptions.PropagateTraceContext"/> is off.
+    /// </summary>
+    public string? TraceParent { get; init; }
+
+    /// <summary>
     /// A new delivery id: <c>dlv_</c> and a time-ordered GUID (RFC 9562 version 7: 48-bit Unix milliseconds, then 74
     /// random bits), as 32 lowercase hex digits. The random bits come from the operating system's CSPRNG in blocks, so
     /// that an id does not cost a system call.

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Diagnostics;
 using Conductor.Sdk.Events;
@@ -27,6 +28,7 @@ public sealed class NotificationDispatcher
     private readonly DeliverySignal _signal;
     private readonly ConductorTelemetry _telemetry;
     private readonly ILogger _logger;
+    private readonly bool _propagateTrace;
 
     /// <summary>Creates a dispatcher.</summary>
     public NotificationDispatcher(
@@ -36,8 +38,10 @@ public sealed class NotificationDispatcher
         TimeProvider time,
         DeliverySignal signal,
         ConductorTelemetry telemetry,
-        ILogger<NotificationDispatcher>? logger = null)
+        ILogger<NotificationDispatcher>? logger = null,
+        Microsoft.Extensions.Options.IOptions<ConductorOptions>? options = null)
     {
+        _propagateTrace = options?.Value.PropagateTraceContext ?? true;
         _registry = registry;
         _store = store;
         // The last registration of a channel wins, so an application (or a test) can replace a built-in one.
@@ -112,11 +116,13 @@ public sealed class NotificationDispatcher
         }
 
         var endpoint = channel.EndpointOf(notification);
+        // The caller's trace (or this dispatch's activity, its child) continues into every attempt of these deliveries.
+        var trace = _propagateTrace && Activity.Current is { IdFormat: ActivityIdFormat.W3C } current ? current.Id : null;
         for (var recipient = 0; recipient < into.Length; recipient++)
         {
             into[recipient] = new DeliveryRecord(
                 DeliveryRecord.NewId(_time), notification.Ensemble, eventName, notification.DeliveryKey(recipient, into.Length), notification.Channel,
-                endpoint, body, now, now, DeliveryStatus.Pending, 0, notification.Retries + 1);
+                endpoint, body, now, now, DeliveryStatus.Pending, 0, notification.Retries + 1) { TraceParent = trace };
         }
     }
 

@@ -41,6 +41,14 @@ public sealed class ConductorOptions
     /// </summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>
+    /// Whether the trace of the code that calls <c>Notify</c> continues into the delivery attempts: the W3C
+    /// <c>traceparent</c> is stored with each delivery, the attempt's activity is its child, and webhooks carry a
+    /// <c>traceparent</c> header (and <c>tracestate</c>) so that the receiver's spans join the same trace. On by
+    /// default; turn it off to send no trace headers to receivers.
+    /// </summary>
+    public bool PropagateTraceContext { get; set; } = true;
+
     /// <summary>Deliveries leased per round trip to the store.</summary>
     public int BatchSize { get; set; } = 100;
 }

@@ -69,5 +69,8 @@ public sealed class SafeConnector
         UseCookies = false,
         PooledConnectionLifetime = TimeSpan.FromMinutes(2),
         AutomaticDecompression = DecompressionMethods.None,
+        // The webhook channel writes traceparent itself (ConductorOptions.PropagateTraceContext), from the stored trace of
+        // the Notify call; the handler's propagation would otherwise add the worker's unrelated context.
+        ActivityHeadersPropagator = System.Diagnostics.DistributedContextPropagator.CreateNoOutputPropagator(),
     };
 }

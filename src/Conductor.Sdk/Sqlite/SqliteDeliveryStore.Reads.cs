@@ -226,7 +226,7 @@ public sealed partial class SqliteDeliveryStore
                 reader.GetInt32(11),
                 reader.IsDBNull(12) ? null : reader.GetInt32(12),
                 (AttemptErrorKind)reader.GetInt32(13),
-                reader.IsDBNull(14) ? null : reader.GetString(14)));
+                reader.IsDBNull(14) ? null : reader.GetString(14)) { TraceParent = reader.IsDBNull(15) ? null : reader.GetString(15) });
         }
 
         return result;

@@ -189,10 +189,10 @@ public sealed partial class SqliteDeliveryStore
     }
 
     private const string InsertSql =
-        $"INSERT INTO deliveries ({Columns}, leased_until) VALUES ($id, $ensemble, $event, $key, $channel, $endpoint, $payload, $created, $due, $status, $attempts, $max, NULL, 0, NULL, NULL)";
+        $"INSERT INTO deliveries ({Columns}, leased_until) VALUES ($id, $ensemble, $event, $key, $channel, $endpoint, $payload, $created, $due, $status, $attempts, $max, NULL, 0, NULL, $trace, NULL)";
 
     private static SqliteParameter[] InsertParameters(SqliteCommand insert) =>
-        new[] { "$id", "$ensemble", "$event", "$key", "$channel", "$endpoint", "$payload", "$created", "$due", "$status", "$attempts", "$max" }
+        new[] { "$id", "$ensemble", "$event", "$key", "$channel", "$endpoint", "$payload", "$created", "$due", "$status", "$attempts", "$max", "$trace" }
             .Select(name => insert.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
 
     private static void Bind(SqliteParameter[] p, DeliveryRecord d)
@@ -200,7 +200,7 @@ public sealed partial class SqliteDeliveryStore
         p[0].Value = d.Id; p[1].Value = d.Ensemble; p[2].Value = d.Event; p[3].Value = d.NotificationKey;
         p[4].Value = d.Channel; p[5].Value = d.Endpoint; p[6].Value = WholeArray(d.Payload);
         p[7].Value = d.CreatedAt.UtcTicks; p[8].Value = d.DueAt.UtcTicks; p[9].Value = (int)d.Status;
-        p[10].Value = d.Attempts; p[11].Value = d.MaxAttempts;
+        p[10].Value = d.Attempts; p[11].Value = d.MaxAttempts; p[12].Value = (object?)d.TraceParent ?? DBNull.Value;
     }
 
     /// <summary>The payload's array itself when the memory spans all of it (the usual case), else a copy.</summary>

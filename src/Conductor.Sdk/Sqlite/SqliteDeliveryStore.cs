@@ -13,7 +13,7 @@ namespace Conductor.Sdk.Sqlite;
 /// </summary>
 public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, IAsyncDisposable, IDisposable
 {
-    private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error";
+    private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error, trace_parent";
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly Channel<PendingWrite> _pending = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
@@ -131,6 +131,8 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
             """,
         // 2: the dashboard and the CLI list deliveries by status, newest first (dead letters above all).
         "CREATE INDEX IF NOT EXISTS deliveries_status_created ON deliveries (status, created_at);",
+        // 3: the W3C traceparent of the Notify call, so that attempts continue its trace.
+        "ALTER TABLE deliveries ADD COLUMN trace_parent TEXT NULL;",
     };
 
     /// <summary>Brings the schema to the newest version, in one write transaction (several processes may open the file at once).</summary>

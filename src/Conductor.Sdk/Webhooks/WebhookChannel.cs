@@ -19,13 +19,15 @@ public sealed class WebhookChannel : INotificationChannel
     private static readonly string UserAgent = "Conductor.Sdk/" + (typeof(WebhookChannel).Assembly.GetName().Version?.ToString(3) ?? "0.1.0");
     private readonly IHttpClientFactory _clients;
     private readonly TimeProvider _time;
+    private readonly bool _propagateTrace;
     private HttpMessageInvoker? _invoker;
 
     /// <summary>Creates the channel.</summary>
-    public WebhookChannel(IHttpClientFactory clients, TimeProvider time)
+    public WebhookChannel(IHttpClientFactory clients, TimeProvider time, Microsoft.Extensions.Options.IOptions<ConductorOptions>? options = null)
     {
         _clients = clients;
         _time = time;
+        _propagateTrace = options?.Value.PropagateTraceContext ?? true;
     }
 
     /// <inheritdoc />
@@ -59,6 +61,22 @@ public sealed class WebhookChannel : INotificationChannel
         }
 
         var headers = request.Headers;
+        // W3C trace context: the attempt's activity when one is recorded, else the trace of the Notify call itself, so
+        // that the receiver's spans join the sender's trace. (The HTTP handler's own propagation is off: this is the one.)
+        if (_propagateTrace)
+        {
+            var current = System.Diagnostics.Activity.Current;
+            if (current is { IdFormat: System.Diagnostics.ActivityIdFormat.W3C })
+            {
+                headers.TryAddWithoutValidation("traceparent", current.Id);
+                if (!string.IsNullOrEmpty(current.TraceStateString)) headers.TryAddWithoutValidation("tracestate", current.TraceStateString);
+            }
+            else if (delivery.TraceParent is { } parent)
+            {
+                headers.TryAddWithoutValidation("traceparent", parent);
+            }
+        }
+
         headers.TryAddWithoutValidation("X-Conductor-Event", delivery.Event);
         headers.TryAddWithoutValidation("X-Conductor-Delivery-Attempt", attempt.Number.ToString(CultureInfo.InvariantCulture));
         if (notification.Format == WebhookSignatureFormat.StandardWebhooks)
