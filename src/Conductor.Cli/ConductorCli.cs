@@ -47,7 +47,36 @@ internal static class ConductorCli
         root.Add(Render(env));
         root.Add(Verify(env));
         root.Add(Deliveries(env));
+        root.Add(SchemaCommand(env));
         return root;
+    }
+
+    private static Command SchemaCommand(CliEnvironment env)
+    {
+        var output = new Option<string?>("--output", "-o") { Description = "Write the schema to this file instead of standard output." };
+        var command = new Command("schema", "Print the JSON Schema of ensemble YAML files, for editors (# yaml-language-server: $schema=...).") { output };
+        command.SetAction((result, _) => Guard(env, async () =>
+        {
+            var schema = Schema.EnsembleJsonSchema.Generate();
+            if (result.GetValue(output) is { } path)
+            {
+                try
+                {
+                    await File.WriteAllTextAsync(path, schema).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    throw new CliUsageException($"Cannot write '{path}': {ex.Message}");
+                }
+            }
+            else
+            {
+                await env.Out.WriteAsync(schema).ConfigureAwait(false);
+            }
+
+            return ExitCodes.Success;
+        }));
+        return command;
     }
 
     private static Command Validate(CliEnvironment env)
