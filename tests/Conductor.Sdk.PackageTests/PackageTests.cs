@@ -1,0 +1,227 @@
+using System.Xml.Linq;
+
+namespace Conductor.Sdk.PackageTests;
+
+/// <summary>Issue #22 points 5 and 6: the packages, as restored from their .nupkg files by a project outside the repository.</summary>
+[Collection(PackedFeedCollection.Name)]
+public sealed class PackageTests(PackedFeed feed)
+{
+    /// <summary>
+    /// The package rule (README, "Packages"): the core carries no heavy third-party dependency, only Microsoft.Extensions,
+    /// Microsoft.Data.Sqlite (the zero-configuration store) and Polly.Core; a provider family or store that needs a
+    /// third-party library is a package of its own, which brings exactly that library.
+    /// </summary>
+    public static readonly Dictionary<string, string[]> AllowedDependencies = new()
+    {
+        ["Conductor.Sdk"] = ["Microsoft.Extensions.*", "Microsoft.Data.Sqlite", "Polly.Core"],
+        ["Conductor.Sdk.AspNetCore"] = ["Conductor.Sdk"],
+        ["Conductor.Sdk.Push"] = ["Conductor.Sdk", "Lib.Net.Http.WebPush", "Microsoft.Extensions.Configuration.Binder"],
+        ["Conductor.Sdk.Smtp"] = ["Conductor.Sdk", "MailKit", "Microsoft.Extensions.Configuration.Binder"],
+        ["Conductor.Sdk.Twilio"] = ["Conductor.Sdk", "Twilio", "Microsoft.IdentityModel.Tokens", "System.IdentityModel.Tokens.Jwt", "Microsoft.Extensions.Configuration.Binder"],
+        ["Conductor.Sdk.PostgreSql"] = ["Conductor.Sdk", "Npgsql", "Microsoft.Extensions.Configuration.Binder"],
+        ["Conductor.Sdk.EntityFrameworkCore"] = ["Conductor.Sdk", "Microsoft.EntityFrameworkCore.Relational"],
+    };
+
+    /// <summary>The library each provider or store package exists for.</summary>
+    private static readonly Dictionary<string, string> Brings = new()
+    {
+        ["Conductor.Sdk.Push"] = "Lib.Net.Http.WebPush",
+        ["Conductor.Sdk.Smtp"] = "MailKit",
+        ["Conductor.Sdk.Twilio"] = "Twilio",
+        ["Conductor.Sdk.PostgreSql"] = "Npgsql",
+        ["Conductor.Sdk.EntityFrameworkCore"] = "Microsoft.EntityFrameworkCore.Relational",
+    };
+
+    [Fact]
+    public void Each_package_depends_only_on_what_the_package_rule_allows()
+    {
+        foreach (var (id, allowed) in AllowedDependencies)
+        {
+            var nuspec = feed.Nuspec(id);
+            XNamespace ns = nuspec.Root!.Name.Namespace;
+            var dependencies = nuspec.Descendants(ns + "dependency").Select(d => (string)d.Attribute("id")!).Distinct().ToList();
+            var unexpected = dependencies.Where(d => !allowed.Any(a => a.EndsWith('*') ? d.StartsWith(a[..^1], StringComparison.Ordinal) : d == a)).ToList();
+            Assert.True(unexpected.Count == 0, $"{id} depends on {string.Join(", ", unexpected)}, which the package rule does not allow it");
+            // A package that exists for a third-party library brings it, and the core.
+            if (Brings.TryGetValue(id, out var library)) Assert.Contains(library, dependencies);
+            if (id != "Conductor.Sdk") Assert.Contains("Conductor.Sdk", dependencies);
+        }
+
+        // The core package carries the generator, its props (the ensemble globs) and the JSON Schema.
+        var core = feed.Entries("Conductor.Sdk");
+        Assert.Contains("analyzers/dotnet/cs/Conductor.Sdk.Generators.dll", core);
+        Assert.Contains("analyzers/dotnet/cs/Conductor.Sdk.Model.dll", core);
+        Assert.Contains("analyzers/dotnet/cs/YamlDotNet.dll", core);
+        Assert.Contains("buildTransitive/Conductor.Sdk.props", core);
+        Assert.Contains("schema/ensemble.schema.json", core);
+        Assert.DoesNotContain(core, e => e.Contains("WebPush", StringComparison.OrdinalIgnoreCase));
+    }
+
+    [Fact]
+    public void The_README_package_table_lists_every_package()
+    {
+        var readme = File.ReadAllText(Path.Combine(feed.RepoRoot, "README.md"));
+        foreach (var (id, _) in PackedFeed.Packages) Assert.Contains($"| `{id}` |", readme);
+    }
+
+    [Fact]
+    public void A_fresh_app_restores_every_package_builds_with_the_generator_from_the_package_and_delivers()
+    {
+        var app = feed.NewFolder("fresh-app");
+        var references = string.Join("\n", AllowedDependencies.Keys.Select(id => $"""    <PackageReference Include="{id}" Version="{feed.Version}" />"""));
+        File.WriteAllText(Path.Combine(app, "FreshApp.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk.Web">
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+              </PropertyGroup>
+              <ItemGroup>
+            {references}
+              </ItemGroup>
+            </Project>
+            """);
+        // The globs of the package's props: ensembles/**/*.yaml (at any depth) and **/*.ensemble.yaml (anywhere).
+        Write(app, "ensembles/orders/order-shipped.yaml", """
+            name: order-shipped
+            notifications:
+              - type: webhook
+                url: ${env.FRESH_RECEIVER}/hooks
+                secret: ${env.FRESH_SECRET}
+                events: [execution.completed]
+            """);
+        Write(app, "Billing/invoice.ensemble.yaml", """
+            name: invoice-paid
+            notifications:
+              - type: webhook
+                url: ${env.FRESH_RECEIVER}/hooks
+                secret: ${env.FRESH_SECRET}
+                events: [execution.completed]
+            """);
+        // Outside both globs: if the props picked it up, its missing name would fail the build.
+        Write(app, "notes/not-an-ensemble.yaml", "title: meeting notes\n");
+        Write(app, "Program.cs", """
+            using FreshApp.Ensembles;
+            using Microsoft.EntityFrameworkCore; // EF Core's own namespace, where its extensions (and EnlistConductorOutbox) live
+
+            // No Conductor using: AddConductor and every Add…/Use… method are where .NET users look for them.
+            var port = System.Net.Sockets.TcpListener.Create(0) is var probe && Start(probe) ? ((System.Net.IPEndPoint)probe.LocalEndpoint).Port : 0;
+            probe.Stop();
+            var address = $"http://127.0.0.1:{port}";
+            const string secret = "fresh-app-signing-secret";
+            var builder = WebApplication.CreateBuilder(args);
+            builder.WebHost.UseUrls(address);
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Configuration["FRESH_RECEIVER"] = address;
+            builder.Configuration["FRESH_SECRET"] = secret;
+            builder.Services.AddConductor(o => o.AllowedNetworks.Add("127.0.0.1/32")).AddEnsembles();
+            builder.Services.AddHealthChecks().AddConductor();
+
+            var arrived = new System.Collections.Concurrent.ConcurrentBag<string>();
+            var all = new TaskCompletionSource();
+            await using var app = builder.Build();
+            app.MapPost("/hooks", (HttpContext context) =>
+            {
+                arrived.Add(Conductor.Sdk.AspNetCore.VerifiedWebhook.Get(context)!.DeliveryId!);
+                if (arrived.Count == 2) all.TrySetResult();
+                return Results.NoContent();
+            }).RequireConductorSignature(o => o.Secrets.Add(secret));
+            await app.StartAsync();
+            await app.Services.GetRequiredService<OrderShippedEnsemble>().Notify.ExecutionCompletedAsync("order-1", new OrderShippedEnsemble.Output(), TimeSpan.FromMilliseconds(5));
+            await app.Services.GetRequiredService<InvoicePaidEnsemble>().Notify.ExecutionCompletedAsync("invoice-1", new InvoicePaidEnsemble.Output(), TimeSpan.FromMilliseconds(5));
+            await all.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            var health = await app.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>().CheckHealthAsync();
+            Console.WriteLine($"delivered {arrived.Count} verified webhooks; health {health.Status}");
+            await app.StopAsync();
+
+            static bool Start(System.Net.Sockets.TcpListener listener) { listener.Start(); return true; }
+
+            // Compiled, not run: the registrations of the other packages, reached with no extra using either.
+            static class Registrations
+            {
+                public static void All(IServiceCollection services) => services.AddConductor()
+                    .UseSqlite("App_Data/app.db")
+                    .UsePostgreSql("Host=localhost;Database=app")
+                    .AddSmtpEmail(o => o.Host = "smtp.example.com")
+                    .AddTwilioSms()
+                    .AddFirebasePush()
+                    .AddApnsPush()
+                    .AddWebPush();
+
+                public static IDisposable Outbox(DbContext db) => db.EnlistConductorOutbox();
+            }
+            """);
+
+        var run = PackedFeed.Run(app, "dotnet", "run").Succeeded("dotnet run of the fresh app");
+        Assert.Contains("delivered 2 verified webhooks; health Healthy", run.Output);
+        Assert.True(File.Exists(Path.Combine(app, "App_Data", "conductor-deliveries.db")), "the default SQLite store was not created under App_Data");
+
+        // A mistake in a YAML file is a located build error, through the packaged generator.
+        Write(app, "ensembles/broken.yaml", """
+            name: broken
+            notifications:
+              - type: webhook
+                url: https://hooks.example.com/x
+                events: [execution.finished]
+            """);
+        var broken = PackedFeed.Run(app, "dotnet", "build");
+        Assert.NotEqual(0, broken.ExitCode);
+        Assert.Matches(@"ensembles/broken\.yaml\(5,\d+\): error CND0004: unknown event 'execution\.finished'", broken.Output);
+    }
+
+    [Fact]
+    public void The_conductor_tool_installs_from_the_feed_and_validates_ensembles()
+    {
+        var folder = feed.NewFolder("tool");
+        PackedFeed.Run(folder, "dotnet", "tool", "install", "Conductor.Cli", "--tool-path", Path.Combine(folder, "tools"), "--version", feed.Version, "--add-source", feed.Feed).Succeeded("dotnet tool install");
+        Write(folder, "ensembles/orders.yaml", "name: orders\nnotifications:\n  - type: webhook\n    url: https://hooks.example.com/x\n    secret: ${env.SECRET}\n    events: [execution.failed]\n");
+        var conductor = Path.Combine(folder, "tools", "conductor");
+        var valid = PackedFeed.Run(folder, conductor, "validate", "ensembles").Succeeded("conductor validate");
+        Assert.Contains("1 file checked: 0 errors, 0 warnings, 0 info.", valid.Output);
+        var schema = PackedFeed.Run(folder, conductor, "schema").Succeeded("conductor schema");
+        Assert.Equal(File.ReadAllText(Path.Combine(feed.RepoRoot, "schema", "ensemble.schema.json")).ReplaceLineEndings("\n"), schema.Output.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void The_templates_install_and_each_instantiates_into_a_project_that_builds()
+    {
+        var folder = feed.NewFolder("templates");
+        var hive = Path.Combine(folder, ".hive");
+        PackedFeed.Run(folder, "dotnet", "new", "install", Path.Combine(feed.Feed, $"Conductor.Sdk.Templates.{feed.Version}.nupkg"), "--debug:custom-hive", hive).Succeeded("dotnet new install");
+
+        PackedFeed.Run(folder, "dotnet", "new", "conductor-app", "-n", "Shop", "--ConductorVersion", feed.Version, "--debug:custom-hive", hive).Succeeded("dotnet new conductor-app");
+        var shop = Path.Combine(folder, "Shop");
+        PackedFeed.Run(shop, "dotnet", "build").Succeeded("building conductor-app");
+
+        // The agent template binds to the project's namespace (MSBuild evaluation of the restored project).
+        PackedFeed.Run(shop, "dotnet", "new", "conductor-agent", "-n", "CheckStock", "--debug:custom-hive", hive).Succeeded("dotnet new conductor-agent");
+        Assert.Contains("namespace Shop;", File.ReadAllText(Path.Combine(shop, "Agents", "CheckStockAgent.cs")));
+        Assert.True(File.Exists(Path.Combine(shop, "ensembles", "check-stock.yaml")));
+        var program = Path.Combine(shop, "Program.cs");
+        File.WriteAllText(program, File.ReadAllText(program).Replace(
+            ".AddOrderFulfilment(agents => agents.ShipOrder<ShipOrder>());",
+            ".AddOrderFulfilment(agents => agents.ShipOrder<ShipOrder>())\n    .AddCheckStock(agents => agents.CheckStock<CheckStockAgent>());", StringComparison.Ordinal));
+        PackedFeed.Run(shop, "dotnet", "build").Succeeded("building conductor-app with the conductor-agent item");
+
+        PackedFeed.Run(folder, "dotnet", "new", "conductor-receiver", "-n", "Hooks", "--ConductorVersion", feed.Version, "--debug:custom-hive", hive).Succeeded("dotnet new conductor-receiver");
+        PackedFeed.Run(Path.Combine(folder, "Hooks"), "dotnet", "build").Succeeded("building conductor-receiver");
+    }
+
+    [Fact]
+    public void The_templates_reference_the_version_being_released()
+    {
+        var version = XDocument.Load(Path.Combine(feed.RepoRoot, "Directory.Build.props")).Descendants("Version").Single().Value;
+        foreach (var template in new[] { "conductor-app", "conductor-receiver" })
+        {
+            var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(feed.RepoRoot, "templates", "Conductor.Sdk.Templates", "content", template, ".template.config", "template.json")));
+            Assert.Equal(version, json.RootElement.GetProperty("symbols").GetProperty("ConductorVersion").GetProperty("defaultValue").GetString());
+        }
+    }
+
+    private static void Write(string folder, string relative, string text)
+    {
+        var path = Path.Combine(folder, relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, text);
+    }
+}
