@@ -22,7 +22,14 @@ using Microsoft.Extensions.Logging;
 internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> received, Action resetReceived)
 {
     /// <summary>One round: deliveries/s, Notify latency, CPU per delivery, and how fast the Notify calls themselves returned (all N of them).</summary>
-    public sealed record Round(double PerSecond, double NotifyP50Micros, double NotifyP99Micros, double CpuMicrosPerDelivery, double NotifyPerSecond = double.NaN);
+    public sealed record Round(double PerSecond, double NotifyP50Micros, double NotifyP99Micros, double CpuMicrosPerDelivery, double NotifyPerSecond = double.NaN)
+    {
+        /// <summary>Notify p99 over the first and the last third of the calls (in start order): while the backlog grows, these must not.</summary>
+        public (double First, double Last) NotifyP99Thirds { get; init; } = (double.NaN, double.NaN);
+
+        /// <summary>Deliveries waiting in the store when the last Notify returned (the backlog a slow receiver leaves).</summary>
+        public int BacklogAfterNotify { get; init; }
+    }
 
     /// <summary>One round of the bare loop (<paramref name="bare"/>), with its CPU time per delivery.</summary>
     public static async Task<Round> MeasureBare(int count, Func<int, Task<Result>> bare)
@@ -50,11 +57,20 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             await Send(ensemble, Math.Min(count, 2_000), "warm");
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var clock = Stopwatch.StartNew();
-            var (latencies, notified) = await Send(ensemble, count, "run");
+            var (latencies, notified, backlog) = await Send(ensemble, count, "run");
             var elapsed = clock.Elapsed;
             var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+            var third = count / 3;
+            var first = latencies[..third];
+            var last = latencies[^third..];
+            Array.Sort(first);
+            Array.Sort(last);
             Array.Sort(latencies);
-            return new Round(count / elapsed.TotalSeconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99), used.TotalMicroseconds / count, count / notified.TotalSeconds);
+            return new Round(count / elapsed.TotalSeconds, Percentile(latencies, 0.50), Percentile(latencies, 0.99), used.TotalMicroseconds / count, count / notified.TotalSeconds)
+            {
+                NotifyP99Thirds = (Percentile(first, 0.99), Percentile(last, 0.99)),
+                BacklogAfterNotify = backlog,
+            };
         }
         finally
         {
@@ -71,12 +87,13 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     }
 
     /// <summary>Sends <paramref name="count"/> events from <c>senders</c> callers and waits until the receiver has them all; returns each Notify's latency in µs.</summary>
-    private async Task<(double[] Latencies, TimeSpan Notified)> Send(BenchOrdersEnsemble ensemble, int count, string prefix)
+    private async Task<(double[] Latencies, TimeSpan Notified, int Backlog)> Send(BenchOrdersEnsemble ensemble, int count, string prefix)
     {
         var clock = Stopwatch.StartNew();
         resetReceived();
         var latencies = await NotifyAll(ensemble, count, prefix, senders);
         var notified = clock.Elapsed;
+        var backlog = count - received();
 
         // Deliveries leave in the background: the round ends when the receiver has counted every one.
         var deadline = Stopwatch.StartNew();
@@ -86,7 +103,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             await Task.Delay(1);
         }
 
-        return (latencies, notified);
+        return (latencies, notified, backlog);
     }
 
     /// <summary>

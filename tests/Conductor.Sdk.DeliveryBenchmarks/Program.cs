@@ -178,6 +178,12 @@ if (args.Contains("--durable"))
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         Console.Write(Row("bare signed HttpClient loop", bareRounds, bareMedian) + Row("Notify → default SQLite store", sqliteRounds, bareMedian) + Row("Notify → PostgreSQL store", pgRounds, bareMedian) + Row("Notify → in-memory store (reference)", memoryRounds, bareMedian));
         Console.WriteLine("targets: SQLite >= 0.80 × bare; PostgreSQL >= 0.50 × bare");
+        static string Thirds(string name, List<DurableBenchmark.Round> r) => r.Count == 0 ? "" :
+            $"| {name} | {Median(r.Select(x => (double)x.BacklogAfterNotify)):N0} | {Median(r.Select(x => x.NotifyP99Thirds.First)):N0} µs | {Median(r.Select(x => x.NotifyP99Thirds.Last)):N0} µs |\n";
+        Console.WriteLine();
+        Console.WriteLine("| path | backlog when the last Notify returned | Notify p99, first third of the calls | Notify p99, last third |");
+        Console.WriteLine("|---|---:|---:|---:|");
+        Console.Write(Thirds("default SQLite store", sqliteRounds) + Thirds("PostgreSQL store", pgRounds) + Thirds("in-memory store", memoryRounds));
     }
     finally
     {
