@@ -283,6 +283,40 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
         Assert.Equal(trace, leased.Single(d => d.Id == "traced").TraceParent);
         Assert.Null(leased.Single(d => d.Id == "untraced").TraceParent);
     }
+
+    [Fact]
+    public async Task Listing_filters_by_channel_time_and_search_and_pages_by_keyset_without_gaps_or_repeats()
+    {
+        // 25 deliveries, three per millisecond so that pages split ties on the creation time.
+        var records = Enumerable.Range(0, 25).Select(i => Record($"dlv_{i:D3}", endpoint: i % 5 == 0 ? "https://billing.example.com" : "https://a.example.com") with
+        {
+            CreatedAt = T0.AddMilliseconds(i / 3),
+            Channel = i % 2 == 0 ? "webhook" : "email",
+        }).ToList();
+        await Store.EnqueueAsync(records);
+
+        var seen = new List<string>();
+        DeliveryCursor? cursor = null;
+        while (true)
+        {
+            var page = await Store.ListAsync(new DeliveryQuery(Limit: 4, Before: cursor));
+            seen.AddRange(page.Select(d => d.Id));
+            if (page.Count < 4) break;
+            cursor = DeliveryCursor.After(page[^1]);
+            Assert.True(DeliveryCursor.TryParse(cursor.ToString(), out var parsed) && parsed == cursor);
+        }
+
+        var newestFirst = records.OrderByDescending(r => r.CreatedAt).ThenByDescending(r => r.Id, StringComparer.Ordinal).Select(r => r.Id).ToList();
+        Assert.Equal(newestFirst, seen);
+
+        Assert.Equal(13, (await Store.ListAsync(new DeliveryQuery(Channel: "webhook", Limit: 100))).Count);
+        var window = await Store.ListAsync(new DeliveryQuery(Since: T0.AddMilliseconds(2), Until: T0.AddMilliseconds(4), Limit: 100));
+        Assert.Equal(new[] { "dlv_011", "dlv_010", "dlv_009", "dlv_008", "dlv_007", "dlv_006" }, window.Select(d => d.Id));
+        Assert.Equal(new[] { "dlv_020", "dlv_015", "dlv_010", "dlv_005", "dlv_000" }, (await Store.ListAsync(new DeliveryQuery(Search: "BILLING", Limit: 100))).Select(d => d.Id));
+        Assert.Equal(new[] { "dlv_019", "dlv_018", "dlv_017", "dlv_016", "dlv_015", "dlv_014", "dlv_013", "dlv_012", "dlv_011", "dlv_010" }, (await Store.ListAsync(new DeliveryQuery(Search: "dlv_01", Limit: 100))).Select(d => d.Id));
+        Assert.Empty(await Store.ListAsync(new DeliveryQuery(Search: "%", Limit: 100))); // LIKE wildcards are literal
+        Assert.False(DeliveryCursor.TryParse("not-a-cursor", out _));
+    }
 }
 
 public sealed class InMemoryDeliveryStoreTests : DeliveryStoreContractTests

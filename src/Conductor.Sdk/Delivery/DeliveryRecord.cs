@@ -113,10 +113,88 @@ public sealed record AttemptLog(
     string? Error,
     DateTimeOffset? NextDueAt);
 
-/// <summary>A filter for listing deliveries.</summary>
+/// <summary>
+/// A filter for listing deliveries, newest first (creation time, then id). <paramref name="Search"/> matches an id by
+/// prefix or an endpoint by substring; <paramref name="Before"/> continues a listing after the last row of the previous
+/// page (keyset paging: the cost of a page does not grow with its depth).
+/// </summary>
 public sealed record DeliveryQuery(
     string? Ensemble = null,
     string? Event = null,
     DeliveryStatus? Status = null,
     DateTimeOffset? Since = null,
-    int Limit = 100);
+    int Limit = 100,
+    string? Channel = null,
+    DateTimeOffset? Until = null,
+    string? Search = null,
+    DeliveryCursor? Before = null)
+{
+    /// <summary>Whether <paramref name="record"/> passes the filter (the in-memory store's form of <see cref="SqlWhere"/>).</summary>
+    public bool Matches(DeliveryRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return (Ensemble is null || record.Ensemble == Ensemble)
+            && (Event is null || record.Event == Event)
+            && (Status is null || record.Status == Status)
+            && (Channel is null || record.Channel == Channel)
+            && (Since is null || record.CreatedAt >= Since)
+            && (Until is null || record.CreatedAt < Until)
+            && (string.IsNullOrEmpty(Search) || record.Id.StartsWith(Search, StringComparison.Ordinal) || record.Endpoint.Contains(Search, StringComparison.OrdinalIgnoreCase))
+            && (Before is null || record.CreatedAt < Before.CreatedAt || (record.CreatedAt == Before.CreatedAt && string.CompareOrdinal(record.Id, Before.Id) < 0));
+    }
+
+    /// <summary>
+    /// The filter as a SQL condition over the deliveries table's columns (the same in SQLite and PostgreSQL), or an empty
+    /// string; <paramref name="parameter"/> adds a parameter value and returns its placeholder.
+    /// </summary>
+    public string SqlWhere(Func<object, string> parameter)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        var where = new List<string>();
+        if (Ensemble is not null) where.Add("ensemble = " + parameter(Ensemble));
+        if (Event is not null) where.Add("event = " + parameter(Event));
+        if (Status is not null) where.Add("status = " + parameter((int)Status));
+        if (Channel is not null) where.Add("channel = " + parameter(Channel));
+        if (Since is not null) where.Add("created_at >= " + parameter(Since.Value.UtcTicks));
+        if (Until is not null) where.Add("created_at < " + parameter(Until.Value.UtcTicks));
+        if (!string.IsNullOrEmpty(Search))
+        {
+            var escaped = Search.Replace(@"\", @"\\", StringComparison.Ordinal).Replace("%", @"\%", StringComparison.Ordinal).Replace("_", @"\_", StringComparison.Ordinal);
+            where.Add($"(id LIKE {parameter(escaped + "%")} ESCAPE '\\' OR lower(endpoint) LIKE {parameter("%" + escaped.ToLowerInvariant() + "%")} ESCAPE '\\')");
+        }
+
+        if (Before is not null)
+        {
+            var ticks = parameter(Before.CreatedAt.UtcTicks);
+            where.Add($"(created_at < {ticks} OR (created_at = {ticks} AND id < {parameter(Before.Id)}))");
+        }
+
+        return where.Count == 0 ? string.Empty : "WHERE " + string.Join(" AND ", where);
+    }
+}
+
+/// <summary>Where a page of <see cref="DeliveryQuery"/> ended: the creation time and id of its last delivery.</summary>
+public sealed record DeliveryCursor(DateTimeOffset CreatedAt, string Id)
+{
+    /// <summary>The cursor of the page after the one ending with <paramref name="last"/>.</summary>
+    public static DeliveryCursor After(DeliveryRecord last)
+    {
+        ArgumentNullException.ThrowIfNull(last);
+        return new DeliveryCursor(last.CreatedAt, last.Id);
+    }
+
+    /// <summary>A URL-safe form: <c>{UTC ticks}.{id}</c>.</summary>
+    public override string ToString() => CreatedAt.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture) + "." + Id;
+
+    /// <summary>Reads <see cref="ToString"/>'s form; false for anything else.</summary>
+    public static bool TryParse(string? text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out DeliveryCursor? cursor)
+    {
+        cursor = null;
+        var dot = text?.IndexOf('.', StringComparison.Ordinal) ?? -1;
+        if (dot <= 0 || dot == text!.Length - 1) return false;
+        if (!long.TryParse(text.AsSpan(0, dot), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ticks)
+            || ticks < DateTimeOffset.MinValue.UtcTicks || ticks > DateTimeOffset.MaxValue.UtcTicks) return false;
+        cursor = new DeliveryCursor(new DateTimeOffset(ticks, TimeSpan.Zero), text[(dot + 1)..]);
+        return true;
+    }
+}

@@ -57,7 +57,30 @@ public interface IDeliveryStore
         status is null
             ? PurgeAsync(createdBefore, cancellationToken)
             : throw new NotSupportedException($"{GetType().Name} cannot purge by status; purge without a status, or use a store that supports it (SQLite, PostgreSQL, in-memory).");
+
+    /// <summary>
+    /// The attempts of the deliveries created since <paramref name="since"/>, newest deliveries first, at most
+    /// <paramref name="limit"/>: what the dashboard's charts (attempts per minute by outcome, latency per endpoint) read.
+    /// The default reads them delivery by delivery; the bundled stores answer with one query.
+    /// </summary>
+    async ValueTask<IReadOnlyList<AttemptSample>> RecentAttemptsAsync(DateTimeOffset since, int limit, CancellationToken cancellationToken = default)
+    {
+        var samples = new List<AttemptSample>();
+        foreach (var delivery in await ListAsync(new DeliveryQuery(Since: since, Limit: limit), cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var a in await AttemptsAsync(delivery.Id, cancellationToken).ConfigureAwait(false))
+            {
+                samples.Add(new AttemptSample(delivery.Endpoint, a.StartedAt, a.Duration, a.Outcome, a.StatusCode));
+                if (samples.Count == limit) return samples;
+            }
+        }
+
+        return samples;
+    }
 }
+
+/// <summary>One attempt, for charts: its delivery's endpoint, when it started, how long it took and how it ended.</summary>
+public sealed record AttemptSample(string Endpoint, DateTimeOffset StartedAt, TimeSpan Duration, AttemptOutcome Outcome, int? StatusCode);
 
 /// <summary>The argument check shared by the stores' status-limited purge.</summary>
 internal static class PurgeStatus

@@ -155,10 +155,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
         lock (_gate)
         {
             IReadOnlyList<DeliveryRecord> result = _entries.Values.Select(e => e.Record)
-                .Where(r => (query.Ensemble is null || r.Ensemble == query.Ensemble)
-                    && (query.Event is null || r.Event == query.Event)
-                    && (query.Status is null || r.Status == query.Status)
-                    && (query.Since is null || r.CreatedAt >= query.Since))
+                .Where(query.Matches)
                 .OrderByDescending(r => r.CreatedAt).ThenByDescending(r => r.Id, StringComparer.Ordinal)
                 .Take(query.Limit)
                 .ToList();

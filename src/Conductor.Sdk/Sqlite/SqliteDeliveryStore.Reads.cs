@@ -95,12 +95,8 @@ public sealed partial class SqliteDeliveryStore
         return LockedAsync<IReadOnlyList<DeliveryRecord>>("list deliveries", () =>
         {
             using var command = _connection.CreateCommand();
-            var where = new List<string>();
-            if (query.Ensemble is not null) { where.Add("ensemble = $ensemble"); command.Parameters.AddWithValue("$ensemble", query.Ensemble); }
-            if (query.Event is not null) { where.Add("event = $event"); command.Parameters.AddWithValue("$event", query.Event); }
-            if (query.Status is not null) { where.Add("status = $status"); command.Parameters.AddWithValue("$status", (int)query.Status); }
-            if (query.Since is not null) { where.Add("created_at >= $since"); command.Parameters.AddWithValue("$since", query.Since.Value.UtcTicks); }
-            command.CommandText = $"SELECT {Columns} FROM deliveries {(where.Count > 0 ? "WHERE " + string.Join(" AND ", where) : string.Empty)} ORDER BY created_at DESC, id DESC LIMIT $limit";
+            var where = query.SqlWhere(value => command.Parameters.AddWithValue("$p" + command.Parameters.Count, value).ParameterName);
+            command.CommandText = $"SELECT {Columns} FROM deliveries {where} ORDER BY created_at DESC, id DESC LIMIT $limit";
             command.Parameters.AddWithValue("$limit", query.Limit);
             return ReadRecords(command);
         }, cancellationToken);
@@ -208,6 +204,31 @@ public sealed partial class SqliteDeliveryStore
         }
 
         return result;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<AttemptSample>> RecentAttemptsAsync(DateTimeOffset since, int limit, CancellationToken cancellationToken = default)
+    {
+        return LockedAsync<IReadOnlyList<AttemptSample>>("read recent attempts", () =>
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = """
+                SELECT d.endpoint, a.started_at, a.duration_ticks, a.outcome, a.status_code
+                FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
+                WHERE d.created_at >= $since ORDER BY d.created_at DESC LIMIT $limit
+                """;
+            command.Parameters.AddWithValue("$since", since.UtcTicks);
+            command.Parameters.AddWithValue("$limit", limit);
+            using var reader = command.ExecuteReader();
+            var result = new List<AttemptSample>();
+            while (reader.Read())
+            {
+                result.Add(new AttemptSample(reader.GetString(0), new DateTimeOffset(reader.GetInt64(1), TimeSpan.Zero), TimeSpan.FromTicks(reader.GetInt64(2)),
+                    (AttemptOutcome)reader.GetInt32(3), reader.IsDBNull(4) ? null : reader.GetInt32(4)));
+            }
+
+            return result;
+        }, cancellationToken);
     }
 
     private static List<DeliveryRecord> ReadRecords(SqliteCommand command)
