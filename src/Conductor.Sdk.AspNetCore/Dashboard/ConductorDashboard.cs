@@ -47,7 +47,7 @@ internal sealed class ConductorDashboard(ConductorDashboardOptions options, stri
         var page = more ? rows.Take(query.Limit - 1).ToList() : rows.ToList();
 
         var html = Page(query.Status == DeliveryStatus.DeadLettered ? "Dead letters" : "Deliveries", query.Status == DeliveryStatus.DeadLettered ? "dead" : "list");
-        if (request["replayed"] is { Count: > 0 } replayed) html.Append("<p class=\"notice\" id=\"notice\">").Append(Html.Encode(replayed.ToString())).Append("</p>");
+        Notice(html, context);
         Filters(html, request);
         var tokens = Antiforgery(context);
         html.Append("<form method=\"post\" action=\"").Append(Html.Encode(basePath + "/replay")).Append("\">")
@@ -92,6 +92,7 @@ internal sealed class ConductorDashboard(ConductorDashboardOptions options, stri
 
         var attempts = await store.AttemptsAsync(id, context.RequestAborted).ConfigureAwait(false);
         var html = Page("Delivery " + delivery.Id, "list");
+        Notice(html, context);
         html.Append("<dl class=\"fields\">");
         Field(html, "Id", delivery.Id);
         Field(html, "Ensemble", delivery.Ensemble);
@@ -194,6 +195,12 @@ internal sealed class ConductorDashboard(ConductorDashboardOptions options, stri
         var message = $"Replayed {done} {(done == 1 ? "delivery" : "deliveries")}" + (problems.Count == 0 ? "." : ". Not replayed: " + string.Join(" ", problems));
         var separator = back.Contains('?', StringComparison.Ordinal) ? "&" : "?";
         return Results.Redirect(back + separator + "replayed=" + Uri.EscapeDataString(message));
+    }
+
+    /// <summary>The outcome of a replay, shown once on the page the replay returned to.</summary>
+    private static void Notice(StringBuilder html, HttpContext context)
+    {
+        if (context.Request.Query["replayed"] is { Count: > 0 } replayed) html.Append("<p class=\"notice\" id=\"notice\">").Append(Html.Encode(replayed.ToString())).Append("</p>");
     }
 
     private string Antiforgery(HttpContext context)
