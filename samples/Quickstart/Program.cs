@@ -11,6 +11,8 @@ using Quickstart.Ensembles;
 //   3. runs three ensembles compiled from ensembles/quickstart/*.yaml: one completes, one fails, one's webhook
 //      is retried,
 //   4. waits until every delivery is settled and prints them with their attempts and outcomes.
+// With --dashboard it then keeps running and serves the delivery dashboard (MapConductorDashboard) at
+// http://127.0.0.1:5080/conductor (QUICKSTART_DASHBOARD_URL to change it) until Ctrl+C.
 // The classes used here (OrderFulfilmentEnsemble, AddOrderFulfilment, ...) are generated at build time from the
 // YAML; the build also shows the warnings of the product description's examples in ensembles/product-description.
 
@@ -18,7 +20,12 @@ var conductorSecret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24
 var standardSecret = "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
 await using var receiver = await LocalReceiver.StartAsync(conductorSecret, standardSecret);
 
-var builder = Host.CreateApplicationBuilder(args);
+var dashboard = args.Contains("--dashboard");
+var dashboardUrl = Environment.GetEnvironmentVariable("QUICKSTART_DASHBOARD_URL") ?? "http://127.0.0.1:5080";
+// The dashboard needs a web server; without it the Quickstart is a plain host. Both builders share this setup.
+IHostApplicationBuilder builder = dashboard
+    ? WebApplication.CreateBuilder(new WebApplicationOptions { Args = args.Where(a => a != "--dashboard").ToArray(), EnvironmentName = Environments.Development })
+    : Host.CreateApplicationBuilder(args);
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
 builder.Logging.AddFilter("Conductor.Sdk", LogLevel.None); // the table below tells the story; failures are expected here
 // What ${env.NAME} reads: the embedded defaults of this sample (a real app uses appsettings, environment variables
@@ -34,7 +41,13 @@ builder.Services.AddConductor(options => options.AllowedNetworks.Add("127.0.0.1/
     .AddInvoiceSync(agents => agents.PushInvoices<PushInvoices>())
     .AddInventoryReport(agents => agents.CountStock<CountStock>());
 
-using var host = builder.Build();
+if (builder is WebApplicationBuilder webBuilder)
+{
+    webBuilder.WebHost.UseUrls(dashboardUrl);
+    webBuilder.Services.AddAntiforgery();
+}
+
+using var host = builder is WebApplicationBuilder web ? WithDashboard(web.Build()) : ((HostApplicationBuilder)builder).Build();
 await host.StartAsync();
 var services = host.Services;
 var store = services.GetRequiredService<IDeliveryStore>();
@@ -97,6 +110,13 @@ foreach (var r in receiver.Received)
     Console.WriteLine($"  verified {r.DeliveryId}  {r.Path,-25} {r.Event,-20} attempt {r.Attempt} -> {r.Status}");
 }
 
+if (dashboard)
+{
+    Console.WriteLine();
+    Console.WriteLine($"Dashboard: {dashboardUrl.TrimEnd('/')}/conductor (replay the dead letter there; Ctrl+C to stop)");
+    await host.WaitForShutdownAsync();
+}
+
 await host.StopAsync();
 
 // The expected story: completed, failed, completed; the 410 endpoint dead-lettered; everything else delivered, and
@@ -112,3 +132,11 @@ var ok = order.Status == ExecutionStatus.Completed
 Console.WriteLine();
 Console.WriteLine(ok ? "Quickstart finished: every outcome is as expected." : "Quickstart finished with unexpected outcomes (see above).");
 return ok ? 0 : 1;
+
+// Local development only: anonymous access is honoured in the Development environment alone. A real application sets
+// an authorization policy (o.AuthorizationPolicy = "ops").
+static WebApplication WithDashboard(WebApplication app)
+{
+    app.MapConductorDashboard("/conductor", o => o.AllowAnonymousInDevelopment = true);
+    return app;
+}

@@ -87,4 +87,46 @@ public sealed partial class QuickstartTests
             Directory.Delete(directory, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task With_dashboard_the_quickstart_keeps_serving_the_dashboard_over_its_deliveries()
+    {
+        var directory = Directory.CreateTempSubdirectory("conductor-quickstart-").FullName;
+        using var probe = System.Net.Sockets.TcpListener.Create(0);
+        probe.Start();
+        var url = $"http://127.0.0.1:{((System.Net.IPEndPoint)probe.LocalEndpoint).Port}";
+        probe.Stop();
+        var start = new ProcessStartInfo("dotnet", $"\"{QuickstartDll()}\" --dashboard")
+        {
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["QUICKSTART_DASHBOARD_URL"] = url;
+        using var process = Process.Start(start)!;
+        try
+        {
+            // The run happens first; then the dashboard line, and the process keeps serving.
+            using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            string? line;
+            while ((line = await process.StandardOutput.ReadLineAsync(limit.Token)) is not null && !line.StartsWith("Dashboard: ", StringComparison.Ordinal))
+            {
+            }
+
+            Assert.Equal($"Dashboard: {url}/conductor (replay the dead letter there; Ctrl+C to stop)", line);
+            using var client = new HttpClient();
+            var list = await client.GetStringAsync($"{url}/conductor/?status=deadlettered");
+            Assert.Contains("<h1>Dead letters</h1>", list);
+            Assert.Contains("invoice-sync", list); // the 410 endpoint's dead letter
+            Assert.Contains("id=\"replay-selected\"", list);
+            Assert.False(process.HasExited);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(directory, recursive: true);
+        }
+    }
 }
