@@ -81,6 +81,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
         "CREATE INDEX IF NOT EXISTS conductor_deliveries_status_created ON conductor_deliveries (status, created_at)",
         // 3: the W3C traceparent of the Notify call, so that attempts continue its trace.
         "ALTER TABLE conductor_deliveries ADD COLUMN IF NOT EXISTS trace_parent text NULL",
+        // 4: the dashboard filters by ensemble, newest first.
+        "CREATE INDEX IF NOT EXISTS conductor_deliveries_ensemble_created ON conductor_deliveries (ensemble, created_at)",
     };
 
     /// <summary>Brings the schema to the newest version, one migrator at a time across processes.</summary>

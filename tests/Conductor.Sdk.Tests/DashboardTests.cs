@@ -127,4 +127,20 @@ public sealed class DashboardTests
         var pending = await client.GetStringAsync("/conductor/?status=deadlettered&q=dlv_page");
         Assert.Contains("No deliveries match.", pending);
     }
+
+    [Fact]
+    public async Task An_attempt_shows_the_start_of_the_refusing_receivers_answer()
+    {
+        await using var receiver = await Receiver.StartAsync((_, _) => Reply.Status(200), map: web => web.MapPost("/hooks", () =>
+            Microsoft.AspNetCore.Http.Results.Text("{\"error\":\"subscription\ncancelled\"}" + new string('x', 500), "application/json", statusCode: 410)));
+        await using var app = await DashboardApp.StartAsync(receiver.Url());
+        var id = (await app.FailAsync("exec-excerpt")).DeliveryIds.Single();
+        await app.WaitForStatusAsync(id, DeliveryStatus.DeadLettered);
+
+        var attempt = (await app.Services.GetRequiredService<IDeliveryStore>().AttemptsAsync(id)).Single();
+        Assert.StartsWith("HTTP 410 Gone: {\"error\":\"subscription cancelled\"}xxx", attempt.Error);
+        Assert.Equal("HTTP 410 Gone: ".Length + 200, attempt.Error!.Length); // the first 200 bytes, on one line
+        using var client = Client(app);
+        Assert.Contains("subscription cancelled", WebUtility.HtmlDecode(await client.GetStringAsync($"/conductor/deliveries/{id}")));
+    }
 }

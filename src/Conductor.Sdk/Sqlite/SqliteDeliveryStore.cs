@@ -133,6 +133,8 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         "CREATE INDEX IF NOT EXISTS deliveries_status_created ON deliveries (status, created_at);",
         // 3: the W3C traceparent of the Notify call, so that attempts continue its trace.
         "ALTER TABLE deliveries ADD COLUMN trace_parent TEXT NULL;",
+        // 4: the dashboard filters by ensemble, newest first.
+        "CREATE INDEX IF NOT EXISTS deliveries_ensemble_created ON deliveries (ensemble, created_at);",
     };
 
     /// <summary>Brings the schema to the newest version, in one write transaction (several processes may open the file at once).</summary>

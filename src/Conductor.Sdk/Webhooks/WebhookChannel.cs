@@ -131,8 +131,8 @@ public sealed class WebhookChannel : INotificationChannel
         {
             using var response = await invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
             var status = (int)response.StatusCode;
-            await DrainAsync(response.Content, cancellationToken).ConfigureAwait(false);
             var outcome = RetrySchedule.Classify(response.StatusCode);
+            var excerpt = await DrainAsync(response.Content, keepExcerpt: outcome != AttemptOutcome.Delivered, cancellationToken).ConfigureAwait(false);
             if (outcome == AttemptOutcome.Delivered) return AttemptResult.Delivered(status);
             TimeSpan? retryAfter = null;
             if (response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable && response.Headers.RetryAfter is { } header)
@@ -140,7 +140,8 @@ public sealed class WebhookChannel : INotificationChannel
                 retryAfter = header.Delta ?? (header.Date is { } date ? date - _time.GetUtcNow() : null);
             }
 
-            return new AttemptResult(outcome, status, AttemptErrorKind.HttpStatus, $"HTTP {status} {response.ReasonPhrase}".TrimEnd(), retryAfter);
+            var error = $"HTTP {status} {response.ReasonPhrase}".TrimEnd();
+            return new AttemptResult(outcome, status, AttemptErrorKind.HttpStatus, excerpt is null ? error : error + ": " + excerpt, retryAfter);
         }
         catch (HttpRequestException ex) when (Find<DestinationRefusedException>(ex) is { } refused)
         {
@@ -152,26 +153,51 @@ public sealed class WebhookChannel : INotificationChannel
         }
     }
 
+    /// <summary>Bytes of a refusing receiver's body kept with the attempt (the dashboard's "response excerpt").</summary>
+    internal const int ExcerptBytes = 200;
+
     /// <summary>
     /// Reads and discards a small response body so the connection can be reused; a larger one is left
-    /// unread and the connection is closed instead of buffering whatever a receiver sends.
+    /// unread and the connection is closed instead of buffering whatever a receiver sends. With
+    /// <paramref name="keepExcerpt"/>, returns the start of the body as one line of text (null when there is none).
     /// </summary>
-    private static async Task DrainAsync(HttpContent content, CancellationToken cancellationToken)
+    private static async Task<string?> DrainAsync(HttpContent content, bool keepExcerpt, CancellationToken cancellationToken)
     {
         const int Limit = 16 * 1024;
-        if (content.Headers.ContentLength is 0 or > Limit) return;
+        if (content.Headers.ContentLength is 0 or > Limit) return null;
         using var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
         var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(4096);
         try
         {
             var total = 0;
+            string? excerpt = null;
             int read;
-            while (total <= Limit && (read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0) total += read;
+            while (total <= Limit && (read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                if (keepExcerpt && total == 0) excerpt = Excerpt(buffer.AsSpan(0, Math.Min(read, ExcerptBytes)));
+                total += read;
+            }
+
+            return excerpt;
         }
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>The bytes as one line of text: control characters become spaces, a cut character is dropped.</summary>
+    private static string? Excerpt(ReadOnlySpan<byte> bytes)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(bytes).TrimEnd('\uFFFD');
+        var chars = text.ToCharArray();
+        for (var i = 0; i < chars.Length; i++)
+        {
+            if (char.IsControl(chars[i])) chars[i] = ' ';
+        }
+
+        var line = new string(chars).Trim();
+        return line.Length == 0 ? null : line;
     }
 
     private static T? Find<T>(Exception exception) where T : Exception
