@@ -1,8 +1,6 @@
 using System.Threading.Channels;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 
 namespace Conductor.Sdk.PostgreSql;

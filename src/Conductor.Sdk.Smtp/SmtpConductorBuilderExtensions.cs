@@ -1,6 +1,6 @@
-using Microsoft.Extensions.Configuration;
 using Conductor.Sdk.Email;
 using Conductor.Sdk.Smtp;
+using Microsoft.Extensions.Configuration;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

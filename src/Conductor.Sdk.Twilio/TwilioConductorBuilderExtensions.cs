@@ -1,8 +1,7 @@
-using Microsoft.Extensions.Configuration;
-using Conductor.Sdk.Twilio;
 using Conductor.Sdk.Sms;
+using Conductor.Sdk.Twilio;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

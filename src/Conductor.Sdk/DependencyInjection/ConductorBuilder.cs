@@ -1,14 +1,8 @@
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
-using Conductor.Sdk.Diagnostics;
 using Conductor.Sdk.Notifications;
-using Conductor.Sdk.Security;
-using Conductor.Sdk.Webhooks;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-
-using Conductor.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

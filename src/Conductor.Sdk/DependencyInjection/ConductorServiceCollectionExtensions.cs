@@ -1,18 +1,18 @@
+using Conductor.Sdk;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Diagnostics;
-using Conductor.Sdk.Notifications;
-using Conductor.Sdk.Security;
-using Conductor.Sdk.Webhooks;
-using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Options;
-using Conductor.Sdk;
 using Conductor.Sdk.Email;
 using Conductor.Sdk.Ensembles;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Security;
 using Conductor.Sdk.Sms;
 using Conductor.Sdk.Sqlite;
+using Conductor.Sdk.Webhooks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

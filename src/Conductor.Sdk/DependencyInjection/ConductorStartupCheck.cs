@@ -1,11 +1,5 @@
 using Conductor.Sdk.Channels;
-using Conductor.Sdk.Delivery;
-using Conductor.Sdk.Diagnostics;
 using Conductor.Sdk.Notifications;
-using Conductor.Sdk.Security;
-using Conductor.Sdk.Webhooks;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 

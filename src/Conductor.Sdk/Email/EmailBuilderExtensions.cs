@@ -1,5 +1,4 @@
 using Conductor.Sdk.Email;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

@@ -1,5 +1,4 @@
 using Conductor.Sdk.Sms;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

@@ -1,6 +1,5 @@
-using Conductor.Sdk.Sqlite;
 using Conductor.Sdk.Delivery;
-using Microsoft.Extensions.DependencyInjection;
+using Conductor.Sdk.Sqlite;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;

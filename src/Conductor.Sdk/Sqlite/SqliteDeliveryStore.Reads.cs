@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
 using Microsoft.Data.Sqlite;

@@ -1,5 +1,4 @@
 using System.Threading.Channels;
-using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
 using Microsoft.Data.Sqlite;
 

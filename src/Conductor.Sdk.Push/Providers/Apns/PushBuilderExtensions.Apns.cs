@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Configuration;
 using Conductor.Sdk.Push;
+using Microsoft.Extensions.Configuration;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

@@ -1,5 +1,5 @@
-using Microsoft.Extensions.Configuration;
 using Conductor.Sdk.Email;
+using Microsoft.Extensions.Configuration;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
