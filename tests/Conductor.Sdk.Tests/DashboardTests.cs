@@ -26,6 +26,13 @@ public sealed class DashboardTests
         var anonymous = Assert.Throws<InvalidOperationException>(() => app.MapConductorDashboard("/conductor", o => o.AllowAnonymousInDevelopment = true));
         Assert.Contains("honoured only in the Development environment, and this host runs as 'Production'", anonymous.Message);
         app.MapConductorDashboard("/conductor", o => o.AuthorizationPolicy = "ops"); // a policy is enough
+        var bad = Assert.Throws<ArgumentException>(() => app.MapConductorDashboard("/ops", o =>
+        {
+            o.AuthorizationPolicy = "ops";
+            o.PageSize = 5000;
+            o.SummaryAttemptLimit = 0;
+        }));
+        Assert.Contains("PageSize must be between 10 and 500 (it is 5000); SummaryAttemptLimit must be at least 1 (it is 0)", bad.Message);
     }
 
     [Fact]

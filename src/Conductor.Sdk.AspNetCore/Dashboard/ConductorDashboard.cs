@@ -37,7 +37,7 @@ internal sealed class ConductorDashboard(ConductorDashboardOptions options, stri
             Event: Text(request["event"]) is { } e && Events.Contains(e) ? e : null,
             Status: Enum.TryParse<DeliveryStatus>(request["status"], ignoreCase: true, out var status) ? status : null,
             Since: Time(request["from"]),
-            Limit: Math.Clamp(options.PageSize, 10, 500) + 1,
+            Limit: options.PageSize + 1,
             Channel: Text(request["channel"]) is { } c && Channels.Contains(c) ? c : null,
             Until: Time(request["to"]),
             Search: Text(request["q"]),

@@ -29,6 +29,12 @@ public static class ConductorDashboardEndpointRouteBuilderExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(pattern);
         var options = new ConductorDashboardOptions();
         configure?.Invoke(options);
+        var invalid = new List<string>();
+        if (options.PageSize is < 10 or > 500) invalid.Add($"PageSize must be between 10 and 500 (it is {options.PageSize})");
+        if (options.SummaryWindow <= TimeSpan.Zero || options.SummaryWindow > TimeSpan.FromDays(7)) invalid.Add($"SummaryWindow must be more than zero and at most 7 days (it is {options.SummaryWindow})");
+        if (options.SummaryAttemptLimit < 1) invalid.Add($"SummaryAttemptLimit must be at least 1 (it is {options.SummaryAttemptLimit})");
+        if (invalid.Count > 0) throw new ArgumentException("MapConductorDashboard: " + string.Join("; ", invalid) + ".", nameof(configure));
+
         var environment = endpoints.ServiceProvider.GetService<IHostEnvironment>();
         if (options.AuthorizationPolicy is null)
         {
