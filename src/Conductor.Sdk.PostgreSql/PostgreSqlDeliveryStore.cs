@@ -11,12 +11,12 @@ namespace Conductor.Sdk.PostgreSql;
 /// crashed process) makes the delivery due again. Enqueues of one process are grouped into one transaction.
 /// The schema is created or migrated when the store is first used.
 /// </summary>
-public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyncDisposable
+public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IAsyncDisposable
 {
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error, trace_parent";
     private readonly NpgsqlDataSource _source;
-    private readonly Channel<(IReadOnlyList<DeliveryRecord> Deliveries, TaskCompletionSource Done)> _pending =
-        Channel.CreateUnbounded<(IReadOnlyList<DeliveryRecord>, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<(IReadOnlyList<DeliveryRecord> Deliveries, long? LeaseUntil, TaskCompletionSource Done)> _pending =
+        Channel.CreateUnbounded<(IReadOnlyList<DeliveryRecord>, long?, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
     private readonly Channel<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> _outcomes =
         Channel.CreateUnbounded<(AttemptLog, DeliveryStatus, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
@@ -134,19 +134,26 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
     }
 
     /// <inheritdoc />
-    public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default)
+    public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default) =>
+        Submit(deliveries, null, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask EnqueueLeasedAsync(IReadOnlyList<DeliveryRecord> deliveries, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default) =>
+        Submit(deliveries, leaseUntil.UtcTicks, cancellationToken);
+
+    private ValueTask Submit(IReadOnlyList<DeliveryRecord> deliveries, long? leaseUntil, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(deliveries);
         if (deliveries.Count == 0) return ValueTask.CompletedTask;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_pending.Writer.TryWrite((deliveries, done))) throw new ObjectDisposedException(nameof(PostgreSqlDeliveryStore));
+        if (!_pending.Writer.TryWrite((deliveries, leaseUntil, done))) throw new ObjectDisposedException(nameof(PostgreSqlDeliveryStore));
         return new ValueTask(done.Task.WaitAsync(cancellationToken));
     }
 
     private async Task FlushLoopAsync()
     {
         var reader = _pending.Reader;
-        var batches = new List<(IReadOnlyList<DeliveryRecord> Deliveries, TaskCompletionSource Done)>();
+        var batches = new List<(IReadOnlyList<DeliveryRecord> Deliveries, long? LeaseUntil, TaskCompletionSource Done)>();
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batches.Clear();
@@ -154,22 +161,23 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
             try
             {
                 await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
-                await CopyAsync(connection, batches.SelectMany(b => b.Deliveries), CancellationToken.None).ConfigureAwait(false);
-                foreach (var (_, done) in batches) done.TrySetResult();
-                await AnnounceAsync(connection, null).ConfigureAwait(false);
+                await CopyAsync(connection, batches.SelectMany(b => b.Deliveries.Select(d => (d, b.LeaseUntil))), CancellationToken.None).ConfigureAwait(false);
+                foreach (var (_, _, done) in batches) done.TrySetResult();
+                // Deliveries leased by the process that stored them concern no other worker: announced only when some are not.
+                if (batches.Exists(b => b.LeaseUntil is null)) await AnnounceAsync(connection, null).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
-                foreach (var (_, done) in batches) done.TrySetException(new InvalidOperationException($"Deliveries could not be stored in PostgreSQL: {ex.Message}", ex));
+                foreach (var (_, _, done) in batches) done.TrySetException(new InvalidOperationException($"Deliveries could not be stored in PostgreSQL: {ex.Message}", ex));
             }
         }
     }
 
     /// <summary>Writes new deliveries with one binary <c>COPY</c> on <paramref name="connection"/> (in its transaction, if any).</summary>
-    private static async Task CopyAsync(NpgsqlConnection connection, IEnumerable<DeliveryRecord> deliveries, CancellationToken cancellationToken)
+    private static async Task CopyAsync(NpgsqlConnection connection, IEnumerable<(DeliveryRecord Delivery, long? LeaseUntil)> deliveries, CancellationToken cancellationToken)
     {
         await using var writer = await connection.BeginBinaryImportAsync($"COPY conductor_deliveries ({Columns}, leased_until) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
-        foreach (var d in deliveries)
+        foreach (var (d, leaseUntil) in deliveries)
         {
             await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
             await writer.WriteAsync(d.Id, cancellationToken).ConfigureAwait(false);
@@ -189,7 +197,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
             await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
             if (d.TraceParent is { } trace) await writer.WriteAsync(trace, cancellationToken).ConfigureAwait(false);
             else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            if (leaseUntil is { } until) await writer.WriteAsync(until, cancellationToken).ConfigureAwait(false);
+            else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
         }
 
         await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
@@ -270,7 +279,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, IAsyn
         await EnsureSchemaAsync().ConfigureAwait(false);
         try
         {
-            await CopyAsync(connection, deliveries, cancellationToken).ConfigureAwait(false);
+            await CopyAsync(connection, deliveries.Select(d => (d, (long?)null)), cancellationToken).ConfigureAwait(false);
             // Delivered to listeners when the application commits, and never if it rolls back.
             await AnnounceAsync(connection, (NpgsqlTransaction)transaction).ConfigureAwait(false);
         }

@@ -127,6 +127,7 @@ public sealed partial class DeliveryProcessor
         else if (log.NextDueAt is { } due)
         {
             next = DeliveryStatus.Pending;
+            Due(delivery.Endpoint, due);
             _telemetry.Retried.Add(1, tag);
             Log.Retrying(_logger, delivery.Id, delivery.NotificationKey, delivery.Event, log.Number, delivery.Endpoint, log.ErrorKind.ToString(), log.StatusCode, log.Error, due);
         }
@@ -168,7 +169,7 @@ public sealed partial class DeliveryProcessor
             lock (_gate)
             {
                 _writes--;
-                if (_running == 0 && _waiting == 0 && _writes == 0) _idle.TrySetResult();
+                IdleIfDoneLocked();
             }
         }
     }
@@ -178,5 +179,6 @@ public sealed partial class DeliveryProcessor
         var due = _time.GetUtcNow() + delay;
         Log.Postponed(_logger, delivery.Id, due, delivery.Endpoint, reason);
         await _store.ReleaseAsync(delivery.Id, due, cancellationToken).ConfigureAwait(false);
+        Due(delivery.Endpoint, due);
     }
 }

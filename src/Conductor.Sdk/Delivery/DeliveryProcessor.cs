@@ -37,6 +37,7 @@ public sealed partial class DeliveryProcessor
     private int _running;
     private int _writes;
     private int _waiting;
+    private int _reserved;
 
     /// <summary>Creates a processor.</summary>
     public DeliveryProcessor(
@@ -51,6 +52,7 @@ public sealed partial class DeliveryProcessor
         ILogger<DeliveryProcessor>? logger = null)
     {
         _signal = signal;
+        signal.Processor = this;
         signal.WatchSaturation(endpoint => _slotsView.TryGetValue(endpoint, out var slots) && slots.Saturated);
         _longestAttempt = registry.All.Select(n => n.AttemptTimeout).DefaultIfEmpty(TimeSpan.Zero).Max();
         _store = store;
@@ -101,14 +103,18 @@ public sealed partial class DeliveryProcessor
             {
                 int capacity;
                 IReadOnlyCollection<string> busy;
+                long stamp, generation;
+                var now = _time.GetUtcNow();
                 lock (_gate)
                 {
                     capacity = LeaseCapacity();
+                    // A query that can only walk past the rows of endpoints with full queues is not made (see QuietUntil).
+                    if (capacity <= 0 || QuietLocked(now)) return leasedTotal;
                     busy = BusyEndpointsLocked();
+                    stamp = ++_stamp;
+                    generation = _signal.Generation;
                 }
 
-                if (capacity <= 0) return leasedTotal;
-                var now = _time.GetUtcNow();
                 var leased = await _store.LeaseDueAsync(now, capacity, now + _options.LeaseDuration, busy, cancellationToken).ConfigureAwait(false);
                 var toStart = new List<DeliveryRecord>();
                 var overflow = new List<DeliveryRecord>();
@@ -136,6 +142,9 @@ public sealed partial class DeliveryProcessor
                             overflow.Add(delivery);
                         }
                     }
+
+                    // Fewer than asked: nothing else is due outside the busy endpoints, as of this query.
+                    if (leased.Count < capacity) LeasedAllLocked(busy, stamp, generation);
                 }
 
                 foreach (var delivery in toStart) Launch(delivery, cancellationToken);
@@ -143,6 +152,7 @@ public sealed partial class DeliveryProcessor
                 foreach (var delivery in overflow)
                 {
                     await _store.ReleaseAsync(delivery.Id, delivery.DueAt, cancellationToken).ConfigureAwait(false);
+                    Due(delivery.Endpoint, delivery.DueAt);
                 }
 
                 leasedTotal += leased.Count;
@@ -184,14 +194,14 @@ public sealed partial class DeliveryProcessor
         foreach (var (endpoint, state) in _endpoints)
         {
             // Busy once a whole batch might not fit in its queue: leasing then skips it, so little is ever handed back.
-            if (state.Running >= _options.MaxConcurrentPerEndpoint && state.Waiting.Count + _options.BatchSize > _options.MaxQueuedPerEndpoint) (busy ??= new()).Add(endpoint);
+            if (IsSaturated(state)) (busy ??= new()).Add(endpoint);
         }
 
         return busy is null ? Array.Empty<string>() : busy;
     }
 
     private int LeaseCapacity() =>
-        Math.Min(_options.BatchSize, _options.MaxConcurrentDeliveries - _running + _options.MaxQueuedTotal - _waiting);
+        Math.Min(_options.BatchSize, _options.MaxConcurrentDeliveries - _running + _options.MaxQueuedTotal - _waiting - _reserved);
 
     private EndpointSlots EndpointState(string endpoint)
     {
@@ -272,9 +282,9 @@ public sealed partial class DeliveryProcessor
                 }
             }
 
-            if (_running == 0 && _waiting == 0 && _writes == 0) _idle.TrySetResult();
-            // Wake the worker to lease more only when the queues run low, not after every attempt.
-            lowOnWork = _waiting <= _options.BatchSize / 2;
+            IdleIfDoneLocked();
+            // Wake the worker to lease more only when the queues run low and the store may hold due work for a free endpoint.
+            lowOnWork = _waiting <= _options.BatchSize / 2 && !QuietLocked(now);
         }
 
         if (toStart is not null)
@@ -284,10 +294,14 @@ public sealed partial class DeliveryProcessor
 
         if (expired is not null)
         {
-            foreach (var delivery in expired) _ = _store.ReleaseAsync(delivery.Id, now, CancellationToken.None).AsTask();
+            foreach (var delivery in expired)
+            {
+                _ = _store.ReleaseAsync(delivery.Id, now, CancellationToken.None).AsTask();
+                Due(delivery.Endpoint, now);
+            }
         }
 
-        if (lowOnWork) _signal.Notify();
+        if (lowOnWork) _signal.Wake();
         return next;
     }
 
@@ -314,13 +328,22 @@ public sealed partial class DeliveryProcessor
     }
 
     /// <summary>Called under the lock after an endpoint's slots or queue change: the same rule as <see cref="BusyEndpoints"/>.</summary>
-    private void UpdateSaturation(EndpointSlots slots) =>
-        slots.Saturated = slots.Running >= _options.MaxConcurrentPerEndpoint && slots.Waiting.Count + _options.BatchSize > _options.MaxQueuedPerEndpoint;
+    private void UpdateSaturation(EndpointSlots slots) => slots.Saturated = IsSaturated(slots);
+
+    /// <summary>Busy once a whole batch might not fit in its queue (deliveries handed over and not yet admitted count as queued).</summary>
+    private bool IsSaturated(EndpointSlots slots) =>
+        slots.Running >= _options.MaxConcurrentPerEndpoint && slots.Waiting.Count + slots.Reserved + _options.BatchSize > _options.MaxQueuedPerEndpoint;
 
     private sealed class EndpointSlots
     {
         public volatile bool Saturated;
         public int Running;
         public readonly Queue<(DeliveryRecord Delivery, DateTimeOffset LeasedAt)> Waiting = new();
+
+        /// <summary>Deliveries handed over by <see cref="TryReserve"/> whose store write has not completed yet.</summary>
+        public int Reserved;
+
+        /// <summary>Nonzero when the store may hold due deliveries of this endpoint that no lease has taken yet: the stamp of when that became so.</summary>
+        public long Backlog;
     }
 }

@@ -4,9 +4,24 @@ namespace Conductor.Sdk.Delivery;
 public sealed class DeliverySignal
 {
     private readonly SemaphoreSlim _semaphore = new(0, 1);
+    private long _generation;
 
-    /// <summary>Signals that work may be due.</summary>
+    /// <summary>
+    /// Signals that work may be due: the store may hold deliveries this process does not know of (stored by another
+    /// process or tool, replayed, committed with an application's transaction, or due now by the clock), so the worker
+    /// queries the store on its next round.
+    /// </summary>
     public void Notify()
+    {
+        Interlocked.Increment(ref _generation);
+        Wake();
+    }
+
+    /// <summary>Bumped by every <see cref="Notify"/>: the processor compares it to tell whether its view of the store is still whole.</summary>
+    internal long Generation => Interlocked.Read(ref _generation);
+
+    /// <summary>Wakes the worker without saying anything new about the store (the processor knows what it flagged itself).</summary>
+    internal void Wake()
     {
         try
         {
@@ -40,7 +55,7 @@ public sealed class DeliverySignal
             if (all) return;
         }
 
-        Notify();
+        Wake();
     }
 
     /// <summary>
@@ -72,6 +87,9 @@ public sealed class DeliverySignal
     internal void WatchSaturation(Func<string, bool> saturated) => _saturated = saturated;
 
     private volatile Func<string, bool>? _saturated;
+
+    /// <summary>The processor that new deliveries may be handed to as they are stored (set when a processor is created).</summary>
+    internal DeliveryProcessor? Processor { get; set; }
 
     /// <summary>Waits for a signal.</summary>
     public Task WaitAsync(CancellationToken cancellationToken) => _semaphore.WaitAsync(cancellationToken);

@@ -13,7 +13,6 @@ public sealed class DeliveryWorker : BackgroundService
 {
     private static readonly TimeSpan MaxIdle = TimeSpan.FromSeconds(30);
     private readonly DeliveryProcessor _processor;
-    private readonly IDeliveryStore _store;
     private readonly DeliverySignal _signal;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -33,7 +32,8 @@ public sealed class DeliveryWorker : BackgroundService
     public DeliveryWorker(DeliveryProcessor processor, IDeliveryStore store, DeliverySignal signal, TimeProvider time, ILogger<DeliveryWorker>? logger = null)
     {
         _processor = processor;
-        _store = store;
+        // The processor queries the store (it knows when a query can find nothing); the parameter stays for compatibility.
+        ArgumentNullException.ThrowIfNull(store);
         _signal = signal;
         _time = time;
         _logger = logger ?? NullLogger<DeliveryWorker>.Instance;
@@ -48,13 +48,14 @@ public sealed class DeliveryWorker : BackgroundService
         var wake = new TimerWake(_signal);
         using var timer = _time.CreateTimer(static state => ((TimerWake)state!).Fire(), wake, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         DateTimeOffset? armedFor = null;
+        _processor.StartHandoffs(stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
                 Volatile.Write(ref _lastLoopTicks, _time.GetUtcNow().UtcTicks);
                 await _processor.StartDueAsync(stoppingToken).ConfigureAwait(false);
-                var next = await _store.NextDueAsync(_processor.BusyEndpoints, stoppingToken).ConfigureAwait(false);
+                var next = await _processor.NextDueAsync(stoppingToken).ConfigureAwait(false);
                 Volatile.Write(ref _lastFailure, null);
                 var now = _time.GetUtcNow();
                 var wait = next is { } due ? due - now : MaxIdle;
@@ -88,6 +89,7 @@ public sealed class DeliveryWorker : BackgroundService
             }
         }
 
+        _processor.StopHandoffs();
         await _processor.WhenIdleAsync().ConfigureAwait(false);
     }
 

@@ -79,6 +79,20 @@ public interface IDeliveryStore
     }
 }
 
+/// <summary>
+/// A store that can lease new deliveries in the same write that stores them. The worker of the process that stores
+/// them then starts them at once instead of reading them back with a lease query. The bundled SQLite and PostgreSQL
+/// stores implement it; a store that does not is used through <see cref="IDeliveryStore.LeaseDueAsync"/> as before.
+/// </summary>
+public interface ILeasingDeliveryStore : IDeliveryStore
+{
+    /// <summary>
+    /// As <see cref="IDeliveryStore.EnqueueAsync"/>, with the deliveries leased until <paramref name="leaseUntil"/>: no
+    /// lease returns them before then (a process that stored them and died leaves them to the others when it ends).
+    /// </summary>
+    ValueTask EnqueueLeasedAsync(IReadOnlyList<DeliveryRecord> deliveries, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default);
+}
+
 /// <summary>One attempt, for charts: its delivery's endpoint, when it started, how long it took and how it ended.</summary>
 public sealed record AttemptSample(string Endpoint, DateTimeOffset StartedAt, TimeSpan Duration, AttemptOutcome Outcome, int? StatusCode);
 

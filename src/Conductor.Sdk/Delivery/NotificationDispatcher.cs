@@ -142,14 +142,43 @@ public sealed class NotificationDispatcher
             // The rows become visible when the application commits, which no event announces: the worker polls briefly.
             _signal.NotifyEnlisted(_time.GetUtcNow());
         }
+        else if (_store is ILeasingDeliveryStore leasing && _signal.Processor is { } processor && processor.TryReserve(records) is { } leaseUntil)
+        {
+            // The worker has room for them: stored already leased to this process, and started without a lease query.
+            try
+            {
+                await leasing.EnqueueLeasedAsync(records, leaseUntil, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Not stored, or (cancelled while the write went on) stored leased: then it is sent when the lease ends.
+                processor.Unreserve(records);
+                throw;
+            }
+
+            processor.Admit(records, leaseUntil);
+            Counted(records.Length, eventName, ensemble);
+            return Ids(records);
+        }
         else
         {
             await _store.EnqueueAsync(records, cancellationToken).ConfigureAwait(false);
         }
 
-        _telemetry.Enqueued.Add(records.Length, new KeyValuePair<string, object?>("conductor.event", eventName));
-        Log.Enqueued(_logger, records.Length, eventName, ensemble);
+        Counted(records.Length, eventName, ensemble);
+        _signal.Processor?.Stored(records);
         _signal.NotifyStored(records);
+        return Ids(records);
+    }
+
+    private void Counted(int count, string eventName, string ensemble)
+    {
+        _telemetry.Enqueued.Add(count, new KeyValuePair<string, object?>("conductor.event", eventName));
+        Log.Enqueued(_logger, count, eventName, ensemble);
+    }
+
+    private static string[] Ids(DeliveryRecord[] records)
+    {
         var ids = new string[records.Length];
         for (var i = 0; i < records.Length; i++) ids[i] = records[i].Id;
         return ids;

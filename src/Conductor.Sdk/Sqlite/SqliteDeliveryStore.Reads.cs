@@ -8,23 +8,63 @@ namespace Conductor.Sdk.Sqlite;
 public sealed partial class SqliteDeliveryStore
 {
     /// <inheritdoc />
-    public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+    /// <remarks>
+    /// Skipping endpoints means walking past their waiting rows, which grows with their backlog: the candidates are then
+    /// found on the read connection, and only their lease takes the write lock (checked again, for other processes).
+    /// </remarks>
+    public async ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
-        return LockedAsync<IReadOnlyList<DeliveryRecord>>("lease due deliveries", () =>
+        List<string>? candidates = null;
+        if (skipEndpoints is { Count: > 0 })
+        {
+            candidates = await ReadingAsync("find due deliveries", reader =>
+            {
+                using var command = reader.CreateCommand();
+                var skip = SkipClause(command, skipEndpoints);
+                command.CommandText = $"""
+                    SELECT id FROM deliveries
+                    WHERE status = 0 AND due_at <= $now AND (leased_until IS NULL OR leased_until <= $now){skip}
+                    ORDER BY due_at, id LIMIT $max
+                    """;
+                command.Parameters.AddWithValue("$now", now.UtcTicks);
+                command.Parameters.AddWithValue("$max", max);
+                using var rows = command.ExecuteReader();
+                var ids = new List<string>();
+                while (rows.Read()) ids.Add(rows.GetString(0));
+                return ids;
+            }, cancellationToken).ConfigureAwait(false);
+            if (candidates.Count == 0) return Array.Empty<DeliveryRecord>();
+        }
+
+        return await LockedAsync<IReadOnlyList<DeliveryRecord>>("lease due deliveries", () =>
         {
             Synchronous("NORMAL");
             using var command = _connection.CreateCommand();
-            var skip = SkipClause(command, skipEndpoints);
+            string chosen;
+            if (candidates is null)
+            {
+                chosen = "SELECT id FROM deliveries WHERE status = 0 AND due_at <= $now AND (leased_until IS NULL OR leased_until <= $now) ORDER BY due_at, id LIMIT $max";
+                command.Parameters.AddWithValue("$max", max);
+            }
+            else
+            {
+                var names = new List<string>(candidates.Count);
+                foreach (var id in candidates)
+                {
+                    names.Add("$c" + names.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    command.Parameters.AddWithValue(names[^1], id);
+                }
+
+                chosen = string.Join(", ", names);
+            }
+
             command.CommandText = $"""
                 UPDATE deliveries SET leased_until = $until
-                WHERE id IN (SELECT id FROM deliveries
-                             WHERE status = 0 AND due_at <= $now AND (leased_until IS NULL OR leased_until <= $now){skip}
-                             ORDER BY due_at, id LIMIT $max)
+                WHERE id IN ({chosen}) AND status = 0 AND due_at <= $now AND (leased_until IS NULL OR leased_until <= $now)
                 RETURNING id, attempts, due_at
                 """;
             command.Parameters.AddWithValue("$until", leaseUntil.UtcTicks);
             command.Parameters.AddWithValue("$now", now.UtcTicks);
-            command.Parameters.AddWithValue("$max", max);
             var result = new List<DeliveryRecord>();
             List<string>? stored = null;
             using (var reader = command.ExecuteReader())
@@ -41,7 +81,7 @@ public sealed partial class SqliteDeliveryStore
             if (stored is not null) result.AddRange(ReadByIds(stored));
             result.Sort((a, b) => a.DueAt != b.DueAt ? a.DueAt.CompareTo(b.DueAt) : string.CompareOrdinal(a.Id, b.Id));
             return result;
-        }, cancellationToken);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -62,9 +102,9 @@ public sealed partial class SqliteDeliveryStore
     /// <inheritdoc />
     public ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
-        return LockedAsync<DateTimeOffset?>("find the next due delivery", () =>
+        return ReadingAsync<DateTimeOffset?>("find the next due delivery", reader =>
         {
-            using var command = _connection.CreateCommand();
+            using var command = reader.CreateCommand();
             var skip = SkipClause(command, skipEndpoints);
             command.CommandText = $"""
                 SELECT MIN(at) FROM (

@@ -16,6 +16,15 @@ public sealed partial class SqliteDeliveryStore
     }
 
     /// <inheritdoc />
+    public ValueTask EnqueueLeasedAsync(IReadOnlyList<DeliveryRecord> deliveries, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(deliveries);
+        if (deliveries.Count == 0) return ValueTask.CompletedTask;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return Submit(new PendingWrite(deliveries, null, default, done, leaseUntil.UtcTicks), cancellationToken);
+    }
+
+    /// <inheritdoc />
     /// <remarks>
     /// The transaction must be on a <see cref="SqliteConnection"/> to this store's file. SQLite has one writer at a time:
     /// while the application's transaction is open, the worker's own writes wait for it (up to <see cref="BusyTimeout"/>).
@@ -136,10 +145,7 @@ public sealed partial class SqliteDeliveryStore
 
         PrepareCommands();
         using var transaction = _connection.BeginTransaction();
-        _insert!.Transaction = transaction;
-        _log!.Transaction = transaction;
-        _update!.Transaction = transaction;
-        var (insert, log, update, p, l, u) = (_insert, _log, _update, _p, _l, _u);
+        var (insert, log, update) = (_insert!, _log!, _update!);
 
         foreach (var write in writes)
         {
@@ -147,19 +153,22 @@ public sealed partial class SqliteDeliveryStore
             {
                 foreach (var d in deliveries)
                 {
-                    Bind(p, d);
-                    insert.ExecuteNonQuery();
+                    insert.Text(1, d.Id); insert.Text(2, d.Ensemble); insert.Text(3, d.Event); insert.Text(4, d.NotificationKey);
+                    insert.Text(5, d.Channel); insert.Text(6, d.Endpoint); insert.Blob(7, d.Payload.Span);
+                    insert.Int(8, d.CreatedAt.UtcTicks); insert.Int(9, d.DueAt.UtcTicks); insert.Int(10, (int)d.Status);
+                    insert.Int(11, d.Attempts); insert.Int(12, d.MaxAttempts); insert.TextOrNull(13, d.TraceParent); insert.Int(14, write.LeaseUntil);
+                    insert.Run();
                 }
             }
             else if (write.Attempt is { } a)
             {
-                l[0].Value = a.DeliveryId; l[1].Value = a.Number; l[2].Value = a.StartedAt.UtcTicks; l[3].Value = a.Duration.Ticks;
-                l[4].Value = (int)a.Outcome; l[5].Value = (object?)a.StatusCode ?? DBNull.Value; l[6].Value = (int)a.ErrorKind;
-                l[7].Value = (object?)a.Error ?? DBNull.Value; l[8].Value = (object?)a.NextDueAt?.UtcTicks ?? DBNull.Value;
-                log.ExecuteNonQuery();
-                u[0].Value = (int)write.Next; u[1].Value = (object?)a.NextDueAt?.UtcTicks ?? DBNull.Value; u[2].Value = (object?)a.StatusCode ?? DBNull.Value;
-                u[3].Value = (int)a.ErrorKind; u[4].Value = (object?)a.Error ?? DBNull.Value; u[5].Value = a.DeliveryId;
-                if (update.ExecuteNonQuery() != 1) throw new KeyNotFoundException($"No delivery with id '{a.DeliveryId}' is stored in {Path}.");
+                log.Text(1, a.DeliveryId); log.Int(2, a.Number); log.Int(3, a.StartedAt.UtcTicks); log.Int(4, a.Duration.Ticks);
+                log.Int(5, (int)a.Outcome); log.Int(6, a.StatusCode); log.Int(7, (int)a.ErrorKind);
+                log.TextOrNull(8, a.Error); log.Int(9, a.NextDueAt?.UtcTicks);
+                log.Run();
+                update.Int(1, (int)write.Next); update.Int(2, a.NextDueAt?.UtcTicks); update.Int(3, a.StatusCode);
+                update.Int(4, (int)a.ErrorKind); update.TextOrNull(5, a.Error); update.Text(6, a.DeliveryId);
+                if (update.Run() != 1) throw new KeyNotFoundException($"No delivery with id '{a.DeliveryId}' is stored in {Path}.");
             }
         }
 
@@ -169,21 +178,13 @@ public sealed partial class SqliteDeliveryStore
     private void PrepareCommands()
     {
         if (_insert is not null) return;
-        _insert = _connection.CreateCommand();
-        _insert.CommandText = InsertSql;
-        _p = InsertParameters(_insert);
-        _log = _connection.CreateCommand();
-        _log.CommandText = "INSERT OR REPLACE INTO attempts VALUES ($id, $number, $started, $duration, $outcome, $status, $kind, $error, $next)";
-        _l = new[] { "$id", "$number", "$started", "$duration", "$outcome", "$status", "$kind", "$error", "$next" }
-            .Select(name => _log.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
-        _update = _connection.CreateCommand();
-        _update.CommandText = """
-            UPDATE deliveries SET status = $status, attempts = attempts + 1, due_at = COALESCE($next, due_at),
-                last_status_code = $code, last_error_kind = $kind, last_error = $error, leased_until = NULL
-            WHERE id = $id
-            """;
-        _u = new[] { "$status", "$next", "$code", "$kind", "$error", "$id" }
-            .Select(name => _update.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+        _insert = new SqliteStatement(_connection, $"INSERT INTO deliveries ({Columns}, leased_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULL, 0, NULL, ?13, ?14)");
+        _log = new SqliteStatement(_connection, "INSERT OR REPLACE INTO attempts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+        _update = new SqliteStatement(_connection, """
+            UPDATE deliveries SET status = ?1, attempts = attempts + 1, due_at = COALESCE(?2, due_at),
+                last_status_code = ?3, last_error_kind = ?4, last_error = ?5, leased_until = NULL
+            WHERE id = ?6
+            """);
     }
 
     private const string InsertSql =
@@ -210,7 +211,8 @@ public sealed partial class SqliteDeliveryStore
     /// <summary>After a commit (under the gate): new deliveries are kept for their first lease.</summary>
     private void Remember(PendingWrite write)
     {
-        if (write.Deliveries is not { } deliveries) return;
+        // Leased ones were handed to the processor; only a lease query returns the others.
+        if (write.Deliveries is not { } deliveries || write.LeaseUntil is not null) return;
         foreach (var d in deliveries)
         {
             if (_fresh.Count >= FreshLimit) return;

@@ -10,11 +10,15 @@ namespace Conductor.Sdk.Sqlite;
 /// arrive together are written in one transaction (group commit), so the cost of a durable commit is shared.
 /// Leases are rows' <c>leased_until</c>: a delivery held by a process that died becomes due when its lease ends.
 /// </summary>
-public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, IAsyncDisposable, IDisposable
+public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IAsyncDisposable, IDisposable
 {
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error, trace_parent";
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    // A second connection for the scans that only read (what is due past the busy endpoints, when the next is due): in
+    // WAL mode it reads the last commit while the group commit writes, so a scan of a long backlog never holds up Notify.
+    private readonly SemaphoreSlim _readGate = new(1, 1);
+    private SqliteConnection? _reader;
     private readonly Channel<PendingWrite> _pending = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
     private string _synchronous = "FULL";
@@ -26,11 +30,10 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     private readonly Dictionary<string, DeliveryRecord> _fresh = new(StringComparer.Ordinal);
 
     // The group commit's statements, prepared once for the connection's lifetime (created on the first commit).
-    private SqliteCommand? _insert, _log, _update;
-    private SqliteParameter[] _p = [], _l = [], _u = [];
+    private SqliteStatement? _insert, _log, _update;
 
     /// <summary>A write waiting for the next group commit: new deliveries, or the outcome of an attempt.</summary>
-    private sealed record PendingWrite(IReadOnlyList<DeliveryRecord>? Deliveries, AttemptLog? Attempt, DeliveryStatus Next, TaskCompletionSource Done);
+    private sealed record PendingWrite(IReadOnlyList<DeliveryRecord>? Deliveries, AttemptLog? Attempt, DeliveryStatus Next, TaskCompletionSource Done, long? LeaseUntil = null);
 
     /// <summary>Opens (or creates) the store at <paramref name="path"/> and migrates its schema.</summary>
     public SqliteDeliveryStore(string path)
@@ -235,6 +238,31 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         }
     }
 
+    /// <summary>Runs <paramref name="work"/> on the read connection (opened on first use), not under the write gate.</summary>
+    private async ValueTask<T> ReadingAsync<T>(string doing, Func<SqliteConnection, T> work, CancellationToken cancellationToken)
+    {
+        await _readGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_reader is null)
+            {
+                var reader = new SqliteConnection(_connection.ConnectionString);
+                reader.Open();
+                _reader = reader;
+            }
+
+            return work(_reader);
+        }
+        catch (SqliteException ex)
+        {
+            throw Fault(ex, doing);
+        }
+        finally
+        {
+            _readGate.Release();
+        }
+    }
+
     /// <summary>
     /// Sets the sync level for the next transaction (called under the gate). Only new deliveries need FULL; leases,
     /// releases and outcomes can be lost in a power cut at the price of a resend, never of a delivery.
@@ -262,6 +290,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
             _insert?.Dispose();
             _log?.Dispose();
             _update?.Dispose();
+            _reader?.Dispose();
             _connection.Dispose();
         }
     }
