@@ -33,6 +33,24 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
         new(id, number, T0, TimeSpan.FromMilliseconds(12), outcome, status, status is null ? AttemptErrorKind.Connection : AttemptErrorKind.HttpStatus, outcome == AttemptOutcome.Delivered ? null : "HTTP 500", next);
 
     [Fact]
+    public async Task Deliveries_stored_leased_are_not_leased_again_until_that_lease_ends()
+    {
+        if (Store is not ILeasingDeliveryStore leasing)
+        {
+            Assert.IsType<InMemoryDeliveryStore>(Store); // the only bundled store without the handoff
+            return;
+        }
+
+        await leasing.EnqueueLeasedAsync(new[] { Record("held-1"), Record("held-2") }, T0.AddMinutes(2));
+        await Store.EnqueueAsync(new[] { Record("free-1") });
+        Assert.Equal("free-1", Assert.Single(await Store.LeaseDueAsync(T0.AddMinutes(1), 10, T0.AddMinutes(3))).Id);
+        Assert.Equal(T0.AddMinutes(2), await Store.NextDueAsync());
+        var after = await Store.LeaseDueAsync(T0.AddMinutes(2), 10, T0.AddMinutes(4));
+        Assert.Equal(new[] { "held-1", "held-2" }, after.Select(d => d.Id).Order());
+        Assert.Equal("{\"id\":\"held-1\"}", Encoding.UTF8.GetString(after.Single(d => d.Id == "held-1").Payload.Span));
+    }
+
+    [Fact]
     public async Task Outcomes_recorded_together_are_all_stored_and_an_unknown_id_fails_only_its_own_caller()
     {
         // Written in one go, so that stores which group outcomes into one commit get them as one group.
