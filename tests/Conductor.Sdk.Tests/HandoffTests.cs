@@ -20,33 +20,20 @@ public sealed class HandoffTests
     [Fact]
     public async Task A_delivery_stored_while_the_worker_has_room_is_leased_on_disk_and_sent_without_a_lease_query()
     {
-        using var directory = new TempDirectory("handoff");
-        var file = directory.File("deliveries.db");
         await using var receiver = await Receiver.StartAsync(Reply.Status(200));
-        var store = new CountingStore(new SqliteDeliveryStore(file));
-        await using var pipeline = Pipeline.Create(Orders(receiver), store: () => store);
-        var worker = pipeline.Services.GetServices<IHostedService>().OfType<DeliveryWorker>().Single();
-        await worker.StartAsync(CancellationToken.None);
-        try
-        {
-            // The worker's first round looks at the (empty) store once.
-            await WaitUntilAsync(() => Volatile.Read(ref store.NextDues) >= 1);
-            var leases = Volatile.Read(ref store.Leases);
+        await using var harness = await Harness.StartAsync(Orders(receiver));
+        var (store, pipeline) = (harness.Store, harness.Pipeline);
+        var leases = Volatile.Read(ref store.Leases);
 
-            var ids = new List<string>();
-            for (var i = 0; i < 20; i++) ids.AddRange((await pipeline.CompletedAsync(id: $"exec-{i}")).DeliveryIds);
-            await receiver.WaitForAsync(20);
+        var ids = new List<string>();
+        for (var i = 0; i < 20; i++) ids.AddRange((await pipeline.CompletedAsync(id: $"exec-{i}")).DeliveryIds);
+        await receiver.WaitForAsync(20);
 
-            Assert.Equal(20, Volatile.Read(ref store.LeasedEnqueues));
-            Assert.Equal(0, Volatile.Read(ref store.PlainEnqueues));
-            Assert.Equal(leases, Volatile.Read(ref store.Leases));
-            Assert.Equal(ids.Order(), receiver.Requests.Select(r => r.Header("X-Conductor-Delivery-Id")).Order());
-            foreach (var id in ids) await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Status == DeliveryStatus.Delivered);
-        }
-        finally
-        {
-            await worker.StopAsync(CancellationToken.None);
-        }
+        Assert.Equal(20, Volatile.Read(ref store.LeasedEnqueues));
+        Assert.Equal(0, Volatile.Read(ref store.PlainEnqueues));
+        Assert.Equal(leases, Volatile.Read(ref store.Leases));
+        Assert.Equal(ids.Order(), receiver.Requests.Select(r => r.Header("X-Conductor-Delivery-Id")).Order());
+        foreach (var id in ids) await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Status == DeliveryStatus.Delivered);
     }
 
     [Fact]
@@ -54,92 +41,67 @@ public sealed class HandoffTests
     {
         // A hanging receiver keeps the attempt open: the row must already say who holds it, so another process sharing
         // the file leaves it alone, and a crash hands it to the others only when the lease ends.
-        using var directory = new TempDirectory("handoff-lease");
-        var file = directory.File("deliveries.db");
         await using var receiver = await Receiver.StartAsync(Reply.Hang);
-        var store = new CountingStore(new SqliteDeliveryStore(file));
-        await using var pipeline = Pipeline.Create(Orders(receiver, TimeSpan.FromMinutes(1)), store: () => store);
-        var worker = pipeline.Services.GetServices<IHostedService>().OfType<DeliveryWorker>().Single();
-        await worker.StartAsync(CancellationToken.None);
-        try
-        {
-            await WaitUntilAsync(() => Volatile.Read(ref store.NextDues) >= 1);
-            var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
-            Assert.Equal((Pipeline.Start + TimeSpan.FromMinutes(2)).UtcTicks, LeasedUntil(file, id));
-            await receiver.WaitForAsync(1);
+        await using var harness = await Harness.StartAsync(Orders(receiver, TimeSpan.FromMinutes(1)));
+        var id = (await harness.Pipeline.CompletedAsync()).DeliveryIds.Single();
+        Assert.Equal((Pipeline.Start + TimeSpan.FromMinutes(2)).UtcTicks, LeasedUntil(harness.File, id));
+        await receiver.WaitForAsync(1);
 
-            // Another process's lease query does not return it while the lease holds, and does once it has ended.
-            await using var other = new SqliteDeliveryStore(file);
-            Assert.Empty(await other.LeaseDueAsync(Pipeline.Start.AddMinutes(1), 10, Pipeline.Start.AddMinutes(3)));
-            Assert.Equal(id, (await other.LeaseDueAsync(Pipeline.Start.AddMinutes(2), 10, Pipeline.Start.AddMinutes(4))).Single().Id);
-        }
-        finally
-        {
-            await worker.StopAsync(CancellationToken.None);
-        }
+        // Another process's lease query does not return it while the lease holds, and does once it has ended.
+        await using var other = new SqliteDeliveryStore(harness.File);
+        Assert.Empty(await other.LeaseDueAsync(Pipeline.Start.AddMinutes(1), 10, Pipeline.Start.AddMinutes(3)));
+        Assert.Equal(id, (await other.LeaseDueAsync(Pipeline.Start.AddMinutes(2), 10, Pipeline.Start.AddMinutes(4))).Single().Id);
     }
 
     [Fact]
     public async Task While_the_only_endpoint_is_saturated_its_backlog_waits_in_the_store_without_queries_and_gets_no_handoff_ahead_of_it()
     {
-        using var directory = new TempDirectory("handoff-saturated");
-        var file = directory.File("deliveries.db");
         // The first three requests hang until their timeout; every later one is answered at once.
         await using var receiver = await Receiver.StartAsync((_, index) => index < 3 ? Reply.Hang : Reply.Status(200));
-        var store = new CountingStore(new SqliteDeliveryStore(file));
-        await using var pipeline = Pipeline.Create(Orders(receiver, TimeSpan.FromSeconds(30)), options =>
+        await using var harness = await Harness.StartAsync(Orders(receiver, TimeSpan.FromSeconds(30)), options =>
         {
             options.MaxConcurrentPerEndpoint = 1;
             options.MaxConcurrentDeliveries = 1;
             options.MaxQueuedPerEndpoint = 2;
             options.MaxQueuedTotal = 10;
             options.BatchSize = 1;
-        }, store: () => store);
-        var worker = pipeline.Services.GetServices<IHostedService>().OfType<DeliveryWorker>().Single();
-        await worker.StartAsync(CancellationToken.None);
-        try
+        });
+        var (store, pipeline, file) = (harness.Store, harness.Pipeline, harness.File);
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++) ids.AddRange((await pipeline.CompletedAsync(id: $"exec-{i}")).DeliveryIds);
+        await receiver.WaitForAsync(1);
+        await WaitUntilAsync(() => pipeline.Processor.BusyEndpoints.Count == 1);
+
+        // Saturated: twenty more are stored unleased, and looking for due work queries nothing.
+        var (leases, nextDues, leasedEnqueues) = (Volatile.Read(ref store.Leases), Volatile.Read(ref store.NextDues), Volatile.Read(ref store.LeasedEnqueues));
+        for (var i = 3; i < 23; i++) ids.AddRange((await pipeline.CompletedAsync(id: $"exec-{i}")).DeliveryIds);
+        for (var i = 0; i < 5; i++) Assert.Equal(0, await pipeline.Processor.StartDueAsync());
+        Assert.Equal(leases, Volatile.Read(ref store.Leases));
+        Assert.Equal(nextDues, Volatile.Read(ref store.NextDues));
+        Assert.Equal(leasedEnqueues, Volatile.Read(ref store.LeasedEnqueues));
+        Assert.Equal(20, UnleasedPending(file));
+
+        // After the quiet poll interval the processor looks once more (another process may have stored work).
+        pipeline.Time.Advance(DeliveryProcessor.PollWhileQuiet);
+        await pipeline.Processor.StartDueAsync();
+        Assert.True(Volatile.Read(ref store.Leases) > leases);
+
+        // The hanging attempts time out; then the backlog drains, each delivery sent once, and a delivery stored
+        // while the backlog waits is not handed over ahead of it.
+        var late = (await pipeline.CompletedAsync(id: "exec-late")).DeliveryIds.Single();
+        ids.Add(late);
+        Assert.Equal(leasedEnqueues, Volatile.Read(ref store.LeasedEnqueues));
+        for (var attempted = 2; attempted <= 4; attempted++)
         {
-            await WaitUntilAsync(() => Volatile.Read(ref store.NextDues) >= 1);
-            var ids = new List<string>();
-            for (var i = 0; i < 3; i++) ids.AddRange((await pipeline.CompletedAsync(id: $"exec-{i}")).DeliveryIds);
-            await receiver.WaitForAsync(1);
-            await WaitUntilAsync(() => pipeline.Processor.BusyEndpoints.Count == 1);
-
-            // Saturated: twenty more are stored unleased, and looking for due work queries nothing.
-            var (leases, nextDues, leasedEnqueues) = (Volatile.Read(ref store.Leases), Volatile.Read(ref store.NextDues), Volatile.Read(ref store.LeasedEnqueues));
-            for (var i = 3; i < 23; i++) ids.AddRange((await pipeline.CompletedAsync(id: $"exec-{i}")).DeliveryIds);
-            for (var i = 0; i < 5; i++) Assert.Equal(0, await pipeline.Processor.StartDueAsync());
-            Assert.Equal(leases, Volatile.Read(ref store.Leases));
-            Assert.Equal(nextDues, Volatile.Read(ref store.NextDues));
-            Assert.Equal(leasedEnqueues, Volatile.Read(ref store.LeasedEnqueues));
-            Assert.Equal(20, UnleasedPending(file));
-
-            // After the quiet poll interval the processor looks once more (another process may have stored work).
-            pipeline.Time.Advance(DeliveryProcessor.PollWhileQuiet);
-            await pipeline.Processor.StartDueAsync();
-            Assert.True(Volatile.Read(ref store.Leases) > leases);
-
-            // The hanging attempts time out; then the backlog drains, each delivery sent once, and a delivery stored
-            // while the backlog waits is not handed over ahead of it.
-            var late = (await pipeline.CompletedAsync(id: "exec-late")).DeliveryIds.Single();
-            ids.Add(late);
-            Assert.Equal(leasedEnqueues, Volatile.Read(ref store.LeasedEnqueues));
-            for (var attempted = 2; attempted <= 4; attempted++)
-            {
-                pipeline.Time.Advance(TimeSpan.FromSeconds(30));
-                await receiver.WaitForAsync(attempted, TimeSpan.FromSeconds(10));
-            }
-
             pipeline.Time.Advance(TimeSpan.FromSeconds(30));
-            await receiver.WaitForAsync(ids.Count, TimeSpan.FromSeconds(20));
-            var sent = receiver.Requests.Select(r => r.Header("X-Conductor-Delivery-Id")).ToList();
-            Assert.Equal(ids.Order(), sent.Order());
-            Assert.Equal(late, sent[^1]);
+            await receiver.WaitForAsync(attempted, TimeSpan.FromSeconds(10));
         }
-        finally
-        {
-            await worker.StopAsync(CancellationToken.None);
-        }
+
+        pipeline.Time.Advance(TimeSpan.FromSeconds(30));
+        await receiver.WaitForAsync(ids.Count, TimeSpan.FromSeconds(20));
+        var sent = receiver.Requests.Select(r => r.Header("X-Conductor-Delivery-Id")).ToList();
+        Assert.Equal(ids.Order(), sent.Order());
+        Assert.Equal(late, sent[^1]);
     }
 
     private static WebhookNotificationDefinition[] Orders(Receiver receiver, TimeSpan? timeout = null) =>
@@ -177,7 +139,7 @@ public sealed class HandoffTests
     }
 
     /// <summary>A store that counts the calls the worker and the dispatcher make.</summary>
-    private sealed class CountingStore(SqliteDeliveryStore inner) : ILeasingDeliveryStore, IAsyncDisposable
+    private sealed class CountingStore(SqliteDeliveryStore inner) : DelegatingStore(inner), ILeasingDeliveryStore, IAsyncDisposable
     {
         public int Leases, NextDues, LeasedEnqueues, PlainEnqueues;
 
@@ -187,31 +149,60 @@ public sealed class HandoffTests
             return inner.EnqueueLeasedAsync(deliveries, leaseUntil, cancellationToken);
         }
 
-        public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default)
+        public override ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default)
         {
             Interlocked.Add(ref PlainEnqueues, deliveries.Count);
-            return inner.EnqueueAsync(deliveries, cancellationToken);
+            return base.EnqueueAsync(deliveries, cancellationToken);
         }
 
-        public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+        public override ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
         {
             Interlocked.Increment(ref Leases);
-            return inner.LeaseDueAsync(now, max, leaseUntil, skipEndpoints, cancellationToken);
+            return base.LeaseDueAsync(now, max, leaseUntil, skipEndpoints, cancellationToken);
         }
 
-        public ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+        public override ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
         {
             Interlocked.Increment(ref NextDues);
-            return inner.NextDueAsync(skipEndpoints, cancellationToken);
+            return base.NextDueAsync(skipEndpoints, cancellationToken);
         }
 
-        public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default) => inner.RecordAttemptAsync(attempt, next, cancellationToken);
-        public ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default) => inner.ReleaseAsync(deliveryId, dueAt, cancellationToken);
-        public ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default) => inner.GetAsync(deliveryId, cancellationToken);
-        public ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default) => inner.ListAsync(query, cancellationToken);
-        public ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default) => inner.AttemptsAsync(deliveryId, cancellationToken);
-        public ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default) => inner.ReplayAsync(deliveryId, now, cancellationToken);
-        public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) => inner.PurgeAsync(createdBefore, cancellationToken);
         public ValueTask DisposeAsync() => inner.DisposeAsync();
+    }
+
+    /// <summary>
+    /// A pipeline on a fresh SQLite file behind a <see cref="CountingStore"/>, with its worker started and past its first
+    /// look at the (empty) store.
+    /// </summary>
+    private sealed class Harness : IAsyncDisposable
+    {
+        private readonly TempDirectory _directory;
+        private readonly DeliveryWorker _worker;
+
+        private Harness(TempDirectory directory, string file, CountingStore store, Pipeline pipeline, DeliveryWorker worker) =>
+            (_directory, File, Store, Pipeline, _worker) = (directory, file, store, pipeline, worker);
+
+        public string File { get; }
+        public CountingStore Store { get; }
+        public Pipeline Pipeline { get; }
+
+        public static async Task<Harness> StartAsync(WebhookNotificationDefinition[] notifications, Action<ConductorOptions>? configure = null)
+        {
+            var directory = new TempDirectory("handoff");
+            var file = directory.File("deliveries.db");
+            var store = new CountingStore(new SqliteDeliveryStore(file));
+            var pipeline = Pipeline.Create(notifications, configure, store: () => store);
+            var worker = pipeline.Services.GetServices<IHostedService>().OfType<DeliveryWorker>().Single();
+            await worker.StartAsync(CancellationToken.None);
+            await WaitUntilAsync(() => Volatile.Read(ref store.NextDues) >= 1);
+            return new Harness(directory, file, store, pipeline, worker);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _worker.StopAsync(CancellationToken.None);
+            await Pipeline.DisposeAsync();
+            _directory.Dispose();
+        }
     }
 }

@@ -136,15 +136,13 @@ public sealed class HealthCheckTests
     }
 
     /// <summary>The in-memory store, whose NextDueAsync can be made to hang, as a store on a dead network share would.</summary>
-    private sealed class HangingStore : IDeliveryStore
+    private sealed class HangingStore() : DelegatingStore(new InMemoryDeliveryStore())
     {
-        private readonly InMemoryDeliveryStore _inner = new();
-
         public volatile bool Hang;
         public readonly TaskCompletionSource Entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public readonly TaskCompletionSource Release = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public async ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+        public override async ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
         {
             if (Hang)
             {
@@ -152,17 +150,7 @@ public sealed class HealthCheckTests
                 await Release.Task.WaitAsync(cancellationToken);
             }
 
-            return await _inner.NextDueAsync(skipEndpoints, cancellationToken);
+            return await Inner.NextDueAsync(skipEndpoints, cancellationToken);
         }
-
-        public ValueTask EnqueueAsync(IReadOnlyList<DeliveryRecord> deliveries, CancellationToken cancellationToken = default) => _inner.EnqueueAsync(deliveries, cancellationToken);
-        public ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default) => _inner.LeaseDueAsync(now, max, leaseUntil, skipEndpoints, cancellationToken);
-        public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default) => _inner.RecordAttemptAsync(attempt, next, cancellationToken);
-        public ValueTask ReleaseAsync(string deliveryId, DateTimeOffset dueAt, CancellationToken cancellationToken = default) => _inner.ReleaseAsync(deliveryId, dueAt, cancellationToken);
-        public ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default) => _inner.GetAsync(deliveryId, cancellationToken);
-        public ValueTask<IReadOnlyList<DeliveryRecord>> ListAsync(DeliveryQuery query, CancellationToken cancellationToken = default) => _inner.ListAsync(query, cancellationToken);
-        public ValueTask<IReadOnlyList<AttemptLog>> AttemptsAsync(string deliveryId, CancellationToken cancellationToken = default) => _inner.AttemptsAsync(deliveryId, cancellationToken);
-        public ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default) => _inner.ReplayAsync(deliveryId, now, cancellationToken);
-        public ValueTask<int> PurgeAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) => _inner.PurgeAsync(createdBefore, cancellationToken);
     }
 }

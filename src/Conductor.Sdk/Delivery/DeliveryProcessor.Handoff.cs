@@ -94,11 +94,9 @@ public sealed partial class DeliveryProcessor
                 var slots = _endpoints[delivery.Endpoint];
                 slots.Reserved--;
                 _reserved--;
-                if (!_handoff)
-                {
-                    // The worker stopped meanwhile: the delivery stays leased in the store and comes back when the lease ends.
-                }
-                else if (slots.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
+                // If the worker stopped meanwhile, the delivery stays leased in the store and comes back when the lease ends.
+                if (!_handoff) continue;
+                if (slots.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
                 {
                     slots.Running++;
                     _running++;
@@ -109,10 +107,9 @@ public sealed partial class DeliveryProcessor
                     slots.Waiting.Enqueue((delivery, leasedAt));
                     _waiting++;
                 }
-
-                UpdateSaturation(slots);
             }
 
+            foreach (var delivery in records) UpdateSaturation(_endpoints[delivery.Endpoint]);
             IdleIfDoneLocked();
         }
 

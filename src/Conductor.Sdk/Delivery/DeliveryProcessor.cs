@@ -108,7 +108,7 @@ public sealed partial class DeliveryProcessor
                 lock (_gate)
                 {
                     capacity = LeaseCapacity();
-                    // A query that can only walk past the rows of endpoints with full queues is not made (see QuietUntil).
+                    // A query that can only walk past the rows of endpoints with full queues is not made (see QuietLocked).
                     if (capacity <= 0 || QuietLocked(now)) return leasedTotal;
                     busy = BusyEndpointsLocked();
                     stamp = ++_stamp;

@@ -221,9 +221,26 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     }
 
     /// <summary>Runs <paramref name="work"/> on the connection under the gate, turning SQLite errors into <see cref="Fault(SqliteException, string)"/>s.</summary>
-    private async ValueTask<T> LockedAsync<T>(string doing, Func<T> work, CancellationToken cancellationToken)
+    private ValueTask<T> LockedAsync<T>(string doing, Func<T> work, CancellationToken cancellationToken) =>
+        GatedAsync(_gate, doing, work, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> on the read connection (opened on first use), not under the write gate.</summary>
+    private ValueTask<T> ReadingAsync<T>(string doing, Func<SqliteConnection, T> work, CancellationToken cancellationToken) =>
+        GatedAsync(_readGate, doing, () =>
+        {
+            if (_reader is null)
+            {
+                var reader = new SqliteConnection(_connection.ConnectionString);
+                reader.Open();
+                _reader = reader;
+            }
+
+            return work(_reader);
+        }, cancellationToken);
+
+    private async ValueTask<T> GatedAsync<T>(SemaphoreSlim gate, string doing, Func<T> work, CancellationToken cancellationToken)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             return work();
@@ -234,32 +251,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         }
         finally
         {
-            _gate.Release();
-        }
-    }
-
-    /// <summary>Runs <paramref name="work"/> on the read connection (opened on first use), not under the write gate.</summary>
-    private async ValueTask<T> ReadingAsync<T>(string doing, Func<SqliteConnection, T> work, CancellationToken cancellationToken)
-    {
-        await _readGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_reader is null)
-            {
-                var reader = new SqliteConnection(_connection.ConnectionString);
-                reader.Open();
-                _reader = reader;
-            }
-
-            return work(_reader);
-        }
-        catch (SqliteException ex)
-        {
-            throw Fault(ex, doing);
-        }
-        finally
-        {
-            _readGate.Release();
+            gate.Release();
         }
     }
 
