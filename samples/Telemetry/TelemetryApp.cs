@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
+using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Diagnostics;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -79,6 +80,8 @@ public static class TelemetryApp
             response.EnsureSuccessStatusCode();
             var body = await response.Content.ReadAsStringAsync();
             var traceParent = await webhook.Task.WaitAsync(TimeSpan.FromSeconds(30));
+            // Let the attempt see its response and record its outcome (and count it) before the host stops.
+            await app.Services.GetRequiredService<DeliveryProcessor>().WhenIdleAsync().WaitAsync(TimeSpan.FromSeconds(30));
             return new Result(body["trace ".Length..body.IndexOf(',', StringComparison.Ordinal)], traceParent);
         }
         finally
