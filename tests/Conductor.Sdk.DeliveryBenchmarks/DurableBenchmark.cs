@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Conductor.Sdk.Delivery;
 using Conductor.Sdk.DeliveryBenchmarks.Ensembles;
 using Conductor.Sdk.PostgreSql;
 using Microsoft.Extensions.Configuration;
@@ -9,17 +10,18 @@ using Microsoft.Extensions.Logging;
 
 /// <summary>
 /// Issue #18: the durable stores the way applications run them, against the bare signed loop, in the same process
-/// and run. Each round of a store starts a host with <c>AddConductor().AddEnsembles()</c>:
+/// and run. Each store runs in a host built with <c>AddConductor().AddEnsembles()</c>, kept for the whole run as an
+/// application keeps it (<c>--fresh-host</c>: one per round):
 /// <list type="bullet">
 /// <item><description>SQLite is the default store (no store call), in a fresh content root;</description></item>
 /// <item><description>PostgreSQL is <c>UsePostgreSql</c> on a cluster this harness starts (as the tests do).</description></item>
 /// </list>
-/// The host is started and warmed up, and then <c>senders</c> concurrent callers send N events through the generated
+/// The host is started and warmed up; in each round <c>senders</c> concurrent callers send N events through the generated
 /// <c>BenchOrdersEnsemble.Notify.ExecutionCompletedAsync</c>. A round ends when the loopback receiver has counted N
 /// deliveries. Reported: deliveries/s, the latency of <c>Notify</c> (p50 and p99: the time until the deliveries are
 /// stored) and the process's CPU time per delivery, the receiver's included, as for the bare loop.
 /// </summary>
-internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> received, Action resetReceived)
+internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> received, Action resetReceived) : IAsyncDisposable
 {
     /// <summary>One round: deliveries/s, Notify latency, CPU per delivery, and how fast the Notify calls themselves returned (all N of them).</summary>
     public sealed record Round(double PerSecond, double NotifyP50Micros, double NotifyP99Micros, double CpuMicrosPerDelivery, double NotifyPerSecond = double.NaN)
@@ -40,26 +42,74 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
         return new Round(result.PerSecond, double.NaN, double.NaN, used.TotalMicroseconds / count);
     }
 
-    /// <summary>One round through the generated Notify API on a fresh store: SQLite by default, or PostgreSQL at <paramref name="postgres"/>.</summary>
+    /// <summary>
+    /// The application of each store, kept for the whole run (warm-up rounds included), as an application is:
+    /// built on its first round, stopped by <see cref="DisposeAsync"/>. With <c>freshHost</c>, each round builds
+    /// and stops its own (the harness's first method: JIT, DI resolvers and connections paid inside every round).
+    /// </summary>
+    private readonly Dictionary<string, (IHost Host, string Root)> _hosts = [];
+
+    /// <summary>Builds a host per round instead of one per store for the run (<c>--fresh-host</c>).</summary>
+    public bool FreshHost { get; init; }
+
+    /// <summary>Hosts built with the defaults an application gets (configuration files watched for reload); diagnostic switch.</summary>
+    internal static bool HostDefaults { get; set; }
+
+    /// <summary>Prints each round's GC, allocation and CPU figures (<c>--verbose</c>).</summary>
+    public bool Verbose { get; init; }
+
+    /// <summary>
+    /// One round through the generated Notify API: SQLite by default, or PostgreSQL at <paramref name="postgres"/>.
+    /// Delivered rows of earlier rounds are purged before the clock starts, through the store's own retention call.
+    /// </summary>
     public async Task<Round> MeasureStore(int count, string? postgres, bool inMemory = false)
     {
-        var root = Path.Combine(Path.GetTempPath(), "conductor-durable-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(root);
-        using var host = BuildHost(receiver, senders, root, conductor =>
+        var key = inMemory ? "memory" : postgres is null ? "sqlite" : "postgresql";
+        if (FreshHost || !_hosts.TryGetValue(key, out var app))
         {
-            if (postgres is not null) conductor.UsePostgreSql(postgres);
-            if (inMemory) conductor.UseInMemoryStore();
-        });
-        await host.StartAsync();
+            var root = Path.Combine(Path.GetTempPath(), "conductor-durable-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(root);
+            var built = BuildHost(receiver, senders, root, conductor =>
+            {
+                if (postgres is not null) conductor.UsePostgreSql(postgres);
+                if (inMemory) conductor.UseInMemoryStore();
+            });
+            await built.StartAsync();
+            app = (built, root);
+            await Send(built.Services.GetRequiredService<BenchOrdersEnsemble>(), Math.Min(count, 2_000), "warm-" + Guid.NewGuid().ToString("N"));
+            if (!FreshHost) _hosts[key] = app;
+        }
+
         try
         {
-            var ensemble = host.Services.GetRequiredService<BenchOrdersEnsemble>();
-            await Send(ensemble, Math.Min(count, 2_000), "warm");
+            await app.Host.Services.GetRequiredService<IDeliveryStore>().PurgeAsync(DateTimeOffset.UtcNow.AddMinutes(1), DeliveryStatus.Delivered);
+            var ensemble = app.Host.Services.GetRequiredService<BenchOrdersEnsemble>();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            var gc = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration(), GC.GetTotalAllocatedBytes(precise: true));
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var clock = Stopwatch.StartNew();
-            var (latencies, notified, backlog) = await Send(ensemble, count, "run");
+            var (latencies, notified, backlog) = await Send(ensemble, count, "run-" + Guid.NewGuid().ToString("N"));
             var elapsed = clock.Elapsed;
             var used = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+            if (Verbose)
+            {
+                var info = GC.GetGCMemoryInfo(GCKind.Any);
+                Console.WriteLine($"  {key}: {count / elapsed.TotalSeconds:N0}/s, CPU {used.TotalMicroseconds / count:0.0} µs/delivery, allocated {(GC.GetTotalAllocatedBytes(precise: true) - gc.Item5) / count:N0} B/delivery, GCs {GC.CollectionCount(0) - gc.Item1}/{GC.CollectionCount(1) - gc.Item2}/{GC.CollectionCount(2) - gc.Item3}, paused {(GC.GetTotalPauseDuration() - gc.Item4).TotalMilliseconds:N0} ms, last GC gen{info.Generation} promoted {info.PromotedBytes / 1024:N0} KB, gen0 budget ~{info.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB; lock contentions {Monitor.LockContentionCount:N0} so far");
+            }
+
+            if (Verbose)
+            {
+                // Notify p99 by tenth of the calls (in start order): the curve of latency against the backlog.
+                var tenths = Enumerable.Range(0, 10).Select(t =>
+                {
+                    var slice = latencies[(t * count / 10)..((t + 1) * count / 10)];
+                    Array.Sort(slice);
+                    return (Percentile(slice, 0.99) / 1000).ToString("0.0", CultureInfo.InvariantCulture);
+                });
+                Console.WriteLine($"  {key}: Notify p99 by tenth of the calls, ms: {string.Join(" ", tenths)}");
+            }
+
             var third = count / 3;
             var first = latencies[..third];
             var last = latencies[^third..];
@@ -74,15 +124,28 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
         }
         finally
         {
-            await host.StopAsync();
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            try
-            {
-                Directory.Delete(root, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            if (FreshHost) await StopAsync(app);
+        }
+    }
+
+    /// <summary>Stops the hosts kept for the run and deletes their content roots.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var app in _hosts.Values) await StopAsync(app);
+        _hosts.Clear();
+    }
+
+    private static async Task StopAsync((IHost Host, string Root) app)
+    {
+        await app.Host.StopAsync();
+        app.Host.Dispose();
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(app.Root, recursive: true);
+        }
+        catch (IOException)
+        {
         }
     }
 
@@ -112,7 +175,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     /// </summary>
     internal static IHost BuildHost(Uri receiver, int senders, string contentRoot, Action<ConductorBuilder> store)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = contentRoot, DisableDefaults = true });
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = contentRoot, DisableDefaults = !HostDefaults });
         builder.Logging.ClearProviders();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {

@@ -140,7 +140,8 @@ if (args.Contains("--durable"))
     // Issue #18: the default SQLite store and PostgreSQL (a cluster started here), through the generated Notify API,
     // against the bare signed loop; rounds alternate so that drift affects each alike.
     var senders = 64;
-    var durable = new DurableBenchmark(url, senders, () => Volatile.Read(ref received), () => Volatile.Write(ref received, 0));
+    DurableBenchmark.HostDefaults = args.Contains("--host-defaults");
+    await using var durable = new DurableBenchmark(url, senders, () => Volatile.Read(ref received), () => Volatile.Write(ref received, 0)) { FreshHost = args.Contains("--fresh-host"), Verbose = args.Contains("--verbose") };
     var cluster = args.Contains("--no-postgresql") ? null : new Conductor.Sdk.Tests.Infrastructure.PostgreSqlCluster();
     if (cluster is not null) await cluster.InitializeAsync();
     var previous = concurrency;
@@ -149,10 +150,14 @@ if (args.Contains("--durable"))
     {
         // Warm-up rounds of each path (tiered JIT keeps promoting the HTTP stack, Kestrel, SQLite and the pipeline).
         var durableWarmup = args.SkipWhile(a => a != "--warmup").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(2);
+        string? postgresDatabase = null; // one database for the run, as the host is (a fresh one per round with --fresh-host)
+        string PostgresDatabase() => durable.FreshHost ? cluster!.CreateDatabase() : postgresDatabase ??= cluster!.CreateDatabase();
         for (var round = 0; round < durableWarmup; round++)
         {
-            await DurableBenchmark.MeasureBare(n, Bare);
+            if (!args.Contains("--only-stores")) await DurableBenchmark.MeasureBare(n, Bare);
             await durable.MeasureStore(n, postgres: null);
+            if (args.Contains("--with-memory")) await durable.MeasureStore(n, postgres: null, inMemory: true);
+            if (cluster is not null) await durable.MeasureStore(n, PostgresDatabase());
         }
 
         var memoryRounds = new List<DurableBenchmark.Round>();
@@ -161,10 +166,11 @@ if (args.Contains("--durable"))
         var pgRounds = new List<DurableBenchmark.Round>();
         for (var round = 0; round < rounds; round++)
         {
-            bareRounds.Add(await DurableBenchmark.MeasureBare(n, Bare));
+            // --only-stores (for profilers): no bare rounds, the ratio column is then meaningless.
+            bareRounds.Add(args.Contains("--only-stores") ? new DurableBenchmark.Round(1, double.NaN, double.NaN, 0) : await DurableBenchmark.MeasureBare(n, Bare));
             sqliteRounds.Add(await durable.MeasureStore(n, postgres: null));
             if (args.Contains("--with-memory")) memoryRounds.Add(await durable.MeasureStore(n, postgres: null, inMemory: true));
-            if (cluster is not null) pgRounds.Add(await durable.MeasureStore(n, cluster.CreateDatabase()));
+            if (cluster is not null) pgRounds.Add(await durable.MeasureStore(n, PostgresDatabase()));
             Console.WriteLine($"round {round + 1}: bare {bareRounds[^1].PerSecond:N0}/s, SQLite {sqliteRounds[^1].PerSecond:N0}/s" + (cluster is null ? "" : $", PostgreSQL {pgRounds[^1].PerSecond:N0}/s"));
         }
 

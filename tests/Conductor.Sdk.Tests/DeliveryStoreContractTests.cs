@@ -137,6 +137,27 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Skipping_busy_endpoints_still_takes_the_other_endpoints_ended_leases_in_due_order()
+    {
+        await Store.EnqueueAsync(new[]
+        {
+            Record("a-old", T0, "https://a.example.com"), Record("b-old", T0.AddSeconds(1), "https://b.example.com"),
+            Record("c-1", T0.AddSeconds(2), "https://c.example.com"), Record("a-new", T0.AddSeconds(3), "https://a.example.com"),
+            Record("c-2", T0.AddSeconds(4), "https://c.example.com"),
+        });
+
+        // A worker takes the two oldest and dies; their leases end after a minute.
+        Assert.Equal(new[] { "a-old", "b-old" }, (await Store.LeaseDueAsync(T0.AddSeconds(1), 2, T0.AddMinutes(1))).Select(d => d.Id));
+        Assert.Equal(new[] { "c-1", "a-new" }, (await Store.LeaseDueAsync(T0.AddSeconds(30), 2, T0.AddMinutes(3), new[] { "https://b.example.com" })).Select(d => d.Id));
+
+        // With endpoint b busy, a's ended lease comes back among the waiting rows of the others, oldest due first.
+        Assert.Equal(T0.AddSeconds(4), await Store.NextDueAsync(new[] { "https://b.example.com" }));
+        Assert.Equal(new[] { "a-old", "c-2" }, (await Store.LeaseDueAsync(T0.AddMinutes(1), 10, T0.AddMinutes(3), new[] { "https://b.example.com" })).Select(d => d.Id));
+        Assert.Equal(new[] { "b-old" }, (await Store.LeaseDueAsync(T0.AddMinutes(1), 10, T0.AddMinutes(3))).Select(d => d.Id));
+        Assert.Equal(T0.AddMinutes(3), await Store.NextDueAsync());
+    }
+
+    [Fact]
     public async Task Attempts_move_deliveries_on_and_are_logged()
     {
         await Store.EnqueueAsync(new[] { Record("ok"), Record("retry"), Record("dead") });

@@ -9,30 +9,17 @@ public sealed partial class SqliteDeliveryStore
 {
     /// <inheritdoc />
     /// <remarks>
-    /// Skipping endpoints means walking past their waiting rows, which grows with their backlog: the candidates are then
-    /// found on the read connection, and only their lease takes the write lock (checked again, for other processes).
+    /// Waiting rows are found through <c>deliveries_waiting</c> (unleased, by endpoint) or <c>deliveries_waiting_due</c>
+    /// (unleased, by due time), expired leases through <c>deliveries_leased</c>, so that no query walks past the rows of
+    /// a skipped endpoint or of deliveries in flight. With endpoints to skip, the candidates are found on the read
+    /// connection, one endpoint at a time, and only their lease takes the write lock (checked again, for other processes).
     /// </remarks>
     public async ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
         List<string>? candidates = null;
         if (skipEndpoints is { Count: > 0 })
         {
-            candidates = await ReadingAsync("find due deliveries", reader =>
-            {
-                using var command = reader.CreateCommand();
-                var skip = SkipClause(command, skipEndpoints);
-                command.CommandText = $"""
-                    SELECT id FROM deliveries
-                    WHERE status = 0 AND due_at <= $now AND (leased_until IS NULL OR leased_until <= $now){skip}
-                    ORDER BY due_at, id LIMIT $max
-                    """;
-                command.Parameters.AddWithValue("$now", now.UtcTicks);
-                command.Parameters.AddWithValue("$max", max);
-                using var rows = command.ExecuteReader();
-                var ids = new List<string>();
-                while (rows.Read()) ids.Add(rows.GetString(0));
-                return ids;
-            }, cancellationToken).ConfigureAwait(false);
+            candidates = await ReadingAsync("find due deliveries", reader => Candidates(reader, now, max, skipEndpoints), cancellationToken).ConfigureAwait(false);
             if (candidates.Count == 0) return Array.Empty<DeliveryRecord>();
         }
 
@@ -43,7 +30,7 @@ public sealed partial class SqliteDeliveryStore
             string chosen;
             if (candidates is null)
             {
-                chosen = "SELECT id FROM deliveries WHERE status = 0 AND due_at <= $now AND (leased_until IS NULL OR leased_until <= $now) ORDER BY due_at, id LIMIT $max";
+                chosen = $"SELECT id FROM ({DueWaiting} UNION ALL {ExpiredLeases}) ORDER BY due_at, id LIMIT $max";
                 command.Parameters.AddWithValue("$max", max);
             }
             else
@@ -60,7 +47,7 @@ public sealed partial class SqliteDeliveryStore
 
             command.CommandText = $"""
                 UPDATE deliveries SET leased_until = $until
-                WHERE id IN ({chosen}) AND status = 0 AND due_at <= $now AND (leased_until IS NULL OR leased_until <= $now)
+                WHERE id IN ({chosen}) AND +status = 0 AND +due_at <= $now AND (leased_until IS NULL OR leased_until <= $now)
                 RETURNING id, attempts, due_at
                 """;
             command.Parameters.AddWithValue("$until", leaseUntil.UtcTicks);
@@ -104,16 +91,98 @@ public sealed partial class SqliteDeliveryStore
     {
         return ReadingAsync<DateTimeOffset?>("find the next due delivery", reader =>
         {
-            using var command = reader.CreateCommand();
-            var skip = SkipClause(command, skipEndpoints);
-            command.CommandText = $"""
-                SELECT MIN(at) FROM (
-                    SELECT MIN(due_at) AS at FROM deliveries WHERE status = 0 AND leased_until IS NULL{skip}
-                    UNION ALL
-                    SELECT MIN(leased_until) AS at FROM deliveries WHERE status = 0 AND leased_until IS NOT NULL)
-                """;
-            return command.ExecuteScalar() is long ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+            long? next = null;
+            using (var command = reader.CreateCommand())
+            {
+                command.CommandText = "SELECT MIN(leased_until) FROM deliveries INDEXED BY deliveries_leased WHERE status = 0 AND leased_until IS NOT NULL";
+                if (command.ExecuteScalar() is long leased) next = leased;
+            }
+
+            if (skipEndpoints is not { Count: > 0 })
+            {
+                using var command = reader.CreateCommand();
+                command.CommandText = "SELECT MIN(due_at) FROM deliveries INDEXED BY deliveries_waiting_due WHERE status = 0 AND leased_until IS NULL";
+                if (command.ExecuteScalar() is long due && (next is null || due < next)) next = due;
+            }
+            else
+            {
+                foreach (var (endpoint, due) in WaitingEndpoints(reader))
+                {
+                    if (!skipEndpoints.Contains(endpoint) && (next is null || due < next)) next = due;
+                }
+            }
+
+            return next is { } ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
         }, cancellationToken);
+    }
+
+    // Unleased due rows in due order, and rows whose lease has ended (a process that died or gave up), as (id, due_at).
+    private const string DueWaiting = "SELECT * FROM (SELECT id, due_at FROM deliveries INDEXED BY deliveries_waiting_due WHERE status = 0 AND leased_until IS NULL AND due_at <= $now ORDER BY due_at, id LIMIT $max)";
+    private const string ExpiredLeases = "SELECT id, due_at FROM deliveries INDEXED BY deliveries_leased WHERE status = 0 AND leased_until IS NOT NULL AND leased_until <= $now";
+
+    /// <summary>
+    /// Each endpoint with unleased waiting rows, with its earliest due time: a skip-scan of <c>deliveries_waiting</c>,
+    /// two index seeks per endpoint however many rows wait.
+    /// </summary>
+    private static List<(string Endpoint, long Due)> WaitingEndpoints(SqliteConnection reader)
+    {
+        using var command = reader.CreateCommand();
+        command.CommandText = """
+            WITH RECURSIVE e(endpoint) AS (
+                SELECT (SELECT MIN(endpoint) FROM deliveries INDEXED BY deliveries_waiting WHERE status = 0 AND leased_until IS NULL)
+                UNION ALL
+                SELECT (SELECT MIN(endpoint) FROM deliveries INDEXED BY deliveries_waiting WHERE status = 0 AND leased_until IS NULL AND endpoint > e.endpoint)
+                FROM e WHERE e.endpoint IS NOT NULL)
+            SELECT endpoint, (SELECT MIN(due_at) FROM deliveries INDEXED BY deliveries_waiting WHERE status = 0 AND leased_until IS NULL AND endpoint = e.endpoint)
+            FROM e WHERE endpoint IS NOT NULL
+            """;
+        using var rows = command.ExecuteReader();
+        var result = new List<(string, long)>();
+        while (rows.Read()) result.Add((rows.GetString(0), rows.GetInt64(1)));
+        return result;
+    }
+
+    /// <summary>
+    /// Up to <paramref name="max"/> ids to lease outside <paramref name="skipEndpoints"/>, oldest due first: the due rows
+    /// of each other endpoint with waiting rows, and expired leases, merged.
+    /// </summary>
+    private static List<string> Candidates(SqliteConnection reader, DateTimeOffset now, int max, IReadOnlyCollection<string> skipEndpoints)
+    {
+        var found = new List<(long Due, string Id)>();
+        using (var command = reader.CreateCommand())
+        {
+            command.CommandText = "SELECT id, due_at, endpoint FROM deliveries INDEXED BY deliveries_leased WHERE status = 0 AND leased_until IS NOT NULL AND leased_until <= $now";
+            command.Parameters.AddWithValue("$now", now.UtcTicks);
+            using var rows = command.ExecuteReader();
+            while (rows.Read())
+            {
+                if (!skipEndpoints.Contains(rows.GetString(2))) found.Add((rows.GetInt64(1), rows.GetString(0)));
+            }
+        }
+
+        using (var command = reader.CreateCommand())
+        {
+            command.CommandText = """
+                SELECT id, due_at FROM deliveries INDEXED BY deliveries_waiting
+                WHERE status = 0 AND leased_until IS NULL AND endpoint = $endpoint AND due_at <= $now
+                ORDER BY due_at, id LIMIT $max
+                """;
+            var endpointParameter = command.Parameters.Add("$endpoint", SqliteType.Text);
+            command.Parameters.AddWithValue("$now", now.UtcTicks);
+            command.Parameters.AddWithValue("$max", max);
+            foreach (var (endpoint, due) in WaitingEndpoints(reader))
+            {
+                if (due > now.UtcTicks || skipEndpoints.Contains(endpoint)) continue;
+                endpointParameter.Value = endpoint;
+                using var rows = command.ExecuteReader();
+                while (rows.Read()) found.Add((rows.GetInt64(1), rows.GetString(0)));
+            }
+        }
+
+        found.Sort((a, b) => a.Due != b.Due ? a.Due.CompareTo(b.Due) : string.CompareOrdinal(a.Id, b.Id));
+        var ids = new List<string>(Math.Min(max, found.Count));
+        for (var i = 0; i < found.Count && i < max; i++) ids.Add(found[i].Id);
+        return ids;
     }
 
     /// <inheritdoc />
@@ -207,21 +276,6 @@ public sealed partial class SqliteDeliveryStore
             transaction.Commit();
             return deleted;
         }, cancellationToken);
-    }
-
-    private static string SkipClause(SqliteCommand command, IReadOnlyCollection<string>? skipEndpoints)
-    {
-        if (skipEndpoints is null || skipEndpoints.Count == 0) return string.Empty;
-        var names = new List<string>();
-        var i = 0;
-        foreach (var endpoint in skipEndpoints)
-        {
-            var name = "$skip" + i++;
-            names.Add(name);
-            command.Parameters.AddWithValue(name, endpoint);
-        }
-
-        return $" AND endpoint NOT IN ({string.Join(", ", names)})";
     }
 
     /// <summary>The rows of <paramref name="ids"/> (leased by this call, not remembered from an enqueue).</summary>

@@ -26,7 +26,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     // Deliveries this process stored and has not leased yet, by id (guarded by the gate): their first lease here returns
     // these instead of reading the rows (payload included) back, when the row's attempts and due time still match what
     // was inserted. Bounded; beyond the bound, leases read the rows as before.
-    private const int FreshLimit = 100_000;
+    private const int FreshLimit = 4_096;
     private readonly Dictionary<string, DeliveryRecord> _fresh = new(StringComparer.Ordinal);
 
     // The group commit's statements, prepared once for the connection's lifetime (created on the first commit).
@@ -137,6 +137,16 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         "ALTER TABLE deliveries ADD COLUMN trace_parent TEXT NULL;",
         // 4: the dashboard filters by ensemble, newest first.
         "CREATE INDEX IF NOT EXISTS deliveries_ensemble_created ON deliveries (ensemble, created_at);",
+        // 5: what is due is found without walking past other rows (issue #18). Only unleased waiting rows are in
+        // deliveries_waiting (by endpoint, so that a busy endpoint's backlog is skipped in one seek) and
+        // deliveries_waiting_due (by due time); only leased ones are in deliveries_leased. A delivery handed to the
+        // worker as it is stored enters only the small leased index, and leaves it when its outcome is written.
+        """
+            DROP INDEX IF EXISTS deliveries_due;
+            CREATE INDEX IF NOT EXISTS deliveries_waiting ON deliveries (endpoint, due_at, id) WHERE status = 0 AND leased_until IS NULL;
+            CREATE INDEX IF NOT EXISTS deliveries_waiting_due ON deliveries (due_at, id) WHERE status = 0 AND leased_until IS NULL;
+            CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (leased_until) WHERE status = 0 AND leased_until IS NOT NULL;
+            """,
     };
 
     /// <summary>Brings the schema to the newest version, in one write transaction (several processes may open the file at once).</summary>
