@@ -30,7 +30,7 @@ public sealed partial class SqliteDeliveryStore
             string chosen;
             if (candidates is null)
             {
-                chosen = $"SELECT id FROM ({DueWaiting} UNION ALL {ExpiredLeases}) ORDER BY due_at, id LIMIT $max";
+                chosen = OldestDueSql;
                 command.Parameters.AddWithValue("$max", max);
             }
             else
@@ -45,11 +45,7 @@ public sealed partial class SqliteDeliveryStore
                 chosen = string.Join(", ", names);
             }
 
-            command.CommandText = $"""
-                UPDATE deliveries SET leased_until = $until
-                WHERE id IN ({chosen}) AND +status = 0 AND +due_at <= $now AND (leased_until IS NULL OR leased_until <= $now)
-                RETURNING id, attempts, due_at
-                """;
+            command.CommandText = LeaseSql(chosen);
             command.Parameters.AddWithValue("$until", leaseUntil.UtcTicks);
             command.Parameters.AddWithValue("$now", now.UtcTicks);
             var result = new List<DeliveryRecord>();
@@ -94,14 +90,14 @@ public sealed partial class SqliteDeliveryStore
             long? next = null;
             using (var command = reader.CreateCommand())
             {
-                command.CommandText = "SELECT MIN(leased_until) FROM deliveries INDEXED BY deliveries_leased WHERE status = 0 AND leased_until IS NOT NULL";
+                command.CommandText = NextLeaseEndSql;
                 if (command.ExecuteScalar() is long leased) next = leased;
             }
 
             if (skipEndpoints is not { Count: > 0 })
             {
                 using var command = reader.CreateCommand();
-                command.CommandText = "SELECT MIN(due_at) FROM deliveries INDEXED BY deliveries_waiting_due WHERE status = 0 AND leased_until IS NULL";
+                command.CommandText = NextWaitingSql;
                 if (command.ExecuteScalar() is long due && (next is null || due < next)) next = due;
             }
             else
@@ -116,26 +112,55 @@ public sealed partial class SqliteDeliveryStore
         }, cancellationToken);
     }
 
-    // Unleased due rows in due order, and rows whose lease has ended (a process that died or gave up), as (id, due_at).
-    private const string DueWaiting = "SELECT * FROM (SELECT id, due_at FROM deliveries INDEXED BY deliveries_waiting_due WHERE status = 0 AND leased_until IS NULL AND due_at <= $now ORDER BY due_at, id LIMIT $max)";
-    private const string ExpiredLeases = "SELECT id, due_at FROM deliveries INDEXED BY deliveries_leased WHERE status = 0 AND leased_until IS NOT NULL AND leased_until <= $now";
+    // The statements that find what is due. Each reads only the rows it returns (plus one seek per endpoint with waiting
+    // rows): waiting rows through the partial indexes of schema v5, never by walking past a backlog or the rows in
+    // flight. SqliteQueryPlanTests holds every one of them to that.
 
-    /// <summary>
-    /// Each endpoint with unleased waiting rows, with its earliest due time: a skip-scan of <c>deliveries_waiting</c>,
-    /// two index seeks per endpoint however many rows wait.
-    /// </summary>
+    /// <summary>Leases the rows of <paramref name="chosen"/> (a list of ids, or <see cref="OldestDueSql"/>) if still leasable, found by id.</summary>
+    // "+status" and "+due_at": without them the planner walks an index of status or due time and tests "id IN (…)" on
+    // every row it passes, the whole backlog.
+    internal static string LeaseSql(string chosen) => $"""
+        UPDATE deliveries SET leased_until = $until
+        WHERE id IN ({chosen}) AND +status = 0 AND +due_at <= $now AND (leased_until IS NULL OR leased_until <= $now)
+        RETURNING id, attempts, due_at
+        """;
+
+    /// <summary>The <c>$max</c> oldest due: unleased waiting rows and rows whose lease ended (a process that died), by due time.</summary>
+    internal const string OldestDueSql = """
+        SELECT id FROM (
+            SELECT * FROM (SELECT id, due_at FROM deliveries INDEXED BY deliveries_waiting_due WHERE status = 0 AND leased_until IS NULL AND due_at <= $now ORDER BY due_at, id LIMIT $max)
+            UNION ALL
+            SELECT id, due_at FROM deliveries INDEXED BY deliveries_leased WHERE status = 0 AND leased_until IS NOT NULL AND leased_until <= $now)
+        ORDER BY due_at, id LIMIT $max
+        """;
+
+    internal const string NextLeaseEndSql = "SELECT MIN(leased_until) FROM deliveries INDEXED BY deliveries_leased WHERE status = 0 AND leased_until IS NOT NULL";
+    internal const string NextWaitingSql = "SELECT MIN(due_at) FROM deliveries INDEXED BY deliveries_waiting_due WHERE status = 0 AND leased_until IS NULL";
+    internal const string EndedLeasesSql = "SELECT id, due_at, endpoint FROM deliveries INDEXED BY deliveries_leased WHERE status = 0 AND leased_until IS NOT NULL AND leased_until <= $now";
+
+    /// <summary>One endpoint's <c>$max</c> oldest due unleased rows.</summary>
+    internal const string EndpointDueSql = """
+        SELECT id, due_at FROM deliveries INDEXED BY deliveries_waiting
+        WHERE status = 0 AND leased_until IS NULL AND endpoint = $endpoint AND due_at <= $now
+        ORDER BY due_at, id LIMIT $max
+        """;
+
+    /// <summary>Each endpoint with unleased waiting rows and its earliest due time: a skip-scan, two seeks per endpoint.</summary>
+    internal const string WaitingEndpointsSql = """
+        WITH RECURSIVE e(endpoint) AS (
+            SELECT (SELECT MIN(endpoint) FROM deliveries INDEXED BY deliveries_waiting WHERE status = 0 AND leased_until IS NULL)
+            UNION ALL
+            SELECT (SELECT MIN(endpoint) FROM deliveries INDEXED BY deliveries_waiting WHERE status = 0 AND leased_until IS NULL AND endpoint > e.endpoint)
+            FROM e WHERE e.endpoint IS NOT NULL)
+        SELECT endpoint, (SELECT MIN(due_at) FROM deliveries INDEXED BY deliveries_waiting WHERE status = 0 AND leased_until IS NULL AND endpoint = e.endpoint)
+        FROM e WHERE endpoint IS NOT NULL
+        """;
+
+    /// <summary>Each endpoint with unleased waiting rows, with its earliest due time (<see cref="WaitingEndpointsSql"/>).</summary>
     private static List<(string Endpoint, long Due)> WaitingEndpoints(SqliteConnection reader)
     {
         using var command = reader.CreateCommand();
-        command.CommandText = """
-            WITH RECURSIVE e(endpoint) AS (
-                SELECT (SELECT MIN(endpoint) FROM deliveries INDEXED BY deliveries_waiting WHERE status = 0 AND leased_until IS NULL)
-                UNION ALL
-                SELECT (SELECT MIN(endpoint) FROM deliveries INDEXED BY deliveries_waiting WHERE status = 0 AND leased_until IS NULL AND endpoint > e.endpoint)
-                FROM e WHERE e.endpoint IS NOT NULL)
-            SELECT endpoint, (SELECT MIN(due_at) FROM deliveries INDEXED BY deliveries_waiting WHERE status = 0 AND leased_until IS NULL AND endpoint = e.endpoint)
-            FROM e WHERE endpoint IS NOT NULL
-            """;
+        command.CommandText = WaitingEndpointsSql;
         using var rows = command.ExecuteReader();
         var result = new List<(string, long)>();
         while (rows.Read()) result.Add((rows.GetString(0), rows.GetInt64(1)));
@@ -151,7 +176,7 @@ public sealed partial class SqliteDeliveryStore
         var found = new List<(long Due, string Id)>();
         using (var command = reader.CreateCommand())
         {
-            command.CommandText = "SELECT id, due_at, endpoint FROM deliveries INDEXED BY deliveries_leased WHERE status = 0 AND leased_until IS NOT NULL AND leased_until <= $now";
+            command.CommandText = EndedLeasesSql;
             command.Parameters.AddWithValue("$now", now.UtcTicks);
             using var rows = command.ExecuteReader();
             while (rows.Read())
@@ -162,11 +187,7 @@ public sealed partial class SqliteDeliveryStore
 
         using (var command = reader.CreateCommand())
         {
-            command.CommandText = """
-                SELECT id, due_at FROM deliveries INDEXED BY deliveries_waiting
-                WHERE status = 0 AND leased_until IS NULL AND endpoint = $endpoint AND due_at <= $now
-                ORDER BY due_at, id LIMIT $max
-                """;
+            command.CommandText = EndpointDueSql;
             var endpointParameter = command.Parameters.Add("$endpoint", SqliteType.Text);
             command.Parameters.AddWithValue("$now", now.UtcTicks);
             command.Parameters.AddWithValue("$max", max);
