@@ -81,6 +81,14 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         "ALTER TABLE conductor_deliveries ADD COLUMN IF NOT EXISTS trace_parent text NULL",
         // 4: the dashboard filters by ensemble, newest first.
         "CREATE INDEX IF NOT EXISTS conductor_deliveries_ensemble_created ON conductor_deliveries (ensemble, created_at)",
+        // 5: what is due is found without walking past other rows (issue #18), as in SQLite's v5: unleased waiting rows
+        // by endpoint and by due time, leased rows by lease end, each in a partial index; a delivered row is in none.
+        """
+            DROP INDEX IF EXISTS conductor_deliveries_due;
+            CREATE INDEX IF NOT EXISTS conductor_deliveries_waiting ON conductor_deliveries (endpoint, due_at, id) WHERE status = 0 AND leased_until IS NULL;
+            CREATE INDEX IF NOT EXISTS conductor_deliveries_waiting_due ON conductor_deliveries (due_at, id) WHERE status = 0 AND leased_until IS NULL;
+            CREATE INDEX IF NOT EXISTS conductor_deliveries_leased ON conductor_deliveries (leased_until) WHERE status = 0 AND leased_until IS NOT NULL;
+            """,
     };
 
     /// <summary>Brings the schema to the newest version, one migrator at a time across processes.</summary>
@@ -289,17 +297,47 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         }
     }
 
+    // The endpoints with unleased waiting rows, one index seek each (a recursive skip-scan of conductor_deliveries_waiting).
+    internal const string WaitingEndpointsCte = """
+        e(endpoint) AS (
+            (SELECT endpoint FROM conductor_deliveries WHERE status = 0 AND leased_until IS NULL ORDER BY endpoint LIMIT 1)
+            UNION ALL
+            SELECT (SELECT d.endpoint FROM conductor_deliveries d WHERE d.status = 0 AND d.leased_until IS NULL AND d.endpoint > e.endpoint ORDER BY d.endpoint LIMIT 1)
+            FROM e WHERE e.endpoint IS NOT NULL)
+        """;
+
+    // The @max oldest unleased due rows, locked (rows another process is leasing are skipped).
+    internal const string WaitingByDue = """
+        SELECT id, due_at FROM conductor_deliveries WHERE status = 0 AND leased_until IS NULL AND due_at <= @now
+        ORDER BY due_at, id LIMIT @max FOR UPDATE SKIP LOCKED
+        """;
+
+    // The @max oldest unleased due rows of each endpoint outside @skip (with WaitingEndpointsCte).
+    internal const string WaitingOutsideSkipped = """
+        SELECT w.id, w.due_at FROM e CROSS JOIN LATERAL (
+            SELECT id, due_at FROM conductor_deliveries
+            WHERE status = 0 AND leased_until IS NULL AND endpoint = e.endpoint AND due_at <= @now
+            ORDER BY due_at, id LIMIT @max FOR UPDATE SKIP LOCKED) AS w
+        WHERE e.endpoint IS NOT NULL AND NOT (e.endpoint = ANY(@skip))
+        """;
+
     /// <inheritdoc />
     public async ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        // Unleased rows come from the waiting indexes: by due time, or with endpoints to skip, each other endpoint's oldest
+        // (a skip-scan of the endpoints, so a busy endpoint's backlog is never walked); ended leases from the leased index.
+        // Each part locks what it finds (SKIP LOCKED: rows another process is leasing are passed over); the statement
+        // leases the @max oldest of them.
+        var skipping = skipEndpoints is { Count: > 0 };
         await using var command = new NpgsqlCommand($"""
+            WITH {(skipping ? "RECURSIVE " + WaitingEndpointsCte + "," : "")}
+            waiting AS ({(skipping ? WaitingOutsideSkipped : WaitingByDue)}),
+            ended AS (SELECT id, due_at FROM conductor_deliveries
+                      WHERE status = 0 AND leased_until IS NOT NULL AND leased_until <= @now AND NOT (endpoint = ANY(@skip))
+                      FOR UPDATE SKIP LOCKED)
             UPDATE conductor_deliveries SET leased_until = @until
-            WHERE id IN (SELECT id FROM conductor_deliveries
-                         WHERE status = 0 AND due_at <= @now AND (leased_until IS NULL OR leased_until <= @now)
-                           AND NOT (endpoint = ANY(@skip))
-                         ORDER BY due_at, id LIMIT @max
-                         FOR UPDATE SKIP LOCKED)
+            WHERE id IN (SELECT id FROM (SELECT * FROM waiting UNION ALL SELECT * FROM ended) AS due ORDER BY due_at, id LIMIT @max)
             RETURNING {Columns}
             """, connection);
         command.Parameters.AddWithValue("until", leaseUntil.UtcTicks);
@@ -427,12 +465,21 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     public async ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand("""
-            SELECT min(at) FROM (
-                SELECT min(due_at) AS at FROM conductor_deliveries WHERE status = 0 AND leased_until IS NULL AND NOT (endpoint = ANY(@skip))
-                UNION ALL
-                SELECT min(leased_until) AS at FROM conductor_deliveries WHERE status = 0 AND leased_until IS NOT NULL) AS candidates
-            """, connection);
+        await using var command = new NpgsqlCommand(skipEndpoints is { Count: > 0 }
+            ? $"""
+                WITH RECURSIVE {WaitingEndpointsCte}
+                SELECT min(at) FROM (
+                    SELECT (SELECT min(due_at) FROM conductor_deliveries WHERE status = 0 AND leased_until IS NULL AND endpoint = e.endpoint) AS at
+                    FROM e WHERE e.endpoint IS NOT NULL AND NOT (e.endpoint = ANY(@skip))
+                    UNION ALL
+                    SELECT min(leased_until) FROM conductor_deliveries WHERE status = 0 AND leased_until IS NOT NULL) AS candidates
+                """
+            : """
+                SELECT min(at) FROM (
+                    SELECT min(due_at) AS at FROM conductor_deliveries WHERE status = 0 AND leased_until IS NULL
+                    UNION ALL
+                    SELECT min(leased_until) FROM conductor_deliveries WHERE status = 0 AND leased_until IS NOT NULL) AS candidates
+                """, connection);
         command.Parameters.AddWithValue("skip", (skipEndpoints ?? Array.Empty<string>()).ToArray());
         return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
     }
