@@ -1,0 +1,81 @@
+using System.Text.Json;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.PostgreSql;
+using Conductor.Sdk.Tests.Infrastructure;
+using Npgsql;
+using Xunit;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>
+/// Issue #18 point 4, PostgreSQL: with a backlog of one busy endpoint, the lease and next-due statements read through
+/// the primary key or the partial indexes of waiting and leased rows, never a sequential scan or an index of all rows
+/// (which would walk the backlog on every lease). The plans are taken with EXPLAIN on the real statements, after
+/// ANALYZE of a table holding a backlog, rows in flight and delivered rows.
+/// </summary>
+[Collection("postgresql")]
+public sealed class PostgreSqlQueryPlanTests(PostgreSqlCluster cluster)
+{
+    private static readonly string[] Allowed =
+        ["conductor_deliveries_pkey", "conductor_deliveries_waiting", "conductor_deliveries_waiting_due", "conductor_deliveries_leased"];
+
+    [Theory]
+    [InlineData("lease", false)]
+    [InlineData("lease", true)]
+    [InlineData("next due", false)]
+    [InlineData("next due", true)]
+    public async Task Leasing_and_next_due_read_only_through_the_key_and_the_waiting_and_leased_indexes(string statement, bool skipping)
+    {
+        var connection = cluster.CreateDatabase();
+        await using (var store = new PostgreSqlDeliveryStore(connection))
+        {
+            // Creates the schema; then a backlog of 5,000 on one endpoint, 200 leased, 5,000 delivered, 50 elsewhere.
+            await store.NextDueAsync();
+        }
+
+        await using var source = NpgsqlDataSource.Create(connection);
+        await using (var fill = source.CreateCommand("""
+            INSERT INTO conductor_deliveries (id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, leased_until)
+            SELECT 'dlv_' || lpad(i::text, 8, '0'), 'orders', 'execution.completed', 'orders#0', 'webhook',
+                   CASE WHEN i % 200 = 0 THEN 'https://other.example.com/' ELSE 'https://busy.example.com/' END,
+                   '\x7b7d'::bytea, i, i, CASE WHEN i > 5250 THEN 1 ELSE 0 END, 0, 4, CASE WHEN i <= 200 THEN 1000000 END
+            FROM generate_series(1, 10250) AS i;
+            ANALYZE conductor_deliveries;
+            """))
+        {
+            await fill.ExecuteNonQueryAsync();
+        }
+
+        var sql = statement == "lease" ? PostgreSqlDeliveryStore.LeaseSql(skipping) : PostgreSqlDeliveryStore.NextDueSql(skipping);
+        await using var explain = source.CreateCommand("EXPLAIN (FORMAT JSON) " + sql);
+        explain.Parameters.AddWithValue("until", 2_000_000L);
+        explain.Parameters.AddWithValue("now", 100_000L);
+        explain.Parameters.AddWithValue("max", 100);
+        explain.Parameters.AddWithValue("skip", skipping ? new[] { "https://busy.example.com/" } : Array.Empty<string>());
+        var plan = JsonDocument.Parse((string)(await explain.ExecuteScalarAsync())!);
+
+        var reads = new List<string>();
+        Walk(plan.RootElement[0].GetProperty("Plan"), reads);
+        Assert.NotEmpty(reads);
+        foreach (var read in reads)
+        {
+            Assert.True(Allowed.Any(index => read.EndsWith(" using " + index, StringComparison.Ordinal)),
+                $"{statement} (skipping: {skipping}): '{read}' reads rows it does not return (plan: {plan.RootElement})");
+        }
+    }
+
+    // Every node that reads conductor_deliveries, as "Node Type using Index Name" (no index: a scan of the table); the
+    // UPDATE itself (ModifyTable) writes the rows its child nodes found.
+    private static void Walk(JsonElement node, List<string> reads)
+    {
+        if (node.TryGetProperty("Relation Name", out var relation) && relation.GetString() == "conductor_deliveries" && node.GetProperty("Node Type").GetString() != "ModifyTable")
+        {
+            reads.Add(node.GetProperty("Node Type").GetString() + (node.TryGetProperty("Index Name", out var index) ? " using " + index.GetString() : ""));
+        }
+
+        if (node.TryGetProperty("Plans", out var children))
+        {
+            foreach (var child in children.EnumerateArray()) Walk(child, reads);
+        }
+    }
+}
