@@ -167,8 +167,23 @@ if (args.Contains("--durable"))
         for (var round = 0; round < rounds; round++)
         {
             // --only-stores (for profilers): no bare rounds, the ratio column is then meaningless.
+            if (profile is not null && round == rounds - 1) profile.Enabled = true; // --alloc-profile: the last round of each
             bareRounds.Add(args.Contains("--only-stores") ? new DurableBenchmark.Round(1, double.NaN, double.NaN, 0) : await DurableBenchmark.MeasureBare(n, Bare));
+            if (profile is not null && round == rounds - 1)
+            {
+                Console.WriteLine("allocations, bare round:");
+                profile.Print(20);
+                profile.Clear();
+            }
+
             sqliteRounds.Add(await durable.MeasureStore(n, postgres: null));
+            if (profile is not null && round == rounds - 1)
+            {
+                profile.Enabled = false;
+                Console.WriteLine("allocations, SQLite round:");
+                profile.Print(40);
+            }
+
             if (args.Contains("--with-memory")) memoryRounds.Add(await durable.MeasureStore(n, postgres: null, inMemory: true));
             if (cluster is not null) pgRounds.Add(await durable.MeasureStore(n, PostgresDatabase()));
             Console.WriteLine($"round {round + 1}: bare {bareRounds[^1].PerSecond:N0}/s, SQLite {sqliteRounds[^1].PerSecond:N0}/s" + (cluster is null ? "" : $", PostgreSQL {pgRounds[^1].PerSecond:N0}/s"));
