@@ -55,6 +55,9 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     /// <summary>Hosts built with the defaults an application gets (configuration files watched for reload); diagnostic switch.</summary>
     internal static bool HostDefaults { get; set; }
 
+    /// <summary>Notify callers, when not the same number as the senders toward the receiver (<c>--callers K</c>, diagnostic).</summary>
+    public int? Callers { get; init; }
+
     /// <summary>Prints each round's GC, allocation and CPU figures (<c>--verbose</c>).</summary>
     public bool Verbose { get; init; }
 
@@ -154,7 +157,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     {
         var clock = Stopwatch.StartNew();
         resetReceived();
-        var latencies = await NotifyAll(ensemble, count, prefix, senders);
+        var latencies = await NotifyAll(ensemble, count, prefix, Callers ?? senders);
         var notified = clock.Elapsed;
         var backlog = count - received();
 

@@ -141,7 +141,12 @@ if (args.Contains("--durable"))
     // against the bare signed loop; rounds alternate so that drift affects each alike.
     var senders = 64;
     DurableBenchmark.HostDefaults = args.Contains("--host-defaults");
-    await using var durable = new DurableBenchmark(url, senders, () => Volatile.Read(ref received), () => Volatile.Write(ref received, 0)) { FreshHost = args.Contains("--fresh-host"), Verbose = args.Contains("--verbose") };
+    await using var durable = new DurableBenchmark(url, senders, () => Volatile.Read(ref received), () => Volatile.Write(ref received, 0)) 
+    {
+        FreshHost = args.Contains("--fresh-host"),
+        Verbose = args.Contains("--verbose"),
+        Callers = args.SkipWhile(a => a != "--callers").Skip(1).Select(a => (int?)int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(),
+    };
     var cluster = args.Contains("--no-postgresql") ? null : new Conductor.Sdk.Tests.Infrastructure.PostgreSqlCluster();
     if (cluster is not null) await cluster.InitializeAsync();
     var previous = concurrency;
