@@ -52,8 +52,8 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     /// <summary>Builds a host per round instead of one per store for the run (<c>--fresh-host</c>).</summary>
     public bool FreshHost { get; init; }
 
-    /// <summary>Hosts built with the defaults an application gets (configuration files watched for reload); diagnostic switch.</summary>
-    internal static bool HostDefaults { get; set; }
+    /// <summary>Hosts built with the defaults an application gets (configuration files watched for reload; <c>--host-defaults</c>).</summary>
+    public bool HostDefaults { get; init; }
 
     /// <summary>Notify callers, when not the same number as the senders toward the receiver (<c>--callers K</c>, diagnostic).</summary>
     public int? Callers { get; init; }
@@ -76,7 +76,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             {
                 if (postgres is not null) conductor.UsePostgreSql(postgres);
                 if (inMemory) conductor.UseInMemoryStore();
-            });
+            }, HostDefaults);
             await built.StartAsync();
             app = (built, root);
             await Send(built.Services.GetRequiredService<BenchOrdersEnsemble>(), Math.Min(count, 2_000), "warm-" + Guid.NewGuid().ToString("N"));
@@ -99,10 +99,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             {
                 var info = GC.GetGCMemoryInfo(GCKind.Any);
                 Console.WriteLine($"  {key}: {count / elapsed.TotalSeconds:N0}/s, CPU {used.TotalMicroseconds / count:0.0} µs/delivery, allocated {(GC.GetTotalAllocatedBytes(precise: true) - gc.Item5) / count:N0} B/delivery, GCs {GC.CollectionCount(0) - gc.Item1}/{GC.CollectionCount(1) - gc.Item2}/{GC.CollectionCount(2) - gc.Item3}, paused {(GC.GetTotalPauseDuration() - gc.Item4).TotalMilliseconds:N0} ms, last GC gen{info.Generation} promoted {info.PromotedBytes / 1024:N0} KB, gen0 budget ~{info.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB; lock contentions {Monitor.LockContentionCount:N0} so far");
-            }
 
-            if (Verbose)
-            {
                 // Notify p99 by tenth of the calls (in start order): the curve of latency against the backlog.
                 var tenths = Enumerable.Range(0, 10).Select(t =>
                 {
@@ -176,9 +173,9 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     /// A host as an application builds it: <c>AddConductor().AddEnsembles()</c>, the receiver allowed, the same
     /// concurrency toward it as the bare loop has; <paramref name="store"/> picks the store (nothing: the default SQLite).
     /// </summary>
-    internal static IHost BuildHost(Uri receiver, int senders, string contentRoot, Action<ConductorBuilder> store)
+    internal static IHost BuildHost(Uri receiver, int senders, string contentRoot, Action<ConductorBuilder> store, bool hostDefaults = false)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = contentRoot, DisableDefaults = !HostDefaults });
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = contentRoot, DisableDefaults = !hostDefaults });
         builder.Logging.ClearProviders();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {

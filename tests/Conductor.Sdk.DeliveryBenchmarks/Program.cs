@@ -140,10 +140,10 @@ if (args.Contains("--durable"))
     // Issue #18: the default SQLite store and PostgreSQL (a cluster started here), through the generated Notify API,
     // against the bare signed loop; rounds alternate so that drift affects each alike.
     var senders = 64;
-    DurableBenchmark.HostDefaults = args.Contains("--host-defaults");
-    await using var durable = new DurableBenchmark(url, senders, () => Volatile.Read(ref received), () => Volatile.Write(ref received, 0)) 
+    await using var durable = new DurableBenchmark(url, senders, () => Volatile.Read(ref received), () => Volatile.Write(ref received, 0))
     {
         FreshHost = args.Contains("--fresh-host"),
+        HostDefaults = args.Contains("--host-defaults"),
         Verbose = args.Contains("--verbose"),
         Callers = args.SkipWhile(a => a != "--callers").Skip(1).Select(a => (int?)int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(),
     };
@@ -171,10 +171,12 @@ if (args.Contains("--durable"))
         var pgRounds = new List<DurableBenchmark.Round>();
         for (var round = 0; round < rounds; round++)
         {
+            // --alloc-profile: the last round of the bare loop and of SQLite.
+            var profiling = profile is not null && round == rounds - 1;
+            if (profiling) profile!.Enabled = true;
             // --only-stores (for profilers): no bare rounds, the ratio column is then meaningless.
-            if (profile is not null && round == rounds - 1) profile.Enabled = true; // --alloc-profile: the last round of each
             bareRounds.Add(args.Contains("--only-stores") ? new DurableBenchmark.Round(1, double.NaN, double.NaN, 0) : await DurableBenchmark.MeasureBare(n, Bare));
-            if (profile is not null && round == rounds - 1)
+            if (profiling)
             {
                 Console.WriteLine("allocations, bare round:");
                 profile.Print(20);
@@ -182,9 +184,9 @@ if (args.Contains("--durable"))
             }
 
             sqliteRounds.Add(await durable.MeasureStore(n, postgres: null));
-            if (profile is not null && round == rounds - 1)
+            if (profiling)
             {
-                profile.Enabled = false;
+                profile!.Enabled = false;
                 Console.WriteLine("allocations, SQLite round:");
                 profile.Print(40);
             }
