@@ -62,6 +62,22 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     public bool Verbose { get; init; }
 
     /// <summary>
+    /// Everything but the HTTP exchange (<c>--noop-channel</c>, diagnostic): the webhook channel is replaced by one that
+    /// succeeds at once, and a round ends when every attempt is recorded instead of received.
+    /// </summary>
+    public bool NoopChannel { get; init; }
+
+    private int _recorded;
+
+    private int Received() => NoopChannel ? Volatile.Read(ref _recorded) : received();
+
+    private void ResetReceived()
+    {
+        if (NoopChannel) Volatile.Write(ref _recorded, 0);
+        else resetReceived();
+    }
+
+    /// <summary>
     /// One round through the generated Notify API: SQLite by default, or PostgreSQL at <paramref name="postgres"/>.
     /// Delivered rows of earlier rounds are purged before the clock starts, through the store's own retention call.
     /// </summary>
@@ -76,7 +92,8 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             {
                 if (postgres is not null) conductor.UsePostgreSql(postgres);
                 if (inMemory) conductor.UseInMemoryStore();
-            }, HostDefaults);
+            }, HostDefaults, NoopChannel);
+            if (NoopChannel) built.Services.GetRequiredService<DeliveryProcessor>().AttemptRecorded += _ => Interlocked.Increment(ref _recorded);
             await built.StartAsync();
             app = (built, root);
             await Send(built.Services.GetRequiredService<BenchOrdersEnsemble>(), Math.Min(count, 2_000), "warm-" + Guid.NewGuid().ToString("N"));
@@ -90,6 +107,9 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             GC.Collect();
             GC.WaitForPendingFinalizers();
             var gc = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration(), GC.GetTotalAllocatedBytes(precise: true));
+            var workItems = ThreadPool.CompletedWorkItemCount;
+            var switches = Verbose ? ProcessCounters.SwitchesByName() : [];
+            var machine = DurableProcesses.MachineCpu();
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var clock = Stopwatch.StartNew();
             var (latencies, notified, backlog) = await Send(ensemble, count, "run-" + Guid.NewGuid().ToString("N"));
@@ -99,6 +119,12 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             {
                 var info = GC.GetGCMemoryInfo(GCKind.Any);
                 Console.WriteLine($"  {key}: {count / elapsed.TotalSeconds:N0}/s, CPU {used.TotalMicroseconds / count:0.0} µs/delivery, allocated {(GC.GetTotalAllocatedBytes(precise: true) - gc.Item5) / count:N0} B/delivery, GCs {GC.CollectionCount(0) - gc.Item1}/{GC.CollectionCount(1) - gc.Item2}/{GC.CollectionCount(2) - gc.Item3}, paused {(GC.GetTotalPauseDuration() - gc.Item4).TotalMilliseconds:N0} ms, last GC gen{info.Generation} promoted {info.PromotedBytes / 1024:N0} KB, gen0 budget ~{info.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB; lock contentions {Monitor.LockContentionCount:N0} so far");
+                // The whole machine (a PostgreSQL server's processes included), in clock ticks of 10 ms (USER_HZ = 100).
+                var after = DurableProcesses.MachineCpu();
+                var busyTicks = after.Total - machine.Total - (after.Idle - machine.Idle);
+                Console.WriteLine($"  {key}: machine CPU {busyTicks * 10_000.0 / count:0.0} µs/delivery, {(double)busyTicks / Math.Max(1, after.Total - machine.Total):P0} busy (this process {used.TotalMicroseconds / count:0.0} µs)");
+                var threads = ProcessCounters.SwitchesByName().Select(t => (t.Key, Delta: t.Value - switches.GetValueOrDefault(t.Key))).Where(t => t.Delta > 0).OrderByDescending(t => t.Delta).ToList();
+                Console.WriteLine($"  {key}: thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - workItems) / count:0.00}/delivery, {(double)threads.Sum(t => t.Delta) / count:0.00} context switches/delivery ({string.Join(", ", threads.Take(5).Select(t => $"{t.Key} {(double)t.Delta / count:0.00}"))})");
 
                 // Notify p99 by tenth of the calls (in start order): the curve of latency against the backlog.
                 var tenths = Enumerable.Range(0, 10).Select(t =>
@@ -153,16 +179,16 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     private async Task<(double[] Latencies, TimeSpan Notified, int Backlog)> Send(BenchOrdersEnsemble ensemble, int count, string prefix)
     {
         var clock = Stopwatch.StartNew();
-        resetReceived();
+        ResetReceived();
         var latencies = await NotifyAll(ensemble, count, prefix, Callers ?? senders);
         var notified = clock.Elapsed;
-        var backlog = count - received();
+        var backlog = count - Received();
 
         // Deliveries leave in the background: the round ends when the receiver has counted every one.
         var deadline = Stopwatch.StartNew();
-        while (received() < count)
+        while (Received() < count)
         {
-            if (deadline.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"only {received()} of {count} deliveries arrived within 5 minutes");
+            if (deadline.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"only {Received()} of {count} deliveries arrived within 5 minutes");
             await Task.Delay(1);
         }
 
@@ -173,7 +199,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
     /// A host as an application builds it: <c>AddConductor().AddEnsembles()</c>, the receiver allowed, the same
     /// concurrency toward it as the bare loop has; <paramref name="store"/> picks the store (nothing: the default SQLite).
     /// </summary>
-    internal static IHost BuildHost(Uri receiver, int senders, string contentRoot, Action<ConductorBuilder> store, bool hostDefaults = false)
+    internal static IHost BuildHost(Uri receiver, int senders, string contentRoot, Action<ConductorBuilder> store, bool hostDefaults = false, bool noopChannel = false)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = contentRoot, DisableDefaults = !hostDefaults });
         builder.Logging.ClearProviders();
@@ -188,6 +214,8 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             o.MaxConcurrentPerEndpoint = senders;
             o.MaxConcurrentDeliveries = senders;
         }).AddEnsembles());
+        // The last registration of a channel wins.
+        if (noopChannel) builder.Services.AddSingleton<Conductor.Sdk.Channels.INotificationChannel, NoopChannel>();
         return builder.Build();
     }
 
@@ -302,7 +330,7 @@ internal static class DurableProcesses
     }
 
     /// <summary>The machine's CPU time counters from /proc/stat (every process: PostgreSQL, the children, this receiver).</summary>
-    private static (long Total, long Idle) MachineCpu()
+    internal static (long Total, long Idle) MachineCpu()
     {
         var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(long.Parse).ToArray();
         return (fields.Sum(), fields[3] + (fields.Length > 4 ? fields[4] : 0));

@@ -145,6 +145,7 @@ if (args.Contains("--durable"))
         FreshHost = args.Contains("--fresh-host"),
         HostDefaults = args.Contains("--host-defaults"),
         Verbose = args.Contains("--verbose"),
+        NoopChannel = args.Contains("--noop-channel"),
         Callers = args.SkipWhile(a => a != "--callers").Skip(1).Select(a => (int?)int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(),
     };
     var cluster = args.Contains("--no-postgresql") ? null : new Conductor.Sdk.Tests.Infrastructure.PostgreSqlCluster();
@@ -160,7 +161,7 @@ if (args.Contains("--durable"))
         for (var round = 0; round < durableWarmup; round++)
         {
             if (!args.Contains("--only-stores")) await DurableBenchmark.MeasureBare(n, Bare);
-            await durable.MeasureStore(n, postgres: null);
+            if (!args.Contains("--no-sqlite")) await durable.MeasureStore(n, postgres: null);
             if (args.Contains("--with-memory")) await durable.MeasureStore(n, postgres: null, inMemory: true);
             if (cluster is not null) await durable.MeasureStore(n, PostgresDatabase());
         }
@@ -183,7 +184,7 @@ if (args.Contains("--durable"))
                 profile.Clear();
             }
 
-            sqliteRounds.Add(await durable.MeasureStore(n, postgres: null));
+            if (!args.Contains("--no-sqlite")) sqliteRounds.Add(await durable.MeasureStore(n, postgres: null));
             if (profiling)
             {
                 profile!.Enabled = false;
@@ -193,7 +194,7 @@ if (args.Contains("--durable"))
 
             if (args.Contains("--with-memory")) memoryRounds.Add(await durable.MeasureStore(n, postgres: null, inMemory: true));
             if (cluster is not null) pgRounds.Add(await durable.MeasureStore(n, PostgresDatabase()));
-            Console.WriteLine($"round {round + 1}: bare {bareRounds[^1].PerSecond:N0}/s, SQLite {sqliteRounds[^1].PerSecond:N0}/s" + (cluster is null ? "" : $", PostgreSQL {pgRounds[^1].PerSecond:N0}/s"));
+            Console.WriteLine($"round {round + 1}: bare {bareRounds[^1].PerSecond:N0}/s, SQLite {(sqliteRounds.Count == 0 ? "-" : sqliteRounds[^1].PerSecond.ToString("N0", CultureInfo.InvariantCulture))}/s" + (cluster is null ? "" : $", PostgreSQL {pgRounds[^1].PerSecond:N0}/s"));
         }
 
         static string Row(string name, List<DurableBenchmark.Round> r, double baseline) => r.Count == 0 ? "" :
@@ -653,7 +654,7 @@ void Settle()
     lastContention = Monitor.LockContentionCount;
     lastWorkItems = ThreadPool.CompletedWorkItemCount;
     lastFaults = MinorFaults();
-    lastSwitchesByName = SwitchesByName();
+    lastSwitchesByName = ProcessCounters.SwitchesByName();
     lastCommitted = GC.GetGCMemoryInfo().TotalCommittedBytes;
 }
 
@@ -682,7 +683,7 @@ Result Report(string name, int count, Measured measured)
         gc += $"; thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - lastWorkItems) / count:0.00}/delivery";
         lastWorkItems = ThreadPool.CompletedWorkItemCount;
         gc += $", {ThreadPool.ThreadCount} threads, {MinorFaults() - lastFaults:N0} page faults, ";
-        var switches = SwitchesByName().Select(t => (t.Key, Delta: t.Value - lastSwitchesByName.GetValueOrDefault(t.Key))).Where(t => t.Delta > 0).OrderByDescending(t => t.Delta).ToList();
+        var switches = ProcessCounters.SwitchesByName().Select(t => (t.Key, Delta: t.Value - lastSwitchesByName.GetValueOrDefault(t.Key))).Where(t => t.Delta > 0).OrderByDescending(t => t.Delta).ToList();
         gc += $"{(double)switches.Sum(t => t.Delta) / count:0.00} context switches/delivery ({string.Join(", ", switches.Take(4).Select(t => $"{t.Key} {(double)t.Delta / count:0.00}"))})";
         gc += $"; last gen{last.Generation} GC: promoted {last.PromotedBytes / 1024:N0} KB, pause {last.PauseDurations[0].TotalMilliseconds:0.0} ms, gen0 budget ~{last.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB, heap {last.HeapSizeBytes / 1024 / 1024:N0} MB, committed {last.TotalCommittedBytes / 1024 / 1024:N0} MB (after the settle: {lastCommitted / 1024 / 1024:N0} MB)";
     }
@@ -705,44 +706,6 @@ static long MinorFaults()
         return 0;
     }
 }
-
-// Context switches of all this process's threads so far (Linux: /proc/self/task/*/status), or 0 elsewhere.
-// Context switches so far per thread of this process, with the thread's name (Linux only).
-static List<(string Name, long Switches)> SwitchesByThread()
-{
-    var result = new List<(string, long)>();
-    try
-    {
-        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
-        {
-            try
-            {
-                long total = 0;
-                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
-                {
-                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
-                    {
-                        total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
-                    }
-                }
-
-                result.Add((File.ReadAllText(Path.Combine(task, "comm")).Trim(), total));
-            }
-            catch (IOException)
-            {
-                // The thread ended meanwhile.
-            }
-        }
-    }
-    catch (IOException)
-    {
-    }
-
-    return result;
-}
-
-static Dictionary<string, long> SwitchesByName() =>
-    SwitchesByThread().GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.Sum(t => t.Switches));
 
 static double Median(IEnumerable<double> values)
 {

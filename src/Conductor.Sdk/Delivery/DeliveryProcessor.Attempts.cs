@@ -148,28 +148,54 @@ public sealed partial class DeliveryProcessor
             return;
         }
 
-        lock (_gate) _writes++;
-        _ = CompleteWriteAsync(write, log);
+        bool pump;
+        lock (_gate)
+        {
+            _writes++;
+            _unrecorded.Enqueue((write, log));
+            pump = !_pumping;
+            _pumping = true;
+        }
+
+        if (pump) _ = PumpWritesAsync();
     }
 
-    private async Task CompleteWriteAsync(ValueTask write, AttemptLog log)
+    /// <summary>
+    /// Waits for the outcome writes in the order they were made, one at a time. A durable store commits them in groups,
+    /// so when the first of a group completes the rest usually have too: the group resumes one continuation here, not
+    /// one per attempt (each of which would be a thread-pool work item).
+    /// </summary>
+    private async Task PumpWritesAsync()
     {
-        try
+        while (true)
         {
-            await write.ConfigureAwait(false);
-            AttemptRecorded?.Invoke(log);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // The outcome was not stored: the lease runs out and the delivery is attempted again.
-            Log.WorkerFailed(_logger, ex);
-        }
-        finally
-        {
+            (ValueTask Write, AttemptLog Log) next;
             lock (_gate)
             {
-                _writes--;
-                IdleIfDoneLocked();
+                if (!_unrecorded.TryDequeue(out next))
+                {
+                    _pumping = false;
+                    return;
+                }
+            }
+
+            try
+            {
+                await next.Write.ConfigureAwait(false);
+                AttemptRecorded?.Invoke(next.Log);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The outcome was not stored: the lease runs out and the delivery is attempted again.
+                Log.WorkerFailed(_logger, ex);
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    _writes--;
+                    IdleIfDoneLocked();
+                }
             }
         }
     }

@@ -36,6 +36,9 @@ public sealed partial class DeliveryProcessor
     private readonly TimeSpan _longestAttempt;
     private int _running;
     private int _writes;
+    // Outcome writes not yet completed, in the order they were made, and whether PumpWritesAsync is waiting on them.
+    private readonly Queue<(ValueTask Write, AttemptLog Log)> _unrecorded = new();
+    private bool _pumping;
     private int _waiting;
     private int _reserved;
 

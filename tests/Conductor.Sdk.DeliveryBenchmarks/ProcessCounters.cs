@@ -1,0 +1,42 @@
+using System.Globalization;
+
+/// <summary>Counters of this process that the harness reports per round (Linux: /proc/self).</summary>
+internal static class ProcessCounters
+{
+    // Context switches so far per thread of this process, with the thread's name (Linux only).
+    public static List<(string Name, long Switches)> SwitchesByThread()
+    {
+        var result = new List<(string, long)>();
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+            {
+                try
+                {
+                    long total = 0;
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                    {
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                        {
+                            total += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+                        }
+                    }
+
+                    result.Add((File.ReadAllText(Path.Combine(task, "comm")).Trim(), total));
+                }
+                catch (IOException)
+                {
+                    // The thread ended meanwhile.
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return result;
+    }
+
+    public static Dictionary<string, long> SwitchesByName() =>
+        SwitchesByThread().GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.Sum(t => t.Switches));
+}
