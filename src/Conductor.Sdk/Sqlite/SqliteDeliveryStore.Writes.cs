@@ -96,9 +96,9 @@ public sealed partial class SqliteDeliveryStore
             {
                 try
                 {
-                    Commit(writes);
+                    var synced = Commit(writes);
                     foreach (var write in writes) Remember(write);
-                    foreach (var write in writes) write.Done.TrySetResult();
+                    foreach (var write in writes) Complete(write, synced);
                 }
                 catch (Exception ex) when (writes.Count > 1 && OneWriteMayBeAtFault(ex))
                 {
@@ -106,9 +106,9 @@ public sealed partial class SqliteDeliveryStore
                     {
                         try
                         {
-                            Commit(new[] { write });
+                            var synced = Commit(new[] { write });
                             Remember(write);
-                            write.Done.TrySetResult();
+                            Complete(write, synced);
                         }
                         catch (Exception single)
                         {
@@ -136,12 +136,20 @@ public sealed partial class SqliteDeliveryStore
     private static bool OneWriteMayBeAtFault(Exception ex) =>
         ex is KeyNotFoundException || (ex is SqliteException sqlite && sqlite.SqliteErrorCode == 19 /* SQLITE_CONSTRAINT */);
 
-    private void Commit(IReadOnlyList<PendingWrite> writes)
+    /// <summary>
+    /// Writes the group in one transaction. Returns true when SQLite itself synced it to disk (<c>synchronous=FULL</c>);
+    /// otherwise its new deliveries wait for <see cref="WalSync"/> before their callers are told they are stored.
+    /// </summary>
+    private bool Commit(IReadOnlyList<PendingWrite> writes)
     {
-        // New deliveries are synced to disk before EnqueueAsync returns (synchronous=FULL). Attempt outcomes use
-        // NORMAL, which survives a process crash but not a power cut: losing one can only make a delivery be sent
-        // again (at-least-once), never lost, and it keeps fsyncs off the delivery path.
-        Synchronous(writes.Any(w => w.Deliveries is not null) ? "FULL" : "NORMAL");
+        // New deliveries are on disk before EnqueueAsync returns. The first group after the file is opened is committed
+        // with synchronous=FULL, so that SQLite syncs the WAL file and, if it just created it, its directory entry. Later
+        // groups commit with NORMAL and the WAL file is then synced by WalSync, on its own thread, before their callers
+        // are completed: the same fsync that FULL makes inside COMMIT, made outside the write lock, so that the next
+        // group's statements run while the disk syncs (pipelined group commit). Attempt outcomes need no sync: losing
+        // one in a power cut can only make a delivery be sent again (at-least-once), never lost.
+        var full = !_walSync.Ready && writes.Any(w => w.Deliveries is not null);
+        Synchronous(full ? "FULL" : "NORMAL");
 
         PrepareCommands();
         using var transaction = _connection.BeginTransaction();
@@ -173,6 +181,15 @@ public sealed partial class SqliteDeliveryStore
         }
 
         transaction.Commit();
+        if (full) _walSync.Ready = true;
+        return full;
+    }
+
+    /// <summary>Completes a committed write: at once, unless it holds new deliveries that SQLite did not sync.</summary>
+    private void Complete(PendingWrite write, bool synced)
+    {
+        if (write.Deliveries is null || synced) write.Done.TrySetResult();
+        else _walSync.Enqueue(write.Done);
     }
 
     private void PrepareCommands()

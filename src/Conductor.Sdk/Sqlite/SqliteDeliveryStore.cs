@@ -5,9 +5,10 @@ using Microsoft.Data.Sqlite;
 namespace Conductor.Sdk.Sqlite;
 
 /// <summary>
-/// A durable <see cref="IDeliveryStore"/> in one SQLite file (WAL, <c>synchronous=FULL</c>): a delivery is on disk
-/// when <see cref="EnqueueAsync(IReadOnlyList{DeliveryRecord}, CancellationToken)"/> completes, and pending ones are attempted again after a restart. Enqueues that
-/// arrive together are written in one transaction (group commit), so the cost of a durable commit is shared.
+/// A durable <see cref="IDeliveryStore"/> in one SQLite file (WAL): a delivery is on disk (its WAL file synced) when
+/// <see cref="EnqueueAsync(IReadOnlyList{DeliveryRecord}, CancellationToken)"/> completes, and pending ones are attempted again after a restart. Enqueues that
+/// arrive together are written in one transaction (group commit), so the cost of a durable commit is shared, and the
+/// WAL file is synced on a thread of its own (<see cref="WalSync"/>) while the next group is written.
 /// Leases are rows' <c>leased_until</c>: a delivery held by a process that died becomes due when its lease ends.
 /// </summary>
 public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IAsyncDisposable, IDisposable
@@ -21,6 +22,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     private SqliteConnection? _reader;
     private readonly Channel<PendingWrite> _pending = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
+    private readonly WalSync _walSync;
     private string _synchronous = "FULL";
 
     // Deliveries this process stored and has not leased yet, by id (guarded by the gate): their first lease here returns
@@ -67,7 +69,16 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
             throw ex is SqliteException sqlite ? Fault(sqlite, "open the store") : ex;
         }
 
+        _walSync = new WalSync(Path + "-wal", ex => new InvalidOperationException(
+            $"The SQLite delivery store {Path} could not sync its WAL file to disk ({ex.Message}): the deliveries of this call are written but " +
+            "might not survive a power cut (they are sent if they do). Check the volume (free space, dmesg, mount state).", ex));
         _flusher = Task.Run(FlushLoopAsync);
+    }
+
+    /// <summary>Runs on the WAL sync thread before each sync of the WAL file (tests hold it there, or make it fail).</summary>
+    internal Action? BeforeWalSync
+    {
+        set => _walSync.BeforeSync = value;
     }
 
     /// <summary>How long a call waits for a write lock held by another connection or process before it fails.</summary>
@@ -289,6 +300,8 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         if (_pending.Writer.TryComplete())
         {
             await _flusher.ConfigureAwait(false);
+            await _walSync.StopAsync().ConfigureAwait(false);
+            _walSync.Dispose();
             _insert?.Dispose();
             _log?.Dispose();
             _update?.Dispose();
