@@ -109,7 +109,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
             var gc = (GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration(), GC.GetTotalAllocatedBytes(precise: true));
             var workItems = ThreadPool.CompletedWorkItemCount;
             var switches = Verbose ? ProcessCounters.SwitchesByName() : [];
-            var machine = DurableProcesses.MachineCpu();
+            var machine = Verbose ? DurableProcesses.MachineCpu() : default;
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var clock = Stopwatch.StartNew();
             var (latencies, notified, backlog) = await Send(ensemble, count, "run-" + Guid.NewGuid().ToString("N"));
@@ -123,8 +123,7 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
                 var after = DurableProcesses.MachineCpu();
                 var busyTicks = after.Total - machine.Total - (after.Idle - machine.Idle);
                 Console.WriteLine($"  {key}: machine CPU {busyTicks * 10_000.0 / count:0.0} µs/delivery, {(double)busyTicks / Math.Max(1, after.Total - machine.Total):P0} busy (this process {used.TotalMicroseconds / count:0.0} µs)");
-                var threads = ProcessCounters.SwitchesByName().Select(t => (t.Key, Delta: t.Value - switches.GetValueOrDefault(t.Key))).Where(t => t.Delta > 0).OrderByDescending(t => t.Delta).ToList();
-                Console.WriteLine($"  {key}: thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - workItems) / count:0.00}/delivery, {(double)threads.Sum(t => t.Delta) / count:0.00} context switches/delivery ({string.Join(", ", threads.Take(5).Select(t => $"{t.Key} {(double)t.Delta / count:0.00}"))})");
+                Console.WriteLine($"  {key}: thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - workItems) / count:0.00}/delivery, {ProcessCounters.SwitchesPerDelivery(switches, count, top: 5)}");
 
                 // Notify p99 by tenth of the calls (in start order): the curve of latency against the backlog.
                 var tenths = Enumerable.Range(0, 10).Select(t =>

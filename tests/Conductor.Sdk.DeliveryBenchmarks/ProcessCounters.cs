@@ -39,4 +39,14 @@ internal static class ProcessCounters
 
     public static Dictionary<string, long> SwitchesByName() =>
         SwitchesByThread().GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.Sum(t => t.Switches));
+
+    /// <summary>
+    /// Context switches per delivery since <paramref name="before"/> (a <see cref="SwitchesByName"/> taken then): the
+    /// total, and the <paramref name="top"/> threads by name that switched most.
+    /// </summary>
+    public static string SwitchesPerDelivery(Dictionary<string, long> before, int count, int top)
+    {
+        var switches = SwitchesByName().Select(t => (t.Key, Delta: t.Value - before.GetValueOrDefault(t.Key))).Where(t => t.Delta > 0).OrderByDescending(t => t.Delta).ToList();
+        return $"{(double)switches.Sum(t => t.Delta) / count:0.00} context switches/delivery ({string.Join(", ", switches.Take(top).Select(t => $"{t.Key} {(double)t.Delta / count:0.00}"))})";
+    }
 }

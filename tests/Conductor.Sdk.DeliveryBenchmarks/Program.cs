@@ -180,7 +180,7 @@ if (args.Contains("--durable"))
             if (profiling)
             {
                 Console.WriteLine("allocations, bare round:");
-                profile.Print(20);
+                profile!.Print(20);
                 profile.Clear();
             }
 
@@ -683,8 +683,7 @@ Result Report(string name, int count, Measured measured)
         gc += $"; thread-pool work items {(double)(ThreadPool.CompletedWorkItemCount - lastWorkItems) / count:0.00}/delivery";
         lastWorkItems = ThreadPool.CompletedWorkItemCount;
         gc += $", {ThreadPool.ThreadCount} threads, {MinorFaults() - lastFaults:N0} page faults, ";
-        var switches = ProcessCounters.SwitchesByName().Select(t => (t.Key, Delta: t.Value - lastSwitchesByName.GetValueOrDefault(t.Key))).Where(t => t.Delta > 0).OrderByDescending(t => t.Delta).ToList();
-        gc += $"{(double)switches.Sum(t => t.Delta) / count:0.00} context switches/delivery ({string.Join(", ", switches.Take(4).Select(t => $"{t.Key} {(double)t.Delta / count:0.00}"))})";
+        gc += ProcessCounters.SwitchesPerDelivery(lastSwitchesByName, count, top: 4);
         gc += $"; last gen{last.Generation} GC: promoted {last.PromotedBytes / 1024:N0} KB, pause {last.PauseDurations[0].TotalMilliseconds:0.0} ms, gen0 budget ~{last.GenerationInfo[0].SizeBeforeBytes / 1024 / 1024:N0} MB, heap {last.HeapSizeBytes / 1024 / 1024:N0} MB, committed {last.TotalCommittedBytes / 1024 / 1024:N0} MB (after the settle: {lastCommitted / 1024 / 1024:N0} MB)";
     }
 

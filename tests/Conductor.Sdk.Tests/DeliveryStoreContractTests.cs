@@ -9,7 +9,7 @@ namespace Conductor.Sdk.Tests;
 /// <summary>The <see cref="IDeliveryStore"/> contract, run against every store.</summary>
 public abstract class DeliveryStoreContractTests : IAsyncLifetime
 {
-    protected static readonly DateTimeOffset T0 = new(2024, 1, 15, 10, 30, 0, TimeSpan.Zero);
+    internal static readonly DateTimeOffset T0 = new(2024, 1, 15, 10, 30, 0, TimeSpan.Zero);
 
     protected IDeliveryStore Store { get; private set; } = null!;
 
@@ -26,7 +26,7 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
         if (Store is IAsyncDisposable disposable) await disposable.DisposeAsync();
     }
 
-    protected static DeliveryRecord Record(string id, DateTimeOffset? due = null, string endpoint = "https://a.example.com", int maxAttempts = 4, string ensemble = "orders", string @event = "execution.completed") =>
+    internal static DeliveryRecord Record(string id, DateTimeOffset? due = null, string endpoint = "https://a.example.com", int maxAttempts = 4, string ensemble = "orders", string @event = "execution.completed") =>
         new(id, ensemble, @event, ensemble + "#0", "webhook", endpoint, Encoding.UTF8.GetBytes($"{{\"id\":\"{id}\"}}"), T0, due ?? T0, DeliveryStatus.Pending, 0, maxAttempts);
 
     private static AttemptLog Attempt(string id, int number, AttemptOutcome outcome, int? status, DateTimeOffset? next) =>

@@ -1,4 +1,3 @@
-using System.Text;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Sqlite;
@@ -16,12 +15,11 @@ namespace Conductor.Sdk.Tests;
 /// </summary>
 public sealed class SqliteWalSyncTests : IDisposable
 {
-    private static readonly DateTimeOffset T0 = new(2024, 1, 15, 10, 30, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset T0 = DeliveryStoreContractTests.T0;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
     private readonly TempDirectory _directory = new("conductor-walsync");
 
-    private static DeliveryRecord Record(string id) =>
-        new(id, "orders", "execution.completed", "orders#0", "webhook", "https://a.example.com", Encoding.UTF8.GetBytes($"{{\"id\":\"{id}\"}}"), T0, T0, DeliveryStatus.Pending, 0, 4);
+    private static DeliveryRecord Record(string id) => DeliveryStoreContractTests.Record(id);
 
     [Fact]
     public async Task New_deliveries_are_acknowledged_only_after_the_WAL_file_is_synced_and_the_writer_goes_on_meanwhile()

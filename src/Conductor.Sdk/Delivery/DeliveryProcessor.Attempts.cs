@@ -24,8 +24,8 @@ public sealed partial class DeliveryProcessor
         if (notification is null || !_channels.TryGetValue(delivery.Channel, out var channel))
         {
             Log.UnknownNotification(_logger, delivery.Id, delivery.NotificationKey);
-            await RecordAsync(delivery, notification, new AttemptLog(delivery.Id, delivery.Attempts + 1, now, TimeSpan.Zero, AttemptOutcome.Permanent, null,
-                AttemptErrorKind.Provider, $"notification {delivery.NotificationKey} or its '{delivery.Channel}' channel is not registered", null), cancellationToken).ConfigureAwait(false);
+            Record(delivery, new AttemptLog(delivery.Id, delivery.Attempts + 1, now, TimeSpan.Zero, AttemptOutcome.Permanent, null,
+                AttemptErrorKind.Provider, $"notification {delivery.NotificationKey} or its '{delivery.Channel}' channel is not registered", null));
             return;
         }
 
@@ -97,7 +97,7 @@ public sealed partial class DeliveryProcessor
         _telemetry.AttemptDuration.Record(duration.TotalMilliseconds,
             new KeyValuePair<string, object?>("conductor.channel", delivery.Channel),
             new KeyValuePair<string, object?>("conductor.outcome", OutcomeNames[(int)result.Outcome]));
-        await RecordAsync(delivery, notification, log, cancellationToken).ConfigureAwait(false);
+        Record(delivery, log);
     }
 
     /// <summary>The channel call inside the isolation pipeline, as an outcome (pooled: one per attempt in flight).</summary>
@@ -114,7 +114,8 @@ public sealed partial class DeliveryProcessor
         }
     }
 
-    private async Task RecordAsync(DeliveryRecord delivery, NotificationDefinition? notification, AttemptLog log, CancellationToken cancellationToken)
+    /// <summary>Counts and logs the attempt's outcome and hands it to the store; the slot does not wait for the write.</summary>
+    private void Record(DeliveryRecord delivery, AttemptLog log)
     {
         DeliveryStatus next;
         var tag = new KeyValuePair<string, object?>("conductor.channel", delivery.Channel);
