@@ -8,7 +8,8 @@ namespace Conductor.Sdk.PostgreSql;
 /// <summary>
 /// A <see cref="IDeliveryStore"/> in PostgreSQL, shared by several processes: leasing uses
 /// <c>FOR UPDATE SKIP LOCKED</c>, so two workers never take the same delivery, and a lease that runs out (a
-/// crashed process) makes the delivery due again. Enqueues of one process are grouped into one transaction.
+/// crashed process) makes the delivery due again. Enqueues of one process are grouped: each of two writers stores what
+/// waits with one <c>COPY</c> on a connection it keeps while work keeps coming; outcomes likewise, one transaction per group.
 /// The schema is created or migrated when the store is first used.
 /// </summary>
 public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IAsyncDisposable
@@ -16,7 +17,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error, trace_parent";
     private readonly NpgsqlDataSource _source;
     private readonly Channel<(IReadOnlyList<DeliveryRecord> Deliveries, long? LeaseUntil, TaskCompletionSource Done)> _pending =
-        Channel.CreateUnbounded<(IReadOnlyList<DeliveryRecord>, long?, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
+        Channel.CreateUnbounded<(IReadOnlyList<DeliveryRecord>, long?, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = false });
     private readonly Task _flusher;
     private readonly Channel<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> _outcomes =
         Channel.CreateUnbounded<(AttemptLog, DeliveryStatus, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = true });
@@ -24,6 +25,10 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     private readonly object _schemaGate = new();
     // Where the store is, to check that an application's transaction is on the same database (parsed once).
     private readonly NpgsqlConnectionStringBuilder _settings;
+    // The payload of this store's own announcements: its listener skips them, since this process already knows what it
+    // stored (DeliveryProcessor.Stored). Waking it would tell the processor that its view of the store is no longer
+    // whole, so that new deliveries would be stored unleased and leased back with a query, each announced again.
+    private readonly string _announcement = Guid.NewGuid().ToString("N");
     private Task? _schema;
 
     /// <summary>Creates a store on <paramref name="connectionString"/>.</summary>
@@ -32,7 +37,9 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _source = NpgsqlDataSource.Create(connectionString);
         _settings = new NpgsqlConnectionStringBuilder(connectionString);
-        _flusher = Task.Run(FlushLoopAsync);
+        // Two writers: while one group commits, the next is written on the other connection (PostgreSQL flushes their
+        // commits together), so a Notify waits for about one group instead of the rest of the one before it as well.
+        _flusher = Task.WhenAll(Task.Run(FlushLoopAsync), Task.Run(FlushLoopAsync));
         _outcomeFlusher = Task.Run(OutcomeLoopAsync);
     }
 
@@ -162,21 +169,50 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     {
         var reader = _pending.Reader;
         var batches = new List<(IReadOnlyList<DeliveryRecord> Deliveries, long? LeaseUntil, TaskCompletionSource Done)>();
+        var writer = new HeldConnection(this);
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batches.Clear();
             while (batches.Count < 1024 && reader.TryRead(out var batch)) batches.Add(batch);
             try
             {
-                await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
+                var connection = await writer.GetAsync().ConfigureAwait(false);
                 await CopyAsync(connection, batches.SelectMany(b => b.Deliveries.Select(d => (d, b.LeaseUntil))), CancellationToken.None).ConfigureAwait(false);
                 foreach (var (_, _, done) in batches) done.TrySetResult();
                 // Deliveries leased by the process that stored them concern no other worker: announced only when some are not.
-                if (batches.Exists(b => b.LeaseUntil is null)) await AnnounceAsync(connection, null).ConfigureAwait(false);
+                if (batches.Exists(b => b.LeaseUntil is null)) await AnnounceAsync(connection, null, _announcement).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
+                await writer.DropAsync().ConfigureAwait(false);
                 foreach (var (_, _, done) in batches) done.TrySetException(new InvalidOperationException($"Deliveries could not be stored in PostgreSQL: {ex.Message}", ex));
+            }
+
+            await writer.ReleaseIfIdleAsync(reader).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The connection of a writer loop, kept from one group to the next while more groups wait (no pool round, no
+    /// session reset between them) and given back to the pool when the loop runs out of work or a group fails.
+    /// </summary>
+    private sealed class HeldConnection(PostgreSqlDeliveryStore store)
+    {
+        private NpgsqlConnection? _connection;
+
+        public async ValueTask<NpgsqlConnection> GetAsync() => _connection ??= await store.OpenAsync(CancellationToken.None).ConfigureAwait(false);
+
+        public async ValueTask ReleaseIfIdleAsync<T>(ChannelReader<T> work)
+        {
+            if (!work.TryPeek(out _)) await DropAsync().ConfigureAwait(false);
+        }
+
+        public async ValueTask DropAsync()
+        {
+            if (_connection is { } connection)
+            {
+                _connection = null;
+                await connection.DisposeAsync().ConfigureAwait(false);
             }
         }
     }
@@ -215,15 +251,18 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     /// <summary>The channel on which new deliveries are announced (<c>NOTIFY</c>), so that every worker wakes at once.</summary>
     public const string NotificationChannel = "conductor_deliveries";
 
-    private static async Task AnnounceAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction)
+    /// <summary>Announces new deliveries; <paramref name="payload"/> is this store's own tag, or empty for every listener.</summary>
+    private static async Task AnnounceAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string payload)
     {
-        await using var command = new NpgsqlCommand($"SELECT pg_notify('{NotificationChannel}', '')", connection, transaction);
+        await using var command = new NpgsqlCommand($"SELECT pg_notify('{NotificationChannel}', @payload)", connection, transaction);
+        command.Parameters.AddWithValue("payload", payload);
         await command.ExecuteNonQueryAsync().ConfigureAwait(false);
     }
 
     /// <summary>
     /// Listens for new deliveries stored by any process (including with an application's transaction, once it commits)
     /// and calls <paramref name="stored"/> for each announcement, until <paramref name="cancellationToken"/> is cancelled.
+    /// What this store stored itself without a transaction is not announced to it: its process knows already.
     /// A lost connection is opened again a second later; <paramref name="stored"/> is also called after each (re)connect,
     /// for what was committed while nobody listened.
     /// </summary>
@@ -236,7 +275,10 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
             try
             {
                 await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-                connection.Notification += (_, _) => stored();
+                connection.Notification += (_, e) =>
+                {
+                    if (e.Payload != _announcement) stored();
+                };
                 await using (var listen = new NpgsqlCommand($"LISTEN {NotificationChannel}", connection))
                 {
                     await listen.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -288,8 +330,9 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         try
         {
             await CopyAsync(connection, deliveries.Select(d => (d, (long?)null)), cancellationToken).ConfigureAwait(false);
-            // Delivered to listeners when the application commits, and never if it rolls back.
-            await AnnounceAsync(connection, (NpgsqlTransaction)transaction).ConfigureAwait(false);
+            // Delivered to listeners when the application commits, and never if it rolls back; to this store's own
+            // listener too (untagged), so that this process sends the rows as soon as they are committed.
+            await AnnounceAsync(connection, (NpgsqlTransaction)transaction, "").ConfigureAwait(false);
         }
         catch (PostgresException ex)
         {
@@ -389,22 +432,25 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     {
         var reader = _outcomes.Reader;
         var group = new List<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)>();
+        var writer = new HeldConnection(this);
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             group.Clear();
             while (group.Count < 1024 && reader.TryRead(out var outcome)) group.Add(outcome);
             try
             {
-                await RecordManyAsync(group).ConfigureAwait(false);
+                await RecordManyAsync(await writer.GetAsync().ConfigureAwait(false), group).ConfigureAwait(false);
                 foreach (var (_, _, done) in group) done.TrySetResult();
             }
             catch (Exception) when (group.Count > 1)
             {
+                await writer.DropAsync().ConfigureAwait(false);
                 foreach (var (attempt, next, done) in group)
                 {
                     try
                     {
-                        await RecordManyAsync([(attempt, next, done)]).ConfigureAwait(false);
+                        await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
+                        await RecordManyAsync(connection, [(attempt, next, done)]).ConfigureAwait(false);
                         done.TrySetResult();
                     }
                     catch (Exception ex)
@@ -415,19 +461,21 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
             }
             catch (Exception ex)
             {
+                await writer.DropAsync().ConfigureAwait(false);
                 foreach (var (_, _, done) in group) done.TrySetException(ex);
             }
+
+            await writer.ReleaseIfIdleAsync(reader).ConfigureAwait(false);
         }
     }
 
-    private async Task RecordManyAsync(List<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> group)
+    private static async Task RecordManyAsync(NpgsqlConnection connection, List<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> group)
     {
         var ids = group.Select(g => g.Attempt.DeliveryId).ToArray();
         var codes = group.Select(g => g.Attempt.StatusCode).ToArray();
         var kinds = group.Select(g => (int)g.Attempt.ErrorKind).ToArray();
         var errors = group.Select(g => g.Attempt.Error).ToArray();
         var nextDue = group.Select(g => g.Attempt.NextDueAt?.UtcTicks).ToArray();
-        await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
         await using var batch = new NpgsqlBatch(connection)
         {
             BatchCommands =
@@ -462,6 +510,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
                 },
             },
         };
+        // Prepared once per connection (Npgsql keeps it with the physical connection): no parse or plan per group.
+        await batch.PrepareAsync().ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
         batch.Transaction = transaction;
         await batch.ExecuteNonQueryAsync().ConfigureAwait(false);

@@ -104,6 +104,39 @@ public sealed class HandoffTests
         Assert.Equal(late, sent[^1]);
     }
 
+    /// <summary>
+    /// A Notify made while the processor's view of the store is not whole (here: a signal that another process stored
+    /// something, and the worker's query for it is still running) waits for that query's result and is then handed over.
+    /// Stored unleased, it would flag its endpoint again and need one more query, and under steady load, with queries
+    /// that take milliseconds, every Notify would (issue #18: with PostgreSQL most deliveries went that way).
+    /// </summary>
+    [Fact]
+    public async Task A_Notify_made_while_the_worker_queries_the_store_waits_for_the_result_and_is_handed_over()
+    {
+        await using var receiver = await Receiver.StartAsync(Reply.Status(200));
+        await using var harness = await Harness.StartAsync(Orders(receiver));
+        var (store, pipeline) = (harness.Store, harness.Pipeline);
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref store.HoldLeases, hold);
+        var leases = Volatile.Read(ref store.Leases);
+        pipeline.Services.GetRequiredService<DeliverySignal>().Notify();
+        await WaitUntilAsync(() => Volatile.Read(ref store.Leases) > leases);
+
+        var notify = pipeline.CompletedAsync(id: "exec-during-query").AsTask();
+        await WaitUntilAsync(() => pipeline.Processor.WaitingForLease);
+        Assert.False(notify.IsCompleted);
+        Assert.Equal(0, Volatile.Read(ref store.PlainEnqueues));
+        Assert.Equal(0, Volatile.Read(ref store.LeasedEnqueues));
+
+        hold.SetResult();
+        var id = (await notify).DeliveryIds.Single();
+        await receiver.WaitForAsync(1);
+        Assert.Equal(1, Volatile.Read(ref store.LeasedEnqueues));
+        Assert.Equal(0, Volatile.Read(ref store.PlainEnqueues));
+        Assert.Equal(0, UnleasedPending(harness.File));
+        Assert.Equal(id, receiver.Requests.Single().Header("X-Conductor-Delivery-Id"));
+    }
+
     private static WebhookNotificationDefinition[] Orders(Receiver receiver, TimeSpan? timeout = null) =>
         new[] { new WebhookNotificationDefinition("orders", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { "s" }, retries: 0, timeout: timeout ?? TimeSpan.FromSeconds(10)) };
 
@@ -142,6 +175,8 @@ public sealed class HandoffTests
     private sealed class CountingStore(SqliteDeliveryStore inner) : DelegatingStore(inner), ILeasingDeliveryStore, IAsyncDisposable
     {
         public int Leases, NextDues, LeasedEnqueues, PlainEnqueues;
+        // When set, lease queries wait for it (a query in flight).
+        public TaskCompletionSource? HoldLeases;
 
         public ValueTask EnqueueLeasedAsync(IReadOnlyList<DeliveryRecord> deliveries, DateTimeOffset leaseUntil, CancellationToken cancellationToken = default)
         {
@@ -155,10 +190,11 @@ public sealed class HandoffTests
             return base.EnqueueAsync(deliveries, cancellationToken);
         }
 
-        public override ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
+        public override async ValueTask<IReadOnlyList<DeliveryRecord>> LeaseDueAsync(DateTimeOffset now, int max, DateTimeOffset leaseUntil, IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)
         {
             Interlocked.Increment(ref Leases);
-            return base.LeaseDueAsync(now, max, leaseUntil, skipEndpoints, cancellationToken);
+            if (Volatile.Read(ref HoldLeases) is { } hold) await hold.Task;
+            return await base.LeaseDueAsync(now, max, leaseUntil, skipEndpoints, cancellationToken);
         }
 
         public override ValueTask<DateTimeOffset?> NextDueAsync(IReadOnlyCollection<string>? skipEndpoints = null, CancellationToken cancellationToken = default)

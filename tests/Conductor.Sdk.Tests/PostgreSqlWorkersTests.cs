@@ -143,4 +143,51 @@ public sealed class PostgreSqlWorkersTests(PostgreSqlCluster cluster)
             await host.StopAsync();
         }
     }
+    /// <summary>
+    /// A store's listener is not told of what that store stored itself (its process knows), but is of what another
+    /// store stored and of what an application's transaction committed through the store itself (issue #18: its own
+    /// announcements told the processor that its view of the store was not whole, so it stopped handing deliveries over).
+    /// </summary>
+    [Fact]
+    public async Task A_stores_listener_skips_its_own_announcements_but_hears_other_stores_and_enlisted_commits()
+    {
+        var connection = cluster.CreateDatabase();
+        await using var store = new PostgreSqlDeliveryStore(connection);
+        await using var other = new PostgreSqlDeliveryStore(connection);
+        var heard = 0;
+        using var stop = new CancellationTokenSource();
+        var listening = store.ListenAsync(() => Interlocked.Increment(ref heard), TimeProvider.System, stop.Token);
+        // Called once as it starts listening (for what was stored while nobody listened).
+        await WaitUntilAsync(() => Volatile.Read(ref heard) >= 1);
+
+        var now = DateTimeOffset.UtcNow;
+        DeliveryRecord Record(string id) => new(id, "shared", EventNames.ExecutionCompleted, "shared#0", "webhook", "http://127.0.0.1:9/hooks",
+            Encoding.UTF8.GetBytes("{}"), now, now, DeliveryStatus.Pending, 0, 4);
+        // Announcements reach a listener in commit order, so once the last one is heard every earlier one has been seen.
+        await store.EnqueueAsync(new[] { Record("dlv_own") });
+        await other.EnqueueAsync(new[] { Record("dlv_other_1") });
+        await using (var data = Npgsql.NpgsqlDataSource.Create(connection))
+        await using (var application = await data.OpenConnectionAsync())
+        await using (var transaction = await application.BeginTransactionAsync())
+        {
+            await store.EnqueueAsync(new[] { Record("dlv_enlisted") }, transaction);
+            await transaction.CommitAsync();
+        }
+
+        await other.EnqueueAsync(new[] { Record("dlv_other_2") });
+        await WaitUntilAsync(() => Volatile.Read(ref heard) >= 4);
+        Assert.Equal(4, Volatile.Read(ref heard));
+        await stop.CancelAsync();
+        await listening;
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("the condition did not hold within 10 s");
+            await Task.Delay(10);
+        }
+    }
 }

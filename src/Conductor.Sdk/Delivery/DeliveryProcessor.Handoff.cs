@@ -33,6 +33,9 @@ public sealed partial class DeliveryProcessor
     private long _quietGeneration = -1;
     // Due times of this process's own retries and postponements that no complete query has passed yet.
     private readonly PriorityQueue<DateTimeOffset, DateTimeOffset> _ownDues = new();
+    // Notify calls refused the handoff only because this process's view of the store was not whole: they wait for the
+    // next lease query's result (or the worker's next look that makes none) and ask once more (see TryReserve).
+    private TaskCompletionSource? _reserveWaiters;
 
     /// <summary>Called by the worker when it starts: new deliveries may now be handed over as they are stored.</summary>
     internal void StartHandoffs(CancellationToken stoppingToken)
@@ -48,36 +51,79 @@ public sealed partial class DeliveryProcessor
     internal void StopHandoffs()
     {
         lock (_gate) _handoff = false;
+        ReleaseReserveWaiters();
+    }
+
+    /// <summary>True while a Notify call waits for the worker's next look at the store (tests).</summary>
+    internal bool WaitingForLease
+    {
+        get
+        {
+            lock (_gate) return _reserveWaiters is not null;
+        }
+    }
+
+    /// <summary>The worker has looked at the store: Notify calls waiting in <see cref="TryReserve"/> ask again.</summary>
+    private void ReleaseReserveWaiters()
+    {
+        TaskCompletionSource? waiters;
+        lock (_gate)
+        {
+            waiters = _reserveWaiters;
+            _reserveWaiters = null;
+        }
+
+        waiters?.TrySetResult();
     }
 
     /// <summary>
     /// Reserves room for <paramref name="records"/> (all or none) in their endpoints' slots and queues, and returns the
     /// lease to store them with, or null when they should be stored for the worker to lease: no worker runs, the
     /// processor's view of the store is not whole, an endpoint has a backlog in the store or would fill its queue.
+    /// <para>
+    /// When the only obstacle is the view of the store (not whole, or a backlog flag), <paramref name="nextLease"/> is
+    /// completed when the worker has next looked at the store (the worker is woken for it): a lease that finds the store
+    /// drained clears the flags, so the caller waits for it and asks once more. Otherwise, under steady load, every
+    /// delivery stored while the worker queries would be stored unleased, flag its endpoint again and need another
+    /// query, and the handoff would never come back (with PostgreSQL, whose queries take milliseconds, it did not).
+    /// </para>
     /// </summary>
-    internal DateTimeOffset? TryReserve(ReadOnlySpan<DeliveryRecord> records)
+    internal DateTimeOffset? TryReserve(ReadOnlySpan<DeliveryRecord> records, out Task? nextLease)
     {
+        nextLease = null;
         lock (_gate)
         {
-            if (!_handoff || _signal.Generation != _knownGeneration) return null;
+            if (!_handoff) return null;
             if (_running + _waiting + _reserved + records.Length + _options.BatchSize > _options.MaxConcurrentDeliveries + _options.MaxQueuedTotal) return null;
+            var unknown = _signal.Generation != _knownGeneration;
             for (var i = 0; i < records.Length; i++)
             {
                 var slots = EndpointState(records[i].Endpoint);
                 slots.Reserved++;
-                if (slots.Backlog != 0 || IsSaturated(slots) ||
+                if (IsSaturated(slots) ||
                     slots.Running + slots.Waiting.Count + slots.Reserved + _options.BatchSize > _options.MaxConcurrentPerEndpoint + _options.MaxQueuedPerEndpoint)
                 {
                     for (var j = 0; j <= i; j++) _endpoints[records[j].Endpoint].Reserved--;
                     return null;
                 }
+
+                unknown |= slots.Backlog != 0;
             }
 
-            _reserved += records.Length;
-            foreach (var record in records) UpdateSaturation(_endpoints[record.Endpoint]);
-            MarkBusy();
-            return _time.GetUtcNow() + _options.LeaseDuration;
+            if (!unknown)
+            {
+                _reserved += records.Length;
+                foreach (var record in records) UpdateSaturation(_endpoints[record.Endpoint]);
+                MarkBusy();
+                return _time.GetUtcNow() + _options.LeaseDuration;
+            }
+
+            foreach (var record in records) _endpoints[record.Endpoint].Reserved--;
+            nextLease = (_reserveWaiters ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
         }
+
+        _signal.Wake();
+        return null;
     }
 
     /// <summary>Admits reserved deliveries once they are stored: each starts at once or waits in its endpoint's queue.</summary>

@@ -150,6 +150,8 @@ public sealed partial class DeliveryProcessor
                     if (leased.Count < capacity) LeasedAllLocked(busy, stamp, generation);
                 }
 
+                ReleaseReserveWaiters();
+
                 foreach (var delivery in toStart) Launch(delivery, cancellationToken);
                 // Hand back, due as before, what did not fit: its endpoint is now busy, so the next lease skips it.
                 foreach (var delivery in overflow)
@@ -165,6 +167,7 @@ public sealed partial class DeliveryProcessor
         finally
         {
             _leaseGate.Release();
+            ReleaseReserveWaiters();
         }
     }
 

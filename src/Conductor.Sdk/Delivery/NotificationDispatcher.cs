@@ -142,7 +142,7 @@ public sealed class NotificationDispatcher
             // The rows become visible when the application commits, which no event announces: the worker polls briefly.
             _signal.NotifyEnlisted(_time.GetUtcNow());
         }
-        else if (_store is ILeasingDeliveryStore leasing && _signal.Processor is { } processor && processor.TryReserve(records) is { } leaseUntil)
+        else if (_store is ILeasingDeliveryStore leasing && _signal.Processor is { } processor && await ReserveAsync(processor, records, cancellationToken).ConfigureAwait(false) is { } leaseUntil)
         {
             // The worker has room for them: stored already leased to this process, and started without a lease query.
             try
@@ -169,6 +169,15 @@ public sealed class NotificationDispatcher
         _signal.Processor?.Stored(records);
         _signal.NotifyStored(records);
         return Ids(records);
+    }
+
+    /// <summary>Room for the handoff, if the worker has it: asked again once after a lease query in flight has finished.</summary>
+    private static async ValueTask<DateTimeOffset?> ReserveAsync(DeliveryProcessor processor, DeliveryRecord[] records, CancellationToken cancellationToken)
+    {
+        if (processor.TryReserve(records, out var leaseInFlight) is { } leaseUntil) return leaseUntil;
+        if (leaseInFlight is null) return null;
+        await leaseInFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return processor.TryReserve(records, out _);
     }
 
     private void Counted(int count, string eventName, string ensemble)
