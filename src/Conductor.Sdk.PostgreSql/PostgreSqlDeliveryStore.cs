@@ -423,10 +423,10 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     }
 
     /// <summary>
-    /// Writes the outcomes waiting at the time in one transaction (one commit, two statements over arrays; a single outcome
-    /// takes the same path) and then
-    /// completes them all. If the group fails (an id that is not stored), each is written alone, so that only its own
-    /// caller gets the error.
+    /// Writes the outcomes waiting at the time with one statement over arrays (one round trip, one commit; a single
+    /// outcome takes the same path) and then completes them. An outcome whose delivery is not stored writes nothing and
+    /// fails only its own caller. If the statement fails, each outcome is written alone, so that only its own caller
+    /// gets the error.
     /// </summary>
     private async Task OutcomeLoopAsync()
     {
@@ -439,23 +439,27 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
             while (group.Count < 1024 && reader.TryRead(out var outcome)) group.Add(outcome);
             try
             {
-                await RecordManyAsync(await writer.GetAsync().ConfigureAwait(false), group).ConfigureAwait(false);
-                foreach (var (_, _, done) in group) done.TrySetResult();
+                var stored = await RecordManyAsync(await writer.GetAsync().ConfigureAwait(false), group).ConfigureAwait(false);
+                foreach (var (attempt, _, done) in group)
+                {
+                    if (stored.Contains(attempt.DeliveryId)) done.TrySetResult();
+                    else done.TrySetException(new KeyNotFoundException($"No delivery with id '{attempt.DeliveryId}' is stored."));
+                }
             }
             catch (Exception) when (group.Count > 1)
             {
                 await writer.DropAsync().ConfigureAwait(false);
-                foreach (var (attempt, next, done) in group)
+                foreach (var item in group)
                 {
                     try
                     {
                         await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
-                        await RecordManyAsync(connection, [(attempt, next, done)]).ConfigureAwait(false);
-                        done.TrySetResult();
+                        if ((await RecordManyAsync(connection, [item]).ConfigureAwait(false)).Count == 1) item.Done.TrySetResult();
+                        else item.Done.TrySetException(new KeyNotFoundException($"No delivery with id '{item.Attempt.DeliveryId}' is stored."));
                     }
                     catch (Exception ex)
                     {
-                        done.TrySetException(ex);
+                        item.Done.TrySetException(ex);
                     }
                 }
             }
@@ -469,57 +473,46 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         }
     }
 
-    private static async Task RecordManyAsync(NpgsqlConnection connection, List<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> group)
+    /// <summary>
+    /// The outcomes of a group in one statement (its own transaction): each stored delivery's row is updated and its
+    /// attempt logged; returns the ids of the deliveries that were stored (the others wrote nothing).
+    /// </summary>
+    internal const string RecordOutcomesSql = """
+        WITH v AS (
+            SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::integer[], $6::integer[], $7::integer[], $8::text[], $9::bigint[], $10::integer[])
+                AS v(id, number, started_at, duration_ticks, outcome, status_code, error_kind, error, next_due_at, status)),
+        u AS (
+            UPDATE conductor_deliveries AS d SET status = v.status, attempts = d.attempts + 1, due_at = COALESCE(v.next_due_at, d.due_at),
+                last_status_code = v.status_code, last_error_kind = v.error_kind, last_error = v.error, leased_until = NULL
+            FROM v WHERE d.id = v.id
+            RETURNING d.id),
+        a AS (
+            INSERT INTO conductor_attempts
+            SELECT v.id, v.number, v.started_at, v.duration_ticks, v.outcome, v.status_code, v.error_kind, v.error, v.next_due_at FROM v JOIN u ON u.id = v.id
+            ON CONFLICT (delivery_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ticks = EXCLUDED.duration_ticks,
+                outcome = EXCLUDED.outcome, status_code = EXCLUDED.status_code, error_kind = EXCLUDED.error_kind, error = EXCLUDED.error, next_due_at = EXCLUDED.next_due_at)
+        SELECT id FROM u
+        """;
+
+    private static async Task<HashSet<string>> RecordManyAsync(NpgsqlConnection connection, List<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> group)
     {
-        var ids = group.Select(g => g.Attempt.DeliveryId).ToArray();
-        var codes = group.Select(g => g.Attempt.StatusCode).ToArray();
-        var kinds = group.Select(g => (int)g.Attempt.ErrorKind).ToArray();
-        var errors = group.Select(g => g.Attempt.Error).ToArray();
-        var nextDue = group.Select(g => g.Attempt.NextDueAt?.UtcTicks).ToArray();
-        await using var batch = new NpgsqlBatch(connection)
+        await using var command = new NpgsqlCommand(RecordOutcomesSql, connection)
         {
-            BatchCommands =
+            Parameters =
             {
-                new NpgsqlBatchCommand("""
-                    INSERT INTO conductor_attempts
-                    SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::bigint[], $5::integer[], $6::integer[], $7::integer[], $8::text[], $9::bigint[])
-                    ON CONFLICT (delivery_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ticks = EXCLUDED.duration_ticks,
-                        outcome = EXCLUDED.outcome, status_code = EXCLUDED.status_code, error_kind = EXCLUDED.error_kind, error = EXCLUDED.error, next_due_at = EXCLUDED.next_due_at
-                    """)
-                {
-                    Parameters =
-                    {
-                        new() { Value = ids }, new() { Value = group.Select(g => g.Attempt.Number).ToArray() },
-                        new() { Value = group.Select(g => g.Attempt.StartedAt.UtcTicks).ToArray() }, new() { Value = group.Select(g => g.Attempt.Duration.Ticks).ToArray() },
-                        new() { Value = group.Select(g => (int)g.Attempt.Outcome).ToArray() }, new() { Value = codes }, new() { Value = kinds }, new() { Value = errors },
-                        new() { Value = nextDue },
-                    },
-                },
-                new NpgsqlBatchCommand("""
-                    UPDATE conductor_deliveries AS d SET status = v.status, attempts = d.attempts + 1, due_at = COALESCE(v.next, d.due_at),
-                        last_status_code = v.code, last_error_kind = v.kind, last_error = v.error, leased_until = NULL
-                    FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::integer[], $5::integer[], $6::text[]) AS v(id, status, next, code, kind, error)
-                    WHERE d.id = v.id
-                    """)
-                {
-                    Parameters =
-                    {
-                        new() { Value = ids }, new() { Value = group.Select(g => (int)g.Next).ToArray() }, new() { Value = nextDue },
-                        new() { Value = codes }, new() { Value = kinds }, new() { Value = errors },
-                    },
-                },
+                new() { Value = group.Select(g => g.Attempt.DeliveryId).ToArray() }, new() { Value = group.Select(g => g.Attempt.Number).ToArray() },
+                new() { Value = group.Select(g => g.Attempt.StartedAt.UtcTicks).ToArray() }, new() { Value = group.Select(g => g.Attempt.Duration.Ticks).ToArray() },
+                new() { Value = group.Select(g => (int)g.Attempt.Outcome).ToArray() }, new() { Value = group.Select(g => g.Attempt.StatusCode).ToArray() },
+                new() { Value = group.Select(g => (int)g.Attempt.ErrorKind).ToArray() }, new() { Value = group.Select(g => g.Attempt.Error).ToArray() },
+                new() { Value = group.Select(g => g.Attempt.NextDueAt?.UtcTicks).ToArray() }, new() { Value = group.Select(g => (int)g.Next).ToArray() },
             },
         };
         // Prepared once per connection (Npgsql keeps it with the physical connection): no parse or plan per group.
-        await batch.PrepareAsync().ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
-        batch.Transaction = transaction;
-        await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
-        if (batch.BatchCommands[1].RecordsAffected != group.Count)
-        {
-            throw new KeyNotFoundException(group.Count == 1 ? $"No delivery with id '{ids[0]}' is stored." : "An attempt names a delivery that is not stored.");
-        }
-        await transaction.CommitAsync().ConfigureAwait(false);
+        await command.PrepareAsync().ConfigureAwait(false);
+        var stored = new HashSet<string>(group.Count, StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        while (await reader.ReadAsync().ConfigureAwait(false)) stored.Add(reader.GetString(0));
+        return stored;
     }
 
     /// <inheritdoc />
