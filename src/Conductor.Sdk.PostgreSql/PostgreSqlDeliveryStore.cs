@@ -174,6 +174,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         {
             batches.Clear();
             while (batches.Count < 1024 && reader.TryRead(out var batch)) batches.Add(batch);
+            // Both writers wake for the same arrival; the one that finds nothing left goes back to waiting.
+            if (batches.Count == 0) continue;
             try
             {
                 var connection = await writer.GetAsync().ConfigureAwait(false);
