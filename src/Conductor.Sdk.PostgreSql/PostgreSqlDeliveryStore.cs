@@ -9,7 +9,7 @@ namespace Conductor.Sdk.PostgreSql;
 /// A <see cref="IDeliveryStore"/> in PostgreSQL, shared by several processes: leasing uses
 /// <c>FOR UPDATE SKIP LOCKED</c>, so two workers never take the same delivery, and a lease that runs out (a
 /// crashed process) makes the delivery due again. Enqueues of one process are grouped: each of two writers stores what
-/// waits with one <c>COPY</c> on a connection it keeps while work keeps coming; outcomes likewise, one transaction per group.
+/// waits with one <c>COPY</c> on a connection it keeps while work keeps coming; outcomes likewise, one statement per group.
 /// The schema is created or migrated when the store is first used.
 /// </summary>
 public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IAsyncDisposable
@@ -445,7 +445,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
                 foreach (var (attempt, _, done) in group)
                 {
                     if (stored.Contains(attempt.DeliveryId)) done.TrySetResult();
-                    else done.TrySetException(new KeyNotFoundException($"No delivery with id '{attempt.DeliveryId}' is stored."));
+                    else done.TrySetException(NotStored(attempt.DeliveryId));
                 }
             }
             catch (Exception) when (group.Count > 1)
@@ -457,7 +457,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
                     {
                         await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
                         if ((await RecordManyAsync(connection, [item]).ConfigureAwait(false)).Count == 1) item.Done.TrySetResult();
-                        else item.Done.TrySetException(new KeyNotFoundException($"No delivery with id '{item.Attempt.DeliveryId}' is stored."));
+                        else item.Done.TrySetException(NotStored(item.Attempt.DeliveryId));
                     }
                     catch (Exception ex)
                     {
@@ -474,6 +474,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
             await writer.ReleaseIfIdleAsync(reader).ConfigureAwait(false);
         }
     }
+
+    private static KeyNotFoundException NotStored(string deliveryId) => new($"No delivery with id '{deliveryId}' is stored.");
 
     /// <summary>
     /// The outcomes of a group in one statement (its own transaction): each stored delivery's row is updated and its
@@ -524,7 +526,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         await using var command = new NpgsqlCommand("UPDATE conductor_deliveries SET due_at = @due, leased_until = NULL WHERE id = @id", connection);
         command.Parameters.AddWithValue("due", dueAt.UtcTicks);
         command.Parameters.AddWithValue("id", deliveryId);
-        if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1) throw new KeyNotFoundException($"No delivery with id '{deliveryId}' is stored.");
+        if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) != 1) throw NotStored(deliveryId);
     }
 
     /// <inheritdoc />

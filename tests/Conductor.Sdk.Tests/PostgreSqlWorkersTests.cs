@@ -143,6 +143,7 @@ public sealed class PostgreSqlWorkersTests(PostgreSqlCluster cluster)
             await host.StopAsync();
         }
     }
+
     /// <summary>
     /// A store's listener is not told of what that store stored itself (its process knows), but is of what another
     /// store stored and of what an application's transaction committed through the store itself (issue #18: its own
@@ -158,7 +159,7 @@ public sealed class PostgreSqlWorkersTests(PostgreSqlCluster cluster)
         using var stop = new CancellationTokenSource();
         var listening = store.ListenAsync(() => Interlocked.Increment(ref heard), TimeProvider.System, stop.Token);
         // Called once as it starts listening (for what was stored while nobody listened).
-        await WaitUntilAsync(() => Volatile.Read(ref heard) >= 1);
+        await WorkerProcess.WaitUntilAsync(() => Volatile.Read(ref heard) >= 1, TimeSpan.FromSeconds(10), "the listener to start");
 
         var now = DateTimeOffset.UtcNow;
         DeliveryRecord Record(string id) => new(id, "shared", EventNames.ExecutionCompleted, "shared#0", "webhook", "http://127.0.0.1:9/hooks",
@@ -175,19 +176,9 @@ public sealed class PostgreSqlWorkersTests(PostgreSqlCluster cluster)
         }
 
         await other.EnqueueAsync(new[] { Record("dlv_other_2") });
-        await WaitUntilAsync(() => Volatile.Read(ref heard) >= 4);
+        await WorkerProcess.WaitUntilAsync(() => Volatile.Read(ref heard) >= 4, TimeSpan.FromSeconds(10), "the last announcement", () => $"heard {Volatile.Read(ref heard)}");
         Assert.Equal(4, Volatile.Read(ref heard));
         await stop.CancelAsync();
         await listening;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the condition did not hold within 10 s");
-            await Task.Delay(10);
-        }
     }
 }

@@ -171,12 +171,15 @@ public sealed class NotificationDispatcher
         return Ids(records);
     }
 
-    /// <summary>Room for the handoff, if the worker has it: asked again once after a lease query in flight has finished.</summary>
+    /// <summary>
+    /// Room for the handoff, if the worker has it; when only the processor's view of the store stood in the way, asked
+    /// once more after the worker's next look at the store (<see cref="DeliveryProcessor.TryReserve"/>).
+    /// </summary>
     private static async ValueTask<DateTimeOffset?> ReserveAsync(DeliveryProcessor processor, DeliveryRecord[] records, CancellationToken cancellationToken)
     {
-        if (processor.TryReserve(records, out var leaseInFlight) is { } leaseUntil) return leaseUntil;
-        if (leaseInFlight is null) return null;
-        await leaseInFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (processor.TryReserve(records, out var nextLease) is { } leaseUntil) return leaseUntil;
+        if (nextLease is null) return null;
+        await nextLease.WaitAsync(cancellationToken).ConfigureAwait(false);
         return processor.TryReserve(records, out _);
     }
 
