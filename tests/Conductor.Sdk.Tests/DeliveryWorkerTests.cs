@@ -89,15 +89,7 @@ public sealed class DeliveryWorkerTests
         }
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var limit = DateTime.UtcNow.AddSeconds(10);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > limit) throw new TimeoutException("the condition did not hold within 10 s");
-            await Task.Delay(10);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition) => WorkerProcess.WaitUntilAsync(condition, TimeSpan.FromSeconds(10), "the condition");
 
     /// <summary>A clock whose timers fire 1 ms before the time they were set for.</summary>
     private sealed class EarlyTimers(FakeTimeProvider time) : TimeProvider

@@ -159,17 +159,9 @@ public sealed class HandoffTests
         return (long)command.ExecuteScalar()!;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition) => await WaitUntilAsync(() => Task.FromResult(condition()));
+    private static Task WaitUntilAsync(Func<bool> condition) => WorkerProcess.WaitUntilAsync(condition, TimeSpan.FromSeconds(10), "the condition");
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("the condition did not hold within 10 s");
-            await Task.Delay(10);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition) => WorkerProcess.WaitUntilAsync(condition, TimeSpan.FromSeconds(10), "the condition");
 
     /// <summary>A store that counts the calls the worker and the dispatcher make.</summary>
     private sealed class CountingStore(SqliteDeliveryStore inner) : DelegatingStore(inner), ILeasingDeliveryStore, IAsyncDisposable

@@ -253,12 +253,5 @@ public sealed class IsolationAndSsrfTests
         Conductor.Sdk.Testing.ReliabilityResults.Record("SSRF", "a DNS name (or rebinding) resolving to loopback is checked at connect time", "refused at connect, delivered when allowed");
     }
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (!await condition())
-        {
-            await Task.Delay(10, limit.Token);
-        }
-    }
+    private static Task WaitUntilAsync(Func<Task<bool>> condition) => WorkerProcess.WaitUntilAsync(condition, TimeSpan.FromSeconds(30), "the condition");
 }

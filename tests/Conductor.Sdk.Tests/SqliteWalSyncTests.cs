@@ -91,15 +91,7 @@ public sealed class SqliteWalSyncTests : IDisposable
         return (long)command.ExecuteScalar()!;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not hold in time");
-            await Task.Yield();
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition) => WorkerProcess.WaitUntilAsync(condition, Patience, "the condition");
 
     public void Dispose() => _directory.Dispose();
 }

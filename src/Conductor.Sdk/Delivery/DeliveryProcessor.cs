@@ -150,6 +150,8 @@ public sealed partial class DeliveryProcessor
                     if (leased.Count < capacity) LeasedAllLocked(busy, stamp, generation);
                 }
 
+                // Notify calls waiting for this look ask again now, not after the loop's next query (the finally covers
+                // the exits that make none).
                 ReleaseReserveWaiters();
 
                 foreach (var delivery in toStart) Launch(delivery, cancellationToken);
