@@ -48,7 +48,20 @@ internal static class ConductorCli
         root.Add(Verify(env));
         root.Add(Deliveries(env));
         root.Add(SchemaCommand(env));
+        root.Add(StoreCommand(env));
         return root;
+    }
+
+    private static Command StoreCommand(CliEnvironment env)
+    {
+        Option<string> Store() => new("--store") { Description = "The delivery store: a SQLite file path, or a PostgreSQL connection string (Host=...;Database=...).", Required = true };
+        var statusStore = Store();
+        var status = new Command("status", "Show the store's schema version and what 'migrate' would do (changes nothing).") { statusStore };
+        status.SetAction((result, token) => Guard(env, () => Conductor.Cli.Store.StoreCommands.StatusAsync(env, result.GetValue(statusStore)!, token)));
+        var migrateStore = Store();
+        var migrate = new Command("migrate", "Bring the store's schema to this version (idempotent; refuses a newer schema). For apps with Conductor:AutoMigrate=false.") { migrateStore };
+        migrate.SetAction((result, token) => Guard(env, () => Conductor.Cli.Store.StoreCommands.MigrateAsync(env, result.GetValue(migrateStore)!, token)));
+        return new Command("store", "The delivery store's schema: status and migration as a deploy step.") { status, migrate };
     }
 
     private static Command SchemaCommand(CliEnvironment env)
@@ -124,9 +137,12 @@ internal static class ConductorCli
         var listStatus = new Option<string?>("--status") { Description = "pending, delivered or dead-lettered." };
         var listEnsemble = new Option<string?>("--ensemble") { Description = "Only this ensemble's deliveries." };
         var limit = new Option<int>("--limit") { Description = "At most this many, newest first (default 50).", DefaultValueFactory = _ => 50 };
-        var list = new Command("list", "List stored deliveries, newest first.") { listStore, listStatus, listEnsemble, limit };
+        var keepDelivered = new Option<string>("--retention-delivered") { Description = "The application's Conductor:Retention:Delivered, to show when deliveries expire (default 7d; 'infinite' to keep).", DefaultValueFactory = _ => "7d" };
+        var keepDead = new Option<string>("--retention-dead-lettered") { Description = "The application's Conductor:Retention:DeadLettered (default 30d; 'infinite' to keep).", DefaultValueFactory = _ => "30d" };
+        var list = new Command("list", "List stored deliveries, newest first, with when each finished one expires.") { listStore, listStatus, listEnsemble, limit, keepDelivered, keepDead };
         list.SetAction((result, token) => Guard(env, () => DeliveriesCommands.ListAsync(
-            env, result.GetValue(listStore)!, result.GetValue(listStatus), result.GetValue(listEnsemble), result.GetValue(limit), token)));
+            env, result.GetValue(listStore)!, result.GetValue(listStatus), result.GetValue(listEnsemble), result.GetValue(limit),
+            DeliveriesCommands.Retention(result.GetValue(keepDelivered)!, result.GetValue(keepDead)!), token)));
 
         var replayStore = Store();
         var ids = new Argument<string[]>("ids") { Description = "Delivery ids (dlv_...).", Arity = ArgumentArity.ZeroOrMore };
@@ -137,10 +153,10 @@ internal static class ConductorCli
             env, result.GetValue(replayStore)!, result.GetValue(ids) ?? [], result.GetValue(all), result.GetValue(replayEnsemble), token)));
 
         var purgeStore = Store();
-        var olderThan = new Option<string>("--older-than") { Description = "Delete finished deliveries created longer ago than this (e.g. 30d, 12h).", Required = true };
+        var olderThan = new Option<string>("--older-than") { Description = "Delete deliveries finished (delivered or dead-lettered) longer ago than this (e.g. 30d, 12h).", Required = true };
         var purgeStatus = new Option<string?>("--status") { Description = "Only delivered or only dead-lettered (default both; pending ones are never purged)." };
         var yes = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation." };
-        var purge = new Command("purge", "Delete old delivered and dead-lettered deliveries and their attempt logs.") { purgeStore, olderThan, purgeStatus, yes };
+        var purge = new Command("purge", "Delete old delivered and dead-lettered deliveries and their attempt logs now, in short batches (the same code as retention).") { purgeStore, olderThan, purgeStatus, yes };
         purge.SetAction((result, token) => Guard(env, () => DeliveriesCommands.PurgeAsync(
             env, result.GetValue(purgeStore)!, result.GetValue(olderThan)!, result.GetValue(purgeStatus), result.GetValue(yes), token)));
 

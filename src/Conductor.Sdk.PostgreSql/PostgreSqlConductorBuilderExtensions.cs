@@ -13,7 +13,10 @@ public static class PostgreSqlConductorBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         builder.Services.RemoveAll<IDeliveryStore>();
-        builder.Services.AddSingleton<IDeliveryStore>(_ => new PostgreSqlDeliveryStore(connectionString));
+        builder.Services.AddSingleton<IDeliveryStore>(sp => new PostgreSqlDeliveryStore(connectionString,
+            sp.GetService<Microsoft.Extensions.Options.IOptions<Conductor.Sdk.ConductorOptions>>()?.Value.AutoMigrate ?? true));
+        // With AutoMigrate off, a schema that is behind fails start-up (not the first Notify).
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, PostgreSqlSchemaCheck>());
         // Deliveries stored by other processes (or committed by an application's transaction) wake this worker at once.
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<Microsoft.Extensions.Hosting.IHostedService, PostgreSqlWakeUp>());
         return builder;

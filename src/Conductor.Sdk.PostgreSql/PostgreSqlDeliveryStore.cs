@@ -12,9 +12,11 @@ namespace Conductor.Sdk.PostgreSql;
 /// waits with one <c>COPY</c> on a connection it keeps while work keeps coming; outcomes likewise, one statement per group.
 /// The schema is created or migrated when the store is first used.
 /// </summary>
-public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IAsyncDisposable
+public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IPruningDeliveryStore, IAsyncDisposable
 {
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error, trace_parent";
+    // What reads return: the inserted columns and, from schema v6, when the delivery finished.
+    private const string ReadColumns = Columns + ", finished_at";
     private readonly NpgsqlDataSource _source;
     private readonly Channel<(IReadOnlyList<DeliveryRecord> Deliveries, long? LeaseUntil, TaskCompletionSource Done)> _pending =
         Channel.CreateUnbounded<(IReadOnlyList<DeliveryRecord>, long?, TaskCompletionSource)>(new UnboundedChannelOptions { SingleReader = false });
@@ -30,13 +32,29 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     // whole, so that new deliveries would be stored unleased and leased back with a query, each announced again.
     private readonly string _announcement = Guid.NewGuid().ToString("N");
     private Task? _schema;
+    private readonly bool _autoMigrate;
 
-    /// <summary>Creates a store on <paramref name="connectionString"/>.</summary>
-    public PostgreSqlDeliveryStore(string connectionString)
+    /// <summary>How long opening a connection may take unless the connection string says otherwise (Npgsql's default is 15 s).</summary>
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>Creates a store on <paramref name="connectionString"/>; its schema is migrated when it is first used.</summary>
+    public PostgreSqlDeliveryStore(string connectionString) : this(connectionString, autoMigrate: true)
+    {
+    }
+
+    /// <summary>
+    /// Creates a store on <paramref name="connectionString"/>. Without <paramref name="autoMigrate"/> the schema is only
+    /// checked: using the store fails while it is behind, naming the command that migrates it.
+    /// </summary>
+    public PostgreSqlDeliveryStore(string connectionString, bool autoMigrate)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
-        _source = NpgsqlDataSource.Create(connectionString);
+        _autoMigrate = autoMigrate;
         _settings = new NpgsqlConnectionStringBuilder(connectionString);
+        // A server that does not answer fails Notify within the store's timeout, not Npgsql's 15 s.
+        var settings = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!connectionString.Contains("Timeout", StringComparison.OrdinalIgnoreCase)) settings.Timeout = (int)ConnectTimeout.TotalSeconds;
+        _source = NpgsqlDataSource.Create(settings.ConnectionString);
         // Two writers: while one group commits, the next is written on the other connection (PostgreSQL flushes their
         // commits together), so a Notify waits for about one group instead of the rest of the one before it as well.
         _flusher = Task.WhenAll(Task.Run(FlushLoopAsync), Task.Run(FlushLoopAsync));
@@ -44,13 +62,23 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     }
 
     /// <summary>
-    /// The schema, as the steps that build it: step N brings the database to version N (table <c>conductor_schema</c>).
-    /// Add a step to change the schema; never edit one that has shipped.
+    /// One version step of the schema: <paramref name="Sql"/> runs in a short transaction (with a lock timeout, so that an
+    /// <c>ALTER TABLE</c> never queues writes behind a long transaction), then each of <paramref name="After"/> runs on its
+    /// own, outside any transaction: index builds (<c>CREATE INDEX CONCURRENTLY</c>, which does not lock the table for
+    /// writes) and backfills. Every statement is idempotent, so an interrupted step is resumed by running it again (an
+    /// index left invalid by an interrupted build is dropped and built again).
     /// </summary>
-    internal static readonly string[] Migrations =
+    internal sealed record Step(string Note, string Sql, params string[] After);
+
+    /// <summary>
+    /// The schema, as the steps that build it: step N brings the database to version N (table <c>conductor_schema</c>).
+    /// Add a step to change the schema; never edit what one creates once it has shipped (steps 2, 4 and 5 build the same
+    /// indexes as they shipped with, now concurrently).
+    /// </summary>
+    internal static readonly Step[] Migrations =
     {
-        // 1: the first schema.
-        """
+        // 1: the first schema (a new, empty table: its indexes are built with it).
+        new("create the conductor_deliveries and conductor_attempts tables", """
             CREATE TABLE IF NOT EXISTS conductor_deliveries (
                 id text PRIMARY KEY,
                 ensemble text NOT NULL,
@@ -81,54 +109,158 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
                 error text NULL,
                 next_due_at bigint NULL,
                 PRIMARY KEY (delivery_id, number));
-            """,
+            """),
         // 2: the dashboard and the CLI list deliveries by status, newest first (dead letters above all).
-        "CREATE INDEX IF NOT EXISTS conductor_deliveries_status_created ON conductor_deliveries (status, created_at)",
+        new("index deliveries by status and creation time (dashboard, CLI), concurrently", "",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS conductor_deliveries_status_created ON conductor_deliveries (status, created_at)"),
         // 3: the W3C traceparent of the Notify call, so that attempts continue its trace.
-        "ALTER TABLE conductor_deliveries ADD COLUMN IF NOT EXISTS trace_parent text NULL",
+        new("add the trace_parent column (trace propagation)", "ALTER TABLE conductor_deliveries ADD COLUMN IF NOT EXISTS trace_parent text NULL"),
         // 4: the dashboard filters by ensemble, newest first.
-        "CREATE INDEX IF NOT EXISTS conductor_deliveries_ensemble_created ON conductor_deliveries (ensemble, created_at)",
+        new("index deliveries by ensemble and creation time (dashboard), concurrently", "",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS conductor_deliveries_ensemble_created ON conductor_deliveries (ensemble, created_at)"),
         // 5: what is due is found without walking past other rows (issue #18), as in SQLite's v5: unleased waiting rows
         // by endpoint and by due time, leased rows by lease end, each in a partial index; a delivered row is in none.
-        """
-            DROP INDEX IF EXISTS conductor_deliveries_due;
-            CREATE INDEX IF NOT EXISTS conductor_deliveries_waiting ON conductor_deliveries (endpoint, due_at, id) WHERE status = 0 AND leased_until IS NULL;
-            CREATE INDEX IF NOT EXISTS conductor_deliveries_waiting_due ON conductor_deliveries (due_at, id) WHERE status = 0 AND leased_until IS NULL;
-            CREATE INDEX IF NOT EXISTS conductor_deliveries_leased ON conductor_deliveries (leased_until) WHERE status = 0 AND leased_until IS NOT NULL;
-            """,
+        new("replace the due index with the partial waiting and leased indexes, concurrently", "",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS conductor_deliveries_waiting ON conductor_deliveries (endpoint, due_at, id) WHERE status = 0 AND leased_until IS NULL",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS conductor_deliveries_waiting_due ON conductor_deliveries (due_at, id) WHERE status = 0 AND leased_until IS NULL",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS conductor_deliveries_leased ON conductor_deliveries (leased_until) WHERE status = 0 AND leased_until IS NOT NULL",
+            "DROP INDEX CONCURRENTLY IF EXISTS conductor_deliveries_due"),
+        // 6: retention (issue #34): when a delivery reached its final state, filled for rows finished before (the end of
+        // their last attempt, else their last due time), and finished rows indexed by status and that time. Autovacuum
+        // is told to clean up after a twentieth of the rows changed (not a fifth), since pruning deletes steadily.
+        new("add finished_at (retention), fill it for finished rows, index finished rows concurrently, tune autovacuum",
+            "ALTER TABLE conductor_deliveries ADD COLUMN IF NOT EXISTS finished_at bigint NULL",
+            """
+                UPDATE conductor_deliveries d SET finished_at = a.last
+                FROM (SELECT delivery_id, max(started_at + duration_ticks) AS last FROM conductor_attempts GROUP BY delivery_id) a
+                WHERE a.delivery_id = d.id AND d.status <> 0 AND d.finished_at IS NULL
+                """,
+            "UPDATE conductor_deliveries SET finished_at = due_at WHERE status <> 0 AND finished_at IS NULL",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS conductor_deliveries_finished ON conductor_deliveries (status, finished_at) WHERE status <> 0",
+            "ALTER TABLE conductor_deliveries SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_insert_scale_factor = 0.05)",
+            "ALTER TABLE conductor_attempts SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_insert_scale_factor = 0.05)"),
     };
 
-    /// <summary>Brings the schema to the newest version, one migrator at a time across processes.</summary>
-    private async Task MigrateAsync()
+    private const long MigrationLock = 7426001;
+    private const long PruneLock = 7426002;
+
+    /// <summary>Which store this is, for messages: host, port and database (never the password).</summary>
+    private string StoreName => $"PostgreSQL {_settings.Host}:{_settings.Port}/{_settings.Database ?? _settings.Username}";
+
+    private static async Task<int> ReadVersionAsync(NpgsqlConnection connection)
     {
-        await using var connection = await _source.OpenConnectionAsync().ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
-        await Execute(connection, transaction, "SELECT pg_advisory_xact_lock(7426001)").ConfigureAwait(false);
-        await Execute(connection, transaction, "CREATE TABLE IF NOT EXISTS conductor_schema (version integer NOT NULL)").ConfigureAwait(false);
-        int version;
-        await using (var read = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM conductor_schema", connection, transaction))
+        await using var exists = new NpgsqlCommand("SELECT to_regclass('conductor_schema') IS NOT NULL, to_regclass('conductor_deliveries') IS NOT NULL", connection);
+        bool schema, tables;
+        await using (var reader = await exists.ExecuteReaderAsync().ConfigureAwait(false))
         {
-            version = (int)(await read.ExecuteScalarAsync().ConfigureAwait(false))!;
+            await reader.ReadAsync().ConfigureAwait(false);
+            schema = reader.GetBoolean(0);
+            tables = reader.GetBoolean(1);
         }
 
-        if (version > Migrations.Length)
-        {
-            throw new InvalidOperationException(
-                $"The Conductor tables are at schema version {version}, newer than this version of Conductor.Sdk.PostgreSql understands ({Migrations.Length}); upgrade the package (the tables are left as they are).");
-        }
-
-        if (version < Migrations.Length)
-        {
-            for (var step = version; step < Migrations.Length; step++) await Execute(connection, transaction, Migrations[step]).ConfigureAwait(false);
-            await Execute(connection, transaction, $"DELETE FROM conductor_schema; INSERT INTO conductor_schema VALUES ({Migrations.Length})").ConfigureAwait(false);
-        }
-
-        await transaction.CommitAsync().ConfigureAwait(false);
+        if (!schema) return tables ? 1 : 0;
+        await using var read = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM conductor_schema", connection);
+        return (int)(await read.ExecuteScalarAsync().ConfigureAwait(false))!;
     }
 
-    private static async Task Execute(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql)
+    /// <summary>The schema, read without changing anything: the version, this package's, and what migrating would do.</summary>
+    public async Task<DeliveryStoreSchema> ReadSchemaAsync(CancellationToken cancellationToken = default)
     {
-        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        await using var connection = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        return DeliveryStoreSchema.Of(StoreName, await ReadVersionAsync(connection).ConfigureAwait(false), Array.ConvertAll(Migrations, m => m.Note));
+    }
+
+    /// <summary>
+    /// Brings the schema to this package's, one migrator at a time across processes, and returns the versions before and
+    /// after (idempotent). Index builds do not lock the table for writes; an interrupted migration is resumed by running
+    /// it again. A schema newer than this package's is refused and left alone.
+    /// </summary>
+    public Task<DeliveryStoreMigration> MigrateSchemaAsync(CancellationToken cancellationToken = default) => MigrateAsync(apply: true, cancellationToken);
+
+    private async Task<DeliveryStoreMigration> MigrateAsync(bool apply, CancellationToken cancellationToken = default)
+    {
+        await using var connection = await _source.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var version = await ReadVersionAsync(connection).ConfigureAwait(false);
+        var notes = Array.ConvertAll(Migrations, m => m.Note);
+        if (version > Migrations.Length) throw Newer(version);
+        if (version == Migrations.Length) return new DeliveryStoreMigration(StoreName, version, version, Array.Empty<string>());
+        if (!apply)
+        {
+            throw new InvalidOperationException(
+                $"The Conductor tables in {StoreName} are at schema version {version}, and this version of Conductor.Sdk.PostgreSql needs {Migrations.Length}; " +
+                "Conductor:AutoMigrate is false, so they are not migrated at start-up. Run 'conductor store migrate --store \"<connection string>\"' " +
+                "(and 'conductor store status' to see what it does), then start again.");
+        }
+
+        // One migrator at a time. The lock is taken by polling: a session waiting inside pg_advisory_lock would hold a
+        // snapshot, and CREATE INDEX CONCURRENTLY in the session that holds the lock waits for every such snapshot.
+        while (true)
+        {
+            await using var take = new NpgsqlCommand($"SELECT pg_try_advisory_lock({MigrationLock})", connection);
+            if ((bool)(await take.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!) break;
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            var from = await ReadVersionAsync(connection).ConfigureAwait(false);
+            if (from > Migrations.Length) throw Newer(from);
+            for (var step = from; step < Migrations.Length; step++)
+            {
+                var migration = Migrations[step];
+                await using (var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    await Execute(connection, transaction, "SET LOCAL lock_timeout = '10s'; CREATE TABLE IF NOT EXISTS conductor_schema (version integer NOT NULL)").ConfigureAwait(false);
+                    if (migration.Sql.Length > 0) await Execute(connection, transaction, migration.Sql).ConfigureAwait(false);
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                foreach (var statement in migration.After)
+                {
+                    if (ConcurrentIndexName(statement) is { } index) await DropIfInvalidAsync(connection, index).ConfigureAwait(false);
+                    await Execute(connection, null, statement).ConfigureAwait(false);
+                }
+
+                await Execute(connection, null, $"DELETE FROM conductor_schema; INSERT INTO conductor_schema VALUES ({step + 1})").ConfigureAwait(false);
+            }
+
+            return new DeliveryStoreMigration(StoreName, from, Migrations.Length, DeliveryStoreSchema.Of(StoreName, from, notes).PendingSteps);
+        }
+        finally
+        {
+            await using var unlock = new NpgsqlCommand($"SELECT pg_advisory_unlock({MigrationLock})", connection);
+            try
+            {
+                await unlock.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+            {
+                // The connection is gone; the session's lock went with it.
+            }
+        }
+    }
+
+    private InvalidOperationException Newer(int version) => new(
+        $"The Conductor tables in {StoreName} are at schema version {version}, newer than this version of Conductor.Sdk.PostgreSql understands ({Migrations.Length}); upgrade the package (the tables are left as they are).");
+
+    private static string? ConcurrentIndexName(string statement)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(statement, @"^CREATE INDEX CONCURRENTLY IF NOT EXISTS (\w+)");
+        return match.Success ? match.Groups[1].Value : null;
+    }
+
+    /// <summary>Drops an index that an interrupted concurrent build left invalid, so that the build runs again.</summary>
+    private static async Task DropIfInvalidAsync(NpgsqlConnection connection, string index)
+    {
+        await using var check = new NpgsqlCommand("SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = @name AND pg_table_is_visible(c.oid)", connection);
+        check.Parameters.AddWithValue("name", index);
+        if (await check.ExecuteScalarAsync().ConfigureAwait(false) is true) await Execute(connection, null, $"DROP INDEX CONCURRENTLY IF EXISTS {index}").ConfigureAwait(false);
+    }
+
+    private static async Task Execute(NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql)
+    {
+        // Index builds and backfills of a large table take longer than the default command timeout.
+        await using var command = new NpgsqlCommand(sql, connection, transaction) { CommandTimeout = 0 };
         await command.ExecuteNonQueryAsync().ConfigureAwait(false);
     }
 
@@ -143,7 +275,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         lock (_schemaGate)
         {
             // Migrate once; if it failed (the server was not up yet), the next use tries again.
-            if (_schema is null || _schema.IsFaulted || _schema.IsCanceled) _schema = MigrateAsync();
+            if (_schema is null || _schema.IsFaulted || _schema.IsCanceled) _schema = MigrateAsync(_autoMigrate);
             return _schema;
         }
     }
@@ -187,11 +319,30 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
             catch (Exception ex)
             {
                 await writer.DropAsync().ConfigureAwait(false);
-                foreach (var (_, _, done) in batches) done.TrySetException(new InvalidOperationException($"Deliveries could not be stored in PostgreSQL: {ex.Message}", ex));
+                var error = Unavailable(ex);
+                foreach (var (_, _, done) in batches) done.TrySetException(error);
             }
 
             await writer.ReleaseIfIdleAsync(reader).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The error Notify sees when PostgreSQL cannot take deliveries: which server, why, and what to do.</summary>
+    private Exception Unavailable(Exception ex)
+    {
+        if (ex is PostgresException { SqlState: "23505" }) return new InvalidOperationException($"Deliveries could not be stored in {StoreName}: a delivery with the same id is already stored ({ex.Message}).", ex);
+        var advice = ex switch
+        {
+            PostgresException { SqlState: "57P01" or "57P02" or "57P03" } => "the server is shutting down or starting up. The store carries on once it accepts connections again",
+            PostgresException { SqlState: "53100" } => "the server's disk is full. Free space on the database volume",
+            PostgresException { SqlState: "25006" } => "the server is read-only (a standby, or default_transaction_read_only). Point the store at the primary",
+            PostgresException { SqlState: var state } when state.StartsWith("28", StringComparison.Ordinal) => "the server refused the credentials. Check the connection string's user and password",
+            PostgresException => "the server refused the write",
+            _ => $"the server cannot be reached or did not answer within {ConnectTimeout.TotalSeconds:0} s (down, restarting, or unreachable). " +
+                "The store carries on once the server is back",
+        };
+        return new DeliveryStoreUnavailableException(StoreName,
+            $"Deliveries could not be stored in {StoreName}: {advice}; the write is one transaction, so nothing of this call was stored (unless the connection broke during its commit). Deliveries accepted earlier are kept. ({ex.Message})", ex);
     }
 
     /// <summary>
@@ -377,7 +528,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
                   FOR UPDATE SKIP LOCKED)
         UPDATE conductor_deliveries SET leased_until = @until
         WHERE id = ANY(ARRAY(SELECT id FROM (SELECT * FROM waiting UNION ALL SELECT * FROM ended) AS due ORDER BY due_at, id LIMIT @max))
-        RETURNING {Columns}
+        RETURNING {ReadColumns}
         """;
 
     /// <summary>The earliest of the waiting rows' due times (outside @skip when <paramref name="skipping"/>) and the leases' ends.</summary>
@@ -487,7 +638,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
                 AS v(id, number, started_at, duration_ticks, outcome, status_code, error_kind, error, next_due_at, status)),
         u AS (
             UPDATE conductor_deliveries AS d SET status = v.status, attempts = d.attempts + 1, due_at = COALESCE(v.next_due_at, d.due_at),
-                last_status_code = v.status_code, last_error_kind = v.error_kind, last_error = v.error, leased_until = NULL
+                last_status_code = v.status_code, last_error_kind = v.error_kind, last_error = v.error, leased_until = NULL,
+                finished_at = CASE WHEN v.status <> 0 THEN v.started_at + v.duration_ticks END
             FROM v WHERE d.id = v.id
             RETURNING d.id),
         a AS (
@@ -542,7 +694,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     public async ValueTask<DeliveryRecord?> GetAsync(string deliveryId, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand($"SELECT {Columns} FROM conductor_deliveries WHERE id = @id", connection);
+        await using var command = new NpgsqlCommand($"SELECT {ReadColumns} FROM conductor_deliveries WHERE id = @id", connection);
         command.Parameters.AddWithValue("id", deliveryId);
         return (await ReadRecordsAsync(command, cancellationToken).ConfigureAwait(false)).SingleOrDefault();
     }
@@ -553,7 +705,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand { Connection = connection };
         var where = query.SqlWhere(value => "@" + command.Parameters.AddWithValue("p" + command.Parameters.Count, value).ParameterName);
-        command.CommandText = $"SELECT {Columns} FROM conductor_deliveries {where} ORDER BY created_at DESC, id DESC LIMIT @limit";
+        command.CommandText = $"SELECT {ReadColumns} FROM conductor_deliveries {where} ORDER BY created_at DESC, id DESC LIMIT @limit";
         command.Parameters.AddWithValue("limit", query.Limit);
         return await ReadRecordsAsync(command, cancellationToken).ConfigureAwait(false);
     }
@@ -602,7 +754,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     public async ValueTask<bool> ReplayAsync(string deliveryId, DateTimeOffset now, CancellationToken cancellationToken = default)
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new NpgsqlCommand("UPDATE conductor_deliveries SET status = 0, due_at = @now, max_attempts = attempts + max_attempts, leased_until = NULL WHERE id = @id AND status = 2", connection);
+        await using var command = new NpgsqlCommand("UPDATE conductor_deliveries SET status = 0, due_at = @now, max_attempts = attempts + max_attempts, leased_until = NULL, finished_at = NULL WHERE id = @id AND status = 2", connection);
         command.Parameters.AddWithValue("now", now.UtcTicks);
         command.Parameters.AddWithValue("id", deliveryId);
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1;
@@ -627,6 +779,78 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
     }
 
+    /// <summary>The @max oldest expired rows of one finished status (through conductor_deliveries_finished), deleted with their attempts.</summary>
+    // The outer condition is checked again on each row's newest version: a dead letter replayed meanwhile is kept.
+    internal const string PruneSql = """
+        WITH gone AS (
+            DELETE FROM conductor_deliveries
+            WHERE id = ANY(ARRAY(
+                    SELECT id FROM conductor_deliveries WHERE status = @status AND finished_at < @before
+                    ORDER BY finished_at LIMIT @max FOR UPDATE SKIP LOCKED))
+                AND status = @status AND finished_at < @before
+            RETURNING id),
+        logs AS (DELETE FROM conductor_attempts WHERE delivery_id IN (SELECT id FROM gone))
+        SELECT count(*) FROM gone
+        """;
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// One short transaction that first takes a transaction-level advisory lock without waiting: while another process
+    /// prunes, this one deletes nothing (returns 0), so one process at a time prunes across the cluster.
+    /// </remarks>
+    public async ValueTask<int> PruneAsync(DeliveryStatus status, DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken = default)
+    {
+        if (status == DeliveryStatus.Pending) throw new ArgumentException("Pending deliveries are never pruned; prune delivered or dead-lettered ones.", nameof(status));
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var take = new NpgsqlCommand($"SELECT pg_try_advisory_xact_lock({PruneLock})", connection, transaction))
+        {
+            if (!(bool)(await take.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!) return 0;
+        }
+
+        await using var command = new NpgsqlCommand(PruneSql, connection, transaction);
+        command.Parameters.AddWithValue("status", (int)status);
+        command.Parameters.AddWithValue("before", finishedBefore.UtcTicks);
+        command.Parameters.AddWithValue("max", max);
+        var deleted = Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return deleted;
+    }
+
+    private const string SizeSql = "SELECT pg_total_relation_size('conductor_deliveries') + pg_total_relation_size('conductor_attempts')";
+
+    /// <inheritdoc />
+    /// <remarks>Both tables with their indexes and TOAST data (<c>pg_total_relation_size</c>).</remarks>
+    public async ValueTask<long> SizeAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(SizeSql, connection);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<DeliveryStoreUsage> UsageAsync(CancellationToken cancellationToken = default)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand($"SELECT status, count(*) FROM conductor_deliveries GROUP BY status; {SizeSql}", connection);
+        long pending = 0, delivered = 0, dead = 0;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            switch ((DeliveryStatus)reader.GetInt32(0))
+            {
+                case DeliveryStatus.Pending: pending = reader.GetInt64(1); break;
+                case DeliveryStatus.Delivered: delivered = reader.GetInt64(1); break;
+                default: dead += reader.GetInt64(1); break;
+            }
+        }
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return new DeliveryStoreUsage(pending, delivered, dead, reader.GetInt64(0));
+    }
+
     private static async Task<List<DeliveryRecord>> ReadRecordsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
     {
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
@@ -637,7 +861,11 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
                 reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5),
                 (byte[])reader.GetValue(6), new DateTimeOffset(reader.GetInt64(7), TimeSpan.Zero), new DateTimeOffset(reader.GetInt64(8), TimeSpan.Zero),
                 (DeliveryStatus)reader.GetInt32(9), reader.GetInt32(10), reader.GetInt32(11), reader.IsDBNull(12) ? null : reader.GetInt32(12),
-                (AttemptErrorKind)reader.GetInt32(13), reader.IsDBNull(14) ? null : reader.GetString(14)) { TraceParent = reader.IsDBNull(15) ? null : reader.GetString(15) });
+                (AttemptErrorKind)reader.GetInt32(13), reader.IsDBNull(14) ? null : reader.GetString(14))
+            {
+                TraceParent = reader.IsDBNull(15) ? null : reader.GetString(15),
+                FinishedAt = reader.IsDBNull(16) ? null : new DateTimeOffset(reader.GetInt64(16), TimeSpan.Zero),
+            });
         }
 
         return result;
@@ -657,4 +885,35 @@ internal sealed class PostgreSqlWakeUp(IDeliveryStore store, DeliverySignal sign
 {
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         store is PostgreSqlDeliveryStore postgres ? postgres.ListenAsync(signal.Notify, time, stoppingToken) : Task.CompletedTask;
+}
+
+/// <summary>
+/// At start-up, with <c>Conductor:AutoMigrate</c> false, checks that the schema is current and fails start-up when it is
+/// behind (or newer), naming the command that migrates it. A server that cannot be reached does not fail start-up: the
+/// store reports it at its first use and in the store health check.
+/// </summary>
+internal sealed class PostgreSqlSchemaCheck(IDeliveryStore store, Microsoft.Extensions.Options.IOptions<Conductor.Sdk.ConductorOptions> options) : Microsoft.Extensions.Hosting.IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.Value.AutoMigrate || store is not PostgreSqlDeliveryStore postgres) return;
+        DeliveryStoreSchema schema;
+        try
+        {
+            schema = await postgres.ReadSchemaAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return;
+        }
+
+        if (schema.IsCurrent) return;
+        throw new InvalidOperationException(schema.IsNewer
+            ? $"The Conductor tables in {schema.Store} are at schema version {schema.Version}, newer than this version of Conductor.Sdk.PostgreSql understands ({schema.Latest}); upgrade the package."
+            : $"The Conductor tables in {schema.Store} are at schema version {schema.Version}, and this version of Conductor.Sdk.PostgreSql needs {schema.Latest}; " +
+              "Conductor:AutoMigrate is false, so they are not migrated at start-up. Run 'conductor store migrate --store \"<connection string>\"' " +
+              "(and 'conductor store status' to see what it does), then start again.");
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

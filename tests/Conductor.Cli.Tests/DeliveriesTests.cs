@@ -40,9 +40,11 @@ public sealed class DeliveriesTests : IDisposable
         });
         async Task Finish(string id, DeliveryStatus status, int? code, string? error)
         {
+            // Attempted as soon as it was created, as the worker does.
+            var started = (await store.GetAsync(id))!.CreatedAt;
             var outcome = status == DeliveryStatus.Delivered ? AttemptOutcome.Delivered : AttemptOutcome.Permanent;
             var kind = status == DeliveryStatus.Delivered ? AttemptErrorKind.None : AttemptErrorKind.HttpStatus;
-            await store.RecordAttemptAsync(new AttemptLog(id, 1, Now.AddDays(-41), TimeSpan.FromMilliseconds(20), outcome, code, kind, error, null), status);
+            await store.RecordAttemptAsync(new AttemptLog(id, 1, started, TimeSpan.FromMilliseconds(20), outcome, code, kind, error, null), status);
         }
 
         await Finish("dlv_billing_dead_old", DeliveryStatus.DeadLettered, 410, "HTTP 410 Gone");
@@ -151,7 +153,7 @@ public sealed class DeliveriesTests : IDisposable
         var declined = await CliRun.RunWithInputAsync(_time, "n\n", "deliveries", "purge", "--older-than", "30d", "--store", _store);
 
         Assert.Equal(1, declined.ExitCode);
-        Assert.Contains("Delete delivered and dead-lettered deliveries created before 2024-01-31 12:00:00 UTC (older than 30d)", declined.Out);
+        Assert.Contains("Delete delivered and dead-lettered deliveries finished before 2024-01-31 12:00:00 UTC (older than 30d)", declined.Out);
         Assert.Contains("Nothing deleted.", declined.Out);
         Assert.Equal(5, (await ReadAllAsync()).Count);
     }
@@ -164,7 +166,7 @@ public sealed class DeliveriesTests : IDisposable
         var result = await CliRun.RunWithInputAsync(_time, "y\n", "deliveries", "purge", "--older-than", "30d", "--status", "delivered", "--store", _store);
 
         Assert.Equal(0, result.ExitCode);
-        Assert.Contains("Purged 1 delivered delivery created before 2024-01-31 12:00:00 UTC.", result.Out);
+        Assert.Contains("Purged 1 delivered delivery finished before 2024-01-31 12:00:00 UTC.", result.Out);
         var remaining = (await ReadAllAsync()).Select(r => r.Id).OrderBy(i => i, StringComparer.Ordinal);
         Assert.Equal(new[] { "dlv_billing_dead_new", "dlv_billing_dead_old", "dlv_orders_dead", "dlv_orders_pending" }, remaining);
     }

@@ -8,7 +8,19 @@ namespace Conductor.Cli.Deliveries;
 /// <summary><c>conductor deliveries list | replay | purge</c> over a SQLite file or a PostgreSQL database.</summary>
 internal static class DeliveriesCommands
 {
-    public static async Task<int> ListAsync(CliEnvironment env, string storeText, string? statusText, string? ensemble, int limit, CancellationToken cancellationToken)
+    /// <summary>The retention the application runs with, as given on the command line (durations, or "infinite").</summary>
+    public static Conductor.Sdk.ConductorRetentionOptions Retention(string delivered, string deadLettered)
+    {
+        static TimeSpan Read(string text, string option) =>
+            string.Equals(text.Trim(), "infinite", StringComparison.OrdinalIgnoreCase) ? Conductor.Sdk.ConductorRetentionOptions.Infinite : Durations.Parse(text, option);
+        return new Conductor.Sdk.ConductorRetentionOptions
+        {
+            Delivered = Read(delivered, "--retention-delivered"),
+            DeadLettered = Read(deadLettered, "--retention-dead-lettered"),
+        };
+    }
+
+    public static async Task<int> ListAsync(CliEnvironment env, string storeText, string? statusText, string? ensemble, int limit, Conductor.Sdk.ConductorRetentionOptions retention, CancellationToken cancellationToken)
     {
         if (limit <= 0) throw new CliUsageException($"--limit must be at least 1, not {limit}.");
         var status = DeliveryStores.ParseStatus(statusText);
@@ -17,7 +29,7 @@ internal static class DeliveriesCommands
         {
             var records = await store.ListAsync(new DeliveryQuery(Ensemble: ensemble, Status: status, Limit: limit), cancellationToken).ConfigureAwait(false);
             var table = new Table().Border(TableBorder.Simple);
-            foreach (var column in new[] { "Id", "Ensemble", "Event", "Channel", "Endpoint", "Status", "Attempts", "Created (UTC)", "Due (UTC)", "Last error" })
+            foreach (var column in new[] { "Id", "Ensemble", "Event", "Channel", "Endpoint", "Status", "Attempts", "Created (UTC)", "Due (UTC)", "Expires (UTC)", "Last error" })
             {
                 table.AddColumn(new TableColumn(Markup.Escape(column)).NoWrap());
             }
@@ -32,7 +44,9 @@ internal static class DeliveriesCommands
                 {
                     new Text(record.Id), new Text(record.Ensemble), new Text(record.Event), new Text(record.Channel), new Text(record.Endpoint),
                     new Text(DeliveryStores.Name(record.Status)), new Text($"{record.Attempts}/{record.MaxAttempts}"),
-                    new Text(Time(record.CreatedAt)), new Text(record.Status == DeliveryStatus.Pending ? Time(record.DueAt) : "-"), new Text(lastError.Trim()),
+                    new Text(Time(record.CreatedAt)), new Text(record.Status == DeliveryStatus.Pending ? Time(record.DueAt) : "-"),
+                    new Text(record.Status == DeliveryStatus.Pending ? "-" : retention.ExpiresAt(record) is { } expires ? Time(expires) : "never"),
+                    new Text(lastError.Trim()),
                 });
             }
 
@@ -133,11 +147,11 @@ internal static class DeliveriesCommands
             {
                 if (!env.Interactive)
                 {
-                    env.Error.WriteLine($"Refusing to delete without confirmation: pass --yes to delete {what} deliveries created before {Time(cutoff)} from {where}.");
+                    env.Error.WriteLine($"Refusing to delete without confirmation: pass --yes to delete {what} deliveries finished before {Time(cutoff)} from {where}.");
                     return ExitCodes.Usage;
                 }
 
-                env.Out.Write($"Delete {what} deliveries created before {Time(cutoff)} UTC (older than {olderThan}) and their attempt logs from {where}? [y/N] ");
+                env.Out.Write($"Delete {what} deliveries finished before {Time(cutoff)} UTC (older than {olderThan}) and their attempt logs from {where}? [y/N] ");
                 env.Out.Flush();
                 var answer = env.In.ReadLine()?.Trim();
                 if (!string.Equals(answer, "y", StringComparison.OrdinalIgnoreCase) && !string.Equals(answer, "yes", StringComparison.OrdinalIgnoreCase))
@@ -147,8 +161,14 @@ internal static class DeliveriesCommands
                 }
             }
 
-            var deleted = await store.PurgeAsync(cutoff, status, cancellationToken).ConfigureAwait(false);
-            env.Out.WriteLine($"Purged {deleted} {what} deliver{(deleted == 1 ? "y" : "ies")} created before {Time(cutoff)} UTC. Pending deliveries are never purged.");
+            // The same batched deletion as retention: short transactions, so a running application's Notify is not held up.
+            var deleted = 0;
+            foreach (var one in status is { } only ? new[] { only } : new[] { DeliveryStatus.Delivered, DeliveryStatus.DeadLettered })
+            {
+                deleted += await DeliveryPruning.PruneAsync(store, one, cutoff, cancellationToken).ConfigureAwait(false);
+            }
+
+            env.Out.WriteLine($"Purged {deleted} {what} deliver{(deleted == 1 ? "y" : "ies")} finished before {Time(cutoff)} UTC. Pending deliveries are never purged.");
             return ExitCodes.Success;
         }
         finally

@@ -16,7 +16,10 @@ public interface IDeliveryAdmin
     /// <summary>Sends again every dead letter created since <paramref name="since"/> (optionally of one ensemble); returns their ids.</summary>
     ValueTask<IReadOnlyList<string>> ReplayAllAsync(DateTimeOffset since, string? ensemble = null, CancellationToken cancellationToken = default);
 
-    /// <summary>Deletes finished deliveries (delivered or dead-lettered) older than <paramref name="age"/>; returns how many.</summary>
+    /// <summary>
+    /// Deletes finished deliveries (delivered or dead-lettered) that finished longer than <paramref name="age"/> ago, in
+    /// short batches (the code retention runs); returns how many.
+    /// </summary>
     ValueTask<int> PurgeAsync(TimeSpan age, CancellationToken cancellationToken = default);
 }
 
@@ -69,9 +72,11 @@ public sealed class DeliveryAdmin(IDeliveryStore store, DeliverySignal signal, T
     }
 
     /// <inheritdoc />
-    public ValueTask<int> PurgeAsync(TimeSpan age, CancellationToken cancellationToken = default)
+    public async ValueTask<int> PurgeAsync(TimeSpan age, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(age, TimeSpan.Zero);
-        return store.PurgeAsync(time.GetUtcNow() - age, cancellationToken);
+        var cutoff = time.GetUtcNow() - age;
+        return await DeliveryPruning.PruneAsync(store, DeliveryStatus.Delivered, cutoff, cancellationToken).ConfigureAwait(false)
+            + await DeliveryPruning.PruneAsync(store, DeliveryStatus.DeadLettered, cutoff, cancellationToken).ConfigureAwait(false);
     }
 }

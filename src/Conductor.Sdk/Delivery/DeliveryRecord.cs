@@ -57,6 +57,16 @@ public sealed record DeliveryRecord(
     public string? TraceParent { get; init; }
 
     /// <summary>
+    /// When the delivery reached its final state (delivered or dead-lettered: the end of its last attempt), or null while
+    /// it is pending. Retention counts from here (<see cref="ConductorRetentionOptions.ExpiresAt"/>).
+    /// </summary>
+    public DateTimeOffset? FinishedAt { get; init; }
+
+    /// <summary>When an attempt that ends as <paramref name="next"/> finishes the delivery: its end, or null if it stays pending.</summary>
+    internal static DateTimeOffset? Finished(AttemptLog attempt, DeliveryStatus next) =>
+        next == DeliveryStatus.Pending ? null : attempt.StartedAt + attempt.Duration;
+
+    /// <summary>
     /// A new delivery id: <c>dlv_</c> and a time-ordered GUID (RFC 9562 version 7: 48-bit Unix milliseconds, then 74
     /// random bits), as 32 lowercase hex digits. The random bits come from the operating system's CSPRNG in blocks, so
     /// that an id does not cost a system call.

@@ -9,7 +9,7 @@ namespace Conductor.Sdk.Delivery;
 /// deliveries in one ordered set per endpoint, so that leasing skips a busy endpoint without walking its backlog; the
 /// leases in an ordered set by expiry, so that the deliveries of a worker that stopped become due again.
 /// </remarks>
-public sealed class InMemoryDeliveryStore : IDeliveryStore
+public sealed class InMemoryDeliveryStore : IPruningDeliveryStore
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
@@ -106,6 +106,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 LastStatusCode = attempt.StatusCode,
                 LastErrorKind = attempt.ErrorKind,
                 LastError = attempt.Error,
+                FinishedAt = DeliveryRecord.Finished(attempt, next),
             };
             if (next == DeliveryStatus.Pending) Schedule(entry);
         }
@@ -181,7 +182,7 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
             var entry = Find(deliveryId);
             if (entry.Record.Status != DeliveryStatus.DeadLettered) return ValueTask.FromResult(false);
             // A fresh retry budget of the same size, on top of the attempts already made.
-            entry.Record = entry.Record with { Status = DeliveryStatus.Pending, DueAt = now, MaxAttempts = entry.Record.Attempts + entry.Record.MaxAttempts };
+            entry.Record = entry.Record with { Status = DeliveryStatus.Pending, DueAt = now, MaxAttempts = entry.Record.Attempts + entry.Record.MaxAttempts, FinishedAt = null };
             Schedule(entry);
             return ValueTask.FromResult(true);
         }
@@ -204,6 +205,53 @@ public sealed class InMemoryDeliveryStore : IDeliveryStore
                 .ToList();
             foreach (var id in purged) _entries.Remove(id);
             return ValueTask.FromResult(purged.Count);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> PruneAsync(DeliveryStatus status, DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken = default)
+    {
+        PurgeStatus.Check(status);
+        lock (_gate)
+        {
+            var expired = _entries.Values
+                .Where(e => e.Record.Status == status && e.Record.FinishedAt is { } finished && finished < finishedBefore)
+                .Take(max)
+                .Select(e => e.Record.Id)
+                .ToList();
+            foreach (var id in expired) _entries.Remove(id);
+            return ValueTask.FromResult(expired.Count);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Nothing is on disk: the size is the payload bytes held in memory.</remarks>
+    public ValueTask<long> SizeAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_entries.Values.Sum(e => (long)e.Record.Payload.Length));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<DeliveryStoreUsage> UsageAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            long pending = 0, delivered = 0, dead = 0, bytes = 0;
+            foreach (var entry in _entries.Values)
+            {
+                bytes += entry.Record.Payload.Length;
+                switch (entry.Record.Status)
+                {
+                    case DeliveryStatus.Pending: pending++; break;
+                    case DeliveryStatus.Delivered: delivered++; break;
+                    default: dead++; break;
+                }
+            }
+
+            return ValueTask.FromResult(new DeliveryStoreUsage(pending, delivered, dead, bytes));
         }
     }
 

@@ -8,7 +8,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class ConductorHealthChecksBuilderExtensions
 {
     /// <summary>
-    /// Adds three checks: <c>conductor-store</c> (the delivery store answers; tags <c>conductor</c>, <c>ready</c>),
+    /// Adds three checks: <c>conductor-store</c> (the delivery store answers, and is under <see cref="ConductorHealthCheckOptions.StoreSizeThreshold"/>, else degraded; tags <c>conductor</c>, <c>ready</c>),
     /// <c>conductor-worker</c> (the hosted delivery worker runs and its loop is not stuck; tags <c>conductor</c>,
     /// <c>live</c>) and <c>conductor-dead-letters</c> (the dead-letter backlog is under
     /// <see cref="ConductorHealthCheckOptions.DeadLetterThreshold"/>; tag <c>conductor</c>). Options are bound from
@@ -21,6 +21,7 @@ public static class ConductorHealthChecksBuilderExtensions
             .Configure<IServiceProvider>((o, sp) => { if (Conductor.Sdk.ConductorConfiguration.Section(sp, "HealthChecks") is { } section) section.Bind(o); })
             .Validate(o => o.DeadLetterThreshold >= 0, "Conductor:HealthChecks:DeadLetterThreshold must not be negative.")
             .Validate(o => o.WorkerStaleAfter > TimeSpan.Zero && o.StoreTimeout > TimeSpan.Zero, "Conductor:HealthChecks:WorkerStaleAfter and StoreTimeout must be positive.")
+            .Validate(o => o.StoreSizeThreshold is null or > 0, "Conductor:HealthChecks:StoreSizeThreshold must be a positive number of bytes (or absent to turn the size check off).")
             .ValidateOnStart();
         if (configure is not null) options.Configure(configure);
         builder.Services.AddSingleton<ConductorStoreHealthCheck>();

@@ -51,6 +51,19 @@ public sealed class ConductorOptions
 
     /// <summary>Deliveries leased per round trip to the store.</summary>
     public int BatchSize { get; set; } = 100;
+
+    /// <summary>
+    /// How long finished deliveries are kept (<c>Conductor:Retention</c>): delivered 7 days, dead-lettered 30 days by
+    /// default; <c>Infinite</c> keeps them forever.
+    /// </summary>
+    public ConductorRetentionOptions Retention { get; } = new();
+
+    /// <summary>
+    /// Whether the store's schema is brought to this version's at start-up (default true). When false, start-up fails
+    /// while the schema is behind, naming the command that migrates it (<c>conductor store migrate</c>): for teams that
+    /// migrate as a deploy step.
+    /// </summary>
+    public bool AutoMigrate { get; set; } = true;
 }
 
 /// <summary>Checks <see cref="ConductorOptions"/> with messages that say what to change.</summary>
@@ -69,6 +82,7 @@ internal sealed class ConductorOptionsValidator : IValidateOptions<ConductorOpti
         if (options.CircuitBreakerSamplingDuration < TimeSpan.FromMilliseconds(500)) failures.Add("Conductor:CircuitBreakerSamplingDuration must be at least 500 ms.");
         if (options.CircuitBreakerBreakDuration < TimeSpan.FromMilliseconds(500)) failures.Add("Conductor:CircuitBreakerBreakDuration must be at least 500 ms.");
         if (options.LeaseDuration < TimeSpan.FromSeconds(1)) failures.Add($"Conductor:LeaseDuration must be at least 1 s (it is {options.LeaseDuration}); it must also exceed the longest attempt timeout, which is checked at start.");
+        failures.AddRange(options.Retention.Validate());
         foreach (var network in options.AllowedNetworks)
         {
             if (!System.Net.IPNetwork.TryParse(network?.Trim(), out _))

@@ -38,7 +38,13 @@ public static class ConductorServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         var optionsBuilder = services.AddOptions<ConductorOptions>().ValidateOnStart();
-        optionsBuilder.Configure<IServiceProvider>((options, sp) => { if (ConductorConfiguration.Section(sp, null) is { } section) section.Bind(options); });
+        optionsBuilder.Configure<IServiceProvider>((options, sp) =>
+        {
+            if (ConductorConfiguration.Section(sp, null) is not { } section) return;
+            // Retention takes "Infinite", which the binder cannot read: it reads its own sub-section.
+            new WithoutChild(section, "Retention").Bind(options);
+            options.Retention.Bind(section.GetSection("Retention"));
+        });
         if (configure is not null) optionsBuilder.Configure(configure);
         services.AddOptions<ConductorEmailOptions>().Configure<IServiceProvider>((options, sp) => { if (ConductorConfiguration.Section(sp, "Email") is { } section) section.Bind(options); });
         services.AddOptions<ConductorSmsOptions>().Configure<IServiceProvider>((options, sp) => { if (ConductorConfiguration.Section(sp, "Sms") is { } section) section.Bind(options); });
@@ -47,7 +53,7 @@ public static class ConductorServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ConductorTelemetry>(sp => new ConductorTelemetry(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
         // Zero configuration means durable: a SQLite file in the application's data directory.
-        services.TryAddSingleton<IDeliveryStore>(sp => new SqliteDeliveryStore(SqliteConductorBuilderExtensions.DefaultPath(sp)));
+        services.TryAddSingleton<IDeliveryStore>(sp => new SqliteDeliveryStore(SqliteConductorBuilderExtensions.DefaultPath(sp), SqliteConductorBuilderExtensions.AutoMigrate(sp)));
         // Generated ensembles register an EnsembleRegistration; their ${env.NAME} values are read (and checked, all at
         // once) when the registry is first needed, which is at host start.
         services.TryAddSingleton(sp => EnsembleEnvironment.Read(
@@ -82,6 +88,8 @@ public static class ConductorServiceCollectionExtensions
                 sp.GetRequiredService<TimeProvider>())));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ConductorStartupCheck>());
         services.AddHostedService<DeliveryWorker>();
+        // Retention: finished deliveries are removed when their time is up, so the store stops growing.
+        services.AddHostedService<DeliveryPruner>();
         return new ConductorBuilder(services);
     }
 }

@@ -23,11 +23,19 @@ public sealed class ConductorHealthCheckOptions
 
     /// <summary>How long the store check waits for the store to answer.</summary>
     public TimeSpan StoreTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Bytes on disk above which the store check reports degraded (default 4 GiB; null turns the check off): the store
+    /// keeps growing when retention is off or too long for the traffic, or pruning fails.
+    /// </summary>
+    public long? StoreSizeThreshold { get; set; } = 4L * 1024 * 1024 * 1024;
 }
 
 /// <summary>Unhealthy when the delivery store does not answer a query in time.</summary>
 internal sealed class ConductorStoreHealthCheck(IDeliveryStore store, IOptions<ConductorHealthCheckOptions> options) : IHealthCheck
 {
+    private static string Megabytes(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture) + " MiB";
+
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var data = new Dictionary<string, object> { ["store"] = store.GetType().Name };
@@ -37,6 +45,20 @@ internal sealed class ConductorStoreHealthCheck(IDeliveryStore store, IOptions<C
         {
             var next = await store.NextDueAsync(cancellationToken: timeout.Token).ConfigureAwait(false);
             if (next is { } due) data["next_due"] = due.ToString("O");
+            if (store is IPruningDeliveryStore pruning)
+            {
+                var bytes = await pruning.SizeAsync(timeout.Token).ConfigureAwait(false);
+                data["size_bytes"] = bytes;
+                if (options.Value.StoreSizeThreshold is { } limit && bytes > limit)
+                {
+                    data["size_threshold_bytes"] = limit;
+                    return HealthCheckResult.Degraded(
+                        $"The delivery store ({store.GetType().Name}) answers, but takes {Megabytes(bytes)} on disk, above the threshold of {Megabytes(limit)} " +
+                        "(Conductor:HealthChecks:StoreSizeThreshold). Check Conductor:Retention (are finished deliveries kept too long for the traffic?) and the " +
+                        "pruner's log; 'conductor deliveries purge' frees rows at once.", data: data);
+                }
+            }
+
             return HealthCheckResult.Healthy($"The delivery store ({store.GetType().Name}) answers.", data);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Conductor.Sdk.Delivery;
 
 namespace Conductor.Sdk.Diagnostics;
 
@@ -29,6 +30,35 @@ public sealed class ConductorTelemetry : IDisposable
         AttemptDuration = _meter.CreateHistogram<double>("conductor.delivery.attempt.duration", "ms", "Duration of one delivery attempt.");
         Runs = _meter.CreateCounter<long>("conductor.executions", "{execution}", "Ensemble runs that ended, by conductor.ensemble and conductor.status (completed, failed, timeout).");
         RunDuration = _meter.CreateHistogram<double>("conductor.execution.duration", "ms", "Duration of one ensemble run.");
+        Pruned = _meter.CreateCounter<long>("conductor.deliveries.pruned", "{delivery}", "Finished deliveries removed when their retention ended, by conductor.status.");
+        _meter.CreateObservableGauge("conductor.store.deliveries", ObserveRows, "{delivery}",
+            "Deliveries in the store by conductor.status (pending, delivered, dead_lettered), as counted by the last pruning pass.");
+        _meter.CreateObservableGauge("conductor.store.size", ObserveSize, "By", "Bytes the delivery store takes on disk, as measured by the last pruning pass.");
+    }
+
+    private DeliveryStoreUsage? _usage;
+
+    /// <summary>Deliveries removed by retention (tag: status).</summary>
+    public Counter<long> Pruned { get; }
+
+    /// <summary>What the store held at the last pruning pass (what the store gauges report), or null before the first.</summary>
+    public DeliveryStoreUsage? StoreUsage
+    {
+        get => Volatile.Read(ref _usage);
+        internal set => Volatile.Write(ref _usage, value);
+    }
+
+    private IEnumerable<Measurement<long>> ObserveRows()
+    {
+        if (StoreUsage is not { } usage) yield break;
+        yield return new Measurement<long>(usage.Pending, new KeyValuePair<string, object?>("conductor.status", "pending"));
+        yield return new Measurement<long>(usage.Delivered, new KeyValuePair<string, object?>("conductor.status", "delivered"));
+        yield return new Measurement<long>(usage.DeadLettered, new KeyValuePair<string, object?>("conductor.status", "dead_lettered"));
+    }
+
+    private IEnumerable<Measurement<long>> ObserveSize()
+    {
+        if (StoreUsage is { } usage) yield return new Measurement<long>(usage.Bytes);
     }
 
     /// <summary>Runs that ended (tags: ensemble, status).</summary>

@@ -31,4 +31,10 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Error, "Delivery {DeliveryId}: the {Channel} channel threw instead of returning a result; the attempt is counted as a retryable failure")]
     public static partial void ChannelThrew(ILogger logger, Exception exception, string deliveryId, string channel);
+
+    [LoggerMessage(9, LogLevel.Information, "Retention removed {Delivered} delivered and {DeadLettered} dead-lettered deliveries in {Milliseconds} ms; the store holds {Pending} pending, {StoredDelivered} delivered and {StoredDeadLettered} dead-lettered ({Bytes} bytes)")]
+    public static partial void Pruned(ILogger logger, int delivered, int deadLettered, long milliseconds, long pending, long storedDelivered, long storedDeadLettered, long bytes);
+
+    [LoggerMessage(10, LogLevel.Warning, "Retention could not prune the delivery store this time; it tries again in {Interval}")]
+    public static partial void PruneFailed(ILogger logger, Exception exception, TimeSpan interval);
 }

@@ -15,7 +15,7 @@ public static class SqliteConductorBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Services.RemoveAll<IDeliveryStore>();
-        builder.Services.AddSingleton<IDeliveryStore>(sp => new SqliteDeliveryStore(path ?? DefaultPath(sp)));
+        builder.Services.AddSingleton<IDeliveryStore>(sp => new SqliteDeliveryStore(path ?? DefaultPath(sp), AutoMigrate(sp)));
         return builder;
     }
 
@@ -29,6 +29,10 @@ public static class SqliteConductorBuilderExtensions
         builder.Services.AddSingleton<IDeliveryStore, InMemoryDeliveryStore>();
         return builder;
     }
+
+    /// <summary>Whether the store migrates its schema when opened (<see cref="Conductor.Sdk.ConductorOptions.AutoMigrate"/>).</summary>
+    internal static bool AutoMigrate(IServiceProvider services) =>
+        services.GetService<Microsoft.Extensions.Options.IOptions<Conductor.Sdk.ConductorOptions>>()?.Value.AutoMigrate ?? true;
 
     /// <summary>
     /// <c>App_Data/conductor-deliveries.db</c> under the host's content root (the application's data directory), or

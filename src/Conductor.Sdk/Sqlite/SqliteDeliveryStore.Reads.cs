@@ -212,7 +212,7 @@ public sealed partial class SqliteDeliveryStore
         return LockedAsync<DeliveryRecord?>("read a delivery", () =>
         {
             using var command = _connection.CreateCommand();
-            command.CommandText = $"SELECT {Columns} FROM deliveries WHERE id = $id";
+            command.CommandText = $"SELECT {ReadColumns} FROM deliveries WHERE id = $id";
             command.Parameters.AddWithValue("$id", deliveryId);
             return ReadRecords(command).SingleOrDefault();
         }, cancellationToken);
@@ -225,7 +225,7 @@ public sealed partial class SqliteDeliveryStore
         {
             using var command = _connection.CreateCommand();
             var where = query.SqlWhere(value => command.Parameters.AddWithValue("$p" + command.Parameters.Count, value).ParameterName);
-            command.CommandText = $"SELECT {Columns} FROM deliveries {where} ORDER BY created_at DESC, id DESC LIMIT $limit";
+            command.CommandText = $"SELECT {ReadColumns} FROM deliveries {where} ORDER BY created_at DESC, id DESC LIMIT $limit";
             command.Parameters.AddWithValue("$limit", query.Limit);
             return ReadRecords(command);
         }, cancellationToken);
@@ -265,7 +265,7 @@ public sealed partial class SqliteDeliveryStore
         return LockedAsync<bool>("replay a delivery", () =>
         {
             using var command = _connection.CreateCommand();
-            command.CommandText = "UPDATE deliveries SET status = 0, due_at = $now, max_attempts = attempts + max_attempts, leased_until = NULL WHERE id = $id AND status = 2";
+            command.CommandText = "UPDATE deliveries SET status = 0, due_at = $now, max_attempts = attempts + max_attempts, leased_until = NULL, finished_at = NULL WHERE id = $id AND status = 2";
             command.Parameters.AddWithValue("$now", now.UtcTicks);
             command.Parameters.AddWithValue("$id", deliveryId);
             return command.ExecuteNonQuery() == 1;
@@ -313,7 +313,7 @@ public sealed partial class SqliteDeliveryStore
                 command.Parameters.AddWithValue(names[^1], ids[i]);
             }
 
-            command.CommandText = $"SELECT {Columns} FROM deliveries WHERE id IN ({string.Join(", ", names)})";
+            command.CommandText = $"SELECT {ReadColumns} FROM deliveries WHERE id IN ({string.Join(", ", names)})";
             result.AddRange(ReadRecords(command));
         }
 
@@ -361,9 +361,105 @@ public sealed partial class SqliteDeliveryStore
                 reader.GetInt32(11),
                 reader.IsDBNull(12) ? null : reader.GetInt32(12),
                 (AttemptErrorKind)reader.GetInt32(13),
-                reader.IsDBNull(14) ? null : reader.GetString(14)) { TraceParent = reader.IsDBNull(15) ? null : reader.GetString(15) });
+                reader.IsDBNull(14) ? null : reader.GetString(14))
+            {
+                TraceParent = reader.IsDBNull(15) ? null : reader.GetString(15),
+                FinishedAt = reader.IsDBNull(16) ? null : new DateTimeOffset(reader.GetInt64(16), TimeSpan.Zero),
+            });
         }
 
         return result;
+    }
+
+    /// <summary>The expired rows of one finished status, oldest first, through <c>deliveries_finished</c> (schema v6).</summary>
+    internal const string ExpiredSql = """
+        DELETE FROM deliveries WHERE id IN (
+            SELECT id FROM deliveries INDEXED BY deliveries_finished WHERE status = $status AND finished_at < $before ORDER BY finished_at LIMIT $max)
+        RETURNING id
+        """;
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// One short write transaction under the same gate as the group commit (synchronous=NORMAL: a prune lost in a power
+    /// cut is simply done again), so Notify waits for at most one batch.
+    /// </remarks>
+    public ValueTask<int> PruneAsync(DeliveryStatus status, DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken = default)
+    {
+        PurgeStatus.Check(status);
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        return LockedAsync("prune expired deliveries", () =>
+        {
+            Synchronous("NORMAL");
+            using var transaction = _connection.BeginTransaction();
+            var ids = new List<string>();
+            using (var deliveries = _connection.CreateCommand())
+            {
+                deliveries.Transaction = transaction;
+                deliveries.CommandText = ExpiredSql;
+                deliveries.Parameters.AddWithValue("$status", (int)status);
+                deliveries.Parameters.AddWithValue("$before", finishedBefore.UtcTicks);
+                deliveries.Parameters.AddWithValue("$max", max);
+                using var reader = deliveries.ExecuteReader();
+                while (reader.Read()) ids.Add(reader.GetString(0));
+            }
+
+            if (ids.Count > 0)
+            {
+                using var attempts = _connection.CreateCommand();
+                attempts.Transaction = transaction;
+                attempts.CommandText = "DELETE FROM attempts WHERE delivery_id = $id";
+                var id = attempts.Parameters.Add("$id", SqliteType.Text);
+                foreach (var deleted in ids)
+                {
+                    id.Value = deleted;
+                    attempts.ExecuteNonQuery();
+                }
+            }
+
+            transaction.Commit();
+            return ids.Count;
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    /// <remarks>The database file and its WAL file (the shared-memory index is not data).</remarks>
+    public ValueTask<long> SizeAsync(CancellationToken cancellationToken = default) => ValueTask.FromResult(FileBytes());
+
+    private long FileBytes()
+    {
+        long bytes = 0;
+        foreach (var file in new[] { Path, Path + "-wal" })
+        {
+            var info = new FileInfo(file);
+            if (info.Exists) bytes += info.Length;
+        }
+
+        return bytes;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Counted on the read connection (an index scan of <c>deliveries_status_created</c>), off the writer's lock.</remarks>
+    public ValueTask<DeliveryStoreUsage> UsageAsync(CancellationToken cancellationToken = default)
+    {
+        return ReadingAsync("count deliveries", reader =>
+        {
+            using var command = reader.CreateCommand();
+            command.CommandText = "SELECT status, count(*) FROM deliveries GROUP BY status";
+            long pending = 0, delivered = 0, dead = 0;
+            using (var rows = command.ExecuteReader())
+            {
+                while (rows.Read())
+                {
+                    switch ((DeliveryStatus)rows.GetInt32(0))
+                    {
+                        case DeliveryStatus.Pending: pending = rows.GetInt64(1); break;
+                        case DeliveryStatus.Delivered: delivered = rows.GetInt64(1); break;
+                        default: dead += rows.GetInt64(1); break;
+                    }
+                }
+            }
+
+            return new DeliveryStoreUsage(pending, delivered, dead, FileBytes());
+        }, cancellationToken);
     }
 }

@@ -176,6 +176,7 @@ public sealed partial class SqliteDeliveryStore
                 log.Run();
                 update.Int(1, (int)write.Next); update.Int(2, a.NextDueAt?.UtcTicks); update.Int(3, a.StatusCode);
                 update.Int(4, (int)a.ErrorKind); update.TextOrNull(5, a.Error); update.Text(6, a.DeliveryId);
+                update.Int(7, DeliveryRecord.Finished(a, write.Next)?.UtcTicks);
                 if (update.Run() != 1) throw new KeyNotFoundException($"No delivery with id '{a.DeliveryId}' is stored in {Path}.");
             }
         }
@@ -199,7 +200,7 @@ public sealed partial class SqliteDeliveryStore
         _log = new SqliteStatement(_connection, "INSERT OR REPLACE INTO attempts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
         _update = new SqliteStatement(_connection, """
             UPDATE deliveries SET status = ?1, attempts = attempts + 1, due_at = COALESCE(?2, due_at),
-                last_status_code = ?3, last_error_kind = ?4, last_error = ?5, leased_until = NULL
+                last_status_code = ?3, last_error_kind = ?4, last_error = ?5, leased_until = NULL, finished_at = ?7
             WHERE id = ?6
             """);
     }

@@ -11,9 +11,11 @@ namespace Conductor.Sdk.Sqlite;
 /// WAL file is synced on a thread of its own (<see cref="WalSync"/>) while the next group is written.
 /// Leases are rows' <c>leased_until</c>: a delivery held by a process that died becomes due when its lease ends.
 /// </summary>
-public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IAsyncDisposable, IDisposable
+public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IPruningDeliveryStore, IAsyncDisposable, IDisposable
 {
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error, trace_parent";
+    // What reads return: the inserted columns and, from schema v6, when the delivery finished.
+    private const string ReadColumns = Columns + ", finished_at";
     private readonly SqliteConnection _connection;
     private readonly SemaphoreSlim _gate = new(1, 1);
     // A second connection for the scans that only read (what is due past the busy endpoints, when the next is due): in
@@ -38,7 +40,15 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     private sealed record PendingWrite(IReadOnlyList<DeliveryRecord>? Deliveries, AttemptLog? Attempt, DeliveryStatus Next, TaskCompletionSource Done, long? LeaseUntil = null);
 
     /// <summary>Opens (or creates) the store at <paramref name="path"/> and migrates its schema.</summary>
-    public SqliteDeliveryStore(string path)
+    public SqliteDeliveryStore(string path) : this(path, autoMigrate: true)
+    {
+    }
+
+    /// <summary>
+    /// Opens (or creates) the store at <paramref name="path"/>. With <paramref name="autoMigrate"/> its schema is brought
+    /// to this version's; without, opening fails while the schema is behind, naming the command that migrates it.
+    /// </summary>
+    public SqliteDeliveryStore(string path, bool autoMigrate)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         Path = System.IO.Path.GetFullPath(path);
@@ -49,7 +59,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new InvalidOperationException(
+            throw new DeliveryStoreUnavailableException("SQLite " + Path,
                 $"The SQLite delivery store cannot create its directory {directory} ({ex.Message}). Create it, writable by this process, or choose another file with UseSqlite(path).", ex);
         }
 
@@ -61,7 +71,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         }.ToString());
         try
         {
-            Open();
+            Open(autoMigrate);
         }
         catch (Exception ex)
         {
@@ -69,7 +79,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
             throw ex is SqliteException sqlite ? Fault(sqlite, "open the store") : ex;
         }
 
-        _walSync = new WalSync(Path + "-wal", ex => new InvalidOperationException(
+        _walSync = new WalSync(Path + "-wal", ex => new DeliveryStoreUnavailableException("SQLite " + Path,
             $"The SQLite delivery store {Path} could not sync its WAL file to disk ({ex.Message}): the deliveries of this call are written but " +
             "might not survive a power cut (they are sent if they do). Check the volume (free space, dmesg, mount state).", ex));
         _flusher = Task.Run(FlushLoopAsync);
@@ -84,7 +94,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     /// <summary>How long a call waits for a write lock held by another connection or process before it fails.</summary>
     public static readonly TimeSpan BusyTimeout = TimeSpan.FromSeconds(5);
 
-    private void Open()
+    private void Open(bool autoMigrate)
     {
         _connection.Open();
         // On a read-only file or file system SQLite quietly opens the file read-only: say so now, not at the first Notify.
@@ -98,7 +108,35 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         Execute("PRAGMA journal_mode=WAL;");
         Execute("PRAGMA synchronous=FULL;");
         Execute($"PRAGMA busy_timeout={(int)BusyTimeout.TotalMilliseconds};");
-        Migrate();
+        // Free pages left by pruning are reused by new rows, so the file stops growing; the WAL file is cut back to this
+        // size after a checkpoint, so that a burst does not leave it large (docs/operations.md).
+        Execute("PRAGMA journal_size_limit=67108864;");
+        if (autoMigrate)
+        {
+            Migrate();
+            return;
+        }
+
+        var version = EffectiveVersion(null);
+        if (version > Migrations.Length) throw Newer(version);
+        if (version < Migrations.Length)
+        {
+            throw new InvalidOperationException(
+                $"The SQLite delivery store {Path} is at schema version {version}, and this version of Conductor.Sdk needs {Migrations.Length}; " +
+                $"Conductor:AutoMigrate is false, so it is not migrated at start-up. Run 'conductor store migrate --store \"{Path}\"' " +
+                "(and 'conductor store status' to see what it does), then start again.");
+        }
+    }
+
+    private InvalidOperationException Newer(long version) => new(
+        $"The SQLite delivery store {Path} is at schema version {version}, newer than this version of Conductor.Sdk understands ({Migrations.Length}); " +
+        "upgrade the Conductor.Sdk package (the file is left as it is).");
+
+    /// <summary>The schema version, counting a store from before versions were kept (its tables, no version) as 1.</summary>
+    private long EffectiveVersion(SqliteTransaction? transaction)
+    {
+        var version = SchemaVersion(transaction);
+        return version == 0 && TableExists(transaction, "deliveries") ? 1 : version;
     }
 
     /// <summary>
@@ -158,26 +196,84 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
             CREATE INDEX IF NOT EXISTS deliveries_waiting_due ON deliveries (due_at, id) WHERE status = 0 AND leased_until IS NULL;
             CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (leased_until) WHERE status = 0 AND leased_until IS NOT NULL;
             """,
+        // 6: retention (issue #34). When a delivery reached its final state; finished rows by status and that time, so
+        // that pruning finds the expired ones without reading the rest. Rows finished before this version get the end of
+        // their last attempt (or their last due time).
+        """
+            ALTER TABLE deliveries ADD COLUMN finished_at INTEGER NULL;
+            UPDATE deliveries SET finished_at = coalesce(
+                (SELECT max(a.started_at + a.duration_ticks) FROM attempts a WHERE a.delivery_id = deliveries.id), due_at)
+            WHERE status <> 0;
+            CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, finished_at) WHERE status <> 0;
+            """,
+    };
+
+    /// <summary>What each step of <see cref="Migrations"/> does, for <c>conductor store status</c>.</summary>
+    internal static readonly string[] MigrationNotes =
+    {
+        "create the deliveries and attempts tables",
+        "index deliveries by status and creation time (dashboard, CLI)",
+        "add the trace_parent column (trace propagation)",
+        "index deliveries by ensemble and creation time (dashboard)",
+        "replace the due index with the partial waiting and leased indexes",
+        "add finished_at (retention), fill it for finished rows, index finished rows by status and finished_at",
     };
 
     /// <summary>Brings the schema to the newest version, in one write transaction (several processes may open the file at once).</summary>
-    private void Migrate()
+    private (long From, long To) Migrate()
     {
-        if (SchemaVersion(null) == Migrations.Length) return;
+        if (SchemaVersion(null) == Migrations.Length) return (Migrations.Length, Migrations.Length);
         using var transaction = _connection.BeginTransaction(deferred: false);
-        var version = SchemaVersion(transaction);
-        if (version > Migrations.Length)
-        {
-            throw new InvalidOperationException(
-                $"The SQLite delivery store {Path} is at schema version {version}, newer than this version of Conductor.Sdk understands ({Migrations.Length}); " +
-                "upgrade the Conductor.Sdk package (the file is left as it is).");
-        }
-
-        if (version == 0 && TableExists(transaction, "deliveries")) version = 1;
+        var version = EffectiveVersion(transaction);
+        if (version > Migrations.Length) throw Newer(version);
+        var from = version;
+        // All steps in one transaction: a failure leaves the file as it was.
         for (var step = version; step < Migrations.Length; step++) Execute(transaction, Migrations[step]);
         Execute(transaction, "CREATE TABLE IF NOT EXISTS conductor_schema (version INTEGER NOT NULL); DELETE FROM conductor_schema;");
         Execute(transaction, $"INSERT INTO conductor_schema VALUES ({Migrations.Length});");
         transaction.Commit();
+        return (from, Migrations.Length);
+    }
+
+    /// <summary>
+    /// The schema of the store at <paramref name="path"/>, read without changing the file: its version, this package's,
+    /// and what a migration would do. The file must exist.
+    /// </summary>
+    public static DeliveryStoreSchema ReadSchema(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var full = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(full)) throw new FileNotFoundException($"No SQLite delivery store at {full}.", full);
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = full, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT CASE WHEN EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'conductor_schema')
+                        THEN (SELECT coalesce(max(version), 0) FROM conductor_schema) ELSE 0 END,
+                   EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'deliveries')
+            """;
+        long version;
+        using (var reader = command.ExecuteReader())
+        {
+            reader.Read();
+            version = reader.GetInt64(0);
+            if (version == 0 && reader.GetInt64(1) == 1) version = 1;
+        }
+
+        return DeliveryStoreSchema.Of("SQLite " + full, (int)version, MigrationNotes);
+    }
+
+    /// <summary>
+    /// Brings the store at <paramref name="path"/> to this package's schema (one transaction: on failure the file is left
+    /// as it was) and returns the versions before and after. Idempotent; refuses a schema newer than this package's.
+    /// </summary>
+    public static DeliveryStoreMigration MigrateSchema(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var before = ReadSchema(path);
+        if (before.IsNewer) throw new InvalidOperationException($"{before.Store} is at schema version {before.Version}, newer than this version of Conductor.Sdk understands ({before.Latest}); it is left as it is.");
+        using var store = new SqliteDeliveryStore(path, autoMigrate: true);
+        return new DeliveryStoreMigration(before.Store, before.Version, before.Latest, before.PendingSteps);
     }
 
     private long SchemaVersion(SqliteTransaction? transaction)
@@ -221,9 +317,9 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     /// An error that names the file, what went wrong in terms of the file system, and what to do about it. The SQLite
     /// message and code follow for the record.
     /// </summary>
-    private InvalidOperationException Fault(SqliteException ex, string doing) => Fault(ex.SqliteErrorCode, ex.Message, doing, ex);
+    private DeliveryStoreUnavailableException Fault(SqliteException ex, string doing) => Fault(ex.SqliteErrorCode, ex.Message, doing, ex);
 
-    private InvalidOperationException Fault(int code, string detail, string doing, Exception? inner = null)
+    private DeliveryStoreUnavailableException Fault(int code, string detail, string doing, Exception? inner = null)
     {
         var advice = code switch
         {
@@ -238,7 +334,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
             14 => "the file cannot be opened. Check that its directory exists and that this process may create and write files there",
             _ => "SQLite refused the operation",
         };
-        return new InvalidOperationException($"The SQLite delivery store {Path} could not {doing}: {advice}. ({detail})", inner);
+        return new DeliveryStoreUnavailableException("SQLite " + Path, $"The SQLite delivery store {Path} could not {doing}: {advice}. ({detail})", inner);
     }
 
     /// <summary>Runs <paramref name="work"/> on the connection under the gate, turning SQLite errors into <see cref="Fault(SqliteException, string)"/>s.</summary>
