@@ -257,6 +257,71 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
         Assert.Empty(await Store.AttemptsAsync("pending"));
     }
 
+    /// <summary>The attempts still stored for a delivery (the in-memory store refuses to list those of an unknown delivery).</summary>
+    private async Task<int> AttemptsLeftAsync(string id)
+    {
+        try
+        {
+            return (await Store.AttemptsAsync(id)).Count;
+        }
+        catch (KeyNotFoundException)
+        {
+            return 0;
+        }
+    }
+
+    [Fact]
+    public async Task Prune_removes_finished_deliveries_by_when_they_finished_and_never_pending_leased_or_replayed_ones()
+    {
+        var pruning = Assert.IsAssignableFrom<IPruningDeliveryStore>(Store);
+        await Store.EnqueueAsync(new[] { Record("done-early"), Record("done-late"), Record("dead"), Record("replayed"), Record("retrying"), Record("leased"), Record("waiting", due: T0.AddDays(30)) });
+        await Store.LeaseDueAsync(T0, 5, T0.AddMinutes(2));
+        // Finished at T0 + 10 ms and T0 + 1 h + 10 ms (the end of the attempt); created at T0 like all others.
+        await Store.RecordAttemptAsync(new AttemptLog("done-early", 1, T0, TimeSpan.FromMilliseconds(10), AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+        await Store.RecordAttemptAsync(new AttemptLog("done-late", 1, T0.AddHours(1), TimeSpan.FromMilliseconds(10), AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+        await Store.RecordAttemptAsync(Attempt("dead", 1, AttemptOutcome.Permanent, 410, null), DeliveryStatus.DeadLettered);
+        await Store.RecordAttemptAsync(Attempt("replayed", 1, AttemptOutcome.Permanent, 410, null), DeliveryStatus.DeadLettered);
+        await Store.RecordAttemptAsync(Attempt("retrying", 1, AttemptOutcome.Retry, 500, T0.AddSeconds(1)), DeliveryStatus.Pending);
+        Assert.Equal(T0.AddMilliseconds(10), (await Store.GetAsync("done-early"))!.FinishedAt);
+        Assert.Equal(T0.AddHours(1).AddMilliseconds(10), (await Store.GetAsync("done-late"))!.FinishedAt);
+        Assert.Null((await Store.GetAsync("retrying"))!.FinishedAt);
+        Assert.True(await Store.ReplayAsync("replayed", T0.AddDays(1)));
+        Assert.Null((await Store.GetAsync("replayed"))!.FinishedAt);
+
+        await Assert.ThrowsAsync<ArgumentException>(async () => await pruning.PruneAsync(DeliveryStatus.Pending, DateTimeOffset.MaxValue, 10));
+        // Between the two ends: only the early one.
+        Assert.Equal(1, await pruning.PruneAsync(DeliveryStatus.Delivered, T0.AddMinutes(30), 10));
+        Assert.Null(await Store.GetAsync("done-early"));
+        Assert.Equal(0, await AttemptsLeftAsync("done-early"));
+        Assert.Equal(1, await AttemptsLeftAsync("done-late"));
+        Assert.Equal(0, await pruning.PruneAsync(DeliveryStatus.Delivered, T0.AddMinutes(30), 10));
+        // Far in the future: every finished one of that status, and nothing else, whatever was created when.
+        Assert.Equal(1, await pruning.PruneAsync(DeliveryStatus.Delivered, T0.AddYears(5), 10));
+        Assert.Equal(1, await pruning.PruneAsync(DeliveryStatus.DeadLettered, T0.AddYears(5), 10));
+        Assert.Equal(new[] { "leased", "replayed", "retrying", "waiting" }, (await Store.ListAsync(new DeliveryQuery())).Select(d => d.Id).Order(StringComparer.Ordinal));
+        Assert.Single(await Store.AttemptsAsync("retrying"));
+
+        var usage = await pruning.UsageAsync();
+        Assert.Equal((4L, 0L, 0L), (usage.Pending, usage.Delivered, usage.DeadLettered));
+        Assert.True(usage.Bytes > 0);
+        Assert.True(await pruning.SizeAsync() > 0);
+    }
+
+    [Fact]
+    public async Task Pruning_in_batches_removes_everything_expired_and_the_attempts_with_it()
+    {
+        var ids = Enumerable.Range(0, 1234).Select(i => $"b{i:D4}").ToList();
+        await Store.EnqueueAsync(ids.Select(id => Record(id)).ToList());
+        Assert.Equal(1234, (await Store.LeaseDueAsync(T0, 2000, T0.AddMinutes(2))).Count);
+        foreach (var id in ids) await Store.RecordAttemptAsync(Attempt(id, 1, AttemptOutcome.Delivered, 200, null), DeliveryStatus.Delivered);
+
+        Assert.Equal(1234, await DeliveryPruning.PruneAsync(Store, DeliveryStatus.Delivered, T0.AddSeconds(1)));
+        Assert.Empty(await Store.ListAsync(new DeliveryQuery()));
+        Assert.Equal(0, await AttemptsLeftAsync(ids[0]));
+        Assert.Equal(0, await AttemptsLeftAsync(ids[^1]));
+        Assert.Equal(0L, (await ((IPruningDeliveryStore)Store).UsageAsync()).Delivered);
+    }
+
     [Fact]
     public async Task Purge_by_status_deletes_only_that_status_and_never_pending()
     {

@@ -97,6 +97,8 @@ public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposabl
             // Opening the store migrated it; the rows of the old release are all there.
             var dead = await pipeline.RecordAsync("dlv_old_dead");
             Assert.Equal(DeliveryStatus.DeadLettered, dead.Status);
+            // v6 filled finished_at from the end of its last attempt (started at {t}, 1000 ticks long).
+            Assert.Equal(Pipeline.Start + TimeSpan.FromTicks(1000), dead.FinishedAt);
             Assert.Equal("HTTP 410 Gone", dead.LastError);
             Assert.Equal(410, Assert.Single(await pipeline.Store.AttemptsAsync("dlv_old_dead")).StatusCode);
             Assert.Equal(2, (await pipeline.Store.ListAsync(new DeliveryQuery())).Count);
@@ -108,10 +110,11 @@ public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposabl
         }
 
         // v2: the (status, created_at) index; v3: trace_parent; v4: the (ensemble, created_at) index; v5: partial indexes
-        // of waiting and leased rows in place of (status, due_at, id).
-        const int latest = 5;
+        // of waiting and leased rows in place of (status, due_at, id); v6: finished_at, filled for finished rows from their
+        // last attempt's end (the dead letter's attempt started at {t} and took 1000 ticks), and its index.
+        const int latest = 6;
         Assert.Equal(latest, await scalar("SELECT max(version) FROM conductor_schema"));
-        foreach (var index in new[] { "status_created", "waiting", "waiting_due", "leased" })
+        foreach (var index in new[] { "status_created", "waiting", "waiting_due", "leased", "finished" })
         {
             Assert.Equal(1, await scalar($"SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'deliveries_{index}'"));
         }

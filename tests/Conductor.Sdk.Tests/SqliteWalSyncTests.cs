@@ -71,7 +71,7 @@ public sealed class SqliteWalSyncTests : IDisposable
         await store.EnqueueAsync(new[] { Record("first") });
         store.BeforeWalSync = () => throw new IOException("Input/output error");
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => store.EnqueueAsync(new[] { Record("second") }).AsTask().WaitAsync(Patience));
+        var error = await Assert.ThrowsAsync<Conductor.Sdk.Delivery.DeliveryStoreUnavailableException>(() => store.EnqueueAsync(new[] { Record("second") }).AsTask().WaitAsync(Patience));
         Assert.Contains(file, error.Message);
         Assert.Contains("could not sync its WAL file", error.Message);
         Assert.Contains("Input/output error", error.Message);

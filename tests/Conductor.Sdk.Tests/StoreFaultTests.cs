@@ -45,7 +45,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         await File.WriteAllTextAsync(blocker, "a file where the store's directory should be");
         var file = Path.Combine(blocker, "conductor-deliveries.db");
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => StartHostAsync(file));
+        var error = await Assert.ThrowsAsync<DeliveryStoreUnavailableException>(() => StartHostAsync(file));
         output.WriteLine(error.Message);
         Assert.Contains(blocker, error.Message);
         Assert.Contains("directory", error.Message);
@@ -82,7 +82,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
 
         var before = await File.ReadAllBytesAsync(file);
         var clock = Stopwatch.StartNew();
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => StartHostAsync(file));
+        var error = await Assert.ThrowsAsync<DeliveryStoreUnavailableException>(() => StartHostAsync(file));
         output.WriteLine(error.Message);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"start-up took {clock.Elapsed} to fail");
         Assert.Contains(file, error.Message);
@@ -108,7 +108,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         disk.ReadOnly(true);
         // Starting on a read-only file system fails at start-up, before anything is accepted.
-        var startError = await Assert.ThrowsAsync<InvalidOperationException>(() => StartHostAsync(file));
+        var startError = await Assert.ThrowsAsync<DeliveryStoreUnavailableException>(() => StartHostAsync(file));
         output.WriteLine(startError.Message);
         Assert.Contains(file, startError.Message);
         Assert.Contains("read-only", startError.Message);
@@ -137,7 +137,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
 
         var filler = disk.Fill();
         var clock = Stopwatch.StartNew();
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(async () =>
+        var error = await Assert.ThrowsAsync<DeliveryStoreUnavailableException>(async () =>
         {
             // The WAL may still have room for a few pages: keep notifying until the disk really is full.
             for (var i = 0; i < 1000; i++) accepted.AddRange((await pipeline.CompletedAsync(id: $"filling-{i}")).DeliveryIds);
@@ -147,7 +147,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("disk is full", error.Message);
 
         // Leasing writes too: the worker's next round fails the same way (its loop logs it and tries again a second later).
-        var leaseError = await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.Processor.RunDueAsync());
+        var leaseError = await Assert.ThrowsAsync<DeliveryStoreUnavailableException>(() => pipeline.Processor.RunDueAsync());
         Assert.Contains("disk is full", leaseError.Message);
 
         File.Delete(filler);
@@ -173,7 +173,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
         using (var holder = WorkerProcess.StartRaw($"lock \"{file}\"", "locked"))
         {
             var clock = Stopwatch.StartNew();
-            var error = await Assert.ThrowsAsync<InvalidOperationException>(async () => await pipeline.CompletedAsync(id: "while-locked"));
+            var error = await Assert.ThrowsAsync<DeliveryStoreUnavailableException>(async () => await pipeline.CompletedAsync(id: "while-locked"));
             output.WriteLine($"{error.Message} (after {clock.ElapsedMilliseconds} ms)");
             waited = clock.Elapsed;
             Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(30));
@@ -181,7 +181,7 @@ public sealed class StoreFaultTests(ITestOutputHelper output) : IDisposable
             Assert.Contains("locked by another", error.Message);
 
             // The worker's lease fails the same way; the loop survives it.
-            await Assert.ThrowsAsync<InvalidOperationException>(() => pipeline.Processor.RunDueAsync());
+            await Assert.ThrowsAsync<DeliveryStoreUnavailableException>(() => pipeline.Processor.RunDueAsync());
             holder.StandardInput.Close();
             await holder.WaitForExitAsync();
         }

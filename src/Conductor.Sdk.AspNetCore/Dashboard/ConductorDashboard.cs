@@ -103,7 +103,21 @@ internal sealed class ConductorDashboard(ConductorDashboardOptions options, stri
         html.Append("<dt>Status</dt><dd id=\"status\">").Append(Badge(delivery.Status)).Append("</dd>");
         Field(html, "Attempts", $"{delivery.Attempts} of {delivery.MaxAttempts}");
         Field(html, "Created (UTC)", delivery.CreatedAt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
-        Field(html, "Due (UTC)", delivery.DueAt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+        if (delivery.Status == DeliveryStatus.Pending)
+        {
+            Field(html, "Due (UTC)", delivery.DueAt.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+        }
+        else
+        {
+            if (delivery.FinishedAt is { } finished) Field(html, "Finished (UTC)", finished.UtcDateTime.ToString("O", CultureInfo.InvariantCulture));
+            // Retention (Conductor:Retention) removes it then; a dead letter can be replayed until that time.
+            var retention = context.RequestServices.GetService<Microsoft.Extensions.Options.IOptions<ConductorOptions>>()?.Value.Retention;
+            var expires = retention?.ExpiresAt(delivery);
+            html.Append("<dt>Expires (UTC)</dt><dd id=\"expires\">")
+                .Append(Html.Encode(expires is { } at ? at.UtcDateTime.ToString("O", CultureInfo.InvariantCulture) + " (removed by retention)" : "never (retention is Infinite)"))
+                .Append("</dd>");
+        }
+
         if (delivery.TraceParent is { } trace) Field(html, "Trace", trace);
         html.Append("</dl>");
         if (delivery.Status == DeliveryStatus.DeadLettered)

@@ -374,7 +374,7 @@ public sealed partial class SqliteDeliveryStore
     /// <summary>The expired rows of one finished status, oldest first, through <c>deliveries_finished</c> (schema v6).</summary>
     internal const string ExpiredSql = """
         DELETE FROM deliveries WHERE id IN (
-            SELECT id FROM deliveries INDEXED BY deliveries_finished WHERE status = $status AND finished_at < $before ORDER BY finished_at LIMIT $max)
+            SELECT id FROM deliveries INDEXED BY deliveries_finished WHERE status <> 0 AND status = $status AND finished_at < $before ORDER BY finished_at LIMIT $max)
         RETURNING id
         """;
 
