@@ -202,3 +202,78 @@ public sealed class DeliveriesTests : IDisposable
         Assert.False(File.Exists(missing));
     }
 }
+
+public sealed class StoreCommandTests : IDisposable
+{
+    private readonly TempFolder _folder = new();
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2024, 3, 1, 12, 0, 0, TimeSpan.Zero));
+
+    public void Dispose() => _folder.Dispose();
+
+    [Fact]
+    public async Task Status_reports_what_migrate_would_do_and_migrate_is_idempotent_and_prints_from_and_to()
+    {
+        var file = Path.Combine(_folder.Path, "old.db");
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            // Schema version 5, as the release before retention left it (only what the status needs: its version table).
+            command.CommandText = "PRAGMA journal_mode=WAL; CREATE TABLE conductor_schema (version INTEGER NOT NULL); INSERT INTO conductor_schema VALUES (5);";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var status = await CliRun.RunAsync(_time, "store", "status", "--store", file);
+        Assert.Equal(0, status.ExitCode);
+        Assert.Contains("Schema version: 5 (this conductor writes 6)", status.Out);
+        Assert.Contains("Behind: 'conductor store migrate' would bring it from 5 to 6:", status.Out);
+        Assert.Contains("v6: add finished_at (retention)", status.Out);
+
+        var fresh = Path.Combine(_folder.Path, "fresh.db");
+        new SqliteDeliveryStore(fresh).Dispose();
+        var current = await CliRun.RunAsync(_time, "store", "status", "--store", fresh);
+        Assert.Contains("Up to date", current.Out);
+
+        var newer = Path.Combine(_folder.Path, "newer.db");
+        new SqliteDeliveryStore(newer).Dispose();
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={newer};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = "UPDATE conductor_schema SET version = 99";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var refused = await CliRun.RunAsync(_time, "store", "migrate", "--store", newer);
+        Assert.Equal(1, refused.ExitCode);
+        Assert.Contains("newer than this conductor understands", refused.Error);
+        Assert.Equal(99, SqliteDeliveryStore.ReadSchema(newer).Version);
+
+        var missing = await CliRun.RunAsync(_time, "store", "status", "--store", Path.Combine(_folder.Path, "typo.db"));
+        Assert.Equal(2, missing.ExitCode);
+        Assert.False(File.Exists(Path.Combine(_folder.Path, "typo.db")));
+    }
+
+    [Fact]
+    public async Task Migrate_brings_a_store_up_to_date_once()
+    {
+        var file = Path.Combine(_folder.Path, "v5.db");
+        await using (var store = new SqliteDeliveryStore(file)) { }
+        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            // Back to version 5: the column and index of step 6 removed.
+            command.CommandText = "DROP INDEX deliveries_finished; ALTER TABLE deliveries DROP COLUMN finished_at; UPDATE conductor_schema SET version = 5;";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var first = await CliRun.RunAsync(_time, "store", "migrate", "--store", file);
+        Assert.Equal(0, first.ExitCode);
+        Assert.Contains("migrating schema 5 -> 6", first.Out);
+        Assert.Contains("from schema version 5 to 6", first.Out);
+        var again = await CliRun.RunAsync(_time, "store", "migrate", "--store", file);
+        Assert.Equal(0, again.ExitCode);
+        Assert.Contains("already up to date; nothing to do", again.Out);
+    }
+}
