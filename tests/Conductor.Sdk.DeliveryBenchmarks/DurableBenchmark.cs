@@ -238,6 +238,24 @@ internal sealed class DurableBenchmark(Uri receiver, int senders, Func<int> rece
         return latencies;
     }
 
+    /// <summary><paramref name="count"/> calls of the generated Notify at <paramref name="rate"/> per second (open loop).</summary>
+    internal static async Task NotifyPaced(BenchOrdersEnsemble ensemble, int count, int rate, string prefix)
+    {
+        var output = new BenchOrdersEnsemble.Output { TrackingNumber = "1Z-0000000000" };
+        var clock = Stopwatch.StartNew();
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, 64).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                var wait = TimeSpan.FromSeconds((double)i / rate) - clock.Elapsed;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait);
+                await ensemble.Notify.ExecutionCompletedAsync(prefix + "-" + i.ToString("D9", CultureInfo.InvariantCulture), output, TimeSpan.FromMilliseconds(1234));
+            }
+        }));
+    }
+
     private static double Percentile(double[] sorted, double p) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
 }
 

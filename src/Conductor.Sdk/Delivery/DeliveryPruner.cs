@@ -22,6 +22,10 @@ public sealed class DeliveryPruner : BackgroundService
     private readonly ConductorTelemetry? _telemetry;
     private readonly ILogger _logger;
 
+    // Batches are paced on the injected clock while the worker host runs them; a pass called directly (a test, an
+    // operator's tool) goes at full speed.
+    private TimeProvider? _pace;
+
     /// <summary>Creates the pruner.</summary>
     public DeliveryPruner(IDeliveryStore store, IOptions<ConductorOptions> options, TimeProvider time, ConductorTelemetry? telemetry = null, ILogger<DeliveryPruner>? logger = null)
     {
@@ -56,7 +60,7 @@ public sealed class DeliveryPruner : BackgroundService
     private async Task<int> PruneAsync(DeliveryStatus status, DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (_retention.For(status) is not { } keep) return 0;
-        var deleted = await DeliveryPruning.PruneAsync(_store, status, now - keep, cancellationToken).ConfigureAwait(false);
+        var deleted = await DeliveryPruning.PruneAsync(_store, status, now - keep, _pace, cancellationToken).ConfigureAwait(false);
         if (deleted > 0) _telemetry?.Pruned.Add(deleted, new KeyValuePair<string, object?>("conductor.status", status == DeliveryStatus.Delivered ? "delivered" : "dead_lettered"));
         return deleted;
     }
@@ -65,6 +69,7 @@ public sealed class DeliveryPruner : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var interval = _retention.PruneInterval;
+        _pace = _time;
         while (!stoppingToken.IsCancellationRequested)
         {
             try

@@ -151,15 +151,24 @@ namespace Conductor.Sdk.Delivery
     /// <summary>The batched deletion shared by the pruner, <see cref="IDeliveryAdmin.PurgeAsync"/> and <c>conductor deliveries purge</c>.</summary>
     public static class DeliveryPruning
     {
-        /// <summary>Rows deleted per transaction: small enough that SQLite's writer is held for milliseconds.</summary>
-        public const int BatchSize = 500;
+        /// <summary>Rows deleted per transaction: small enough that SQLite's writer is held for about a millisecond.</summary>
+        public const int BatchSize = 25;
 
         /// <summary>
         /// Deletes every delivery of <paramref name="status"/> finished before <paramref name="finishedBefore"/>, one
         /// batch (one short transaction) at a time, letting other writes in between. A store that is not an
         /// <see cref="IPruningDeliveryStore"/> purges by creation time in one call. Returns how many were deleted.
         /// </summary>
-        public static async ValueTask<int> PruneAsync(IDeliveryStore store, DeliveryStatus status, DateTimeOffset finishedBefore, CancellationToken cancellationToken = default)
+        public static ValueTask<int> PruneAsync(IDeliveryStore store, DeliveryStatus status, DateTimeOffset finishedBefore, CancellationToken cancellationToken = default) =>
+            PruneAsync(store, status, finishedBefore, pace: null, cancellationToken);
+
+        /// <summary>
+        /// As <see cref="PruneAsync(IDeliveryStore, DeliveryStatus, DateTimeOffset, CancellationToken)"/>; with
+        /// <paramref name="pace"/>, after each full batch it pauses three times as long as the batch took (at least 1 ms,
+        /// on that clock), so that pruning takes at most a quarter of the store's writer while it runs and spreads its
+        /// work instead of bursting (what the background pruner does: a burst shows in Notify's p99).
+        /// </summary>
+        public static async ValueTask<int> PruneAsync(IDeliveryStore store, DeliveryStatus status, DateTimeOffset finishedBefore, TimeProvider? pace, CancellationToken cancellationToken = default)
         {
             ArgumentNullException.ThrowIfNull(store);
             PurgeStatus.Check(status);
@@ -167,11 +176,19 @@ namespace Conductor.Sdk.Delivery
             var total = 0;
             while (true)
             {
+                var started = pace?.GetTimestamp() ?? 0;
                 var deleted = await pruning.PruneAsync(status, finishedBefore, BatchSize, cancellationToken).ConfigureAwait(false);
                 total += deleted;
                 if (deleted < BatchSize) return total;
                 // Between batches the store's writer is free: the group commits of Notify waiting for it go first.
-                await Task.Yield();
+                if (pace is null)
+                {
+                    await Task.Yield();
+                    continue;
+                }
+
+                var took = pace.GetElapsedTime(started);
+                await Task.Delay(took * 3 < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : took * 3, pace, cancellationToken).ConfigureAwait(false);
             }
         }
     }

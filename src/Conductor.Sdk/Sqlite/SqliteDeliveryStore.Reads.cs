@@ -373,52 +373,62 @@ public sealed partial class SqliteDeliveryStore
 
     /// <summary>The expired rows of one finished status, oldest first, through <c>deliveries_finished</c> (schema v6).</summary>
     internal const string ExpiredSql = """
-        DELETE FROM deliveries WHERE id IN (
-            SELECT id FROM deliveries INDEXED BY deliveries_finished WHERE status <> 0 AND status = $status AND finished_at < $before ORDER BY finished_at LIMIT $max)
-        RETURNING id
+        SELECT id FROM deliveries INDEXED BY deliveries_finished
+        WHERE status <> 0 AND status = $status AND finished_at < $before ORDER BY finished_at LIMIT $max
         """;
+
+    /// <summary>
+    /// Deletes the attempts, then the rows, of the ids in <paramref name="list"/> (parameters) that are still expired: a
+    /// dead letter replayed since they were found is kept, with its attempts. Both find their rows by key.
+    /// </summary>
+    internal static (string Attempts, string Deliveries) DeleteExpiredSql(string list) => (
+        $"DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE id IN ({list}) AND +status = $status AND +finished_at < $before)",
+        $"DELETE FROM deliveries WHERE id IN ({list}) AND +status = $status AND +finished_at < $before");
 
     /// <inheritdoc />
     /// <remarks>
-    /// One short write transaction under the same gate as the group commit (synchronous=NORMAL: a prune lost in a power
-    /// cut is simply done again), so Notify waits for at most one batch.
+    /// The expired rows are found on the read connection, off the writer's lock; only their deletion (two statements by
+    /// key, one short transaction at synchronous=NORMAL: a prune lost in a power cut is simply done again) takes the lock
+    /// that the group commit of Notify also takes.
     /// </remarks>
-    public ValueTask<int> PruneAsync(DeliveryStatus status, DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken = default)
+    public async ValueTask<int> PruneAsync(DeliveryStatus status, DateTimeOffset finishedBefore, int max, CancellationToken cancellationToken = default)
     {
         PurgeStatus.Check(status);
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        return LockedAsync("prune expired deliveries", () =>
+        var ids = await ReadingAsync("find expired deliveries", reader =>
+        {
+            using var command = reader.CreateCommand();
+            command.CommandText = ExpiredSql;
+            command.Parameters.AddWithValue("$status", (int)status);
+            command.Parameters.AddWithValue("$before", finishedBefore.UtcTicks);
+            command.Parameters.AddWithValue("$max", max);
+            using var rows = command.ExecuteReader();
+            var found = new List<string>();
+            while (rows.Read()) found.Add(rows.GetString(0));
+            return found;
+        }, cancellationToken).ConfigureAwait(false);
+        if (ids.Count == 0) return 0;
+        return await LockedAsync("prune expired deliveries", () =>
         {
             Synchronous("NORMAL");
             using var transaction = _connection.BeginTransaction();
-            var ids = new List<string>();
-            using (var deliveries = _connection.CreateCommand())
+            using var attempts = _connection.CreateCommand();
+            using var deliveries = _connection.CreateCommand();
+            var names = new string[ids.Count];
+            foreach (var command in new[] { attempts, deliveries })
             {
-                deliveries.Transaction = transaction;
-                deliveries.CommandText = ExpiredSql;
-                deliveries.Parameters.AddWithValue("$status", (int)status);
-                deliveries.Parameters.AddWithValue("$before", finishedBefore.UtcTicks);
-                deliveries.Parameters.AddWithValue("$max", max);
-                using var reader = deliveries.ExecuteReader();
-                while (reader.Read()) ids.Add(reader.GetString(0));
+                command.Transaction = transaction;
+                command.Parameters.AddWithValue("$status", (int)status);
+                command.Parameters.AddWithValue("$before", finishedBefore.UtcTicks);
+                for (var i = 0; i < ids.Count; i++) command.Parameters.AddWithValue(names[i] = "$i" + i.ToString(System.Globalization.CultureInfo.InvariantCulture), ids[i]);
             }
 
-            if (ids.Count > 0)
-            {
-                using var attempts = _connection.CreateCommand();
-                attempts.Transaction = transaction;
-                attempts.CommandText = "DELETE FROM attempts WHERE delivery_id = $id";
-                var id = attempts.Parameters.Add("$id", SqliteType.Text);
-                foreach (var deleted in ids)
-                {
-                    id.Value = deleted;
-                    attempts.ExecuteNonQuery();
-                }
-            }
-
+            (attempts.CommandText, deliveries.CommandText) = DeleteExpiredSql(string.Join(", ", names));
+            attempts.ExecuteNonQuery();
+            var deleted = deliveries.ExecuteNonQuery();
             transaction.Commit();
-            return ids.Count;
-        }, cancellationToken);
+            return deleted;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
