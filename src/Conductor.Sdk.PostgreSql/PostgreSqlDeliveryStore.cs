@@ -331,6 +331,8 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
     private Exception Unavailable(Exception ex)
     {
         if (ex is PostgresException { SqlState: "23505" }) return new InvalidOperationException($"Deliveries could not be stored in {StoreName}: a delivery with the same id is already stored ({ex.Message}).", ex);
+        // The schema check's own errors (behind with AutoMigrate off, newer than this package) say what to do already.
+        if (ex is InvalidOperationException) return new DeliveryStoreUnavailableException(StoreName, $"Deliveries could not be stored in {StoreName}: {ex.Message}", ex);
         var advice = ex switch
         {
             PostgresException { SqlState: "57P01" or "57P02" or "57P03" } => "the server is shutting down or starting up. The store carries on once it accepts connections again",

@@ -23,7 +23,9 @@ internal static class Soak
         var seconds = int.Parse(args[at + 1], CultureInfo.InvariantCulture);
         var rate = int.Parse(args[at + 2], CultureInfo.InvariantCulture);
         var withPostgres = !args.Contains("--no-postgresql");
-        var modes = args.Contains("--only-pruning") ? new[] { true } : new[] { true, false };
+        // --soak-rounds R: R runs of each mode, alternating (on, off, on, off, ...); the p99 ratio is of the medians.
+        var rounds = args.SkipWhile(a => a != "--soak-rounds").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(1);
+        var modes = Enumerable.Repeat(args.Contains("--only-pruning") ? new[] { true } : new[] { true, false }, rounds).SelectMany(m => m).ToArray();
         Console.WriteLine($"Soak: {rate} Notify/s for {seconds} s per run; retention 10 s (pruned every 2 s) against Infinite; samples every 10 s");
         Conductor.Sdk.Tests.Infrastructure.PostgreSqlCluster? cluster = null;
         if (withPostgres)
@@ -61,9 +63,13 @@ internal static class Soak
 
         foreach (var store in results.Select(r => r.Store).Distinct())
         {
-            var on = results.Where(r => r.Store == store && r.Pruning).Select(r => r.P99).FirstOrDefault(double.NaN);
-            var off = results.Where(r => r.Store == store && !r.Pruning).Select(r => r.P99).FirstOrDefault(double.NaN);
-            if (!double.IsNaN(off)) Console.WriteLine($"{store}: Notify p99 with pruning ÷ without = {on / off:0.00}");
+            var on = results.Where(r => r.Store == store && r.Pruning).Select(r => r.P99).Order().ToList();
+            var off = results.Where(r => r.Store == store && !r.Pruning).Select(r => r.P99).Order().ToList();
+            if (off.Count > 0)
+            {
+                Console.WriteLine($"{store}: Notify p99 with pruning {string.Join(" ", on.Select(v => v.ToString("0.00", CultureInfo.InvariantCulture)))} ms, " +
+                    $"without {string.Join(" ", off.Select(v => v.ToString("0.00", CultureInfo.InvariantCulture)))} ms; median with ÷ median without = {on[on.Count / 2] / off[off.Count / 2]:0.00}");
+            }
         }
     }
 

@@ -148,6 +148,11 @@ public sealed class DashboardTests
         Assert.StartsWith("HTTP 410 Gone: {\"error\":\"subscription cancelled\"}xxx", attempt.Error);
         Assert.Equal("HTTP 410 Gone: ".Length + 200, attempt.Error!.Length); // the first 200 bytes, on one line
         using var client = Client(app);
-        Assert.Contains("subscription cancelled", WebUtility.HtmlDecode(await client.GetStringAsync($"/conductor/deliveries/{id}")));
+        var page = WebUtility.HtmlDecode(await client.GetStringAsync($"/conductor/deliveries/{id}"));
+        Assert.Contains("subscription cancelled", page);
+        // A dead letter says when retention removes it: 30 days (the default) after its attempt ended.
+        var finished = (await app.Services.GetRequiredService<IDeliveryStore>().GetAsync(id))!.FinishedAt!.Value;
+        Assert.Equal(attempt.StartedAt + attempt.Duration, finished);
+        Assert.Contains($"<dd id=\"expires\">{(finished + TimeSpan.FromDays(30)).UtcDateTime.ToString("O", System.Globalization.CultureInfo.InvariantCulture)} (removed by retention)</dd>", page);
     }
 }

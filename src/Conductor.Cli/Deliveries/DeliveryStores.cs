@@ -22,7 +22,8 @@ internal static class DeliveryStores
         {
             try
             {
-                var postgres = new PostgreSqlDeliveryStore(store);
+                // The CLI never migrates as a side effect: 'conductor store migrate' does (AutoMigrate may be off).
+                var postgres = new PostgreSqlDeliveryStore(store, autoMigrate: false);
                 await postgres.ListAsync(new DeliveryQuery(Limit: 1)).ConfigureAwait(false);
                 return postgres;
             }
@@ -38,7 +39,14 @@ internal static class DeliveryStores
             throw new CliUsageException($"No SQLite delivery store at '{store}'. The application's default is App_Data/conductor-deliveries.db under its content root.");
         }
 
-        return new SqliteDeliveryStore(store);
+        try
+        {
+            return new SqliteDeliveryStore(store, autoMigrate: false);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new CliUsageException($"Cannot open the SQLite store: {ex.Message}");
+        }
     }
 
     public static async ValueTask CloseAsync(IDeliveryStore store)

@@ -179,9 +179,14 @@ public sealed partial class SqliteDeliveryStore
                 update.Int(7, DeliveryRecord.Finished(a, write.Next)?.UtcTicks);
                 if (update.Run() != 1) throw new KeyNotFoundException($"No delivery with id '{a.DeliveryId}' is stored in {Path}.");
             }
+            else if (write.Prune is { } prune)
+            {
+                prune.Deleted = Prune(prune);
+            }
         }
 
         transaction.Commit();
+        _checkpoint.Committed(_connection);
         if (full) _walSync.Ready = true;
         return full;
     }

@@ -25,6 +25,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     private readonly Channel<PendingWrite> _pending = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
     private readonly WalSync _walSync;
+    private readonly WalCheckpoint _checkpoint;
     private string _synchronous = "FULL";
 
     // Deliveries this process stored and has not leased yet, by id (guarded by the gate): their first lease here returns
@@ -36,8 +37,20 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     // The group commit's statements, prepared once for the connection's lifetime (created on the first commit).
     private SqliteStatement? _insert, _log, _update;
 
-    /// <summary>A write waiting for the next group commit: new deliveries, or the outcome of an attempt.</summary>
-    private sealed record PendingWrite(IReadOnlyList<DeliveryRecord>? Deliveries, AttemptLog? Attempt, DeliveryStatus Next, TaskCompletionSource Done, long? LeaseUntil = null);
+    // Retention's two deletes, prepared on first use (under the gate).
+    private SqliteStatement? _pruneAttempts, _pruneDeliveries;
+
+    /// <summary>A write waiting for the next group commit: new deliveries, the outcome of an attempt, or a batch of retention's deletes.</summary>
+    private sealed record PendingWrite(IReadOnlyList<DeliveryRecord>? Deliveries, AttemptLog? Attempt, DeliveryStatus Next, TaskCompletionSource Done, long? LeaseUntil = null, PruneBatch? Prune = null);
+
+    /// <summary>Retention's deletes riding on a group commit: up to <c>Max</c> expired rows of <c>Status</c>; <c>Deleted</c> once committed.</summary>
+    private sealed class PruneBatch(DeliveryStatus status, long before, int max)
+    {
+        public DeliveryStatus Status { get; } = status;
+        public long Before { get; } = before;
+        public int Max { get; } = max;
+        public int Deleted { get; set; }
+    }
 
     /// <summary>Opens (or creates) the store at <paramref name="path"/> and migrates its schema.</summary>
     public SqliteDeliveryStore(string path) : this(path, autoMigrate: true)
@@ -82,6 +95,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         _walSync = new WalSync(Path + "-wal", ex => new DeliveryStoreUnavailableException("SQLite " + Path,
             $"The SQLite delivery store {Path} could not sync its WAL file to disk ({ex.Message}): the deliveries of this call are written but " +
             "might not survive a power cut (they are sent if they do). Check the volume (free space, dmesg, mount state).", ex));
+        _checkpoint = new WalCheckpoint(_connection.ConnectionString);
         _flusher = Task.Run(FlushLoopAsync);
     }
 
@@ -111,6 +125,8 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         // Free pages left by pruning are reused by new rows, so the file stops growing; the WAL file is cut back to this
         // size after a checkpoint, so that a burst does not leave it large (docs/operations.md).
         Execute("PRAGMA journal_size_limit=67108864;");
+        // Checkpoints run on their own connection (WalCheckpoint), not inside the group commit's COMMIT.
+        Execute("PRAGMA wal_autocheckpoint=0;");
         if (autoMigrate)
         {
             Migrate();
@@ -397,10 +413,13 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         {
             await _flusher.ConfigureAwait(false);
             await _walSync.StopAsync().ConfigureAwait(false);
+            await _checkpoint.DisposeAsync().ConfigureAwait(false);
             _walSync.Dispose();
             _insert?.Dispose();
             _log?.Dispose();
             _update?.Dispose();
+            _pruneAttempts?.Dispose();
+            _pruneDeliveries?.Dispose();
             _reader?.Dispose();
             _connection.Dispose();
         }

@@ -46,6 +46,37 @@ public sealed class PostgreSqlCluster : IAsyncLifetime
         await connection.OpenAsync();
     }
 
+    private string Data => Path.Combine(_directory, "data");
+
+    private string StartOptions => $"-o \"-p {_port} -k {_directory} -c listen_addresses=127.0.0.1 -c max_connections=200\"";
+
+    /// <summary>Restarts the server as an operator would (<c>pg_ctl restart -m fast</c>): connections are dropped.</summary>
+    public void Restart() => RunPg("pg_ctl", $"-D \"{Data}\" -l \"{Path.Combine(_directory, "server.log")}\" -w -m fast {StartOptions} restart");
+
+    /// <summary>
+    /// Kills the server (SIGKILL to the postmaster, as the OOM killer would) and starts it again after
+    /// <paramref name="down"/>: it recovers from its WAL. Its other processes exit when they see the postmaster gone;
+    /// until they have, a new postmaster refuses to start, so starting is tried again for a while.
+    /// </summary>
+    public async Task KillAndStartAsync(TimeSpan down)
+    {
+        var pid = int.Parse(File.ReadLines(Path.Combine(Data, "postmaster.pid")).First(), System.Globalization.CultureInfo.InvariantCulture);
+        Process.GetProcessById(pid).Kill();
+        await Task.Delay(down);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                RunPg("pg_ctl", $"-D \"{Data}\" -l \"{Path.Combine(_directory, "server.log")}\" -w {StartOptions} start");
+                return;
+            }
+            catch (InvalidOperationException) when (attempt < 50)
+            {
+                await Task.Delay(200);
+            }
+        }
+    }
+
     /// <summary>A new empty database, so that tests do not see each other's rows.</summary>
     public string CreateDatabase()
     {
