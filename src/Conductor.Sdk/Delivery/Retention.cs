@@ -151,8 +151,11 @@ namespace Conductor.Sdk.Delivery
     /// <summary>The batched deletion shared by the pruner, <see cref="IDeliveryAdmin.PurgeAsync"/> and <c>conductor deliveries purge</c>.</summary>
     public static class DeliveryPruning
     {
-        /// <summary>Rows deleted per transaction: small enough that SQLite's writer is held for about a millisecond.</summary>
-        public const int BatchSize = 25;
+        /// <summary>
+        /// Rows deleted per batch: about half a millisecond of work. Larger batches write fewer WAL pages per row (the
+        /// rows deleted together share pages), which matters more to SQLite's checkpoints than the batch's own time.
+        /// </summary>
+        public const int BatchSize = 100;
 
         /// <summary>
         /// Deletes every delivery of <paramref name="status"/> finished before <paramref name="finishedBefore"/>, one

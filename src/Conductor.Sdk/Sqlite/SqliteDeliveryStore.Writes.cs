@@ -186,7 +186,6 @@ public sealed partial class SqliteDeliveryStore
         }
 
         transaction.Commit();
-        _checkpoint.Committed(_connection);
         if (full) _walSync.Ready = true;
         return full;
     }

@@ -25,7 +25,6 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
     private readonly Channel<PendingWrite> _pending = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _flusher;
     private readonly WalSync _walSync;
-    private readonly WalCheckpoint _checkpoint;
     private string _synchronous = "FULL";
 
     // Deliveries this process stored and has not leased yet, by id (guarded by the gate): their first lease here returns
@@ -95,7 +94,6 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         _walSync = new WalSync(Path + "-wal", ex => new DeliveryStoreUnavailableException("SQLite " + Path,
             $"The SQLite delivery store {Path} could not sync its WAL file to disk ({ex.Message}): the deliveries of this call are written but " +
             "might not survive a power cut (they are sent if they do). Check the volume (free space, dmesg, mount state).", ex));
-        _checkpoint = new WalCheckpoint(_connection.ConnectionString);
         _flusher = Task.Run(FlushLoopAsync);
     }
 
@@ -125,8 +123,6 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         // Free pages left by pruning are reused by new rows, so the file stops growing; the WAL file is cut back to this
         // size after a checkpoint, so that a burst does not leave it large (docs/operations.md).
         Execute("PRAGMA journal_size_limit=67108864;");
-        // Checkpoints run on their own connection (WalCheckpoint), not inside the group commit's COMMIT.
-        Execute("PRAGMA wal_autocheckpoint=0;");
         if (autoMigrate)
         {
             Migrate();
@@ -413,7 +409,6 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         {
             await _flusher.ConfigureAwait(false);
             await _walSync.StopAsync().ConfigureAwait(false);
-            await _checkpoint.DisposeAsync().ConfigureAwait(false);
             _walSync.Dispose();
             _insert?.Dispose();
             _log?.Dispose();
