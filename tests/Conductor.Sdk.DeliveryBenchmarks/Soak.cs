@@ -96,8 +96,12 @@ internal static class Soak
         await DurableBenchmark.NotifyPaced(ensemble, 20 * rate, rate, "warm-" + Guid.NewGuid().ToString("N")[..8]);
         var output = new BenchOrdersEnsemble.Output { TrackingNumber = "1Z-0000000000" };
         var duration = TimeSpan.FromMilliseconds(1234);
+        // The live heap after a full collection, before and after the measured run: what the process really keeps (the
+        // GC heap sampled every 10 s also holds garbage that waits for the next gen2 collection).
         var total = seconds * rate;
         var latencies = new double[total];
+        var liveBefore = GC.GetTotalMemory(forceFullCollection: true);
+        var gen2Before = GC.CollectionCount(2);
         var prefix = (pruning ? "on-" : "off-") + Guid.NewGuid().ToString("N")[..8];
         var startReceived = received();
         var clock = Stopwatch.StartNew();
@@ -139,6 +143,9 @@ internal static class Soak
         }
 
         await callers;
+        var gen2 = GC.CollectionCount(2) - gen2Before;
+        var liveAfter = GC.GetTotalMemory(forceFullCollection: true);
+        Console.WriteLine($"  live heap after a full GC: {Mb(liveBefore)} MB before the run, {Mb(liveAfter)} MB after; {gen2} gen2 collections during the run");
         var all = latencies.ToArray();
         Array.Sort(all);
         await host.StopAsync();
