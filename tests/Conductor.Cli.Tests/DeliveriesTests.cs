@@ -210,18 +210,22 @@ public sealed class StoreCommandTests : IDisposable
 
     public void Dispose() => _folder.Dispose();
 
+    /// <summary>Runs <paramref name="sql"/> on the SQLite file <paramref name="file"/> (creating it if needed).</summary>
+    private static async Task SqlAsync(string file, string sql)
+    {
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False");
+        await connection.OpenAsync();
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync();
+    }
+
     [Fact]
-    public async Task Status_reports_what_migrate_would_do_and_migrate_is_idempotent_and_prints_from_and_to()
+    public async Task Status_reports_what_migrate_would_do_and_a_newer_store_is_refused_and_left_alone()
     {
         var file = Path.Combine(_folder.Path, "old.db");
-        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
-        {
-            await connection.OpenAsync();
-            await using var command = connection.CreateCommand();
-            // Schema version 5, as the release before retention left it (only what the status needs: its version table).
-            command.CommandText = "PRAGMA journal_mode=WAL; CREATE TABLE conductor_schema (version INTEGER NOT NULL); INSERT INTO conductor_schema VALUES (5);";
-            await command.ExecuteNonQueryAsync();
-        }
+        // Schema version 5, as the release before retention left it (only what the status needs: its version table).
+        await SqlAsync(file, "PRAGMA journal_mode=WAL; CREATE TABLE conductor_schema (version INTEGER NOT NULL); INSERT INTO conductor_schema VALUES (5);");
 
         var status = await CliRun.RunAsync(_time, "store", "status", "--store", file);
         Assert.Equal(0, status.ExitCode);
@@ -236,13 +240,7 @@ public sealed class StoreCommandTests : IDisposable
 
         var newer = Path.Combine(_folder.Path, "newer.db");
         new SqliteDeliveryStore(newer).Dispose();
-        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={newer};Pooling=False"))
-        {
-            await connection.OpenAsync();
-            await using var command = connection.CreateCommand();
-            command.CommandText = "UPDATE conductor_schema SET version = 99";
-            await command.ExecuteNonQueryAsync();
-        }
+        await SqlAsync(newer, "UPDATE conductor_schema SET version = 99");
 
         var refused = await CliRun.RunAsync(_time, "store", "migrate", "--store", newer);
         Assert.Equal(1, refused.ExitCode);
@@ -259,14 +257,14 @@ public sealed class StoreCommandTests : IDisposable
     {
         var file = Path.Combine(_folder.Path, "v5.db");
         await using (var store = new SqliteDeliveryStore(file)) { }
-        await using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={file};Pooling=False"))
-        {
-            await connection.OpenAsync();
-            await using var command = connection.CreateCommand();
-            // Back to version 5: the column and index of step 6 removed.
-            command.CommandText = "DROP INDEX deliveries_finished; ALTER TABLE deliveries DROP COLUMN finished_at; UPDATE conductor_schema SET version = 5;";
-            await command.ExecuteNonQueryAsync();
-        }
+        // Back to version 5: the column and index of step 6 removed.
+        await SqlAsync(file, "DROP INDEX deliveries_finished; ALTER TABLE deliveries DROP COLUMN finished_at; UPDATE conductor_schema SET version = 5;");
+
+        // The other commands never migrate as a side effect: they name the command that does.
+        var list = await CliRun.RunAsync(_time, "deliveries", "list", "--store", file);
+        Assert.Equal(2, list.ExitCode);
+        Assert.Contains("schema version 5", list.Error);
+        Assert.Contains("conductor store migrate", list.Error);
 
         var first = await CliRun.RunAsync(_time, "store", "migrate", "--store", file);
         Assert.Equal(0, first.ExitCode);
