@@ -127,7 +127,7 @@ namespace Conductor.Sdk.Delivery
     public interface IPruningDeliveryStore : IDeliveryStore
     {
         /// <summary>
-        /// Deletes, in one short transaction, up to <paramref name="max"/> deliveries of <paramref name="status"/>
+        /// Deletes, in one transaction (SQLite: the next group commit's), up to <paramref name="max"/> deliveries of <paramref name="status"/>
         /// (delivered or dead-lettered) that reached it before <paramref name="finishedBefore"/>, with their attempts.
         /// Returns how many it deleted: fewer than <paramref name="max"/> when no more are expired (or, on PostgreSQL,
         /// while another process prunes).
@@ -159,7 +159,7 @@ namespace Conductor.Sdk.Delivery
 
         /// <summary>
         /// Deletes every delivery of <paramref name="status"/> finished before <paramref name="finishedBefore"/>, one
-        /// batch (one short transaction) at a time, letting other writes in between. A store that is not an
+        /// batch at a time, letting other writes in between. A store that is not an
         /// <see cref="IPruningDeliveryStore"/> purges by creation time in one call. Returns how many were deleted.
         /// </summary>
         public static ValueTask<int> PruneAsync(IDeliveryStore store, DeliveryStatus status, DateTimeOffset finishedBefore, CancellationToken cancellationToken = default) =>
