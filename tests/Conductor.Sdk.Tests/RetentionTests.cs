@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Conductor.Sdk.Delivery;
@@ -273,6 +274,24 @@ public sealed class RetentionTests(PostgreSqlCluster cluster, ITestOutputHelper 
             return n;
         });
 
+        // What the migration locks the table with, seen from another session every 10 ms: a plain CREATE INDEX takes a
+        // ShareLock (writes wait for the whole build); CREATE INDEX CONCURRENTLY a ShareUpdateExclusiveLock.
+        var locks = new ConcurrentDictionary<string, byte>();
+        var watcher = Task.Run(async () =>
+        {
+            await using var data = NpgsqlDataSource.Create(connection);
+            while (!stop.IsCancellationRequested)
+            {
+                await using var look = data.CreateCommand("SELECT mode FROM pg_locks WHERE relation = 'conductor_deliveries'::regclass AND granted");
+                await using (var reader = await look.ExecuteReaderAsync())
+                {
+                    while (await reader.ReadAsync()) locks.TryAdd(reader.GetString(0), 0);
+                }
+
+                await Task.Delay(10);
+            }
+        });
+
         var migrating = Stopwatch.StartNew();
         DeliveryStoreMigration migration;
         await using (var store = new PostgreSqlDeliveryStore(connection, autoMigrate: false))
@@ -284,11 +303,15 @@ public sealed class RetentionTests(PostgreSqlCluster cluster, ITestOutputHelper 
         await Task.Delay(200);
         stop.Cancel();
         var written = await writer;
+        await watcher;
         output.WriteLine($"migration {migration.From} -> {migration.To} of 1,000,000 rows took {migrating.ElapsedMilliseconds} ms; {written} writes meanwhile, slowest {latencies.Max():0.0} ms");
         Assert.Equal((5, 6), (migration.From, migration.To));
         Assert.True(written > 20, $"only {written} writes ran during the migration");
         // A plain CREATE INDEX holds a write lock for the whole build; the concurrent one waits only for a moment.
         Assert.True(latencies.Max() < migrating.Elapsed.TotalMilliseconds / 2, $"a write waited {latencies.Max():0} ms of a {migrating.ElapsedMilliseconds} ms migration");
+        output.WriteLine("locks seen on conductor_deliveries: " + string.Join(", ", locks.Keys.Order()));
+        Assert.Contains("ShareUpdateExclusiveLock", locks.Keys);
+        Assert.DoesNotContain("ShareLock", locks.Keys);
 
         await using var data = NpgsqlDataSource.Create(connection);
         await using var check = data.CreateCommand("""
