@@ -51,10 +51,10 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
         _autoMigrate = autoMigrate;
         _settings = new NpgsqlConnectionStringBuilder(connectionString);
-        // A server that does not answer fails Notify within the store's timeout, not Npgsql's 15 s.
-        var settings = new NpgsqlConnectionStringBuilder(connectionString);
-        if (!connectionString.Contains("Timeout", StringComparison.OrdinalIgnoreCase)) settings.Timeout = (int)ConnectTimeout.TotalSeconds;
-        _source = NpgsqlDataSource.Create(settings.ConnectionString);
+        // A server that does not answer fails Notify within the store's timeout, not Npgsql's 15 s (unless the connection
+        // string sets its own connect timeout; "Command Timeout" is another setting).
+        if (!new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString }.ContainsKey("Timeout")) _settings.Timeout = (int)ConnectTimeout.TotalSeconds;
+        _source = NpgsqlDataSource.Create(_settings.ConnectionString);
         // Two writers: while one group commits, the next is written on the other connection (PostgreSQL flushes their
         // commits together), so a Notify waits for about one group instead of the rest of the one before it as well.
         _flusher = Task.WhenAll(Task.Run(FlushLoopAsync), Task.Run(FlushLoopAsync));
@@ -186,10 +186,7 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         if (version == Migrations.Length) return new DeliveryStoreMigration(StoreName, version, version, Array.Empty<string>());
         if (!apply)
         {
-            throw new InvalidOperationException(
-                $"The Conductor tables in {StoreName} are at schema version {version}, and this version of Conductor.Sdk.PostgreSql needs {Migrations.Length}; " +
-                "Conductor:AutoMigrate is false, so they are not migrated at start-up. Run 'conductor store migrate --store \"<connection string>\"' " +
-                "(and 'conductor store status' to see what it does), then start again.");
+            throw new InvalidOperationException(Behind(StoreName, version, Migrations.Length));
         }
 
         // One migrator at a time. The lock is taken by polling: a session waiting inside pg_advisory_lock would hold a
@@ -240,8 +237,17 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
         }
     }
 
-    private InvalidOperationException Newer(int version) => new(
-        $"The Conductor tables in {StoreName} are at schema version {version}, newer than this version of Conductor.Sdk.PostgreSql understands ({Migrations.Length}); upgrade the package (the tables are left as they are).");
+    private InvalidOperationException Newer(int version) => new(NewerThanPackage(StoreName, version, Migrations.Length));
+
+    /// <summary>Why start-up stops when the schema is behind and <c>AutoMigrate</c> is off, and what to run.</summary>
+    internal static string Behind(string store, int version, int latest) =>
+        $"The Conductor tables in {store} are at schema version {version}, and this version of Conductor.Sdk.PostgreSql needs {latest}; " +
+        "Conductor:AutoMigrate is false, so they are not migrated at start-up. Run 'conductor store migrate --store \"<connection string>\"' " +
+        "(and 'conductor store status' to see what it does), then start again.";
+
+    /// <summary>Why a schema newer than this package is refused.</summary>
+    internal static string NewerThanPackage(string store, int version, int latest) =>
+        $"The Conductor tables in {store} are at schema version {version}, newer than this version of Conductor.Sdk.PostgreSql understands ({latest}); upgrade the package (the tables are left as they are).";
 
     private static string? ConcurrentIndexName(string statement)
     {
@@ -911,10 +917,8 @@ internal sealed class PostgreSqlSchemaCheck(IDeliveryStore store, Microsoft.Exte
 
         if (schema.IsCurrent) return;
         throw new InvalidOperationException(schema.IsNewer
-            ? $"The Conductor tables in {schema.Store} are at schema version {schema.Version}, newer than this version of Conductor.Sdk.PostgreSql understands ({schema.Latest}); upgrade the package."
-            : $"The Conductor tables in {schema.Store} are at schema version {schema.Version}, and this version of Conductor.Sdk.PostgreSql needs {schema.Latest}; " +
-              "Conductor:AutoMigrate is false, so they are not migrated at start-up. Run 'conductor store migrate --store \"<connection string>\"' " +
-              "(and 'conductor store status' to see what it does), then start again.");
+            ? PostgreSqlDeliveryStore.NewerThanPackage(schema.Store, schema.Version, schema.Latest)
+            : PostgreSqlDeliveryStore.Behind(schema.Store, schema.Version, schema.Latest));
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

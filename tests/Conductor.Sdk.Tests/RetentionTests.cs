@@ -30,15 +30,19 @@ public sealed class RetentionTests(PostgreSqlCluster cluster, ITestOutputHelper 
 {
     private readonly TempDirectory _directory = new("conductor-retention");
 
-    private static IHost BuildHost(Dictionary<string, string?> settings, Action<ConductorBuilder>? store = null)
+    private static IHost BuildHost(Dictionary<string, string?> settings, Action<ConductorBuilder>? store = null, Action<ConductorHealthCheckOptions>? health = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
         builder.Logging.ClearProviders();
         builder.Configuration.AddInMemoryCollection(settings);
         var conductor = builder.Services.AddConductor();
         store?.Invoke(conductor);
+        builder.Services.AddHealthChecks().AddConductor(health);
         return builder.Build();
     }
+
+    private static async Task<HealthReportEntry> StoreCheckAsync(IHost host) =>
+        (await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Name == "conductor-store")).Entries["conductor-store"];
 
     [Fact]
     public void Retention_defaults_to_7_and_30_days_and_is_bound_from_configuration_with_Infinite()
@@ -139,13 +143,8 @@ public sealed class RetentionTests(PostgreSqlCluster cluster, ITestOutputHelper 
     [Fact]
     public async Task The_store_check_reports_degraded_above_the_size_threshold()
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.Services.AddConductor().UseSqlite(_directory.File("size.db"));
-        builder.Services.AddHealthChecks().AddConductor(o => o.StoreSizeThreshold = 1024);
-        using var host = builder.Build();
-        var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Name == "conductor-store");
-        var entry = report.Entries["conductor-store"];
+        using var host = BuildHost(new(), c => c.UseSqlite(_directory.File("size.db")), o => o.StoreSizeThreshold = 1024);
+        var entry = await StoreCheckAsync(host);
         output.WriteLine(entry.Description);
         Assert.Equal(HealthStatus.Degraded, entry.Status);
         Assert.Contains("above the threshold", entry.Description);
@@ -401,14 +400,10 @@ public sealed class RetentionTests(PostgreSqlCluster cluster, ITestOutputHelper 
         Assert.Contains("nothing of this call was stored", error.Message);
         Assert.DoesNotContain("hunter2", error.Message);
 
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
-        builder.Logging.ClearProviders();
-        builder.Services.AddConductor().UsePostgreSql(connection);
-        builder.Services.AddHealthChecks().AddConductor();
-        using var host = builder.Build();
-        var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Name == "conductor-store");
-        Assert.Equal(HealthStatus.Unhealthy, report.Entries["conductor-store"].Status);
-        Assert.DoesNotContain("hunter2", report.Entries["conductor-store"].Description);
+        using var host = BuildHost(new(), c => c.UsePostgreSql(connection));
+        var entry = await StoreCheckAsync(host);
+        Assert.Equal(HealthStatus.Unhealthy, entry.Status);
+        Assert.DoesNotContain("hunter2", entry.Description);
     }
 
     public void Dispose() => _directory.Dispose();

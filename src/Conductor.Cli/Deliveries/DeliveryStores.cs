@@ -12,13 +12,7 @@ internal static class DeliveryStores
     /// <summary>The store; dispose it when done. A SQLite file must exist: an operator's typo must not create an empty store.</summary>
     public static async ValueTask<IDeliveryStore> OpenAsync(string store)
     {
-        if (string.IsNullOrWhiteSpace(store)) throw new CliUsageException("--store is empty; pass a SQLite file path or a PostgreSQL connection string (Host=...;Database=...).");
-        if (store.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || store.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new CliUsageException("--store takes a PostgreSQL connection string in key=value form, for example 'Host=db;Database=app;Username=conductor', not a URL.");
-        }
-
-        if (IsConnectionString(store))
+        if (Check(store))
         {
             try
             {
@@ -34,11 +28,6 @@ internal static class DeliveryStores
             }
         }
 
-        if (!File.Exists(store))
-        {
-            throw new CliUsageException($"No SQLite delivery store at '{store}'. The application's default is App_Data/conductor-deliveries.db under its content root.");
-        }
-
         try
         {
             return new SqliteDeliveryStore(store, autoMigrate: false);
@@ -47,6 +36,27 @@ internal static class DeliveryStores
         {
             throw new CliUsageException($"Cannot open the SQLite store: {ex.Message}");
         }
+    }
+
+    /// <summary>
+    /// Checks <c>--store</c>: true for a PostgreSQL connection string; for a SQLite path, that the file exists (an
+    /// operator's typo must not create an empty store).
+    /// </summary>
+    public static bool Check(string store)
+    {
+        if (string.IsNullOrWhiteSpace(store)) throw new CliUsageException("--store is empty; pass a SQLite file path or a PostgreSQL connection string (Host=...;Database=...).");
+        if (store.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || store.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new CliUsageException("--store takes a PostgreSQL connection string in key=value form, for example 'Host=db;Database=app;Username=conductor', not a URL.");
+        }
+
+        if (IsConnectionString(store)) return true;
+        if (!File.Exists(store))
+        {
+            throw new CliUsageException($"No SQLite delivery store at '{store}'. The application's default is App_Data/conductor-deliveries.db under its content root.");
+        }
+
+        return false;
     }
 
     public static async ValueTask CloseAsync(IDeliveryStore store)

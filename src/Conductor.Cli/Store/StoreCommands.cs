@@ -77,8 +77,7 @@ internal static class StoreCommands
 
     private static async Task<DeliveryStoreSchema> ReadAsync(string storeText, CancellationToken cancellationToken)
     {
-        if (string.IsNullOrWhiteSpace(storeText)) throw new CliUsageException("--store is empty; pass a SQLite file path or a PostgreSQL connection string (Host=...;Database=...).");
-        if (DeliveryStores.IsConnectionString(storeText))
+        if (DeliveryStores.Check(storeText))
         {
             try
             {
@@ -89,11 +88,6 @@ internal static class StoreCommands
             {
                 throw new CliUsageException($"Cannot open the PostgreSQL store: {ex.Message}");
             }
-        }
-
-        if (!File.Exists(storeText))
-        {
-            throw new CliUsageException($"No SQLite delivery store at '{storeText}'. The application's default is App_Data/conductor-deliveries.db under its content root.");
         }
 
         try

@@ -22,10 +22,6 @@ public sealed class DeliveryPruner : BackgroundService
     private readonly ConductorTelemetry? _telemetry;
     private readonly ILogger _logger;
 
-    // Batches are paced on the injected clock while the worker host runs them; a pass called directly (a test, an
-    // operator's tool) goes at full speed.
-    private TimeProvider? _pace;
-
     /// <summary>Creates the pruner.</summary>
     public DeliveryPruner(IDeliveryStore store, IOptions<ConductorOptions> options, TimeProvider time, ConductorTelemetry? telemetry = null, ILogger<DeliveryPruner>? logger = null)
     {
@@ -37,13 +33,16 @@ public sealed class DeliveryPruner : BackgroundService
         _logger = logger ?? NullLogger<DeliveryPruner>.Instance;
     }
 
-    /// <summary>Removes what has expired now, and counts what the store holds. The hosted loop calls it every interval.</summary>
-    public async Task<PruneResult> PruneAsync(CancellationToken cancellationToken = default)
+    /// <summary>Removes what has expired now, at full speed, and counts what the store holds.</summary>
+    public Task<PruneResult> PruneAsync(CancellationToken cancellationToken = default) => PassAsync(pace: null, cancellationToken);
+
+    /// <summary>One pass; the hosted loop paces its batches on the injected clock (<paramref name="pace"/>).</summary>
+    private async Task<PruneResult> PassAsync(TimeProvider? pace, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var now = _time.GetUtcNow();
-        var delivered = await PruneAsync(DeliveryStatus.Delivered, now, cancellationToken).ConfigureAwait(false);
-        var deadLettered = await PruneAsync(DeliveryStatus.DeadLettered, now, cancellationToken).ConfigureAwait(false);
+        var delivered = await PruneAsync(DeliveryStatus.Delivered, now, pace, cancellationToken).ConfigureAwait(false);
+        var deadLettered = await PruneAsync(DeliveryStatus.DeadLettered, now, pace, cancellationToken).ConfigureAwait(false);
         if (_store is IPruningDeliveryStore pruning)
         {
             var usage = await pruning.UsageAsync(cancellationToken).ConfigureAwait(false);
@@ -57,10 +56,10 @@ public sealed class DeliveryPruner : BackgroundService
         return new PruneResult(delivered, deadLettered);
     }
 
-    private async Task<int> PruneAsync(DeliveryStatus status, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task<int> PruneAsync(DeliveryStatus status, DateTimeOffset now, TimeProvider? pace, CancellationToken cancellationToken)
     {
         if (_retention.For(status) is not { } keep) return 0;
-        var deleted = await DeliveryPruning.PruneAsync(_store, status, now - keep, _pace, cancellationToken).ConfigureAwait(false);
+        var deleted = await DeliveryPruning.PruneAsync(_store, status, now - keep, pace, cancellationToken).ConfigureAwait(false);
         if (deleted > 0) _telemetry?.Pruned.Add(deleted, new KeyValuePair<string, object?>("conductor.status", status == DeliveryStatus.Delivered ? "delivered" : "dead_lettered"));
         return deleted;
     }
@@ -69,12 +68,11 @@ public sealed class DeliveryPruner : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var interval = _retention.PruneInterval;
-        _pace = _time;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                await PruneAsync(stoppingToken).ConfigureAwait(false);
+                await PassAsync(_time, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {

@@ -374,9 +374,9 @@ public sealed partial class SqliteDeliveryStore
     // The ?3 oldest expired rows of one finished status (?1) finished before ?2, through deliveries_finished (schema v6):
     // their attempts, then the rows. Both statements run in one transaction, so they pick the same rows (the index's order,
     // its rowid breaking ties). "status <> 0" lets SQLite use the partial index for a bound status.
-    private const string Expired = "SELECT {0} FROM deliveries INDEXED BY deliveries_finished WHERE status <> 0 AND status = ?1 AND finished_at < ?2 ORDER BY finished_at LIMIT ?3";
-    internal static readonly string PruneAttemptsSql = $"DELETE FROM attempts WHERE delivery_id IN ({string.Format(System.Globalization.CultureInfo.InvariantCulture, Expired, "id")})";
-    internal static readonly string PruneDeliveriesSql = $"DELETE FROM deliveries WHERE rowid IN ({string.Format(System.Globalization.CultureInfo.InvariantCulture, Expired, "rowid")})";
+    private const string Expired = "FROM deliveries INDEXED BY deliveries_finished WHERE status <> 0 AND status = ?1 AND finished_at < ?2 ORDER BY finished_at LIMIT ?3";
+    internal const string PruneAttemptsSql = $"DELETE FROM attempts WHERE delivery_id IN (SELECT id {Expired})";
+    internal const string PruneDeliveriesSql = $"DELETE FROM deliveries WHERE rowid IN (SELECT rowid {Expired})";
 
     /// <inheritdoc />
     /// <remarks>
