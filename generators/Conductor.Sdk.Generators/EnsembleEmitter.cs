@@ -87,6 +87,7 @@ namespace Conductor.Sdk.Generators
                     yield return Pair("timeout", w.TimeoutMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
                     yield return Pair("format", w.Format == WebhookFormat.StandardWebhooks ? "standard-webhooks" : "conductor");
                     foreach (var header in w.Headers) yield return Pair("headers." + header.Key.Value, header.Value.Raw);
+                    if (w.HasRateLimit) yield return Pair("rate-limit", w.RatePermits.ToString(System.Globalization.CultureInfo.InvariantCulture) + (w.RatePerSeconds == 1 ? "/s" : w.RatePerSeconds == 60 ? "/min" : "/h"));
                     break;
                 case EmailNotification e:
                     yield return Pair("to", string.Join(", ", e.To.Select(t => t.Raw)));

@@ -29,7 +29,7 @@ namespace Conductor.Sdk.Generators
                         // Only an env-bound secret is allowed into the config; a literal secret (CND0006) is never emitted.
                         var secret = webhook.Secret?.EnvironmentVariable is string variable ? $"new string[] {{ ctx.Env({TemplateCompiler.Literal(variable)}) }}" : "null";
                         var format = webhook.Format == WebhookFormat.StandardWebhooks ? "StandardWebhooks" : "Conductor";
-                        w.Line($"new {Sdk}.Notifications.WebhookNotificationDefinition(Name, {index}, {events}, new global::System.Uri({TemplateCompiler.CompileStartup(webhook.Url)}), {secret}, {webhook.Retries.ToString(CultureInfo.InvariantCulture)}, global::System.TimeSpan.FromMilliseconds({webhook.TimeoutMilliseconds.ToString(CultureInfo.InvariantCulture)}), {headers}, {Sdk}.Webhooks.WebhookSignatureFormat.{format}),");
+                        w.Line($"new {Sdk}.Notifications.WebhookNotificationDefinition(Name, {index}, {events}, new global::System.Uri({TemplateCompiler.CompileStartup(webhook.Url)}), {secret}, {webhook.Retries.ToString(CultureInfo.InvariantCulture)}, global::System.TimeSpan.FromMilliseconds({webhook.TimeoutMilliseconds.ToString(CultureInfo.InvariantCulture)}), {headers}, {Sdk}.Webhooks.WebhookSignatureFormat.{format}){RateLimit(webhook)},");
                         break;
                     case EmailNotification email:
                         w.Line($"new {Sdk}.Notifications.EmailNotificationDefinition(Name, {index}, {events}, {Provider(email.Provider)},");
@@ -124,6 +124,10 @@ namespace Conductor.Sdk.Generators
             w.Close();
             w.Line();
         }
+
+        /// <summary>The <c>rate-limit:</c> as an object initializer, or nothing.</summary>
+        private static string RateLimit(WebhookNotification webhook) => !webhook.HasRateLimit ? string.Empty
+            : $" {{ RateLimit = new {Sdk}.Delivery.RateLimit({webhook.RatePermits.ToString(CultureInfo.InvariantCulture)}, global::System.TimeSpan.FromSeconds({webhook.RatePerSeconds.ToString(CultureInfo.InvariantCulture)})) }}";
 
         private static string Describe(Notification notification)
         {

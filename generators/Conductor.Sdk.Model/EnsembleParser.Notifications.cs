@@ -82,9 +82,9 @@ namespace Conductor.Sdk.Model
                     if (name is null) continue;
                     if (EventCatalog.Find(name.Value) is null)
                     {
-                        var hint = Suggestions.DidYouMean(name.Value, EventCatalog.Names);
+                        var hint = Suggestions.DidYouMean(name.Value, EventCatalog.KnownNames);
                         Report(DiagnosticIds.UnknownEvent, Severity.Error,
-                            $"unknown event '{name.Value}'{hint}{(hint.Length == 0 ? "; known events: " + string.Join(", ", EventCatalog.Names) : string.Empty)}",
+                            $"unknown event '{name.Value}'{hint}{(hint.Length == 0 ? "; known events: " + string.Join(", ", EventCatalog.KnownNames) : string.Empty)}",
                             name.Span);
                     }
 

@@ -82,11 +82,41 @@ namespace Conductor.Sdk.Model
                     }
                 }
 
+                var (permits, per) = entries.TryGetValue("rate-limit", out var rl) ? RateLimit(rl, label) : (0, 0);
                 if (url is null) return null;
                 return new WebhookNotification(index, events, mapping.Span, url, secret,
                     retries ?? WebhookNotification.DefaultRetries,
                     timeout ?? WebhookNotification.DefaultTimeoutMilliseconds,
-                    headers.ToEquatableArray(), format);
+                    headers.ToEquatableArray(), format, permits, per);
+            }
+
+            /// <summary><c>rate-limit: 50/s</c> (units s, min, h): the permits and the period in seconds, or (0, 0) after a diagnostic.</summary>
+            private (int Permits, int PerSeconds) RateLimit(YNode node, string label)
+            {
+                var value = Scalar(node, "rate-limit");
+                if (value is null) return (0, 0);
+                var text = value.Value.Trim();
+                var slash = text.IndexOf('/');
+                var count = slash > 0 ? text.Substring(0, slash).Trim() : string.Empty;
+                var unit = slash > 0 ? text.Substring(slash + 1).Trim() : string.Empty;
+                var per = unit switch { "s" or "sec" or "second" => 1, "m" or "min" or "minute" => 60, "h" or "hour" => 3600, _ => 0 };
+                if (!int.TryParse(count, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var permits) || per == 0)
+                {
+                    Report(DiagnosticIds.OutOfRange, Severity.Error,
+                        $"{label} has rate-limit '{value.Value}', which is not <count>/<unit>; write for example rate-limit: 50/s (units: s, min, h)",
+                        value.Span);
+                    return (0, 0);
+                }
+
+                if (permits < Schema.Limits.MinRatePermits || permits > Schema.Limits.MaxRatePermits)
+                {
+                    Report(DiagnosticIds.OutOfRange, Severity.Error,
+                        $"{label} has rate-limit {permits}/{unit}; the count must be between {Schema.Limits.MinRatePermits} and {Schema.Limits.MaxRatePermits}",
+                        value.Span);
+                    return (0, 0);
+                }
+
+                return (permits, per);
             }
 
             private void CheckUrl(Template url, string label)

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace Conductor.Sdk.Model
 {
@@ -33,6 +34,33 @@ namespace Conductor.Sdk.Model
             new EventInfo(StateUpdated, new[] { "ensemble", "executionId", "state" }, "Triggered when ensemble state changes"),
         };
 
+        /// <summary><c>endpoint.failing</c></summary>
+        public const string EndpointFailing = "endpoint.failing";
+        /// <summary><c>endpoint.disabled</c></summary>
+        public const string EndpointDisabled = "endpoint.disabled";
+        /// <summary><c>endpoint.enabled</c></summary>
+        public const string EndpointEnabled = "endpoint.enabled";
+        /// <summary><c>delivery.dead-lettered</c></summary>
+        public const string DeliveryDeadLettered = "delivery.dead-lettered";
+
+        /// <summary>
+        /// The operational events: raised by the delivery machinery, not by an ensemble's run (no Notify method), and sent
+        /// to every ensemble's notifications that subscribe to them.
+        /// </summary>
+        public static IReadOnlyList<EventInfo> Operational { get; } = new[]
+        {
+            new EventInfo(EndpointFailing, new[] { "ensemble", "endpoint", "state", "since", "failedAttempts", "lastError" }, "Triggered when every attempt to an endpoint starts failing"),
+            new EventInfo(EndpointDisabled, new[] { "ensemble", "endpoint", "state", "since", "reason", "failedAttempts", "lastError" }, "Triggered when an endpoint is disabled (after failing for Conductor:Endpoints:DisableAfter, a 410 Gone, or by an operator)"),
+            new EventInfo(EndpointEnabled, new[] { "ensemble", "endpoint", "state", "since" }, "Triggered when a disabled endpoint is enabled again"),
+            new EventInfo(DeliveryDeadLettered, new[] { "ensemble", "endpoint", "deliveryId", "sourceEnsemble", "event", "notification", "channel", "attempts", "statusCode", "lastError" }, "Triggered when a delivery fails for good"),
+        };
+
+        /// <summary>Every event a notification may subscribe to: the lifecycle events, then the operational ones.</summary>
+        public static IReadOnlyList<EventInfo> Known { get; } = new List<EventInfo>(All).Concat(Operational).ToArray();
+
+        /// <summary>Every name of <see cref="Known"/>.</summary>
+        public static IReadOnlyList<string> KnownNames { get; } = Known.Select(e => e.Name).ToArray();
+
         /// <summary>Fields of <c>data.error</c> on <c>execution.failed</c>.</summary>
         public static IReadOnlyList<string> ErrorFields { get; } = new[] { "message", "type", "stack" };
 
@@ -42,7 +70,7 @@ namespace Conductor.Sdk.Model
         /// <summary>Looks up an event by its exact name.</summary>
         public static EventInfo? Find(string name)
         {
-            foreach (var info in All)
+            foreach (var info in Known)
             {
                 if (string.Equals(info.Name, name, StringComparison.Ordinal)) return info;
             }

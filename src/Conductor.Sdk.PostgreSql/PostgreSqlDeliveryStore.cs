@@ -12,7 +12,7 @@ namespace Conductor.Sdk.PostgreSql;
 /// waits with one <c>COPY</c> on a connection it keeps while work keeps coming; outcomes likewise, one statement per group.
 /// The schema is created or migrated when the store is first used.
 /// </summary>
-public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IPruningDeliveryStore, IAsyncDisposable
+public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITransactionalDeliveryStore, ILeasingDeliveryStore, IPruningDeliveryStore, IAsyncDisposable
 {
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error, trace_parent";
     // What reads return: the inserted columns and, from schema v6, when the delivery finished.
@@ -139,6 +139,19 @@ public sealed class PostgreSqlDeliveryStore : ITransactionalDeliveryStore, ILeas
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS conductor_deliveries_finished ON conductor_deliveries (status, finished_at) WHERE status <> 0",
             "ALTER TABLE conductor_deliveries SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_insert_scale_factor = 0.05)",
             "ALTER TABLE conductor_attempts SET (autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_insert_scale_factor = 0.05)"),
+        // 7: endpoint lifecycle (issue #35): one row per endpoint that failed or was disabled, shared by every process.
+        new("create the conductor_endpoints table (endpoint lifecycle: failing, disabled)", """
+            CREATE TABLE IF NOT EXISTS conductor_endpoints (
+                endpoint text PRIMARY KEY,
+                failing_since bigint NULL,
+                failed_attempts bigint NOT NULL DEFAULT 0,
+                failed_deliveries bigint NOT NULL DEFAULT 0,
+                last_error text NULL,
+                last_failure_at bigint NULL,
+                disabled_at bigint NULL,
+                disabled_reason text NULL,
+                updated_at bigint NOT NULL)
+            """),
     };
 
     private const long MigrationLock = 7426001;

@@ -47,8 +47,13 @@ namespace Conductor.Sdk.Model
         int Retries,
         int TimeoutMilliseconds,
         EquatableArray<TemplateEntry> Headers,
-        WebhookFormat Format) : Notification(Index, Events, Span)
+        WebhookFormat Format,
+        int RatePermits = 0,
+        int RatePerSeconds = 0) : Notification(Index, Events, Span)
     {
+        /// <summary>Whether <c>rate-limit:</c> is set: at most <see cref="RatePermits"/> attempts per <see cref="RatePerSeconds"/> seconds.</summary>
+        public bool HasRateLimit => RatePermits > 0;
+
         /// <summary>Retries after the first attempt when none is written.</summary>
         public const int DefaultRetries = 3;
 

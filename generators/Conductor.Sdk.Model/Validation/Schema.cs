@@ -12,7 +12,7 @@ namespace Conductor.Sdk.Model.Validation
         public static readonly IReadOnlyList<string> NotificationTypes = new[] { "webhook", "email", "sms", "push" };
 
         /// <summary>Keys of a webhook notification.</summary>
-        public static readonly IReadOnlyList<string> WebhookKeys = new[] { "type", "url", "events", "secret", "retries", "timeout", "headers", "format" };
+        public static readonly IReadOnlyList<string> WebhookKeys = new[] { "type", "url", "events", "secret", "retries", "timeout", "headers", "format", "rate-limit" };
 
         /// <summary>Keys of an email notification.</summary>
         public static readonly IReadOnlyList<string> EmailKeys = new[] { "type", "to", "from", "subject", "provider", "events" };
@@ -70,6 +70,12 @@ namespace Conductor.Sdk.Model.Validation
 
             /// <summary>Webhook per-attempt timeout in milliseconds.</summary>
             public const int MinWebhookTimeout = 100, MaxWebhookTimeout = 60000;
+
+            /// <summary>The count of a webhook's <c>rate-limit:</c> (per second, minute or hour).</summary>
+            public const int MinRatePermits = 1, MaxRatePermits = 100000;
+
+            /// <summary>The form of <c>rate-limit:</c>, for the JSON Schema.</summary>
+            public const string RateLimitPattern = @"^\s*[0-9]+\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$";
 
             /// <summary>Ensemble execution timeout in milliseconds (up to a day).</summary>
             public const int MinEnsembleTimeout = 1, MaxEnsembleTimeout = 86_400_000;

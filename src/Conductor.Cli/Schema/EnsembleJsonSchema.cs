@@ -56,7 +56,7 @@ internal static class EnsembleJsonSchema
             {
                 ["type"] = "array",
                 ["minItems"] = 1,
-                ["items"] = new JsonObject { ["enum"] = Strings(EventCatalog.Names.ToArray()) },
+                ["items"] = new JsonObject { ["enum"] = Strings(EventCatalog.KnownNames.ToArray()) },
             }, "The lifecycle events that send this notification."),
             ["typeName"] = new JsonObject
             {
@@ -85,6 +85,8 @@ internal static class EnsembleJsonSchema
                 "timeout" => Describe(Integer(ModelSchema.Limits.MinWebhookTimeout, ModelSchema.Limits.MaxWebhookTimeout), "Per-attempt timeout in milliseconds."),
                 "headers" => new JsonObject { ["type"] = "object", ["additionalProperties"] = Ref("template") },
                 "format" => new JsonObject { ["enum"] = Strings(ModelSchema.WebhookFormats.ToArray()) },
+                "rate-limit" => Describe(new JsonObject { ["type"] = "string", ["pattern"] = ModelSchema.Limits.RateLimitPattern },
+                    $"At most <count> attempts per second, minute or hour to this webhook's endpoint, per process: 50/s, 600/min, 1000/h (count {ModelSchema.Limits.MinRatePermits}..{ModelSchema.Limits.MaxRatePermits})."),
                 _ => null,
             }),
             ["email"] = Notification("email", ModelSchema.EmailKeys, ["to"], key => key switch

@@ -59,6 +59,7 @@ public sealed partial class DeliveryProcessor
                 result = outcome.Result!;
                 break;
             case BrokenCircuitException broken:
+                Hold(delivery.Endpoint, now + (broken.RetryAfter ?? _options.CircuitBreakerBreakDuration), probe: true, "its circuit breaker is open");
                 await PostponeAsync(delivery, broken.RetryAfter ?? _options.CircuitBreakerBreakDuration, "failing (circuit open)", cancellationToken).ConfigureAwait(false);
                 return;
             case TimeoutRejectedException timeout:
@@ -91,6 +92,12 @@ public sealed partial class DeliveryProcessor
         }
 
         var log = new AttemptLog(delivery.Id, number, now, duration, result.Outcome, result.StatusCode, result.ErrorKind, result.Error, nextDue);
+        // A 429 with Retry-After speaks for the receiver, not for this one delivery: the endpoint waits.
+        if (result.StatusCode == 429 && result.RetryAfter is { } retryAfter)
+        {
+            Hold(delivery.Endpoint, finishedAt + (retryAfter < RetrySchedule.MaxRetryAfter ? retryAfter : RetrySchedule.MaxRetryAfter), probe: false, "the receiver answered 429 with Retry-After");
+        }
+
         activity?.SetTag("conductor.delivery.outcome", OutcomeNames[(int)result.Outcome]);
         if (result.StatusCode is int code) activity?.SetTag("http.response.status_code", code);
         _telemetry.Attempted.Add(1, new KeyValuePair<string, object?>("conductor.channel", delivery.Channel));
@@ -139,6 +146,7 @@ public sealed partial class DeliveryProcessor
             Log.DeadLettered(_logger, delivery.Id, delivery.NotificationKey, delivery.Event, delivery.Endpoint, log.Number, log.ErrorKind.ToString(), log.StatusCode, log.Error);
         }
 
+        _lifecycle?.Observe(delivery, log, next);
         // The slot does not wait for a durable store to commit the outcome: a lost outcome can only make the delivery
         // be sent again (at-least-once), so the next delivery starts while the store groups the commits.
         // Not cancellable: an attempt that was made is recorded even while the host shuts down.

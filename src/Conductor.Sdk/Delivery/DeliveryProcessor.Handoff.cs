@@ -142,7 +142,7 @@ public sealed partial class DeliveryProcessor
                 _reserved--;
                 // If the worker stopped meanwhile, the delivery stays leased in the store and comes back when the lease ends.
                 if (!_handoff) continue;
-                if (slots.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
+                if (CanStartLocked(slots, leasedAt))
                 {
                     slots.Running++;
                     _running++;

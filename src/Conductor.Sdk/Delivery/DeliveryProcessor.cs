@@ -41,6 +41,8 @@ public sealed partial class DeliveryProcessor
     private bool _pumping;
     private int _waiting;
     private int _reserved;
+    private readonly Dictionary<string, RateLimit> _rates = new(StringComparer.Ordinal);
+    private readonly EndpointLifecycle? _lifecycle;
 
     /// <summary>Creates a processor.</summary>
     public DeliveryProcessor(
@@ -52,7 +54,8 @@ public sealed partial class DeliveryProcessor
         TimeProvider time,
         ConductorTelemetry telemetry,
         DeliverySignal signal,
-        ILogger<DeliveryProcessor>? logger = null)
+        ILogger<DeliveryProcessor>? logger = null,
+        EndpointLifecycle? lifecycle = null)
     {
         _signal = signal;
         signal.Processor = this;
@@ -67,6 +70,22 @@ public sealed partial class DeliveryProcessor
         _time = time;
         _telemetry = telemetry;
         _logger = logger ?? NullLogger<DeliveryProcessor>.Instance;
+        // The smallest declared rate of each endpoint (YAML rate-limit:), applied to all of its deliveries.
+        foreach (var notification in registry.All)
+        {
+            if (notification.RateLimit is not { } rate || !_channels.TryGetValue(notification.Channel, out var channel)) continue;
+            var endpoint = channel.EndpointOf(notification);
+            if (!_rates.TryGetValue(endpoint, out var other) || rate.Interval > other.Interval) _rates[endpoint] = rate;
+        }
+
+        isolation.Opened += (endpoint, breakFor) => Hold(endpoint, _time.GetUtcNow() + breakFor, probe: true, "its circuit breaker opened; one probe is sent when the break ends");
+        isolation.Closed += EndProbe;
+        _lifecycle = lifecycle;
+        if (lifecycle is not null)
+        {
+            lifecycle.DisabledChanged += SetDisabled;
+            if (lifecycle.Disabled.Count > 0) SetDisabled(lifecycle.Disabled);
+        }
     }
 
     /// <summary>Attempts currently running.</summary>
@@ -126,7 +145,7 @@ public sealed partial class DeliveryProcessor
                     foreach (var delivery in leased)
                     {
                         var endpoint = EndpointState(delivery.Endpoint);
-                        if (endpoint.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
+                        if (CanStartLocked(endpoint, now))
                         {
                             MarkBusy();
                             endpoint.Running++;
@@ -215,7 +234,7 @@ public sealed partial class DeliveryProcessor
     {
         if (!_endpoints.TryGetValue(endpoint, out var state))
         {
-            _endpoints[endpoint] = state = new EndpointSlots();
+            _endpoints[endpoint] = state = new EndpointSlots(endpoint) { Rate = _rates.TryGetValue(endpoint, out var rate) ? rate : null };
             _slotsView[endpoint] = state;
         }
         return state;
@@ -316,7 +335,7 @@ public sealed partial class DeliveryProcessor
     /// <summary>Gives a free slot of <paramref name="candidate"/> to its oldest waiting delivery (called under the lock).</summary>
     private DeliveryRecord? Take(EndpointSlots candidate, DateTimeOffset now, ref List<DeliveryRecord>? expired)
     {
-        while (candidate.Waiting.Count > 0 && candidate.Running < _options.MaxConcurrentPerEndpoint && _running < _options.MaxConcurrentDeliveries)
+        while (candidate.Waiting.Count > 0 && CanStartLocked(candidate, now))
         {
             var (delivery, leasedAt) = candidate.Waiting.Dequeue();
             _waiting--;
@@ -339,12 +358,27 @@ public sealed partial class DeliveryProcessor
     private void UpdateSaturation(EndpointSlots slots) => slots.Saturated = IsSaturated(slots);
 
     /// <summary>Busy once a whole batch might not fit in its queue (deliveries handed over and not yet admitted count as queued).</summary>
+    /// <remarks>A paused endpoint (disabled, breaker open, postponed by a 429, waiting for its rate) counts as busy: its rows stay in the store.</remarks>
     private bool IsSaturated(EndpointSlots slots) =>
-        slots.Running >= _options.MaxConcurrentPerEndpoint && slots.Waiting.Count + slots.Reserved + _options.BatchSize > _options.MaxQueuedPerEndpoint;
+        slots.Paused || (slots.Running >= _options.MaxConcurrentPerEndpoint && slots.Waiting.Count + slots.Reserved + _options.BatchSize > _options.MaxQueuedPerEndpoint);
 
-    private sealed class EndpointSlots
+    private sealed class EndpointSlots(string name)
     {
+        public readonly string Name = name;
         public volatile bool Saturated;
+
+        /// <summary>No delivery starts: disabled, or held until <see cref="HeldUntil"/>.</summary>
+        public bool Paused;
+        public bool Disabled;
+        public DateTimeOffset HeldUntil;
+        public ITimer? HoldTimer;
+
+        /// <summary>After a breaker opened: one attempt at a time (the probe) until it closes.</summary>
+        public bool Probe;
+
+        /// <summary>The endpoint's rate limit, and the time its next attempt is due at that rate (GCRA's theoretical arrival time).</summary>
+        public RateLimit? Rate;
+        public DateTimeOffset RateNext;
         public int Running;
         public readonly Queue<(DeliveryRecord Delivery, DateTimeOffset LeasedAt)> Waiting = new();
 

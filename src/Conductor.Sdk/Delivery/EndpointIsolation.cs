@@ -29,6 +29,12 @@ public sealed class EndpointIsolation : IDisposable
         _time = time;
     }
 
+    /// <summary>An endpoint's breaker opened for the given time (the processor pauses the endpoint instead of leasing its rows).</summary>
+    internal event Action<string, TimeSpan>? Opened;
+
+    /// <summary>An endpoint's breaker closed again (its probe delivered).</summary>
+    internal event Action<string>? Closed;
+
     /// <summary>The pipeline of one endpoint.</summary>
     public ResiliencePipeline<AttemptResult> For(string endpoint) => _pipelines.GetOrAdd(endpoint, Build);
 
@@ -45,6 +51,16 @@ public sealed class EndpointIsolation : IDisposable
                 ShouldHandle = args => ValueTask.FromResult(
                     args.Outcome.Exception is TimeoutRejectedException
                     || (args.Outcome.Result is { } result && result.Outcome == AttemptOutcome.Retry && result.ErrorKind != AttemptErrorKind.Isolation)),
+                OnOpened = args =>
+                {
+                    Opened?.Invoke(endpoint, args.BreakDuration);
+                    return default;
+                },
+                OnClosed = _ =>
+                {
+                    Closed?.Invoke(endpoint);
+                    return default;
+                },
             })
             .AddTimeout(new TimeoutStrategyOptions
             {

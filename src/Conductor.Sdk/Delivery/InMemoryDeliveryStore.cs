@@ -9,7 +9,7 @@ namespace Conductor.Sdk.Delivery;
 /// deliveries in one ordered set per endpoint, so that leasing skips a busy endpoint without walking its backlog; the
 /// leases in an ordered set by expiry, so that the deliveries of a worker that stopped become due again.
 /// </remarks>
-public sealed class InMemoryDeliveryStore : IPruningDeliveryStore
+public sealed partial class InMemoryDeliveryStore : IPruningDeliveryStore, IEndpointStateStore
 {
     private readonly object _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);

@@ -59,6 +59,13 @@ public sealed class ConductorOptions
     public ConductorRetentionOptions Retention { get; } = new();
 
     /// <summary>
+    /// The endpoint lifecycle (<c>Conductor:Endpoints</c>): an endpoint whose every attempt failed for 5 days is disabled;
+    /// states are shared through the store and read every 15 s; the health check degrades when an endpoint's oldest due
+    /// delivery waited 15 minutes.
+    /// </summary>
+    public Delivery.ConductorEndpointOptions Endpoints { get; } = new();
+
+    /// <summary>
     /// Whether the store's schema is brought to this version's at start-up (default true). When false, start-up fails
     /// while the schema is behind, naming the command that migrates it (<c>conductor store migrate</c>): for teams that
     /// migrate as a deploy step.
@@ -83,6 +90,7 @@ internal sealed class ConductorOptionsValidator : IValidateOptions<ConductorOpti
         if (options.CircuitBreakerBreakDuration < TimeSpan.FromMilliseconds(500)) failures.Add("Conductor:CircuitBreakerBreakDuration must be at least 500 ms.");
         if (options.LeaseDuration < TimeSpan.FromSeconds(1)) failures.Add($"Conductor:LeaseDuration must be at least 1 s (it is {options.LeaseDuration}); it must also exceed the longest attempt timeout, which is checked at start.");
         failures.AddRange(options.Retention.Validate());
+        failures.AddRange(options.Endpoints.Validate());
         foreach (var network in options.AllowedNetworks)
         {
             if (!System.Net.IPNetwork.TryParse(network?.Trim(), out _))

@@ -71,6 +71,9 @@ public static class ConductorServiceCollectionExtensions
         services.TryAddSingleton<Conductor.Sdk.Runner.EnsembleRunner>();
         services.TryAddSingleton<DeliveryProcessor>();
         services.TryAddSingleton<IDeliveryAdmin, DeliveryAdmin>();
+        services.TryAddSingleton<OperationalEventPump>();
+        services.TryAddSingleton<EndpointLifecycle>();
+        services.TryAddSingleton<IEndpointAdmin>(sp => sp.GetRequiredService<EndpointLifecycle>());
         services.TryAddSingleton(sp => new DestinationPolicy(sp.GetRequiredService<IOptions<ConductorOptions>>().Value.AllowedNetworks));
         services.TryAddSingleton(sp => new SafeConnector(sp.GetRequiredService<DestinationPolicy>()));
         services.AddHttpClient(WebhookChannel.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
@@ -87,6 +90,9 @@ public static class ConductorServiceCollectionExtensions
                     ?? System.IO.Path.Combine(System.IO.Path.GetDirectoryName(SqliteConductorBuilderExtensions.DefaultPath(sp))!, "mail"),
                 sp.GetRequiredService<TimeProvider>())));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, ConductorStartupCheck>());
+        // Endpoint states are read before the worker starts (disabled endpoints are never leased), then checked periodically.
+        services.AddHostedService<EndpointMonitor>();
+        services.AddHostedService(sp => sp.GetRequiredService<OperationalEventPump>());
         services.AddHostedService<DeliveryWorker>();
         // Retention: finished deliveries are removed when their time is up, so the store stops growing.
         services.AddHostedService<DeliveryPruner>();

@@ -34,6 +34,51 @@ public sealed class ConductorTelemetry : IDisposable
         _meter.CreateObservableGauge("conductor.store.deliveries", ObserveRows, "{delivery}",
             "Deliveries in the store by conductor.status (pending, delivered, dead_lettered), as counted by the last pruning pass.");
         _meter.CreateObservableGauge("conductor.store.size", ObserveSize, "By", "Bytes the delivery store takes on disk, as measured by the last pruning pass.");
+        OperationalEvents = _meter.CreateCounter<long>("conductor.operational.events", "{event}",
+            "Operational events raised by this process, by conductor.event (endpoint.failing, endpoint.disabled, endpoint.enabled, delivery.dead-lettered).");
+        _meter.CreateObservableGauge("conductor.endpoint.backlog", ObserveBacklog, "{delivery}",
+            "Due deliveries waiting per endpoint (conductor.endpoint), as counted by the last endpoint check.");
+        _meter.CreateObservableGauge("conductor.endpoint.oldest_due_age", ObserveOldest, "s",
+            "Age of the oldest due delivery per endpoint (conductor.endpoint), as of the last endpoint check.");
+        _meter.CreateObservableGauge("conductor.endpoint.state", ObserveStates, "{endpoint}",
+            "1 for each endpoint's current state (conductor.endpoint, conductor.state: healthy, failing, disabled), as of the last endpoint check.");
+    }
+
+    private Delivery.EndpointSnapshot? _endpoints;
+
+    /// <summary>Operational events raised (tag: conductor.event).</summary>
+    public Counter<long> OperationalEvents { get; }
+
+    /// <summary>What the last endpoint check saw (what the endpoint gauges report), or null before the first.</summary>
+    public Delivery.EndpointSnapshot? Endpoints
+    {
+        get => Volatile.Read(ref _endpoints);
+        internal set => Volatile.Write(ref _endpoints, value);
+    }
+
+    private IEnumerable<Measurement<long>> ObserveBacklog()
+    {
+        if (Endpoints is not { } snapshot) yield break;
+        foreach (var e in snapshot.Endpoints) yield return new Measurement<long>(e.Due, new KeyValuePair<string, object?>("conductor.endpoint", e.Endpoint));
+    }
+
+    private IEnumerable<Measurement<double>> ObserveOldest()
+    {
+        if (Endpoints is not { } snapshot) yield break;
+        foreach (var e in snapshot.Endpoints)
+        {
+            if (e.OldestDue is { } due) yield return new Measurement<double>(Math.Max(0, (snapshot.At - due).TotalSeconds), new KeyValuePair<string, object?>("conductor.endpoint", e.Endpoint));
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveStates()
+    {
+        if (Endpoints is not { } snapshot) yield break;
+        foreach (var e in snapshot.Endpoints)
+        {
+            yield return new Measurement<int>(1, new KeyValuePair<string, object?>("conductor.endpoint", e.Endpoint),
+                new KeyValuePair<string, object?>("conductor.state", e.Health.ToString().ToLowerInvariant()));
+        }
     }
 
     private DeliveryStoreUsage? _usage;

@@ -37,4 +37,28 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "Retention could not prune the delivery store this time; it tries again in {Interval}")]
     public static partial void PruneFailed(ILogger logger, Exception exception, TimeSpan interval);
+
+    [LoggerMessage(20, LogLevel.Warning, "Endpoint {Endpoint} is failing: every attempt since {Since:o} failed ({FailedAttempts} attempts); last error: {LastError}")]
+    public static partial void EndpointFailing(ILogger logger, string endpoint, DateTimeOffset since, long failedAttempts, string? lastError);
+
+    [LoggerMessage(21, LogLevel.Error, "Endpoint {Endpoint} is disabled: {Reason}. Its deliveries are kept and are not attempted until it is enabled again (conductor endpoints enable {Endpoint}, the dashboard, or IEndpointAdmin.EnableAsync)")]
+    public static partial void EndpointDisabled(ILogger logger, string endpoint, string reason);
+
+    [LoggerMessage(22, LogLevel.Information, "Endpoint {Endpoint} is enabled again; its waiting deliveries are sent in order")]
+    public static partial void EndpointEnabled(ILogger logger, string endpoint);
+
+    [LoggerMessage(23, LogLevel.Information, "Endpoint {Endpoint} delivered again after failing since {Since:o}")]
+    public static partial void EndpointRecovered(ILogger logger, string endpoint, DateTimeOffset since);
+
+    [LoggerMessage(24, LogLevel.Warning, "Endpoint {Endpoint} is paused until {Until:o}: {Reason}")]
+    public static partial void EndpointHeld(ILogger logger, string endpoint, DateTimeOffset until, string reason);
+
+    [LoggerMessage(25, LogLevel.Error, "An operational event observer ({Observer}) failed on {Event}")]
+    public static partial void ObserverFailed(ILogger logger, Exception exception, string observer, string @event);
+
+    [LoggerMessage(26, LogLevel.Error, "The endpoint check failed and runs again in {Interval}")]
+    public static partial void EndpointCheckFailed(ILogger logger, Exception exception, TimeSpan interval);
+
+    [LoggerMessage(27, LogLevel.Warning, "{Dropped} operational events were dropped: more than {Capacity} were waiting to be handled (observers or their notifications are too slow)")]
+    public static partial void OperationalEventsDropped(ILogger logger, long dropped, int capacity);
 }

@@ -69,6 +69,8 @@ public readonly struct TemplateContext
         if (single && field == "ensemble") return TemplateValue.Text(_event.Ensemble);
         switch (_event)
         {
+            case OperationalNotificationEvent e:
+                return TemplateValues.Navigate(e.Data, path, 0);
             case ExecutionStarted e:
                 return field switch
                 {

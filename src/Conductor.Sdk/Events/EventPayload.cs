@@ -140,6 +140,14 @@ public static class EventPayload
                 writer.WriteString("executionId", e.ExecutionId);
                 WriteJson(writer, "state", e.State);
                 break;
+            case OperationalNotificationEvent e:
+                foreach (var property in e.Data.EnumerateObject())
+                {
+                    if (property.NameEquals("ensemble")) continue;
+                    property.WriteTo(writer);
+                }
+
+                break;
             default:
                 throw new ArgumentException($"Unknown event type {@event.GetType().Name}.", nameof(@event));
         }
@@ -184,6 +192,7 @@ public static class EventPayload
             EventNames.ExecutionTimeout => new ExecutionTimedOut(timestamp, ensemble, Text(data, "id"), Number(data, "duration"), Number(data, "timeout")),
             EventNames.AgentCompleted => new AgentCompleted(timestamp, ensemble, Text(data, "executionId"), Text(data, "agent"), Json(data, "output"), Number(data, "duration")),
             EventNames.StateUpdated => new StateUpdated(timestamp, ensemble, Text(data, "executionId"), Json(data, "state")),
+            _ when OperationalEventNames.Contains(name) => new OperationalNotificationEvent(timestamp, name, ensemble, data.Clone()),
             _ => throw new FormatException($"unknown event '{name}'"),
         };
         return Json(root, "runInput") is { } runInput ? parsed with { RunInput = runInput } : parsed;

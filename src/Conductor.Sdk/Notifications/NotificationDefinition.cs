@@ -52,6 +52,12 @@ public abstract record NotificationDefinition
     /// <summary>The subscribed event names.</summary>
     public IReadOnlySet<string> Events { get; }
 
+    /// <summary>
+    /// The most attempts per period the worker makes to this notification's endpoint (YAML <c>rate-limit:</c>, webhooks),
+    /// or null for none. Several limits on one endpoint: the smallest rate applies. Enforced per process.
+    /// </summary>
+    public Delivery.RateLimit? RateLimit { get; init; }
+
     /// <summary>The channel that delivers it: <c>webhook</c>, <c>email</c>, <c>sms</c> or <c>push</c>.</summary>
     public abstract string Channel { get; }
 

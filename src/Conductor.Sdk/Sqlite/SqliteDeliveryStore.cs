@@ -11,7 +11,7 @@ namespace Conductor.Sdk.Sqlite;
 /// WAL file is synced on a thread of its own (<see cref="WalSync"/>) while the next group is written.
 /// Leases are rows' <c>leased_until</c>: a delivery held by a process that died becomes due when its lease ends.
 /// </summary>
-public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, ILeasingDeliveryStore, IPruningDeliveryStore, IAsyncDisposable, IDisposable
+public sealed partial class SqliteDeliveryStore : IEndpointStateStore, ITransactionalDeliveryStore, ILeasingDeliveryStore, IPruningDeliveryStore, IAsyncDisposable, IDisposable
 {
     private const string Columns = "id, ensemble, event, notification_key, channel, endpoint, payload, created_at, due_at, status, attempts, max_attempts, last_status_code, last_error_kind, last_error, trace_parent";
     // What reads return: the inserted columns and, from schema v6, when the delivery finished.
@@ -218,6 +218,19 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
             WHERE status <> 0;
             CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, finished_at) WHERE status <> 0;
             """,
+        // 7: endpoint lifecycle (issue #35): one row per endpoint that failed or was disabled, shared by every process.
+        """
+            CREATE TABLE IF NOT EXISTS endpoints (
+                endpoint TEXT PRIMARY KEY,
+                failing_since INTEGER NULL,
+                failed_attempts INTEGER NOT NULL DEFAULT 0,
+                failed_deliveries INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT NULL,
+                last_failure_at INTEGER NULL,
+                disabled_at INTEGER NULL,
+                disabled_reason TEXT NULL,
+                updated_at INTEGER NOT NULL);
+            """,
     };
 
     /// <summary>What each step of <see cref="Migrations"/> does, for <c>conductor store status</c>.</summary>
@@ -229,6 +242,7 @@ public sealed partial class SqliteDeliveryStore : ITransactionalDeliveryStore, I
         "index deliveries by ensemble and creation time (dashboard)",
         "replace the due index with the partial waiting and leased indexes",
         "add finished_at (retention), fill it for finished rows, index finished rows by status and finished_at",
+        "create the endpoints table (endpoint lifecycle: failing, disabled)",
     };
 
     /// <summary>Brings the schema to the newest version, in one write transaction (several processes may open the file at once).</summary>
