@@ -33,6 +33,53 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
         new(id, number, T0, TimeSpan.FromMilliseconds(12), outcome, status, status is null ? AttemptErrorKind.Connection : AttemptErrorKind.HttpStatus, outcome == AttemptOutcome.Delivered ? null : "HTTP 500", next);
 
     [Fact]
+    public async Task Endpoint_states_go_failing_disabled_enabled_and_healthy_and_backlogs_count_due_unleased_rows()
+    {
+        var states = Assert.IsAssignableFrom<IEndpointStateStore>(Store);
+        const string A = "https://a.example.com", B = "https://b.example.com";
+        Assert.Empty(await states.EndpointsAsync());
+
+        var (first, started) = await states.RecordEndpointFailuresAsync(A, T0, 2, 1, "HTTP 500");
+        Assert.True(started);
+        Assert.Equal((EndpointHealth.Failing, T0, 2L, 1L, "HTTP 500", T0), (first.Health, first.FailingSince, first.FailedAttempts, first.FailedDeliveries, first.LastError, first.LastFailureAt));
+        var (more, again) = await states.RecordEndpointFailuresAsync(A, T0.AddMinutes(1), 3, 2, "Timeout: no response");
+        Assert.False(again);
+        Assert.Equal((T0, 5L, 3L, "Timeout: no response", T0.AddMinutes(1)), (more.FailingSince, more.FailedAttempts, more.FailedDeliveries, more.LastError, more.LastFailureAt));
+
+        // A delivered attempt makes it healthy, once; a healthy endpoint has nothing to clear.
+        Assert.True(await states.RecordEndpointSuccessAsync(A, T0.AddMinutes(2)));
+        Assert.False(await states.RecordEndpointSuccessAsync(A, T0.AddMinutes(2)));
+        Assert.False(await states.RecordEndpointSuccessAsync(B, T0.AddMinutes(2)));
+        var healthy = Assert.Single(await states.EndpointsAsync());
+        Assert.Equal((EndpointHealth.Healthy, (DateTimeOffset?)null, 0L), (healthy.Health, healthy.FailingSince, healthy.FailedAttempts));
+
+        // Failing again starts a new period; disabling keeps the failure history; a second disable changes nothing.
+        Assert.True((await states.RecordEndpointFailuresAsync(A, T0.AddMinutes(3), 1, 1, "HTTP 503")).Started);
+        Assert.True(await states.DisableEndpointAsync(A, T0.AddMinutes(4), "every attempt failed"));
+        Assert.False(await states.DisableEndpointAsync(A, T0.AddMinutes(5), "again"));
+        Assert.True(await states.DisableEndpointAsync(B, T0.AddMinutes(4), "by an operator"));
+        var disabled = (await states.EndpointsAsync()).ToDictionary(s => s.Endpoint);
+        Assert.Equal((EndpointHealth.Disabled, T0.AddMinutes(4), "every attempt failed", T0.AddMinutes(3), "HTTP 503"),
+            (disabled[A].Health, disabled[A].DisabledAt, disabled[A].DisabledReason, disabled[A].FailingSince, disabled[A].LastError));
+        Assert.Equal((EndpointHealth.Disabled, "by an operator", (DateTimeOffset?)null), (disabled[B].Health, disabled[B].DisabledReason, disabled[B].FailingSince));
+        // Failures counted while disabled do not enable it; a success does not either.
+        Assert.Equal(EndpointHealth.Disabled, (await states.RecordEndpointFailuresAsync(A, T0.AddMinutes(5), 1, 0, null)).State.Health);
+        Assert.False(await states.RecordEndpointSuccessAsync(A, T0.AddMinutes(5)));
+
+        Assert.True(await states.EnableEndpointAsync(A, T0.AddMinutes(6)));
+        Assert.False(await states.EnableEndpointAsync(A, T0.AddMinutes(6)));
+        var enabled = (await states.EndpointsAsync()).Single(s => s.Endpoint == A);
+        Assert.Equal((EndpointHealth.Healthy, (DateTimeOffset?)null, (DateTimeOffset?)null, 0L, T0.AddMinutes(6)), (enabled.Health, enabled.DisabledAt, enabled.FailingSince, enabled.FailedAttempts, enabled.UpdatedAt));
+
+        // Backlog: pending unleased rows due by now, per endpoint, with the oldest due time.
+        await Store.EnqueueAsync(new[] { Record("e1", T0.AddMinutes(1), A), Record("e2", T0.AddMinutes(2), A), Record("e3", T0.AddHours(1), A), Record("e4", T0.AddMinutes(3), B), Record("e5", T0, B) });
+        Assert.Equal("e5", Assert.Single(await Store.LeaseDueAsync(T0, 1, T0.AddMinutes(10))).Id);
+        var backlog = (await states.EndpointBacklogAsync(T0.AddMinutes(5))).ToDictionary(b => b.Endpoint);
+        Assert.Equal((2L, T0.AddMinutes(1)), (backlog[A].Due, backlog[A].OldestDue));
+        Assert.Equal((1L, T0.AddMinutes(3)), (backlog[B].Due, backlog[B].OldestDue));
+    }
+
+    [Fact]
     public async Task Deliveries_stored_leased_are_not_leased_again_until_that_lease_ends()
     {
         if (Store is not ILeasingDeliveryStore leasing)

@@ -35,19 +35,64 @@ public sealed partial class DeliveryProcessor
         return true;
     }
 
-    /// <summary>Pauses an endpoint until <paramref name="until"/> (a breaker that opened, a 429's Retry-After).</summary>
+    /// <summary>
+    /// Pauses an endpoint until <paramref name="until"/> (a breaker that opened, a 429's Retry-After). Its queued
+    /// deliveries go back to the store, due as before, so that a paused endpoint holds no lease and no memory.
+    /// </summary>
     private void Hold(string endpoint, DateTimeOffset until, bool probe, string reason)
     {
         var now = _time.GetUtcNow();
         if (until <= now) return;
+        List<DeliveryRecord>? released;
         lock (_gate)
         {
             var slots = EndpointState(endpoint);
             if (probe) slots.Probe = true;
             HoldLocked(slots, until, now);
+            released = DrainLocked(slots);
+            IdleIfDoneLocked();
         }
 
+        Release(released);
         Log.EndpointHeld(_logger, endpoint, until, reason);
+    }
+
+    /// <summary>Takes an endpoint's queued deliveries out of its queue (under the lock), to be handed back to the store.</summary>
+    private List<DeliveryRecord>? DrainLocked(EndpointSlots slots)
+    {
+        List<DeliveryRecord>? drained = null;
+        while (slots.Waiting.TryDequeue(out var waiting))
+        {
+            _waiting--;
+            (drained ??= new()).Add(waiting.Delivery);
+        }
+
+        UpdateSaturation(slots);
+        return drained;
+    }
+
+    /// <summary>Hands deliveries back to the store, due as they were (their endpoint is flagged as having a backlog).</summary>
+    private void Release(List<DeliveryRecord>? deliveries)
+    {
+        if (deliveries is null) return;
+        foreach (var delivery in deliveries) _ = _store.ReleaseAsync(delivery.Id, delivery.DueAt, CancellationToken.None).AsTask();
+    }
+
+    /// <summary>When the worker stops: the queues of paused endpoints (waiting for a rate permit) go back to the store.</summary>
+    private void ReleasePaused()
+    {
+        List<DeliveryRecord>? released = null;
+        lock (_gate)
+        {
+            foreach (var slots in _endpoints.Values)
+            {
+                if (slots.Paused && DrainLocked(slots) is { } drained) (released ??= new()).AddRange(drained);
+            }
+
+            IdleIfDoneLocked();
+        }
+
+        Release(released);
     }
 
     private void HoldLocked(EndpointSlots slots, DateTimeOffset until, DateTimeOffset now)
@@ -145,13 +190,7 @@ public sealed partial class DeliveryProcessor
                 if (now)
                 {
                     slots.Paused = true;
-                    while (slots.Waiting.TryDequeue(out var waiting))
-                    {
-                        _waiting--;
-                        (released ??= new()).Add(waiting.Delivery);
-                    }
-
-                    UpdateSaturation(slots);
+                    if (DrainLocked(slots) is { } drained) (released ??= new()).AddRange(drained);
                 }
                 else
                 {
@@ -163,11 +202,7 @@ public sealed partial class DeliveryProcessor
             IdleIfDoneLocked();
         }
 
-        if (released is not null)
-        {
-            foreach (var delivery in released) _ = _store.ReleaseAsync(delivery.Id, delivery.DueAt, CancellationToken.None).AsTask();
-        }
-
+        Release(released);
         if (enabled is not null)
         {
             foreach (var slots in enabled) StartWaiting(slots);

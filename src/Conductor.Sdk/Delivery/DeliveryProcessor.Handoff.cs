@@ -52,6 +52,7 @@ public sealed partial class DeliveryProcessor
     {
         lock (_gate) _handoff = false;
         ReleaseReserveWaiters();
+        ReleasePaused();
     }
 
     /// <summary>True while a Notify call waits for the worker's next look at the store (tests).</summary>
