@@ -49,16 +49,36 @@ internal static class ConductorCli
         root.Add(Deliveries(env));
         root.Add(SchemaCommand(env));
         root.Add(StoreCommand(env));
+        root.Add(EndpointsCommand(env));
         return root;
+    }
+
+    private static Option<string> StoreOption() =>
+        new("--store") { Description = "The delivery store: a SQLite file path, or a PostgreSQL connection string (Host=...;Database=...).", Required = true };
+
+    private static Command EndpointsCommand(CliEnvironment env)
+    {
+        var listStore = StoreOption();
+        var list = new Command("list", "List endpoints: state (healthy, failing, disabled), since when, due deliveries, the oldest due one's age, and why.") { listStore };
+        list.SetAction((result, token) => Guard(env, () => Conductor.Cli.Endpoints.EndpointsCommands.ListAsync(env, result.GetValue(listStore)!, token)));
+        var disableStore = StoreOption();
+        var disableEndpoint = new Argument<string>("endpoint") { Description = "The endpoint, as 'endpoints list' shows it (https://host[:port], email:provider, ...)." };
+        var reason = new Option<string?>("--reason") { Description = "Why (shown in 'endpoints list', the dashboard and the endpoint.disabled event)." };
+        var disable = new Command("disable", "Stop attempting an endpoint; its deliveries are kept until it is enabled.") { disableStore, disableEndpoint, reason };
+        disable.SetAction((result, token) => Guard(env, () => Conductor.Cli.Endpoints.EndpointsCommands.DisableAsync(env, result.GetValue(disableStore)!, result.GetValue(disableEndpoint)!, result.GetValue(reason), token)));
+        var enableStore = StoreOption();
+        var enableEndpoint = new Argument<string>("endpoint") { Description = "The endpoint, as 'endpoints list' shows it." };
+        var enable = new Command("enable", "Attempt a disabled endpoint again; its kept deliveries are sent in due order.") { enableStore, enableEndpoint };
+        enable.SetAction((result, token) => Guard(env, () => Conductor.Cli.Endpoints.EndpointsCommands.EnableAsync(env, result.GetValue(enableStore)!, result.GetValue(enableEndpoint)!, token)));
+        return new Command("endpoints", "The endpoint lifecycle shared by the application's processes: list, disable, enable.") { list, disable, enable };
     }
 
     private static Command StoreCommand(CliEnvironment env)
     {
-        Option<string> Store() => new("--store") { Description = "The delivery store: a SQLite file path, or a PostgreSQL connection string (Host=...;Database=...).", Required = true };
-        var statusStore = Store();
+        var statusStore = StoreOption();
         var status = new Command("status", "Show the store's schema version and what 'migrate' would do (changes nothing).") { statusStore };
         status.SetAction((result, token) => Guard(env, () => Conductor.Cli.Store.StoreCommands.StatusAsync(env, result.GetValue(statusStore)!, token)));
-        var migrateStore = Store();
+        var migrateStore = StoreOption();
         var migrate = new Command("migrate", "Bring the store's schema to this version (idempotent; refuses a newer schema). For apps with Conductor:AutoMigrate=false.") { migrateStore };
         migrate.SetAction((result, token) => Guard(env, () => Conductor.Cli.Store.StoreCommands.MigrateAsync(env, result.GetValue(migrateStore)!, token)));
         return new Command("store", "The delivery store's schema: status and migration as a deploy step.") { status, migrate };
@@ -131,9 +151,7 @@ internal static class ConductorCli
 
     private static Command Deliveries(CliEnvironment env)
     {
-        Option<string> Store() => new("--store") { Description = "The delivery store: a SQLite file path, or a PostgreSQL connection string (Host=...;Database=...).", Required = true };
-
-        var listStore = Store();
+        var listStore = StoreOption();
         var listStatus = new Option<string?>("--status") { Description = "pending, delivered or dead-lettered." };
         var listEnsemble = new Option<string?>("--ensemble") { Description = "Only this ensemble's deliveries." };
         var limit = new Option<int>("--limit") { Description = "At most this many, newest first (default 50).", DefaultValueFactory = _ => 50 };
@@ -144,7 +162,7 @@ internal static class ConductorCli
             env, result.GetValue(listStore)!, result.GetValue(listStatus), result.GetValue(listEnsemble), result.GetValue(limit),
             DeliveriesCommands.Retention(result.GetValue(keepDelivered)!, result.GetValue(keepDead)!), token)));
 
-        var replayStore = Store();
+        var replayStore = StoreOption();
         var ids = new Argument<string[]>("ids") { Description = "Delivery ids (dlv_...).", Arity = ArgumentArity.ZeroOrMore };
         var all = new Option<bool>("--all-dead-lettered") { Description = "Replay every dead-lettered delivery." };
         var replayEnsemble = new Option<string?>("--ensemble") { Description = "With --all-dead-lettered: only this ensemble's." };
@@ -152,7 +170,7 @@ internal static class ConductorCli
         replay.SetAction((result, token) => Guard(env, () => DeliveriesCommands.ReplayAsync(
             env, result.GetValue(replayStore)!, result.GetValue(ids) ?? [], result.GetValue(all), result.GetValue(replayEnsemble), token)));
 
-        var purgeStore = Store();
+        var purgeStore = StoreOption();
         var olderThan = new Option<string>("--older-than") { Description = "Delete deliveries finished (delivered or dead-lettered) longer ago than this (e.g. 30d, 12h).", Required = true };
         var purgeStatus = new Option<string?>("--status") { Description = "Only delivered or only dead-lettered (default both; pending ones are never purged)." };
         var yes = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation." };

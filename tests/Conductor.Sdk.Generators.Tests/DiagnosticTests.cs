@@ -214,6 +214,53 @@ public sealed class DiagnosticTests
     public Task CND0011_fixed() => GeneratorVerifier.VerifyAsync(Valid + "\n    retries: 5\n    timeout: 60000");
 
     [Fact]
+    public Task CND0011_rate_limit_that_is_not_count_per_unit() => GeneratorVerifier.VerifyAsync(
+        Valid + "\n    rate-limit: fast",
+        Expect("CND0011", DiagnosticSeverity.Error, 7, 17, 7, 21)
+            .WithMessage("webhook notification #1 has rate-limit 'fast', which is not <count>/<unit>; write for example rate-limit: 50/s (units: s, min, h)"));
+
+    [Fact]
+    public Task CND0011_rate_limit_count_out_of_range() => GeneratorVerifier.VerifyAsync(
+        Valid + "\n    rate-limit: 0/min",
+        Expect("CND0011", DiagnosticSeverity.Error, 7, 17, 7, 22)
+            .WithMessage("webhook notification #1 has rate-limit 0/min; the count must be between 1 and 10000"));
+
+    [Fact]
+    public Task CND0011_rate_limit_fixed() => GeneratorVerifier.VerifyAsync(Valid + "\n    rate-limit: 50/s");
+
+    [Fact]
+    public Task CND0004_misspelt_operational_event_suggests_it() => GeneratorVerifier.VerifyAsync(
+        """
+        name: ops
+        notifications:
+          - type: email
+            to: [ops@example.com]
+            from: conductor@example.com
+            events: [endpoint.disabld]
+        """,
+        Expect("CND0004", DiagnosticSeverity.Error, 6, 14, 6, 30)
+            .WithMessage("unknown event 'endpoint.disabld'; did you mean 'endpoint.disabled'?"));
+
+    [Fact]
+    public Task Operational_events_are_subscribed_to_and_their_data_is_checked() => GeneratorVerifier.VerifyAsync(
+        """
+        name: ops
+        notifications:
+          - type: email
+            to: [ops@example.com]
+            from: conductor@example.com
+            subject: "${event}: ${data.endpoint} (${data.reason}, since ${data.since})"
+            events: [endpoint.disabled]
+          - type: email
+            to: [ops@example.com]
+            from: conductor@example.com
+            subject: "Dead letter ${data.deliveryId} of ${data.sourceEnsemble}: ${data.reasn}"
+            events: [delivery.dead-lettered]
+        """,
+        Expect("CND0010", DiagnosticSeverity.Warning, 11, 75, 11, 85).WithMessage(
+            "'data.reasn' is not carried by delivery.dead-lettered and renders empty for it (delivery.dead-lettered carries ensemble, endpoint, deliveryId, sourceEnsemble, event, notification, channel, attempts, statusCode, lastError)"));
+
+    [Fact]
     public async Task CND0012_duplicate_names_across_files_are_reported_on_both()
     {
         var test = new GeneratorVerifier();

@@ -310,4 +310,43 @@ public sealed class EndpointLifecycleTests
         var options = host.Services.GetRequiredService<IOptions<ConductorOptions>>().Value.Endpoints;
         Assert.Equal((TimeSpan.FromDays(2), TimeSpan.FromSeconds(5), 10), (options.DisableAfter, options.CheckInterval, options.DisableAfterFailedDeliveries));
     }
+
+    [Fact]
+    public async Task A_YAML_ensemble_routes_operational_events_to_its_channels_and_its_rate_limit_reaches_the_worker()
+    {
+        var services = new ServiceCollection();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Pipeline.Start);
+        services.AddSingleton<TimeProvider>(time);
+        services.AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(RunnerTests.OtherEnsembles).Build());
+        services.AddConductor().UseInMemoryStore().AddEnsembles();
+        await using var provider = services.BuildServiceProvider();
+        var ops = provider.GetRequiredService<NotificationRegistry>().ForEnsemble(Ensembles.EndpointOpsEnsemble.Name);
+        Assert.Equal(new RateLimit(20, TimeSpan.FromSeconds(1)), ops[0].RateLimit);
+        Assert.Null(ops[1].RateLimit);
+
+        var pump = provider.GetRequiredService<OperationalEventPump>();
+        await pump.StartAsync(CancellationToken.None);
+        try
+        {
+            Assert.True(await provider.GetRequiredService<IEndpointAdmin>().DisableAsync("https://hooks.example.com", "maintenance until Monday"));
+            await pump.WhenIdleAsync();
+            var stored = await provider.GetRequiredService<IDeliveryStore>().ListAsync(new DeliveryQuery(Ensemble: "endpoint-ops"));
+            Assert.Equal(new[] { "email", "webhook" }, stored.Select(d => d.Channel).Order());
+            Assert.All(stored, d => Assert.Equal(OperationalEventNames.EndpointDisabled, d.Event));
+            var body = JsonDocument.Parse(stored.Single(d => d.Channel == "webhook").Payload).RootElement;
+            Assert.Equal("endpoint.disabled", body.GetProperty("event").GetString());
+            Assert.Equal(("endpoint-ops", "https://hooks.example.com", "disabled", "maintenance until Monday"),
+                (body.GetProperty("data").GetProperty("ensemble").GetString(), body.GetProperty("data").GetProperty("endpoint").GetString(),
+                 body.GetProperty("data").GetProperty("state").GetString(), body.GetProperty("data").GetProperty("reason").GetString()));
+
+            // The email's subject renders the event's data through the compiled template.
+            var email = (Notifications.EmailNotificationDefinition)ops[1];
+            var rendered = email.Subject.Render(new Conductor.Sdk.Ensembles.TemplateContext("endpoint-ops", EventPayload.Deserialize(stored.Single(d => d.Channel == "email").Payload), Conductor.Sdk.Ensembles.EnsembleEnvironment.Empty));
+            Assert.Equal("endpoint.disabled: https://hooks.example.com (maintenance until Monday)", rendered);
+        }
+        finally
+        {
+            await pump.StopAsync(CancellationToken.None);
+        }
+    }
 }

@@ -80,6 +80,7 @@ public sealed class RunnerTests
         ["TWILIO_PHONE_NUMBER"] = "+15005550006",
         ["ONCALL_PHONE"] = "+14155550100",
         ["ORDERS_CC"] = "audit@example.com",
+        ["OPS_WEBHOOK_SECRET"] = "ops-secret",
     };
 
     private static (ServiceProvider Services, InMemoryDeliveryStoreProbe Store, Script Script, FakeTimeProvider Time) Build(Action<Script>? configure = null, Action<IServiceCollection>? configureServices = null)

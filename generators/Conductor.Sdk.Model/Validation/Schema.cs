@@ -72,10 +72,10 @@ namespace Conductor.Sdk.Model.Validation
             public const int MinWebhookTimeout = 100, MaxWebhookTimeout = 60000;
 
             /// <summary>The count of a webhook's <c>rate-limit:</c> (per second, minute or hour).</summary>
-            public const int MinRatePermits = 1, MaxRatePermits = 100000;
+            public const int MinRatePermits = 1, MaxRatePermits = 10000;
 
             /// <summary>The form of <c>rate-limit:</c>, for the JSON Schema.</summary>
-            public const string RateLimitPattern = @"^\s*[0-9]+\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$";
+            public const string RateLimitPattern = @"^\s*([1-9][0-9]{0,3}|10000)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$";
 
             /// <summary>Ensemble execution timeout in milliseconds (up to a day).</summary>
             public const int MinEnsembleTimeout = 1, MaxEnsembleTimeout = 86_400_000;
