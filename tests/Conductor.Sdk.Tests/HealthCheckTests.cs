@@ -46,7 +46,7 @@ public sealed class HealthCheckTests
         Assert.Equal("SqliteDeliveryStore", store.Data["store"]);
         var report = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(r => r.Tags.Contains("conductor"));
         Assert.Equal(HealthStatus.Healthy, report.Status);
-        Assert.Equal(new[] { "conductor-dead-letters", "conductor-store", "conductor-worker" }, report.Entries.Keys.Order());
+        Assert.Equal(new[] { "conductor-dead-letters", "conductor-endpoints", "conductor-store", "conductor-worker" }, report.Entries.Keys.Order());
 
         await host.StopAsync();
         var stopped = await Check(host, "conductor-worker");
@@ -78,6 +78,37 @@ public sealed class HealthCheckTests
         Assert.Equal(HealthStatus.Degraded, over.Status);
         Assert.Contains("More than 2 deliveries are dead-lettered", over.Description);
         Assert.Contains("conductor deliveries replay --all-dead-lettered", over.Description);
+    }
+
+    [Fact]
+    public async Task The_endpoints_check_degrades_when_an_endpoints_oldest_due_delivery_is_too_old_or_a_disabled_one_holds_deliveries()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Pipeline.Start);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddConductor(o => o.Endpoints.BacklogAgeThreshold = TimeSpan.FromMinutes(10)).UseInMemoryStore();
+        builder.Services.AddHealthChecks().AddConductor();
+        using var host = builder.Build();
+        var store = host.Services.GetRequiredService<IDeliveryStore>();
+        await store.EnqueueAsync([new DeliveryRecord("dlv_1", "orders", "execution.failed", "orders#0", "webhook", "https://slow.example.com", new byte[] { 1 }, Pipeline.Start, Pipeline.Start, DeliveryStatus.Pending, 0, 4)]);
+
+        time.Advance(TimeSpan.FromMinutes(9));
+        var fresh = await Check(host, "conductor-endpoints");
+        Assert.Equal(HealthStatus.Healthy, fresh.Status);
+        Assert.Equal("healthy, 1 due, oldest 540 s", fresh.Data["https://slow.example.com"]);
+
+        time.Advance(TimeSpan.FromMinutes(2));
+        var late = await Check(host, "conductor-endpoints");
+        Assert.Equal(HealthStatus.Degraded, late.Status);
+        Assert.Contains("due deliveries older than 00:10:00 wait for https://slow.example.com (1, oldest 11 min, healthy)", late.Description);
+
+        // Disabled, it is not late but paused: still visible.
+        await host.Services.GetRequiredService<IEndpointAdmin>().DisableAsync("https://slow.example.com", "maintenance");
+        var paused = await Check(host, "conductor-endpoints");
+        Assert.Equal(HealthStatus.Degraded, paused.Status);
+        Assert.Contains("disabled endpoints hold due deliveries: https://slow.example.com (1; maintenance)", paused.Description);
+        Assert.Contains("conductor endpoints enable", paused.Description);
     }
 
     [Fact]

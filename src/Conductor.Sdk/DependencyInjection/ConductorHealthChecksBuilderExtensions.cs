@@ -8,10 +8,12 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class ConductorHealthChecksBuilderExtensions
 {
     /// <summary>
-    /// Adds three checks: <c>conductor-store</c> (the delivery store answers, and is under <see cref="ConductorHealthCheckOptions.StoreSizeThreshold"/>, else degraded; tags <c>conductor</c>, <c>ready</c>),
+    /// Adds four checks: <c>conductor-store</c> (the delivery store answers, and is under <see cref="ConductorHealthCheckOptions.StoreSizeThreshold"/>, else degraded; tags <c>conductor</c>, <c>ready</c>),
     /// <c>conductor-worker</c> (the hosted delivery worker runs and its loop is not stuck; tags <c>conductor</c>,
     /// <c>live</c>) and <c>conductor-dead-letters</c> (the dead-letter backlog is under
-    /// <see cref="ConductorHealthCheckOptions.DeadLetterThreshold"/>; tag <c>conductor</c>). Options are bound from
+    /// <see cref="ConductorHealthCheckOptions.DeadLetterThreshold"/>; tag <c>conductor</c>) and <c>conductor-endpoints</c> (no
+    /// endpoint's oldest due delivery is older than <c>Conductor:Endpoints:BacklogAgeThreshold</c>, and no disabled endpoint
+    /// holds due deliveries; tag <c>conductor</c>). Options are bound from
     /// <c>Conductor:HealthChecks</c>, then <paramref name="configure"/> runs.
     /// </summary>
     public static IHealthChecksBuilder AddConductor(this IHealthChecksBuilder builder, Action<ConductorHealthCheckOptions>? configure = null)
@@ -27,9 +29,11 @@ public static class ConductorHealthChecksBuilderExtensions
         builder.Services.AddSingleton<ConductorStoreHealthCheck>();
         builder.Services.AddSingleton<ConductorWorkerHealthCheck>();
         builder.Services.AddSingleton<ConductorDeadLetterHealthCheck>();
+        builder.Services.AddSingleton<ConductorEndpointsHealthCheck>();
         builder.Add(new HealthCheckRegistration("conductor-store", sp => sp.GetRequiredService<ConductorStoreHealthCheck>(), HealthStatus.Unhealthy, ["conductor", "ready"]));
         builder.Add(new HealthCheckRegistration("conductor-worker", sp => sp.GetRequiredService<ConductorWorkerHealthCheck>(), HealthStatus.Unhealthy, ["conductor", "live"]));
         builder.Add(new HealthCheckRegistration("conductor-dead-letters", sp => sp.GetRequiredService<ConductorDeadLetterHealthCheck>(), HealthStatus.Degraded, ["conductor"]));
+        builder.Add(new HealthCheckRegistration("conductor-endpoints", sp => sp.GetRequiredService<ConductorEndpointsHealthCheck>(), HealthStatus.Degraded, ["conductor"]));
         return builder;
     }
 }

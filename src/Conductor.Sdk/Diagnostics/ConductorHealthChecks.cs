@@ -134,3 +134,40 @@ internal sealed class ConductorDeadLetterHealthCheck(IDeliveryStore store, IOpti
             $"More than {threshold} deliveries are dead-lettered. List them with 'conductor deliveries list --status dead-lettered' and, once the receivers are fixed, replay them with 'conductor deliveries replay --all-dead-lettered'.", data: data);
     }
 }
+
+/// <summary>
+/// Degraded when an endpoint that is not disabled has a due delivery older than
+/// <see cref="Delivery.ConductorEndpointOptions.BacklogAgeThreshold"/>, or a disabled endpoint holds due deliveries
+/// (paused work must be visible). Reads the last endpoint check (every <c>CheckInterval</c>), or the store when none ran yet.
+/// </summary>
+internal sealed class ConductorEndpointsHealthCheck(Delivery.EndpointLifecycle lifecycle, ConductorTelemetry telemetry, TimeProvider time, IOptions<ConductorOptions> options) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var endpoints = options.Value.Endpoints;
+        var snapshot = telemetry.Endpoints;
+        if (snapshot is null || time.GetUtcNow() - snapshot.At > endpoints.CheckInterval * 2)
+        {
+            snapshot = new Delivery.EndpointSnapshot(time.GetUtcNow(), await lifecycle.ListAsync(cancellationToken).ConfigureAwait(false));
+        }
+
+        var threshold = endpoints.BacklogAgeThreshold;
+        var late = snapshot.Endpoints.Where(e => e.Health != Delivery.EndpointHealth.Disabled && e.OldestDueAge > threshold).ToList();
+        var paused = snapshot.Endpoints.Where(e => e.Health == Delivery.EndpointHealth.Disabled && e.Due > 0).ToList();
+        var data = new Dictionary<string, object>();
+        foreach (var e in snapshot.Endpoints.Where(e => e.Due > 0 || e.Health != Delivery.EndpointHealth.Healthy))
+        {
+            data[e.Endpoint] = $"{e.Health.ToString().ToLowerInvariant()}, {e.Due} due, oldest {e.OldestDueAge.TotalSeconds:0} s";
+        }
+
+        if (late.Count == 0 && paused.Count == 0)
+        {
+            return HealthCheckResult.Healthy($"No endpoint has a due delivery older than {threshold}.", data);
+        }
+
+        var parts = new List<string>();
+        if (late.Count > 0) parts.Add($"due deliveries older than {threshold} wait for {string.Join(", ", late.Select(e => $"{e.Endpoint} ({e.Due}, oldest {e.OldestDueAge.TotalMinutes:0} min, {e.Health.ToString().ToLowerInvariant()})"))}");
+        if (paused.Count > 0) parts.Add($"disabled endpoints hold due deliveries: {string.Join(", ", paused.Select(e => $"{e.Endpoint} ({e.Due}; {e.State.DisabledReason})"))}; enable them with 'conductor endpoints enable <endpoint>' or the dashboard");
+        return HealthCheckResult.Degraded(string.Join("; ", parts) + ".", data: data);
+    }
+}
