@@ -1,5 +1,6 @@
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
 using OpenQA.Selenium.Support.UI;
@@ -46,10 +47,10 @@ public sealed class DashboardBrowserTests : IDisposable
     [Fact]
     public async Task Clicking_from_the_list_to_a_dead_letter_and_replaying_it_delivers_it_to_the_receiver()
     {
-        // The receiver refuses the first attempt of each delivery for good (410 Gone) and accepts the replay.
+        // The receiver refuses the first attempt of each delivery for good (422; a 410 would disable the endpoint) and accepts the replay.
         var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         await using var receiver = await Receiver.StartAsync((request, _) =>
-            seen.AddOrUpdate(request.Header("X-Conductor-Delivery-Id"), 1, (_, n) => n + 1) == 1 ? Reply.Status(410) : Reply.Status(200));
+            seen.AddOrUpdate(request.Header("X-Conductor-Delivery-Id"), 1, (_, n) => n + 1) == 1 ? Reply.Status(422) : Reply.Status(200));
         await using var app = await DashboardApp.StartAsync(receiver.Url());
         var ids = new List<string>();
         for (var i = 0; i < 3; i++) ids.Add((await app.FailAsync($"exec-browser-{i}")).DeliveryIds.Single());
@@ -68,7 +69,7 @@ public sealed class DashboardBrowserTests : IDisposable
         Assert.Equal("Delivery " + target, Wait(By.TagName("h1")).Text);
         Assert.Contains("dead-lettered", Wait(By.Id("status")).Text);
         var attempt = _browser.FindElements(By.CssSelector("#attempts tbody tr")).Single();
-        Assert.Contains("410", attempt.Text);
+        Assert.Contains("422", attempt.Text);
         Assert.Contains("Permanent", attempt.Text);
         Assert.Contains("\"type\": \"PaymentError\"", Wait(By.Id("payload")).Text);
         Screenshot("detail");
@@ -99,11 +100,64 @@ public sealed class DashboardBrowserTests : IDisposable
     }
 
     [Fact]
+    public async Task The_endpoints_page_shows_a_failing_endpoint_and_disabling_then_enabling_it_holds_and_then_sends_its_deliveries()
+    {
+        var healed = false;
+        await using var dead = await Receiver.StartAsync((_, _) => Volatile.Read(ref healed) ? Reply.Status(200) : Reply.Status(503));
+        await using var healthy = await Receiver.StartAsync(Reply.Status(200));
+        await using var app = await DashboardApp.StartAsync(dead.Url(), services: b => b.Services.AddSingleton<Conductor.Sdk.Notifications.NotificationDefinition>(
+            new Conductor.Sdk.Notifications.WebhookNotificationDefinition("billing", 0, new[] { Conductor.Sdk.Events.EventNames.ExecutionFailed }, healthy.Url(), new[] { "s" }, retries: 0)));
+        var failed = new List<string>();
+        var dispatcher = app.Services.GetRequiredService<NotificationDispatcher>();
+        for (var i = 0; i < 3; i++)
+        {
+            failed.Add((await app.FailAsync($"exec-ep-{i}")).DeliveryIds.Single());
+            await dispatcher.DispatchAsync(new Conductor.Sdk.Events.ExecutionFailed(DateTimeOffset.UtcNow, "billing", $"exec-bill-{i}", new Conductor.Sdk.Events.ErrorInfo("x", "X"), 1));
+        }
+        var admin = app.Services.GetRequiredService<IEndpointAdmin>();
+        await WorkerProcess.WaitUntilAsync(async () => (await admin.ListAsync()).Count(e => e.Health == EndpointHealth.Failing) == 1 && healthy.Count == 3, TimeSpan.FromSeconds(30), "the failing state");
+        var deadEndpoint = dead.BaseAddress.GetLeftPart(UriPartial.Authority);
+
+        _browser.Navigate().GoToUrl(new Uri(app.BaseAddress, "/conductor/"));
+        Wait(By.Id("nav-endpoints")).Click();
+        Assert.Equal("Endpoints", Wait(By.TagName("h1")).Text);
+        IWebElement Row(string endpoint) => Wait(By.CssSelector($"#endpoints tr[data-endpoint='{endpoint}']"));
+        var row = Row(deadEndpoint);
+        Assert.Equal("failing", row.FindElement(By.CssSelector(".state")).Text);
+        Assert.Contains("HTTP 503", row.Text);
+        Assert.Contains("0 %", row.Text);
+        var fine = Row(healthy.BaseAddress.GetLeftPart(UriPartial.Authority));
+        Assert.Equal("healthy", fine.FindElement(By.CssSelector(".state")).Text);
+        Assert.Contains("100 %", fine.Text);
+        Screenshot("endpoints");
+
+        Row(deadEndpoint).FindElement(By.CssSelector("button.disable")).Click();
+        Assert.Contains($"Disabled {deadEndpoint}", Wait(By.Id("notice")).Text);
+        Assert.Equal("disabled", Row(deadEndpoint).FindElement(By.CssSelector(".state")).Text);
+        Assert.Contains("disabled from the dashboard", Row(deadEndpoint).Text);
+
+        // While disabled, a new delivery is kept and not attempted.
+        var attempts = dead.Count;
+        var kept = (await app.FailAsync("exec-ep-kept")).DeliveryIds.Single();
+        await Task.Delay(500);
+        Assert.Equal(attempts, dead.Count);
+        Assert.Equal(DeliveryStatus.Pending, (await app.Services.GetRequiredService<IDeliveryStore>().GetAsync(kept))!.Status);
+        _browser.Navigate().Refresh();
+        Assert.Equal("1", Row(deadEndpoint).FindElement(By.CssSelector(".due")).Text);
+
+        Volatile.Write(ref healed, true);
+        Row(deadEndpoint).FindElement(By.CssSelector("button.enable")).Click();
+        Assert.Contains($"Enabled {deadEndpoint}", Wait(By.Id("notice")).Text);
+        await app.WaitForStatusAsync(kept, DeliveryStatus.Delivered);
+        Assert.Equal("healthy", Row(deadEndpoint).FindElement(By.CssSelector(".state")).Text);
+    }
+
+    [Fact]
     public async Task Selecting_several_dead_letters_replays_them_together()
     {
         var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         await using var receiver = await Receiver.StartAsync((request, _) =>
-            seen.AddOrUpdate(request.Header("X-Conductor-Delivery-Id"), 1, (_, n) => n + 1) == 1 ? Reply.Status(410) : Reply.Status(200));
+            seen.AddOrUpdate(request.Header("X-Conductor-Delivery-Id"), 1, (_, n) => n + 1) == 1 ? Reply.Status(422) : Reply.Status(200));
         await using var app = await DashboardApp.StartAsync(receiver.Url());
         var ids = new List<string>();
         for (var i = 0; i < 3; i++) ids.Add((await app.FailAsync($"exec-select-{i}")).DeliveryIds.Single());

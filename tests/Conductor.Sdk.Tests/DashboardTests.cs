@@ -71,6 +71,32 @@ public sealed class DashboardTests
     }
 
     [Fact]
+    public async Task Endpoint_changes_need_the_forms_antiforgery_token_and_name_a_known_endpoint()
+    {
+        await using var receiver = await Receiver.StartAsync(Reply.Status(503));
+        await using var app = await DashboardApp.StartAsync(receiver.Url());
+        var id = (await app.FailAsync("exec-ep")).DeliveryIds.Single();
+        await app.WaitForStatusAsync(id, DeliveryStatus.DeadLettered);
+        var endpoint = receiver.BaseAddress.GetLeftPart(UriPartial.Authority);
+        using var client = Client(app);
+
+        var forged = await client.PostAsync("/conductor/endpoints/disable", new FormUrlEncodedContent([new("endpoint", endpoint)]));
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+        Assert.Contains("anti-forgery token is missing or invalid", await forged.Content.ReadAsStringAsync());
+        Assert.NotEqual(EndpointHealth.Disabled, (await app.Services.GetRequiredService<IEndpointAdmin>().ListAsync()).Single().Health);
+
+        // With the page's token: an unknown endpoint is refused, a known one is disabled.
+        var page = await client.GetStringAsync("/conductor/endpoints");
+        var token = System.Text.RegularExpressions.Regex.Match(page, "name=\"(__RequestVerificationToken[^\"]*)\" value=\"([^\"]+)\"");
+        KeyValuePair<string, string> Token() => new(WebUtility.HtmlDecode(token.Groups[1].Value), WebUtility.HtmlDecode(token.Groups[2].Value));
+        var unknown = await client.PostAsync("/conductor/endpoints/disable", new FormUrlEncodedContent([Token(), new("endpoint", "https://nowhere.example.com")]));
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+        var disabled = await client.PostAsync("/conductor/endpoints/disable", new FormUrlEncodedContent([Token(), new("endpoint", endpoint)]));
+        Assert.Equal(HttpStatusCode.Redirect, disabled.StatusCode);
+        Assert.Equal(EndpointHealth.Disabled, (await app.Services.GetRequiredService<IEndpointAdmin>().ListAsync()).Single().Health);
+    }
+
+    [Fact]
     public async Task Pages_are_self_contained_framed_by_nobody_and_payload_fields_are_redacted()
     {
         await using var receiver = await Receiver.StartAsync(Reply.Status(410));

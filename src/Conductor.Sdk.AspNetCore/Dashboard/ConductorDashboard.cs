@@ -156,8 +156,8 @@ internal sealed class ConductorDashboard(ConductorDashboardOptions options, stri
         var since = now - options.SummaryWindow;
         var samples = await store.RecentAttemptsAsync(since, options.SummaryAttemptLimit, context.RequestAborted).ConfigureAwait(false);
         var html = Page("Summary", "summary");
-        html.Append("<p>Attempts of the deliveries created in the last ").Append(options.SummaryWindow.TotalMinutes.ToString("0", CultureInfo.InvariantCulture))
-            .Append(" minutes (").Append(samples.Count.ToString("N0", CultureInfo.InvariantCulture)).Append(" attempts).</p>");
+        html.Append("<p>Attempts made in the last ").Append(options.SummaryWindow.TotalMinutes.ToString("0", CultureInfo.InvariantCulture))
+            .Append(" minutes, retries of older deliveries included (").Append(samples.Count.ToString("N0", CultureInfo.InvariantCulture)).Append(" attempts).</p>");
         html.Append("<h2>Attempts per minute by outcome</h2>");
         html.Append(Chart(samples, since, now));
         html.Append("<h2>Latency per endpoint</h2><table id=\"latency\"><thead><tr><th>Endpoint</th><th>Attempts</th><th>Delivered</th><th>p50</th><th>p95</th><th>p99</th></tr></thead><tbody>");
@@ -174,17 +174,98 @@ internal sealed class ConductorDashboard(ConductorDashboardOptions options, stri
         return Done(html);
     }
 
-    public async Task<IResult> ReplayAsync(HttpContext context)
+    /// <summary>
+    /// Every endpoint: its shared state (healthy, failing since, disabled and why), its due backlog and the age of the
+    /// oldest due delivery, its success rate and p99 latency over the summary window, its last error, and a button to
+    /// disable or enable it (an antiforgery-checked POST).
+    /// </summary>
+    public async Task<IResult> EndpointsAsync(HttpContext context)
     {
-        var antiforgery = context.RequestServices.GetRequiredService<IAntiforgery>();
+        var admin = context.RequestServices.GetRequiredService<IEndpointAdmin>();
+        var store = context.RequestServices.GetRequiredService<IDeliveryStore>();
+        var time = context.RequestServices.GetService<TimeProvider>() ?? TimeProvider.System;
+        var endpoints = await admin.ListAsync(context.RequestAborted).ConfigureAwait(false);
+        var samples = (await store.RecentAttemptsAsync(time.GetUtcNow() - options.SummaryWindow, options.SummaryAttemptLimit, context.RequestAborted).ConfigureAwait(false))
+            .GroupBy(a => a.Endpoint, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
+        var html = Page("Endpoints", "endpoints");
+        Notice(html, context);
+        html.Append("<p>States are shared by every process using this store. A disabled endpoint's deliveries are kept and not attempted; enabling it sends them in due order. Success rate and p99 cover the last ")
+            .Append(options.SummaryWindow.TotalMinutes.ToString("0", CultureInfo.InvariantCulture)).Append(" minutes.</p>");
+        html.Append("<table id=\"endpoints\"><thead><tr><th>Endpoint</th><th>State</th><th>Since (UTC)</th><th>Due</th><th>Oldest due</th><th>Success</th><th>p99</th><th>Last error or reason</th><th></th></tr></thead><tbody>");
+        var tokens = Antiforgery(context);
+        foreach (var e in endpoints)
+        {
+            var attempts = samples.GetValueOrDefault(e.Endpoint);
+            var since = e.Health == EndpointHealth.Disabled ? e.State.DisabledAt : e.State.FailingSince;
+            var detail = e.Health == EndpointHealth.Disabled ? e.State.DisabledReason : e.State.LastError;
+            var sorted = attempts?.Select(a => a.Duration.TotalMilliseconds).Order().ToArray() ?? [];
+            html.Append("<tr data-endpoint=\"").Append(Html.Encode(e.Endpoint)).Append("\"><td>").Append(Html.Encode(e.Endpoint)).Append("</td><td class=\"state\">").Append(StateBadge(e.Health))
+                .Append("</td><td>").Append(since?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) ?? "-")
+                .Append("</td><td class=\"num due\">").Append(e.Due.ToString("N0", CultureInfo.InvariantCulture))
+                .Append("</td><td class=\"num\">").Append(e.OldestDue is null ? "-" : Age(e.OldestDueAge))
+                .Append("</td><td class=\"num\">").Append(attempts is null ? "-" : (100.0 * attempts.Count(a => a.Outcome == AttemptOutcome.Delivered) / attempts.Count).ToString("0.#", CultureInfo.InvariantCulture) + " %")
+                .Append("</td><td class=\"num\">").Append(Ms(sorted, 0.99))
+                .Append("</td><td class=\"excerpt\">").Append(Html.Encode(detail ?? string.Empty))
+                .Append("</td><td><form method=\"post\" action=\"").Append(Html.Encode(basePath + (e.Health == EndpointHealth.Disabled ? "/endpoints/enable" : "/endpoints/disable"))).Append("\">")
+                .Append(tokens).Append("<input type=\"hidden\" name=\"endpoint\" value=\"").Append(Html.Encode(e.Endpoint)).Append("\">")
+                .Append(e.Health == EndpointHealth.Disabled ? "<button type=\"submit\" class=\"enable\">Enable</button>" : "<button type=\"submit\" class=\"disable\">Disable</button>")
+                .Append("</form></td></tr>");
+        }
+
+        if (endpoints.Count == 0) html.Append("<tr><td colspan=\"9\" class=\"empty\">No endpoint has deliveries or a recorded state yet.</td></tr>");
+        html.Append("</tbody></table>");
+        return Done(html);
+    }
+
+    /// <summary>POST /endpoints/enable or /endpoints/disable: checks the antiforgery token, changes the state, returns to the page.</summary>
+    public async Task<IResult> ChangeEndpointAsync(HttpContext context, bool enable)
+    {
+        if (await RefusedAsync(context, enable ? "enable" : "disable").ConfigureAwait(false) is { } refused) return refused;
+        var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
+        var endpoint = form["endpoint"].ToString();
+        var admin = context.RequestServices.GetRequiredService<IEndpointAdmin>();
+        if (string.IsNullOrWhiteSpace(endpoint) || !(await admin.ListAsync(context.RequestAborted).ConfigureAwait(false)).Any(e => e.Endpoint == endpoint))
+        {
+            return Done(Page("Refused", "endpoints").Append("<p>No such endpoint.</p>"), StatusCodes.Status400BadRequest);
+        }
+
+        var user = context.User.Identity?.Name;
+        var changed = enable
+            ? await admin.EnableAsync(endpoint, context.RequestAborted).ConfigureAwait(false)
+            : await admin.DisableAsync(endpoint, "disabled from the dashboard" + (string.IsNullOrEmpty(user) ? string.Empty : " by " + user), context.RequestAborted).ConfigureAwait(false);
+        var message = changed
+            ? (enable ? $"Enabled {endpoint}; its due deliveries are sent in order." : $"Disabled {endpoint}; its deliveries are kept until it is enabled.")
+            : $"{endpoint} was already {(enable ? "enabled" : "disabled")}.";
+        return Results.Redirect(basePath + "/endpoints?replayed=" + Uri.EscapeDataString(message));
+    }
+
+    private static string StateBadge(EndpointHealth health) => health switch
+    {
+        EndpointHealth.Healthy => "<span class=\"badge ok\">healthy</span>",
+        EndpointHealth.Failing => "<span class=\"badge retry\">failing</span>",
+        _ => "<span class=\"badge dead\">disabled</span>",
+    };
+
+    private static string Age(TimeSpan age) =>
+        age.TotalDays >= 1 ? $"{age.TotalDays:0.#} d" : age.TotalHours >= 1 ? $"{age.TotalHours:0.#} h" : age.TotalMinutes >= 1 ? $"{age.TotalMinutes:0} min" : $"{age.TotalSeconds:0} s";
+
+    /// <summary>A refusal page when the form's antiforgery token is missing or invalid; null when it is valid.</summary>
+    private async Task<IResult?> RefusedAsync(HttpContext context, string what)
+    {
         try
         {
-            await antiforgery.ValidateRequestAsync(context).ConfigureAwait(false);
+            await context.RequestServices.GetRequiredService<IAntiforgery>().ValidateRequestAsync(context).ConfigureAwait(false);
+            return null;
         }
         catch (AntiforgeryValidationException)
         {
-            return Done(Page("Refused", "list").Append("<p>The replay was refused: the form's anti-forgery token is missing or invalid. Reload the page and try again.</p>"), StatusCodes.Status400BadRequest);
+            return Done(Page("Refused", "list").Append("<p>The ").Append(what).Append(" was refused: the form's anti-forgery token is missing or invalid. Reload the page and try again.</p>"), StatusCodes.Status400BadRequest);
         }
+    }
+
+    public async Task<IResult> ReplayAsync(HttpContext context)
+    {
+        if (await RefusedAsync(context, "replay").ConfigureAwait(false) is { } refused) return refused;
 
         var form = await context.Request.ReadFormAsync(context.RequestAborted).ConfigureAwait(false);
         var admin = context.RequestServices.GetRequiredService<IDeliveryAdmin>();
@@ -264,7 +345,7 @@ internal sealed class ConductorDashboard(ConductorDashboardOptions options, stri
         html.Append("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>")
             .Append(Html.Encode(title)).Append(" · Conductor</title><link rel=\"stylesheet\" href=\"").Append(Html.Encode(basePath + "/assets/dashboard.css")).Append("\"></head><body>")
             .Append("<header><strong>Conductor</strong><nav>");
-        foreach (var (key, label, href) in new[] { ("list", "Deliveries", "/"), ("dead", "Dead letters", "/?status=deadlettered"), ("summary", "Summary", "/summary") })
+        foreach (var (key, label, href) in new[] { ("list", "Deliveries", "/"), ("dead", "Dead letters", "/?status=deadlettered"), ("endpoints", "Endpoints", "/endpoints"), ("summary", "Summary", "/summary") })
         {
             html.Append("<a").Append(key == active ? " class=\"active\"" : string.Empty).Append(" id=\"nav-").Append(key).Append("\" href=\"").Append(Html.Encode(basePath + href)).Append("\">").Append(label).Append("</a>");
         }

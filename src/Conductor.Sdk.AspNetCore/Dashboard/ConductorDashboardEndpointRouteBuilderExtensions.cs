@@ -76,6 +76,9 @@ public static class ConductorDashboardEndpointRouteBuilderExtensions
         group.MapGet("/deliveries/{id}", dashboard.DetailAsync);
         group.MapGet("/summary", (Func<HttpContext, Task<IResult>>)dashboard.SummaryAsync);
         group.MapPost("/replay", (Func<HttpContext, Task<IResult>>)dashboard.ReplayAsync).DisableAntiforgery(); // validated in the handler, with a readable refusal
+        group.MapGet("/endpoints", (Func<HttpContext, Task<IResult>>)dashboard.EndpointsAsync);
+        group.MapPost("/endpoints/enable", (Func<HttpContext, Task<IResult>>)(context => dashboard.ChangeEndpointAsync(context, enable: true))).DisableAntiforgery();
+        group.MapPost("/endpoints/disable", (Func<HttpContext, Task<IResult>>)(context => dashboard.ChangeEndpointAsync(context, enable: false))).DisableAntiforgery();
         group.MapGet("/assets/dashboard.css", () => Results.Text(Stylesheet.Value, "text/css; charset=utf-8"));
         if (options.AuthorizationPolicy is { } policy) group.RequireAuthorization(policy);
         else group.AllowAnonymous();

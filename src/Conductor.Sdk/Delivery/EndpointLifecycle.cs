@@ -54,7 +54,8 @@ public interface IEndpointAdmin
 /// the states (so a disable or enable by another process or the CLI takes effect), disable endpoints that failed for
 /// <see cref="ConductorEndpointOptions.DisableAfter"/>, and count each endpoint's backlog for the gauges and the health
 /// check.</item>
-/// <item>A <c>410 Gone</c> disables the endpoint at once: the receiver says the URL is retired.</item>
+/// <item>A <c>410 Gone</c> from a webhook receiver disables the endpoint at once: the receiver says the URL is retired.
+/// (A 410 from a push or email provider is about one device or address and only dead-letters that delivery.)</item>
 /// </list>
 /// </summary>
 public sealed class EndpointLifecycle : IEndpointAdmin
@@ -114,17 +115,23 @@ public sealed class EndpointLifecycle : IEndpointAdmin
             return;
         }
 
+        // A permanent failure of an email, SMS or push delivery is about its recipient (a bad address, an unregistered
+        // device), not the provider: only transient failures count for those. A webhook's endpoint is the receiver itself.
+        var webhook = delivery.Channel == "webhook";
+        if (attempt.Outcome == AttemptOutcome.Permanent && !webhook) return;
         var tracker = _trackers.GetOrAdd(delivery.Endpoint, static _ => new Tracker());
         var error = Describe(attempt);
         if (tracker.Failed(attempt.Number == 1, error, attempt.StartedAt + attempt.Duration)) _ = Background(() => FlushAsync(delivery.Endpoint, tracker, CancellationToken.None));
-        if (attempt.StatusCode == 410)
+        if (webhook && attempt.StatusCode == 410)
         {
             _ = Background(() => DisableAsync(delivery.Endpoint, "the receiver answered 410 Gone: the URL is retired", CancellationToken.None));
         }
     }
 
     private static string Describe(AttemptLog attempt) =>
-        attempt.StatusCode is int code ? $"HTTP {code}{(attempt.Error is { Length: > 0 } e ? ": " + e : string.Empty)}" : $"{attempt.ErrorKind}: {attempt.Error}";
+        attempt.Error is { Length: > 0 } error
+            ? (attempt.StatusCode is int code && !error.StartsWith("HTTP ", StringComparison.Ordinal) ? $"HTTP {code}: {error}" : error)
+            : attempt.StatusCode is int status ? $"HTTP {status}" : attempt.ErrorKind.ToString();
 
     /// <summary>
     /// One check: writes failure counts, reads the shared states, disables endpoints that failed for too long, counts the

@@ -59,9 +59,10 @@ public interface IDeliveryStore
             : throw new NotSupportedException($"{GetType().Name} cannot purge by status; purge without a status, or use a store that supports it (SQLite, PostgreSQL, in-memory).");
 
     /// <summary>
-    /// The attempts of the deliveries created since <paramref name="since"/>, newest deliveries first, at most
-    /// <paramref name="limit"/>: what the dashboard's charts (attempts per minute by outcome, latency per endpoint) read.
-    /// The default reads them delivery by delivery; the bundled stores answer with one query.
+    /// The attempts made since <paramref name="since"/> (whenever their delivery was created: the retries of an outage
+    /// count), newest first, at most <paramref name="limit"/>: what the dashboard's charts (attempts per minute by
+    /// outcome, latency per endpoint) read. The default reads the attempts of recently created deliveries, delivery by
+    /// delivery; the bundled stores answer with one query over the attempts by time.
     /// </summary>
     async ValueTask<IReadOnlyList<AttemptSample>> RecentAttemptsAsync(DateTimeOffset since, int limit, CancellationToken cancellationToken = default)
     {
@@ -70,6 +71,7 @@ public interface IDeliveryStore
         {
             foreach (var a in await AttemptsAsync(delivery.Id, cancellationToken).ConfigureAwait(false))
             {
+                if (a.StartedAt < since) continue;
                 samples.Add(new AttemptSample(delivery.Endpoint, a.StartedAt, a.Duration, a.Outcome, a.StatusCode));
                 if (samples.Count == limit) return samples;
             }

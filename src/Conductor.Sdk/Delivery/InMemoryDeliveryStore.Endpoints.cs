@@ -85,4 +85,19 @@ public sealed partial class InMemoryDeliveryStore
             return ValueTask.FromResult<IReadOnlyList<EndpointBacklog>>(result);
         }
     }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<AttemptSample>> RecentAttemptsAsync(DateTimeOffset since, int limit, CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            IReadOnlyList<AttemptSample> samples = _entries.Values
+                .SelectMany(e => (e.Attempts ?? (IEnumerable<AttemptLog>)Array.Empty<AttemptLog>()).Where(a => a.StartedAt >= since).Select(a => (e.Record.Endpoint, Attempt: a)))
+                .OrderByDescending(x => x.Attempt.StartedAt)
+                .Take(limit)
+                .Select(x => new AttemptSample(x.Endpoint, x.Attempt.StartedAt, x.Attempt.Duration, x.Attempt.Outcome, x.Attempt.StatusCode))
+                .ToList();
+            return ValueTask.FromResult(samples);
+        }
+    }
 }

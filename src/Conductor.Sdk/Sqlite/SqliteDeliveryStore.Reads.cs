@@ -328,8 +328,9 @@ public sealed partial class SqliteDeliveryStore
             using var command = _connection.CreateCommand();
             command.CommandText = """
                 SELECT d.endpoint, a.started_at, a.duration_ticks, a.outcome, a.status_code
-                FROM deliveries d JOIN attempts a ON a.delivery_id = d.id
-                WHERE d.created_at >= $since ORDER BY d.created_at DESC LIMIT $limit
+                FROM (SELECT delivery_id, started_at, duration_ticks, outcome, status_code FROM attempts ORDER BY rowid DESC LIMIT $limit) a
+                JOIN deliveries d ON d.id = a.delivery_id
+                WHERE a.started_at >= $since
                 """;
             command.Parameters.AddWithValue("$since", since.UtcTicks);
             command.Parameters.AddWithValue("$limit", limit);
