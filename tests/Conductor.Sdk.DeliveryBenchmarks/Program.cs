@@ -26,6 +26,8 @@ using Microsoft.Extensions.Logging;
 //   dotnet run -c Release --project tests/Conductor.Sdk.DeliveryBenchmarks -- [N] [concurrency] [rounds]
 //   ... -- 20000 64 5 --durable [--no-postgresql] [--with-memory] [--warmup K] [--slow-receiver MS]
 //   ... -- 1 64 1 --soak 120 2000 [--no-postgresql] [--only-pruning]   (issue #34: retention soak, pruning on and off)
+//   ... -- 20000 64 2 --isolation 100000 blackhole|refused [--no-postgresql] [--no-sqlite]   (issue #35: a dead endpoint's backlog)
+//   ... -- 1 64 1 --rate-limit 50 60   (issue #35: a 50/s limit for 60 s beside an unthrottled endpoint)
 //   ... -- 30000 64 3 --durable-processes   (issue #18: 1, 2 and 3 processes on one PostgreSQL database)
 //       (issue #18: default SQLite and PostgreSQL through the generated Notify, against the bare loop)
 if (args.Length > 0 && args[0] == "--durable-child")
@@ -95,6 +97,20 @@ var sample = new ExecutionCompleted(DateTimeOffset.UtcNow, "bench", "exec-000000
 var bodyLength = EventPayload.Serialize(sample).Length;
 Console.WriteLine($"N = {n}, concurrency = {concurrency}, rounds = {rounds}, body = {bodyLength} bytes, receiver = {url}");
 Console.WriteLine($"{Environment.ProcessorCount} cores, .NET {Environment.Version}, Server GC = {System.Runtime.GCSettings.IsServerGC}");
+
+if (args.Contains("--isolation"))
+{
+    await Isolation.RunAsync(url, args, n, rounds, () => Volatile.Read(ref received));
+    await receiver.StopAsync();
+    return;
+}
+
+if (args.Contains("--rate-limit"))
+{
+    await Isolation.RateLimitAsync(args);
+    await receiver.StopAsync();
+    return;
+}
 
 if (args.Contains("--soak"))
 {
