@@ -229,9 +229,10 @@ public sealed class StoreCommandTests : IDisposable
 
         var status = await CliRun.RunAsync(_time, "store", "status", "--store", file);
         Assert.Equal(0, status.ExitCode);
-        Assert.Contains("Schema version: 5 (this conductor writes 6)", status.Out);
-        Assert.Contains("Behind: 'conductor store migrate' would bring it from 5 to 6:", status.Out);
+        Assert.Contains("Schema version: 5 (this conductor writes 7)", status.Out);
+        Assert.Contains("Behind: 'conductor store migrate' would bring it from 5 to 7:", status.Out);
         Assert.Contains("v6: add finished_at (retention)", status.Out);
+        Assert.Contains("v7: create the endpoints table", status.Out);
 
         var fresh = Path.Combine(_folder.Path, "fresh.db");
         new SqliteDeliveryStore(fresh).Dispose();
@@ -257,8 +258,8 @@ public sealed class StoreCommandTests : IDisposable
     {
         var file = Path.Combine(_folder.Path, "v5.db");
         await using (var store = new SqliteDeliveryStore(file)) { }
-        // Back to version 5: the column and index of step 6 removed.
-        await SqlAsync(file, "DROP INDEX deliveries_finished; ALTER TABLE deliveries DROP COLUMN finished_at; UPDATE conductor_schema SET version = 5;");
+        // Back to version 5: the table of step 7 and the column and index of step 6 removed.
+        await SqlAsync(file, "DROP TABLE endpoints; DROP INDEX deliveries_finished; ALTER TABLE deliveries DROP COLUMN finished_at; UPDATE conductor_schema SET version = 5;");
 
         // The other commands never migrate as a side effect: they name the command that does.
         var list = await CliRun.RunAsync(_time, "deliveries", "list", "--store", file);
@@ -268,8 +269,8 @@ public sealed class StoreCommandTests : IDisposable
 
         var first = await CliRun.RunAsync(_time, "store", "migrate", "--store", file);
         Assert.Equal(0, first.ExitCode);
-        Assert.Contains("migrating schema 5 -> 6", first.Out);
-        Assert.Contains("from schema version 5 to 6", first.Out);
+        Assert.Contains("migrating schema 5 -> 7", first.Out);
+        Assert.Contains("from schema version 5 to 7", first.Out);
         var again = await CliRun.RunAsync(_time, "store", "migrate", "--store", file);
         Assert.Equal(0, again.ExitCode);
         Assert.Contains("already up to date; nothing to do", again.Out);

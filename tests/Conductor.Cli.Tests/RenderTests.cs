@@ -124,6 +124,26 @@ public sealed class RenderTests
     }
 
     [Fact]
+    public async Task An_operational_event_is_previewed_with_its_own_data_fields()
+    {
+        using var folder = new TempFolder();
+        var file = folder.Write("ensembles/ops.yaml", """
+            name: endpoint-ops
+            notifications:
+              - type: email
+                to: [ops@example.com]
+                from: conductor@example.com
+                subject: "${event}: ${data.endpoint} is ${data.state} (${data.reason})"
+                events: [endpoint.disabled]
+            """);
+
+        var result = await CliRun.RunAsync("render", file, "--event", "endpoint.disabled", "--data", """{"endpoint":"https://hooks.partner.example","reason":"410 Gone"}""");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("endpoint.disabled: https://hooks.partner.example is disabled (410 Gone)", result.Out);
+    }
+
+    [Fact]
     public async Task A_standard_webhooks_notification_carries_the_standard_headers_and_a_verifiable_signature()
     {
         using var folder = new TempFolder();

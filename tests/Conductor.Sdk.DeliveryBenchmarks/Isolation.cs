@@ -33,7 +33,7 @@ using Microsoft.Extensions.Logging;
 /// </summary>
 internal static class Isolation
 {
-    private sealed record Round(bool Backlog, double P50, double P99, double CallsPerSecond, double ArriveSeconds, long Rss, long Heap, double CpuMsPerStoredDelivery);
+    private sealed record Round(bool Backlog, double P50, double P99, double CallsPerSecond, double ArriveSeconds, long Rss, long Heap, double CpuSeconds);
 
     public static async Task RunAsync(Uri receiver, string[] args, int calls, int rounds, Func<int> received)
     {
@@ -80,7 +80,8 @@ internal static class Isolation
                 foreach (var (name, value, unit) in new (string, Func<Round, double>, string)[]
                 {
                     ("Notify p50", r => r.P50, " ms"), ("Notify p99", r => r.P99, " ms"), ("Notify calls/s", r => r.CallsPerSecond, ""),
-                    ("time until all arrived", r => r.ArriveSeconds, " s"), ("RSS at end", r => r.Rss / 1048576.0, " MB"), ("GC heap at end", r => r.Heap / 1048576.0, " MB"),
+                    ("time until all arrived", r => r.ArriveSeconds, " s"), ("process CPU until all arrived", r => r.CpuSeconds, " s"),
+                    ("RSS at end", r => r.Rss / 1048576.0, " MB"), ("GC heap at end", r => r.Heap / 1048576.0, " MB"),
                 })
                 {
                     var without = Median(false, value);
@@ -134,8 +135,13 @@ internal static class Isolation
             var output = new BenchOrdersEnsemble.Output { TrackingNumber = "1Z-0000000000" };
             // Warm-up: JIT, and 15 s of the dead endpoint failing (its breaker opens, as in an outage that lasts).
             var warm = received();
+            var clock0 = Stopwatch.StartNew();
             await DurableBenchmark.NotifyAll(ensemble, 2_000, "warm-" + Guid.NewGuid().ToString("N")[..8], 64);
-            while (received() < warm + 2_000) await Task.Delay(5);
+            while (received() < warm + 2_000)
+            {
+                if (clock0.Elapsed > TimeSpan.FromMinutes(2)) throw new TimeoutException($"warm-up: only {received() - warm} of 2000 arrived");
+                await Task.Delay(5);
+            }
             await Task.Delay(TimeSpan.FromSeconds(15));
             var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
             var start = received();
@@ -144,7 +150,13 @@ internal static class Isolation
             var notified = clock.Elapsed;
             while (received() < start + calls)
             {
-                if (clock.Elapsed > TimeSpan.FromMinutes(5)) throw new TimeoutException($"only {received() - start} of {calls} arrived in 5 minutes");
+                if (clock.Elapsed > TimeSpan.FromMinutes(5))
+                {
+                    var processor = host.Services.GetRequiredService<DeliveryProcessor>();
+                    var pending = await store.ListAsync(new DeliveryQuery(Ensemble: "bench-orders", Status: DeliveryStatus.Pending, Limit: 5));
+                    throw new TimeoutException($"only {received() - start} of {calls} arrived in 5 minutes; in flight {processor.InFlight}, busy [{string.Join(", ", processor.BusyEndpoints)}], " +
+                        $"pending healthy: {string.Join("; ", pending.Select(p => $"{p.Id} due {p.DueAt:O} attempts {p.Attempts} {p.LastError}"))}");
+                }
                 await Task.Delay(1);
             }
 
@@ -152,8 +164,9 @@ internal static class Isolation
             var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
             Array.Sort(latencies);
             GC.Collect();
-            return new Round(backlog > 0, latencies[latencies.Length / 2], latencies[(int)(latencies.Length * 0.99)], calls / notified.TotalSeconds, arrived.TotalSeconds,
-                Environment.WorkingSet, GC.GetTotalMemory(false), backlog == 0 ? 0 : cpu.TotalMilliseconds / backlog);
+            // NotifyAll measures in microseconds.
+            return new Round(backlog > 0, latencies[latencies.Length / 2] / 1000, latencies[(int)(latencies.Length * 0.99)] / 1000, calls / notified.TotalSeconds, arrived.TotalSeconds,
+                Environment.WorkingSet, GC.GetTotalMemory(false), cpu.TotalSeconds);
         }
         finally
         {

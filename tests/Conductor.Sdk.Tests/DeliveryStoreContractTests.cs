@@ -33,6 +33,23 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
         new(id, number, T0, TimeSpan.FromMilliseconds(12), outcome, status, status is null ? AttemptErrorKind.Connection : AttemptErrorKind.HttpStatus, outcome == AttemptOutcome.Delivered ? null : "HTTP 500", next);
 
     [Fact]
+    public async Task Recent_attempts_are_those_made_in_the_window_whenever_their_delivery_was_created()
+    {
+        // An old delivery retried during an outage, and a new one: the chart's window must show both attempts of the window.
+        await Store.EnqueueAsync(new[] { Record("old", T0.AddDays(-3)) with { CreatedAt = T0.AddDays(-3) }, Record("new", T0.AddMinutes(50)) with { CreatedAt = T0.AddMinutes(50) } });
+        Assert.Equal(2, (await Store.LeaseDueAsync(T0.AddMinutes(50), 10, T0.AddHours(2))).Count);
+        await Store.RecordAttemptAsync(new AttemptLog("old", 1, T0.AddDays(-3), TimeSpan.FromMilliseconds(5), AttemptOutcome.Retry, 503, AttemptErrorKind.HttpStatus, "HTTP 503", T0.AddMinutes(55)), DeliveryStatus.Pending);
+        Assert.Single(await Store.LeaseDueAsync(T0.AddMinutes(55), 10, T0.AddHours(2)));
+        await Store.RecordAttemptAsync(new AttemptLog("old", 2, T0.AddMinutes(55), TimeSpan.FromMilliseconds(7), AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+        await Store.RecordAttemptAsync(new AttemptLog("new", 1, T0.AddMinutes(56), TimeSpan.FromMilliseconds(9), AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered);
+
+        var window = await Store.RecentAttemptsAsync(T0, 100);
+        Assert.Equal(new[] { (T0.AddMinutes(56), AttemptOutcome.Delivered), (T0.AddMinutes(55), AttemptOutcome.Delivered) },
+            window.OrderByDescending(a => a.StartedAt).Select(a => (a.StartedAt, a.Outcome)));
+        Assert.Equal(3, (await Store.RecentAttemptsAsync(T0.AddDays(-4), 100)).Count); // a wider window has the old delivery's first attempt too
+    }
+
+    [Fact]
     public async Task Endpoint_states_go_failing_disabled_enabled_and_healthy_and_backlogs_count_due_unleased_rows()
     {
         var states = Assert.IsAssignableFrom<IEndpointStateStore>(Store);

@@ -349,4 +349,63 @@ public sealed class EndpointLifecycleTests
             await pump.StopAsync(CancellationToken.None);
         }
     }
+
+    [Fact]
+    public async Task The_endpoint_check_publishes_backlog_oldest_due_age_and_state_gauges()
+    {
+        await using var pipeline = Pipeline.Create(Array.Empty<NotificationDefinition>());
+        var store = pipeline.Store;
+        await store.EnqueueAsync(new[]
+        {
+            new DeliveryRecord("dlv_a", "orders", EventNames.ExecutionFailed, "orders#0", "webhook", "https://slow.example.com", new byte[] { 1 }, Pipeline.Start, Pipeline.Start, DeliveryStatus.Pending, 0, 4),
+            new DeliveryRecord("dlv_b", "orders", EventNames.ExecutionFailed, "orders#0", "webhook", "https://slow.example.com", new byte[] { 1 }, Pipeline.Start, Pipeline.Start.AddMinutes(1), DeliveryStatus.Pending, 0, 4),
+        });
+        await ((IEndpointStateStore)store).RecordEndpointFailuresAsync("https://slow.example.com", Pipeline.Start, 3, 2, "HTTP 502");
+        pipeline.Time.Advance(TimeSpan.FromMinutes(2));
+        await pipeline.Services.GetRequiredService<EndpointLifecycle>().CheckAsync();
+
+        var seen = new ConcurrentDictionary<string, double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "Conductor.Sdk" && instrument.Name.StartsWith("conductor.endpoint.", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
+        };
+        void Record(System.Diagnostics.Metrics.Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var key = instrument.Name;
+            foreach (var tag in tags) key += $" {tag.Key}={tag.Value}";
+            seen[key] = value;
+        }
+
+        listener.SetMeasurementEventCallback<long>((i, v, t, _) => Record(i, v, t));
+        listener.SetMeasurementEventCallback<double>((i, v, t, _) => Record(i, v, t));
+        listener.SetMeasurementEventCallback<int>((i, v, t, _) => Record(i, v, t));
+        listener.Start();
+        listener.RecordObservableInstruments();
+        Assert.Equal(2, seen["conductor.endpoint.backlog conductor.endpoint=https://slow.example.com"]);
+        Assert.Equal(120, seen["conductor.endpoint.oldest_due_age conductor.endpoint=https://slow.example.com"]);
+        Assert.Equal(1, seen["conductor.endpoint.state conductor.endpoint=https://slow.example.com conductor.state=failing"]);
+    }
+
+    [Fact]
+    public async Task An_endpoint_another_process_saw_failing_is_made_healthy_by_a_delivery_of_this_process()
+    {
+        await using var receiver = await Receiver.StartAsync(Reply.Status(200));
+        await using var pipeline = Pipeline.Create(new[] { Webhook("orders", receiver.Url()) });
+        var endpoint = receiver.BaseAddress.GetLeftPart(UriPartial.Authority);
+        var states = (IEndpointStateStore)pipeline.Store;
+        // Another process recorded failures (through the shared store).
+        await states.RecordEndpointFailuresAsync(endpoint, Pipeline.Start, 4, 4, "HTTP 503");
+        var lifecycle = pipeline.Services.GetRequiredService<EndpointLifecycle>();
+        await lifecycle.CheckAsync();
+
+        await pipeline.CompletedAsync("orders", "ok");
+        await pipeline.Processor.RunDueAsync();
+        await WaitUntilAsync(async () => (await states.EndpointsAsync()).Single().Health == EndpointHealth.Healthy);
+
+        // Five days later nothing disables it: it delivers.
+        pipeline.Time.Advance(TimeSpan.FromDays(6));
+        await lifecycle.CheckAsync();
+        Assert.Equal(EndpointHealth.Healthy, (await states.EndpointsAsync()).Single().Health);
+    }
 }

@@ -15,7 +15,7 @@ internal static class PreviewEvent
     public static (ConductorEvent Event, IReadOnlyList<string> Defaulted) Create(EnsembleDefinition ensemble, string eventName, string? dataJson, DateTimeOffset timestamp)
     {
         var info = EventCatalog.Find(eventName) ?? throw new CliUsageException(
-            $"--event '{eventName}' is not a Conductor event; use one of: {string.Join(", ", EventCatalog.Names)}.");
+            $"--event '{eventName}' is not a Conductor event; use one of: {string.Join(", ", EventCatalog.KnownNames)}.");
         JsonElement data;
         if (string.IsNullOrWhiteSpace(dataJson))
         {
@@ -94,11 +94,23 @@ internal static class PreviewEvent
     {
         var firstAgent = ensemble.Flow.Select(s => s.Agent?.Value).FirstOrDefault(a => a is not null) ?? "agent";
         var json = new StringBuilder("{");
-        json.Append("\"id\":\"exec-preview\",\"executionId\":\"exec-preview\",\"duration\":0,\"input\":null,\"output\":null,\"state\":null,");
+        json.Append("\"id\":\"exec-preview\",\"executionId\":\"exec-preview\",\"duration\":0,\"input\":null,\"output\":null,");
         json.Append("\"status\":").Append(eventName == EventCatalog.ExecutionFailed ? "\"failed\"" : "\"completed\"").Append(',');
         json.Append("\"error\":{\"message\":\"preview error\",\"type\":\"System.Exception\"},");
         json.Append("\"timeout\":").Append(ensemble.Timeout?.Value ?? 0).Append(',');
-        json.Append("\"agent\":").Append(JsonSerializer.Serialize(firstAgent, Conductor.Cli.CliJsonContext.Default.String));
+        json.Append("\"agent\":").Append(JsonSerializer.Serialize(firstAgent, Conductor.Cli.CliJsonContext.Default.String)).Append(',');
+        // Operational events (endpoint.*, delivery.dead-lettered).
+        // state: the run's state object of state.updated, or an endpoint's state.
+        json.Append("\"endpoint\":\"https://hooks.example.com\",\"state\":").Append(eventName switch
+        {
+            EventCatalog.EndpointDisabled => "\"disabled\"",
+            EventCatalog.EndpointFailing => "\"failing\"",
+            EventCatalog.EndpointEnabled => "\"healthy\"",
+            _ => "null",
+        });
+        json.Append(",\"since\":\"2024-01-15T10:30:00.000Z\",\"reason\":\"preview reason\",\"failedAttempts\":12,\"lastError\":\"HTTP 503\",");
+        json.Append("\"deliveryId\":\"dlv_preview\",\"sourceEnsemble\":").Append(JsonSerializer.Serialize(ensemble.Name.Value, Conductor.Cli.CliJsonContext.Default.String));
+        json.Append(",\"event\":\"execution.completed\",\"notification\":\"orders#0\",\"channel\":\"webhook\",\"attempts\":6,\"statusCode\":503");
         json.Append('}');
         using var document = JsonDocument.Parse(json.ToString());
         return document.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => p.Value.Clone(), StringComparer.Ordinal);

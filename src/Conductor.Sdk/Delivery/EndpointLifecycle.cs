@@ -168,7 +168,10 @@ public sealed class EndpointLifecycle : IEndpointAdmin
         var states = await _states.EndpointsAsync(cancellationToken).ConfigureAwait(false);
         foreach (var state in states)
         {
-            if (_trackers.TryGetValue(state.Endpoint, out var tracker)) tracker.Known(state.Health != EndpointHealth.Healthy);
+            // An endpoint another process saw failing gets a tracker here too, so that a delivery made by this process
+            // records it healthy again (otherwise it could stay failing, and be disabled, while it delivers).
+            if (state.Health != EndpointHealth.Healthy) _trackers.GetOrAdd(state.Endpoint, static _ => new Tracker()).Known(true);
+            else if (_trackers.TryGetValue(state.Endpoint, out var tracker)) tracker.Known(false);
         }
 
         SetDisabled(states.Where(s => s.Health == EndpointHealth.Disabled).Select(s => s.Endpoint));
