@@ -359,8 +359,10 @@ public sealed partial class DeliveryProcessor
 
     /// <summary>Busy once a whole batch might not fit in its queue (deliveries handed over and not yet admitted count as queued).</summary>
     /// <remarks>A paused endpoint (disabled, breaker open, postponed by a 429, waiting for its rate) counts as busy: its rows stay in the store.</remarks>
+    /// While a breaker's probe is out, the endpoint is busy too: nothing more of it is leased until the probe is answered.
     private bool IsSaturated(EndpointSlots slots) =>
-        slots.Paused || (slots.Running >= _options.MaxConcurrentPerEndpoint && slots.Waiting.Count + slots.Reserved + _options.BatchSize > _options.MaxQueuedPerEndpoint);
+        slots.Paused || (slots.Probe && slots.Running > 0)
+        || (slots.Running >= _options.MaxConcurrentPerEndpoint && slots.Waiting.Count + slots.Reserved + _options.BatchSize > _options.MaxQueuedPerEndpoint);
 
     private sealed class EndpointSlots(string name)
     {
