@@ -532,14 +532,15 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
         ORDER BY due_at, id LIMIT @max FOR UPDATE SKIP LOCKED
         """;
 
-    // The @max oldest unleased due rows of each endpoint outside @skip (with WaitingEndpointsCte). "ORDER BY endpoint, …"
-    // (the endpoint is fixed) is the order of conductor_deliveries_waiting: ordered by due time alone, the planner may walk
-    // conductor_deliveries_waiting_due past another endpoint's whole backlog, filtering by endpoint (178 ms for 100,000
-    // rows of a dead endpoint, issue #35; PostgreSqlQueryPlanTests).
+    // The @max oldest unleased due rows of each endpoint outside @skip (with WaitingEndpointsCte). The endpoint is matched
+    // as a range of one value and the rows are ordered by endpoint first: only conductor_deliveries_waiting gives that
+    // order. With "endpoint = …" the planner treats the endpoint as a constant, so conductor_deliveries_waiting_due (by due
+    // time) gives the same order, and it chose that index, walking another endpoint's whole backlog with an endpoint
+    // filter (178 ms a lease beside 100,000 rows of a dead endpoint, issue #35).
     internal const string WaitingOutsideSkipped = """
         SELECT w.id, w.due_at FROM e CROSS JOIN LATERAL (
             SELECT id, due_at FROM conductor_deliveries
-            WHERE status = 0 AND leased_until IS NULL AND endpoint = e.endpoint AND due_at <= @now
+            WHERE status = 0 AND leased_until IS NULL AND endpoint >= e.endpoint AND endpoint <= e.endpoint AND due_at <= @now
             ORDER BY endpoint, due_at, id LIMIT @max FOR UPDATE SKIP LOCKED) AS w
         WHERE e.endpoint IS NOT NULL AND NOT (e.endpoint = ANY(@skip))
         """;
@@ -563,7 +564,8 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
         ? $"""
             WITH RECURSIVE {WaitingEndpointsCte}
             SELECT min(at) FROM (
-                SELECT (SELECT due_at FROM conductor_deliveries WHERE status = 0 AND leased_until IS NULL AND endpoint = e.endpoint ORDER BY endpoint, due_at LIMIT 1) AS at
+                SELECT (SELECT due_at FROM conductor_deliveries WHERE status = 0 AND leased_until IS NULL AND endpoint >= e.endpoint AND endpoint <= e.endpoint
+                        ORDER BY endpoint, due_at LIMIT 1) AS at
                 FROM e WHERE e.endpoint IS NOT NULL AND NOT (e.endpoint = ANY(@skip))
                 UNION ALL
                 SELECT min(leased_until) FROM conductor_deliveries WHERE status = 0 AND leased_until IS NOT NULL) AS candidates
