@@ -50,7 +50,7 @@ namespace Conductor.Sdk.Model
         public static IReadOnlyList<EventInfo> Operational { get; } = new[]
         {
             new EventInfo(EndpointFailing, new[] { "ensemble", "endpoint", "state", "since", "failedAttempts", "lastError" }, "Triggered when every attempt to an endpoint starts failing"),
-            new EventInfo(EndpointDisabled, new[] { "ensemble", "endpoint", "state", "since", "reason", "failedAttempts", "lastError" }, "Triggered when an endpoint is disabled (after failing for Conductor:Endpoints:DisableAfter, a 410 Gone, or by an operator)"),
+            new EventInfo(EndpointDisabled, new[] { "ensemble", "endpoint", "state", "since", "reason", "failedAttempts", "lastError" }, "Triggered when an endpoint is disabled (after failing for Conductor:Endpoints:DisableAfter, or by an operator)"),
             new EventInfo(EndpointEnabled, new[] { "ensemble", "endpoint", "state", "since" }, "Triggered when a disabled endpoint is enabled again"),
             new EventInfo(DeliveryDeadLettered, new[] { "ensemble", "endpoint", "deliveryId", "sourceEnsemble", "event", "notification", "channel", "attempts", "statusCode", "lastError" }, "Triggered when a delivery fails for good"),
         };

@@ -47,10 +47,10 @@ public sealed class DashboardBrowserTests : IDisposable
     [Fact]
     public async Task Clicking_from_the_list_to_a_dead_letter_and_replaying_it_delivers_it_to_the_receiver()
     {
-        // The receiver refuses the first attempt of each delivery for good (422; a 410 would disable the endpoint) and accepts the replay.
+        // The receiver refuses the first attempt of each delivery for good (410 Gone) and accepts the replay.
         var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         await using var receiver = await Receiver.StartAsync((request, _) =>
-            seen.AddOrUpdate(request.Header("X-Conductor-Delivery-Id"), 1, (_, n) => n + 1) == 1 ? Reply.Status(422) : Reply.Status(200));
+            seen.AddOrUpdate(request.Header("X-Conductor-Delivery-Id"), 1, (_, n) => n + 1) == 1 ? Reply.Status(410) : Reply.Status(200));
         await using var app = await DashboardApp.StartAsync(receiver.Url());
         var ids = new List<string>();
         for (var i = 0; i < 3; i++) ids.Add((await app.FailAsync($"exec-browser-{i}")).DeliveryIds.Single());
@@ -69,7 +69,7 @@ public sealed class DashboardBrowserTests : IDisposable
         Assert.Equal("Delivery " + target, Wait(By.TagName("h1")).Text);
         Assert.Contains("dead-lettered", Wait(By.Id("status")).Text);
         var attempt = _browser.FindElements(By.CssSelector("#attempts tbody tr")).Single();
-        Assert.Contains("422", attempt.Text);
+        Assert.Contains("410", attempt.Text);
         Assert.Contains("Permanent", attempt.Text);
         Assert.Contains("\"type\": \"PaymentError\"", Wait(By.Id("payload")).Text);
         Screenshot("detail");
@@ -157,7 +157,7 @@ public sealed class DashboardBrowserTests : IDisposable
     {
         var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         await using var receiver = await Receiver.StartAsync((request, _) =>
-            seen.AddOrUpdate(request.Header("X-Conductor-Delivery-Id"), 1, (_, n) => n + 1) == 1 ? Reply.Status(422) : Reply.Status(200));
+            seen.AddOrUpdate(request.Header("X-Conductor-Delivery-Id"), 1, (_, n) => n + 1) == 1 ? Reply.Status(410) : Reply.Status(200));
         await using var app = await DashboardApp.StartAsync(receiver.Url());
         var ids = new List<string>();
         for (var i = 0; i < 3; i++) ids.Add((await app.FailAsync($"exec-select-{i}")).DeliveryIds.Single());

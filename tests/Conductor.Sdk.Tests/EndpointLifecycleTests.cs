@@ -210,30 +210,36 @@ public sealed class EndpointLifecycleTests
     }
 
     [Fact]
-    public async Task A_410_Gone_dead_letters_the_delivery_and_disables_the_endpoint_at_once_with_events()
+    public async Task A_410_Gone_dead_letters_its_delivery_and_marks_the_endpoint_failing_but_other_urls_of_the_host_still_deliver()
     {
-        await using var gone = await Receiver.StartAsync(Reply.Status(410));
+        // One receiver, two URLs: one retired (410), one alive. The endpoint (scheme, host and port) is shared.
+        await using var receiver = await Receiver.StartAsync((request, _) => request.Path == "/retired" ? Reply.Status(410) : Reply.Status(200));
         var observer = new Observer();
-        await using var pipeline = Pipeline.Create(new[] { Webhook("orders", gone.Url(), retries: 3) }, services: s => s.AddSingleton<IOperationalEventObserver>(observer));
+        await using var pipeline = Pipeline.Create(new[] { Webhook("retired", receiver.Url("/retired"), retries: 3), Webhook("alive", receiver.Url("/alive")) },
+            services: s => s.AddSingleton<IOperationalEventObserver>(observer));
         var pump = pipeline.Services.GetRequiredService<OperationalEventPump>();
         await pump.StartAsync(CancellationToken.None);
         try
         {
-            var first = (await pipeline.CompletedAsync("orders", "a")).DeliveryIds.Single();
+            var gone = (await pipeline.CompletedAsync("retired", "a")).DeliveryIds.Single();
             await pipeline.Processor.RunDueAsync();
-            Assert.Equal(DeliveryStatus.DeadLettered, (await pipeline.RecordAsync(first)).Status);
+            var record = await pipeline.RecordAsync(gone);
+            Assert.Equal((DeliveryStatus.DeadLettered, 1), (record.Status, record.Attempts)); // no retry
             var admin = pipeline.Services.GetRequiredService<IEndpointAdmin>();
-            await WaitUntilAsync(async () => (await admin.ListAsync()).Any(e => e.Health == EndpointHealth.Disabled));
-            Assert.Contains("410 Gone", (await admin.ListAsync()).Single().State.DisabledReason);
+            await WaitUntilAsync(async () => (await admin.ListAsync()).Single().Health == EndpointHealth.Failing);
+            Assert.Contains("410", (await admin.ListAsync()).Single().State.LastError);
 
-            var second = (await pipeline.CompletedAsync("orders", "b")).DeliveryIds.Single();
+            // The other URL of the same host is still attempted, delivers, and the endpoint is healthy again.
+            var alive = (await pipeline.CompletedAsync("alive", "b")).DeliveryIds.Single();
             await pipeline.Processor.RunDueAsync();
-            Assert.Equal(1, gone.Count);
-            Assert.Equal((DeliveryStatus.Pending, 0), ((await pipeline.RecordAsync(second)).Status, (await pipeline.RecordAsync(second)).Attempts));
+            Assert.Equal(DeliveryStatus.Delivered, (await pipeline.RecordAsync(alive)).Status);
+            await WaitUntilAsync(async () => (await admin.ListAsync()).Single().Health == EndpointHealth.Healthy);
+
             await pump.WhenIdleAsync();
             var dead = Assert.Single(observer.Events, e => e.Name == OperationalEventNames.DeliveryDeadLettered);
-            Assert.Equal((first, 410), (dead.Delivery!.Id, dead.Attempt!.StatusCode));
-            Assert.Contains(observer.Events, e => e.Name == OperationalEventNames.EndpointDisabled);
+            Assert.Equal((gone, 410), (dead.Delivery!.Id, dead.Attempt!.StatusCode));
+            Assert.Contains(observer.Events, e => e.Name == OperationalEventNames.EndpointFailing);
+            Assert.DoesNotContain(observer.Events, e => e.Name == OperationalEventNames.EndpointDisabled);
         }
         finally
         {

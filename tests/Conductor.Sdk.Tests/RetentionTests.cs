@@ -163,18 +163,22 @@ public sealed class RetentionTests(PostgreSqlCluster cluster, ITestOutputHelper 
             var error = await Assert.ThrowsAsync<InvalidOperationException>(() => host.StartAsync());
             output.WriteLine(error.Message);
             Assert.Contains("schema version 5", error.Message);
-            Assert.Contains("needs 6", error.Message);
+            Assert.Contains("needs 7", error.Message);
             Assert.Contains($"conductor store migrate --store \"{file}\"", error.Message);
         }
 
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         Assert.Equal(before, await File.ReadAllBytesAsync(file));
         var status = SqliteDeliveryStore.ReadSchema(file);
-        Assert.Equal((5, 6), (status.Version, status.Latest));
-        Assert.Equal("v6: add finished_at (retention), fill it for finished rows, index finished rows by status and finished_at", Assert.Single(status.PendingSteps));
+        Assert.Equal((5, 7), (status.Version, status.Latest));
+        Assert.Equal(new[]
+        {
+            "v6: add finished_at (retention), fill it for finished rows, index finished rows by status and finished_at",
+            "v7: create the endpoints table (endpoint lifecycle: failing, disabled)",
+        }, status.PendingSteps);
         var migration = SqliteDeliveryStore.MigrateSchema(file);
-        Assert.Equal((5, 6), (migration.From, migration.To));
-        Assert.Equal((6, 6), (SqliteDeliveryStore.MigrateSchema(file).From, SqliteDeliveryStore.ReadSchema(file).Version));
+        Assert.Equal((5, 7), (migration.From, migration.To));
+        Assert.Equal((7, 7), (SqliteDeliveryStore.MigrateSchema(file).From, SqliteDeliveryStore.ReadSchema(file).Version));
         using var after = BuildHost(new() { ["Conductor:AutoMigrate"] = "false" }, c => c.UseSqlite(file));
         await after.StartAsync();
         await after.StopAsync();
@@ -212,7 +216,7 @@ public sealed class RetentionTests(PostgreSqlCluster cluster, ITestOutputHelper 
         await using (var store = new PostgreSqlDeliveryStore(connection, autoMigrate: false))
         {
             Assert.Equal(5, (await store.ReadSchemaAsync()).Version);
-            Assert.Equal((5, 6), ((await store.MigrateSchemaAsync()).From, (await store.ReadSchemaAsync()).Version));
+            Assert.Equal((5, 7), ((await store.MigrateSchemaAsync()).From, (await store.ReadSchemaAsync()).Version));
         }
 
         using var after = BuildHost(new() { ["Conductor:AutoMigrate"] = "false" }, c => c.UsePostgreSql(connection));
@@ -304,7 +308,7 @@ public sealed class RetentionTests(PostgreSqlCluster cluster, ITestOutputHelper 
         var written = await writer;
         await watcher;
         output.WriteLine($"migration {migration.From} -> {migration.To} of 1,000,000 rows took {migrating.ElapsedMilliseconds} ms; {written} writes meanwhile, slowest {latencies.Max():0.0} ms");
-        Assert.Equal((5, 6), (migration.From, migration.To));
+        Assert.Equal((5, 7), (migration.From, migration.To));
         Assert.True(written > 20, $"only {written} writes ran during the migration");
         // A plain CREATE INDEX holds a write lock for the whole build; the concurrent one waits only for a moment.
         Assert.True(latencies.Max() < migrating.Elapsed.TotalMilliseconds / 2, $"a write waited {latencies.Max():0} ms of a {migrating.ElapsedMilliseconds} ms migration");
@@ -344,7 +348,7 @@ public sealed class RetentionTests(PostgreSqlCluster cluster, ITestOutputHelper 
 
         await using (var store = new PostgreSqlDeliveryStore(connection, autoMigrate: false))
         {
-            Assert.Equal((5, 6), ((await store.MigrateSchemaAsync()).From, (await store.ReadSchemaAsync()).Version));
+            Assert.Equal((5, 7), ((await store.MigrateSchemaAsync()).From, (await store.ReadSchemaAsync()).Version));
         }
 
         await using var check = NpgsqlDataSource.Create(connection).CreateCommand("SELECT indisvalid FROM pg_index WHERE indexrelid = 'conductor_deliveries_finished'::regclass");

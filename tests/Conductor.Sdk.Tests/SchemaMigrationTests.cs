@@ -111,8 +111,9 @@ public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposabl
 
         // v2: the (status, created_at) index; v3: trace_parent; v4: the (ensemble, created_at) index; v5: partial indexes
         // of waiting and leased rows in place of (status, due_at, id); v6: finished_at, filled for finished rows from their
-        // last attempt's end (the dead letter's attempt started at {t} and took 1000 ticks), and its index.
-        const int latest = 6;
+        // last attempt's end (the dead letter's attempt started at {t} and took 1000 ticks), and its index; v7: the endpoint
+        // states table.
+        const int latest = 7;
         Assert.Equal(latest, await scalar("SELECT max(version) FROM conductor_schema"));
         foreach (var index in new[] { "status_created", "waiting", "waiting_due", "leased", "finished" })
         {

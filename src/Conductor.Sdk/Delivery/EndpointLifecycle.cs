@@ -54,8 +54,8 @@ public interface IEndpointAdmin
 /// the states (so a disable or enable by another process or the CLI takes effect), disable endpoints that failed for
 /// <see cref="ConductorEndpointOptions.DisableAfter"/>, and count each endpoint's backlog for the gauges and the health
 /// check.</item>
-/// <item>A <c>410 Gone</c> from a webhook receiver disables the endpoint at once: the receiver says the URL is retired.
-/// (A 410 from a push or email provider is about one device or address and only dead-letters that delivery.)</item>
+/// <item>A <c>410 Gone</c> dead-letters its delivery (no retry) and counts as a failure of the endpoint, like any failed
+/// attempt; it does not disable the endpoint, whose other URLs may be alive (docs/endpoints.md).</item>
 /// </list>
 /// </summary>
 public sealed class EndpointLifecycle : IEndpointAdmin
@@ -122,10 +122,6 @@ public sealed class EndpointLifecycle : IEndpointAdmin
         var tracker = _trackers.GetOrAdd(delivery.Endpoint, static _ => new Tracker());
         var error = Describe(attempt);
         if (tracker.Failed(attempt.Number == 1, error, attempt.StartedAt + attempt.Duration)) _ = Background(() => FlushAsync(delivery.Endpoint, tracker, CancellationToken.None));
-        if (webhook && attempt.StatusCode == 410)
-        {
-            _ = Background(() => DisableAsync(delivery.Endpoint, "the receiver answered 410 Gone: the URL is retired", CancellationToken.None));
-        }
     }
 
     private static string Describe(AttemptLog attempt) =>

@@ -25,7 +25,7 @@ public enum EndpointHealth
 /// <param name="LastError">The last failed attempt's error (never a secret or a body).</param>
 /// <param name="LastFailureAt">When that attempt ended.</param>
 /// <param name="DisabledAt">When it was disabled; null unless disabled.</param>
-/// <param name="DisabledReason">Why: automatically after failing, a 410 Gone, or an operator's reason.</param>
+/// <param name="DisabledReason">Why: automatically after failing for DisableAfter, or an operator's reason.</param>
 /// <param name="UpdatedAt">The last change.</param>
 public sealed record EndpointState(
     string Endpoint,

@@ -11,7 +11,7 @@ public static class OperationalEventNames
 {
     /// <summary>An endpoint's attempts started failing (every attempt since failed).</summary>
     public const string EndpointFailing = "endpoint.failing";
-    /// <summary>An endpoint was disabled (automatically, by a 410 Gone, or by an operator).</summary>
+    /// <summary>An endpoint was disabled (automatically after failing, or by an operator).</summary>
     public const string EndpointDisabled = "endpoint.disabled";
     /// <summary>A disabled endpoint was enabled again.</summary>
     public const string EndpointEnabled = "endpoint.enabled";
