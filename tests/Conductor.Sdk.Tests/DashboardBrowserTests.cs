@@ -42,7 +42,13 @@ public sealed class DashboardBrowserTests : IDisposable
 
     private void Screenshot(string name) => _browser.GetScreenshot().SaveAsFile(Path.Combine(Screenshots, name + ".png"));
 
-    private IWebElement Wait(By by) => new WebDriverWait(_browser, TimeSpan.FromSeconds(15)).Until(d => d.FindElements(by).FirstOrDefault(e => e.Displayed));
+    private IWebElement Wait(By by)
+    {
+        // A form post replaces the page: an element found on the old one goes stale while the new one loads.
+        var wait = new WebDriverWait(_browser, TimeSpan.FromSeconds(15));
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException));
+        return wait.Until(d => d.FindElements(by).FirstOrDefault(e => e.Displayed));
+    }
 
     [Fact]
     public async Task Clicking_from_the_list_to_a_dead_letter_and_replaying_it_delivers_it_to_the_receiver()
@@ -99,6 +105,14 @@ public sealed class DashboardBrowserTests : IDisposable
         Screenshot("summary");
     }
 
+    /// <summary>The notice of the page a form post returned to (read again if the page was still being replaced).</summary>
+    private string Notice()
+    {
+        var wait = new WebDriverWait(_browser, TimeSpan.FromSeconds(15));
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException));
+        return wait.Until(d => d.FindElements(By.Id("notice")).FirstOrDefault(e => e.Displayed)?.Text);
+    }
+
     [Fact]
     public async Task The_endpoints_page_shows_a_failing_endpoint_and_disabling_then_enabling_it_holds_and_then_sends_its_deliveries()
     {
@@ -132,7 +146,7 @@ public sealed class DashboardBrowserTests : IDisposable
         Screenshot("endpoints");
 
         Row(deadEndpoint).FindElement(By.CssSelector("button.disable")).Click();
-        Assert.Contains($"Disabled {deadEndpoint}", Wait(By.Id("notice")).Text);
+        Assert.Contains($"Disabled {deadEndpoint}", Notice());
         Assert.Equal("disabled", Row(deadEndpoint).FindElement(By.CssSelector(".state")).Text);
         Assert.Contains("disabled from the dashboard", Row(deadEndpoint).Text);
 
@@ -147,7 +161,7 @@ public sealed class DashboardBrowserTests : IDisposable
 
         Volatile.Write(ref healed, true);
         Row(deadEndpoint).FindElement(By.CssSelector("button.enable")).Click();
-        Assert.Contains($"Enabled {deadEndpoint}", Wait(By.Id("notice")).Text);
+        Assert.Contains($"Enabled {deadEndpoint}", Notice());
         await app.WaitForStatusAsync(kept, DeliveryStatus.Delivered);
         Assert.Equal("healthy", Row(deadEndpoint).FindElement(By.CssSelector(".state")).Text);
     }
