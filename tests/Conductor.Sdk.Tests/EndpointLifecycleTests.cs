@@ -414,4 +414,14 @@ public sealed class EndpointLifecycleTests
         await lifecycle.CheckAsync();
         Assert.Equal(EndpointHealth.Healthy, (await states.EndpointsAsync()).Single().Health);
     }
+
+    [Fact]
+    public void A_rate_limit_built_in_code_refuses_a_count_below_1_or_a_period_that_is_not_positive()
+    {
+        var count = Assert.Throws<ArgumentOutOfRangeException>(() => new RateLimit(0, TimeSpan.FromSeconds(1)));
+        Assert.Contains("at least 1 attempt per period (it is 0)", count.Message);
+        var period = Assert.Throws<ArgumentOutOfRangeException>(() => new RateLimit(5, TimeSpan.Zero));
+        Assert.Contains("period must be positive", period.Message);
+        Assert.Equal(TimeSpan.FromMilliseconds(20), new RateLimit(50, TimeSpan.FromSeconds(1)).Interval);
+    }
 }

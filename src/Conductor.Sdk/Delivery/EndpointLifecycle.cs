@@ -139,20 +139,24 @@ public sealed class EndpointLifecycle : IEndpointAdmin
         foreach (var (endpoint, tracker) in _trackers) await FlushAsync(endpoint, tracker, cancellationToken).ConfigureAwait(false);
         var states = await RefreshAsync(cancellationToken).ConfigureAwait(false);
         var now = _time.GetUtcNow();
+        var disabled = false;
         if (_options.DisableAfter != Timeout.InfiniteTimeSpan)
         {
             foreach (var state in states)
             {
                 if (state is { Health: EndpointHealth.Failing, FailingSince: { } since } && now - since >= _options.DisableAfter && state.FailedDeliveries >= _options.DisableAfterFailedDeliveries)
                 {
-                    await DisableAsync(state.Endpoint,
+                    disabled |= await DisableAsync(state.Endpoint,
                         $"every attempt failed for {Format(now - since)} (since {since:u}: {state.FailedAttempts} attempts of {state.FailedDeliveries} deliveries; last error: {state.LastError})",
                         cancellationToken).ConfigureAwait(false);
                 }
             }
         }
 
-        var snapshot = new EndpointSnapshot(now, await StatusesAsync(now, cancellationToken).ConfigureAwait(false));
+        // The states just read serve the snapshot, unless this check changed one.
+        var snapshot = new EndpointSnapshot(now, disabled
+            ? await StatusesAsync(now, cancellationToken).ConfigureAwait(false)
+            : Join(states, await _states.EndpointBacklogAsync(now, cancellationToken).ConfigureAwait(false), _registered, now));
         _telemetry.Endpoints = snapshot;
         return snapshot;
     }

@@ -117,6 +117,14 @@ public sealed class ConductorEndpointOptions
 /// </summary>
 public readonly record struct RateLimit(int Permits, TimeSpan Per)
 {
+    /// <summary>Attempts per <see cref="Per"/>: at least 1.</summary>
+    public int Permits { get; init; } = Permits >= 1 ? Permits
+        : throw new ArgumentOutOfRangeException(nameof(Permits), Permits, $"A rate limit allows at least 1 attempt per period (it is {Permits}); write for example new RateLimit(50, TimeSpan.FromSeconds(1)).");
+
+    /// <summary>The period: positive.</summary>
+    public TimeSpan Per { get; init; } = Per > TimeSpan.Zero ? Per
+        : throw new ArgumentOutOfRangeException(nameof(Per), Per, $"A rate limit's period must be positive (it is {Per}).");
+
     /// <summary>The time between two attempts at the steady rate.</summary>
     public TimeSpan Interval => Per / Permits;
 
