@@ -136,7 +136,12 @@ public sealed class EndpointLifecycleTests
                 // Operations hear about endpoints through an ordinary notification of another ensemble.
                 Webhook("ops", ops.Url("/ops"), events: new[] { OperationalEventNames.EndpointDisabled, OperationalEventNames.EndpointEnabled, OperationalEventNames.EndpointFailing }),
             },
-            options => options.CircuitBreakerMinimumThroughput = 1000,
+            options =>
+            {
+                options.CircuitBreakerMinimumThroughput = 1000;
+                // One at a time, so the order the receiver sees is the order they were started in.
+                options.MaxConcurrentPerEndpoint = 1;
+            },
             services: s => s.AddSingleton<IOperationalEventObserver>(observer));
         var pump = pipeline.Services.GetRequiredService<OperationalEventPump>();
         await pump.StartAsync(CancellationToken.None);
