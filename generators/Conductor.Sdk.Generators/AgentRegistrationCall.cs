@@ -35,10 +35,11 @@ namespace Conductor.Sdk.Generators
             };
             if (parameter is null) return null;
 
-            // agents.A<X>() and chains agents.A<X>().B<Y>(): every generic member name called inside the lambda.
+            // agents.A<X>(), agents.A((input, context) => ...) and chains of them: every member called on the lambda's
+            // parameter, directly or through the chain.
             var registered = lambda.DescendantNodes()
                 .OfType<MemberAccessExpressionSyntax>()
-                .Where(access => access.Name is GenericNameSyntax && access.Parent is InvocationExpressionSyntax)
+                .Where(access => access.Parent is InvocationExpressionSyntax && (access.Name is GenericNameSyntax || RootOf(access) == parameter))
                 .Select(access => access.Name.Identifier.ValueText)
                 .Distinct()
                 .OrderBy(n => n, System.StringComparer.Ordinal)
@@ -46,6 +47,28 @@ namespace Conductor.Sdk.Generators
             var location = member.Name.GetLocation();
             var lineSpan = location.GetLineSpan();
             return new AgentRegistrationCall(member.Name.Identifier.ValueText, registered, lineSpan.Path ?? string.Empty, location.SourceSpan, lineSpan.Span);
+        }
+
+        /// <summary>The identifier a chain such as <c>agents.A(...).B(...)</c> starts from, or null.</summary>
+        private static string? RootOf(MemberAccessExpressionSyntax access)
+        {
+            ExpressionSyntax expression = access.Expression;
+            while (true)
+            {
+                switch (expression)
+                {
+                    case IdentifierNameSyntax identifier:
+                        return identifier.Identifier.ValueText;
+                    case InvocationExpressionSyntax invocation:
+                        expression = invocation.Expression;
+                        break;
+                    case MemberAccessExpressionSyntax member:
+                        expression = member.Expression;
+                        break;
+                    default:
+                        return null;
+                }
+            }
         }
 
         /// <summary>CND0015 for every agent of the matching ensemble that the lambda does not register.</summary>

@@ -130,10 +130,35 @@ namespace Conductor.Sdk.Generators
 
                 w.Line("return this;");
                 w.Close();
+                if (contract is { } function) EmitFunctionRegistrations(w, agent, function);
             }
 
             w.Close();
             w.Line();
+        }
+
+        /// <summary>Two overloads that register a function as the agent: <c>(input, context) =&gt; output</c> and its async form.</summary>
+        private static void EmitFunctionRegistrations(SourceWriter w, string agent, (string Input, string Output, string Interface, bool TypedOutput) contract)
+        {
+            var method = Naming.ToPascalCase(agent);
+            var register = contract.TypedOutput
+                ? $"{Sdk}.Runner.TypedAgents.AddFunction<{contract.Input}, {contract.Output}>"
+                : $"{Sdk}.Runner.TypedAgents.AddJsonOutputFunction<{contract.Input}>";
+            w.Line();
+            w.Line($"/// <summary>Registers a function as agent <c>{Xml(agent)}</c> (a small agent, or a fake in a test); its output is checked as a class's would be.</summary>");
+            w.Line($"public AgentRegistrations {method}(global::System.Func<{contract.Input}, {Sdk}.Runner.AgentContext, {contract.Output}> agent)");
+            w.Open();
+            w.Line("global::System.ArgumentNullException.ThrowIfNull(agent);");
+            w.Line($"{register}(_services, Name, {TemplateCompiler.Literal(agent)}, (input, context, _) => new global::System.Threading.Tasks.ValueTask<{contract.Output}>(agent(input, context)));");
+            w.Line("return this;");
+            w.Close();
+            w.Line();
+            w.Line($"/// <summary>Registers an async function as agent <c>{Xml(agent)}</c>; the token is cancelled when the ensemble's <c>timeout:</c> passes.</summary>");
+            w.Line($"public AgentRegistrations {method}(global::System.Func<{contract.Input}, {Sdk}.Runner.AgentContext, global::System.Threading.CancellationToken, global::System.Threading.Tasks.ValueTask<{contract.Output}>> agent)");
+            w.Open();
+            w.Line($"{register}(_services, Name, {TemplateCompiler.Literal(agent)}, agent);");
+            w.Line("return this;");
+            w.Close();
         }
     }
 }

@@ -203,12 +203,15 @@ namespace Conductor.Sdk.Generators
         private static void EmitOutput(SourceWriter w, EnsembleDefinition ensemble, List<OutputProperty> properties)
         {
             w.Line("/// <summary>The ensemble's result, from <c>outputs:</c>; sent as <c>data.output</c> with the YAML key names.</summary>");
-            w.Open($"public sealed class Output : {ShapeEmitter.RecordBase}, {Sdk}.Ensembles.IEnsembleData<Output>");
+            w.Open($"public sealed class Output : {ShapeEmitter.RecordBase}, {Sdk}.Ensembles.IEnsembleOutput<Output>");
             foreach (var p in properties)
             {
                 w.Line($"[{ShapeEmitter.JsonName}({TemplateCompiler.Literal(p.Key)})] public required {p.Type} {p.Name} {{ get; init; }}");
             }
 
+            w.Line();
+            w.Line("/// <summary>The ensemble this is the output of (tools and the test kit find its events by it).</summary>");
+            w.Line($"static string {Sdk}.Ensembles.IEnsembleOutput<Output>.Ensemble => Name;");
             w.Line();
             w.Line("/// <summary>The output as the JSON object sent in <c>data.output</c>.</summary>");
             w.Line("public global::System.Text.Json.JsonElement ToJson() => Outputs.ToJson(this);");

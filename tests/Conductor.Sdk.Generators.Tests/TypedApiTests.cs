@@ -189,6 +189,32 @@ public sealed class TypedApiTests
     }
 
     [Fact]
+    public void Agents_registered_as_typed_lambdas_count_for_CND0015_and_compile_without_warnings()
+    {
+        // Fakes in a test: (input, context) => output, and the async form, typed by the YAML's declarations.
+        var lambdas = TypedAgentSource.Replace(
+            "agents => agents.PriceOrder<PriceOrder>().ShipOrder<SHIP>()",
+            "agents => agents.PriceOrder((input, context) => new() { Amount = 1m, Currency = TypedOrdersEnsemble.PriceOrderCurrency.EUR, Lines = null })"
+            + ".ShipOrder(async (input, context, token) => { await Task.Yield(); return new TypedOrdersEnsemble.ShipOrderOutput { Tracking = input.OrderId, ShippedAt = input.PlacedAt }; })");
+        var (run, output) = GenerateWith(lambdas);
+        Assert.DoesNotContain(run.Diagnostics, d => d.Id == "CND0015");
+        var problems = output.GetDiagnostics().Where(d => d.Severity >= DiagnosticSeverity.Warning).ToList();
+        Assert.True(problems.Count == 0, string.Join("\n", problems));
+
+        // A lambda that returns the wrong step's output does not compile; one left out is still CND0015.
+        var (_, wrong) = GenerateWith(TypedAgentSource.Replace(
+            "agents => agents.PriceOrder<PriceOrder>().ShipOrder<SHIP>()",
+            "agents => agents.PriceOrder<PriceOrder>().ShipOrder((input, context) => new TypedOrdersEnsemble.PriceOrderOutput { Amount = 1m, Currency = TypedOrdersEnsemble.PriceOrderCurrency.EUR, Lines = null })"));
+        var error = wrong.GetDiagnostics().First(d => d.Severity == DiagnosticSeverity.Error);
+        Assert.Equal("CS0029", error.Id);
+        Assert.Contains("to 'Acme.Ensembles.TypedOrdersEnsemble.ShipOrderOutput'", error.GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        var (missing, _) = GenerateWith(TypedAgentSource.Replace(
+            "agents => agents.PriceOrder<PriceOrder>().ShipOrder<SHIP>()",
+            "agents => agents.PriceOrder((input, context) => new() { Amount = 1m, Currency = TypedOrdersEnsemble.PriceOrderCurrency.EUR, Lines = null })"));
+        Assert.Contains("agent 'ship-order'", Assert.Single(missing.Diagnostics, d => d.Id == "CND0015").GetMessage(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void CND0015_names_the_typed_contract_of_a_declared_agent()
     {
         var (run, _) = GenerateWith(TypedAgentSource.Replace(".ShipOrder<SHIP>()", string.Empty));

@@ -97,6 +97,18 @@ public sealed partial class DeliveryProcessor
         }
     }
 
+    /// <summary>
+    /// A snapshot of the work in hand: attempts running, deliveries waiting in endpoint queues, and outcomes being
+    /// written to the store (tools and the test kit use it to tell "settled" from "busy").
+    /// </summary>
+    public (int Running, int Queued, int Writing) Load
+    {
+        get
+        {
+            lock (_gate) return (_running, _waiting, _writes);
+        }
+    }
+
     /// <summary>True when another attempt may start or wait in an endpoint queue.</summary>
     public bool HasCapacity
     {

@@ -47,6 +47,33 @@ public static class TypedAgents
             new Adapter<TInput, JsonElement?>(provider.GetRequiredKeyedService<TAgent>(key), static (output, _) => output));
     }
 
+    /// <summary>
+    /// Registers a function for agent <paramref name="agent"/> of <paramref name="ensemble"/> (small agents, fakes in
+    /// tests): it runs exactly as a class implementing the agent's contract would, its output checked the same way.
+    /// </summary>
+    public static void AddFunction<TInput, TOutput>(IServiceCollection services, string ensemble, string agent, Func<TInput, AgentContext, CancellationToken, ValueTask<TOutput>> function)
+        where TOutput : class, IEnsembleData<TOutput>
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        var key = Key(services, ensemble, agent);
+        services.AddKeyedTransient<IAgent>(key, (_, _) =>
+            new Adapter<TInput, TOutput>(new FunctionAgent<TInput, TOutput>(function), static (output, at) => EnsembleJson.ToElement(output, at)));
+    }
+
+    /// <summary>Registers a function for an agent whose output is not declared (its JSON is passed on as returned).</summary>
+    public static void AddJsonOutputFunction<TInput>(IServiceCollection services, string ensemble, string agent, Func<TInput, AgentContext, CancellationToken, ValueTask<JsonElement?>> function)
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        var key = Key(services, ensemble, agent);
+        services.AddKeyedTransient<IAgent>(key, (_, _) =>
+            new Adapter<TInput, JsonElement?>(new FunctionAgent<TInput, JsonElement?>(function), static (output, _) => output));
+    }
+
+    private sealed class FunctionAgent<TInput, TOutput>(Func<TInput, AgentContext, CancellationToken, ValueTask<TOutput>> function) : IAgent<TInput, TOutput>
+    {
+        public ValueTask<TOutput> RunAsync(TInput input, AgentContext context, CancellationToken cancellationToken) => function(input, context, cancellationToken);
+    }
+
     private static string Key(IServiceCollection services, string ensemble, string agent)
     {
         ArgumentNullException.ThrowIfNull(services);
