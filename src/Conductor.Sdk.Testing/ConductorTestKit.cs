@@ -131,7 +131,7 @@ public sealed class ConductorTestKit
             // While a timer may end a hold or an attempt (paused endpoints, hanging attempts), step no further than AdvanceStep.
             var limit = busy.Count > 0 || Volatile.Read(ref _hanging) > 0 ? now + Options.AdvanceStep : end;
             var step = next is { } due && due > now && due < limit ? due : limit;
-            Time.SetUtcNow(step < end ? step : end);
+            Time.Advance((step < end ? step : end) - now);
             await DeliverAsync(cancellationToken).ConfigureAwait(false);
         }
     }

@@ -39,15 +39,26 @@ internal sealed class ScriptedReceiver(ConductorTestKit kit, IDeliveryStore stor
 
         if (reply.TimesOut)
         {
-            // No answer: the attempt's timeout, on the kit's clock, cancels this.
-            kit.HangStarted();
-            try
+            // No answer: the attempt's timeout, on the kit's clock, cancels this. The hang ends the moment the token is
+            // cancelled (inside the clock's Advance), not when this continuation gets to run, so that the kit waits for
+            // the attempt's outcome instead of taking it for still hanging.
+            var hanging = 1;
+            void End()
             {
-                await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+                if (Interlocked.Exchange(ref hanging, 0) == 1) kit.HangEnded();
             }
-            finally
+
+            kit.HangStarted();
+            using (cancellationToken.Register(End))
             {
-                kit.HangEnded();
+                try
+                {
+                    await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    End();
+                }
             }
         }
 
