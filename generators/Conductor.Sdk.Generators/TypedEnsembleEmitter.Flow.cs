@@ -130,7 +130,8 @@ namespace Conductor.Sdk.Generators
 
                 w.Line("return this;");
                 w.Close();
-                if (contract is { } function) EmitFunctionRegistrations(w, agent, function);
+                // Nothing declared: the function takes and returns the JSON as it is.
+                EmitFunctionRegistrations(w, agent, contract ?? ("global::System.Text.Json.JsonElement?", "global::System.Text.Json.JsonElement?", string.Empty, false));
             }
 
             w.Close();

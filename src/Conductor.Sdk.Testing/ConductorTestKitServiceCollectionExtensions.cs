@@ -10,6 +10,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Http;
+using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -54,6 +55,20 @@ public static class ConductorTestKitServiceCollectionExtensions
             var type = services[i].ImplementationType;
             if (services[i].ServiceType == typeof(IHostedService)
                 && (type == typeof(DeliveryWorker) || type?.Assembly.GetName().Name == "Conductor.Sdk.PostgreSql"))
+            {
+                services.RemoveAt(i);
+            }
+        }
+
+        // Provider settings (credentials, hosts) are not checked at start: no message goes through a provider in test mode,
+        // so a test needs none of them. The runtime's own options still are.
+        for (var i = services.Count - 1; i >= 0; i--)
+        {
+            var type = services[i].ServiceType;
+            if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IValidateOptions<>)
+                && type.GenericTypeArguments[0] is { } options
+                && options.Namespace?.StartsWith("Conductor.Sdk", StringComparison.Ordinal) == true
+                && options != typeof(Conductor.Sdk.ConductorOptions) && options != typeof(ConductorEmailOptions) && options != typeof(ConductorSmsOptions))
             {
                 services.RemoveAt(i);
             }

@@ -1,0 +1,126 @@
+using System.Text.Json;
+using Conductor.Sdk.Delivery;
+using Conductor.Sdk.Events;
+using Conductor.Sdk.Notifications;
+using Conductor.Sdk.Runner;
+using Conductor.Sdk.Tests.Ensembles;
+using Xunit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Conductor.Sdk.Tests;
+
+/// <summary>
+/// Issue #36: the test kit switches a real registration (providers included) into test mode, records push and SMS as
+/// rendered, works through a host, and refuses to run when something would still send for real.
+/// (The Quickstart's own tests, samples/Quickstart.Tests, cover webhooks, email, scripted receivers and fake agents;
+/// the conductor-app template's test project, run by the package tests, covers WebApplicationFactory.)
+/// </summary>
+public sealed class TestKitTests
+{
+    private static IConfiguration Configuration(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    [Fact]
+    public async Task Push_is_recorded_as_rendered_even_though_the_app_registered_a_real_provider()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        // The app, as in production: a real Firebase provider with credentials it would use.
+        services.AddConductor().AddFirebasePush(o => o.ServiceAccountJson = """{"project_id":"shop","client_email":"x@shop.iam","private_key":"not used"}""")
+            .AddOrderShipped(agents => agents.Ship((input, context) => new() { Carrier = "ups" }));
+        services.AddConductorTestKit();
+        await using var provider = services.BuildServiceProvider();
+        var kit = provider.GetConductorTestKit();
+
+        var run = await provider.GetRequiredService<OrderShippedEnsemble>().RunAsync(new OrderShippedEnsemble.Input { UserId = "user-7", OrderId = "O-9" });
+        Assert.Equal(ExecutionStatus.Completed, run.Status);
+        var push = await kit.Push.WaitForAsync(OrderShippedEnsemble.Name, EventNames.ExecutionCompleted);
+        Assert.Equal(("firebase", "topic", "user-7"), (push.Provider, push.Message.Target.Kind, push.Message.Target.Value));
+        Assert.Equal(("Order Shipped!", "Your order #O-9 is on its way."), (push.Title, push.Body));
+        Assert.Equal(1, push.Attempt);
+        Assert.Equal(DeliveryStatus.Delivered, (await kit.DeliveryAsync(push.DeliveryId)).Status);
+        kit.AssertNothingElseSent();
+    }
+
+    [Fact]
+    public async Task An_SMS_operation_step_is_recorded_with_its_rendered_body_and_numbers()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton(Configuration(("TWILIO_ACCOUNT_SID", "AC123"), ("TWILIO_AUTH_TOKEN", "token"), ("TWILIO_PHONE_NUMBER", "+15550001111"), ("ONCALL_PHONE", "+15550002222")));
+        services.AddConductor().AddTwilioSms()
+            .AddServerHealthCheck(agents => agents.CheckHealth((input, context) => JsonDocument.Parse("""{"status":"critical","message":"disk full"}""").RootElement.Clone()));
+        services.AddConductorTestKit();
+        await using var provider = services.BuildServiceProvider();
+        var kit = provider.GetConductorTestKit();
+
+        var run = await provider.GetRequiredService<ServerHealthCheckEnsemble>().RunAsync();
+        Assert.Equal(ExecutionStatus.Completed, run.Status);
+        var sms = Assert.Single(await kit.Sms.WaitForAsync(1));
+        Assert.Equal(("twilio", "+15550002222", "+15550001111"), (sms.Provider, sms.To, sms.From));
+        Assert.Equal("[CRITICAL] server-health-check\nStatus: critical\nMessage: disk full", sms.Body.TrimEnd());
+        Assert.Equal(ServerHealthCheckEnsemble.Name, sms.Ensemble);
+    }
+
+    [Fact]
+    public async Task A_host_in_test_mode_starts_without_the_worker_and_delivers_only_when_the_test_asks()
+    {
+        using var host = Host.CreateDefaultBuilder()
+            .ConfigureServices(services => services.AddConductor()
+                .AddFirebasePush(o => o.ServiceAccountJson = """{"project_id":"shop","client_email":"x@shop.iam","private_key":"not used"}""")
+                .AddOrderShipped(agents => agents.Ship((input, context) => new() { Carrier = "dhl" })))
+            .UseConductorTestKit(kit => kit.Start = new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero))
+            .Build();
+        await host.StartAsync();
+        try
+        {
+            var kit = host.Services.GetConductorTestKit();
+            Assert.DoesNotContain(host.Services.GetServices<IHostedService>(), s => s is DeliveryWorker);
+            await host.Services.GetRequiredService<OrderShippedEnsemble>().RunAsync(new OrderShippedEnsemble.Input { UserId = "u", OrderId = "1" });
+            Assert.Empty(kit.Sent);
+            Assert.Equal(1, await kit.DeliverAsync());
+            Assert.Equal(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero), Assert.Single(kit.Push.Sent).At);
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Test_mode_applied_before_a_provider_registration_refuses_to_run_instead_of_sending_for_real()
+    {
+        var services = new ServiceCollection();
+        services.AddConductorTestKit();
+        services.AddConductor().AddSmtpEmail(o => o.Host = "smtp.example.com").UsePostgreSql("Host=db.example.com");
+        await using var provider = services.BuildServiceProvider();
+        var error = Assert.Throws<InvalidOperationException>(() => provider.GetConductorTestKit());
+        Assert.StartsWith("AddConductorTestKit() must be called after the app's own Conductor registrations", error.Message, StringComparison.Ordinal);
+        Assert.Contains("the delivery store is not the in-memory store", error.Message, StringComparison.Ordinal);
+        Assert.Contains("an email provider would send for real", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_scripted_receiver_answers_an_endpoint_script_for_every_path_and_a_URL_script_before_it()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        var builder = services.AddConductor();
+        builder.AddNotification(new WebhookNotificationDefinition("a", 0, [EventNames.ExecutionCompleted], new Uri("https://hooks.test/a"), ["s"], retries: 1))
+            .AddNotification(new WebhookNotificationDefinition("b", 0, [EventNames.ExecutionCompleted], new Uri("https://hooks.test/b"), ["s"], retries: 1));
+        services.AddConductorTestKit();
+        await using var provider = services.BuildServiceProvider();
+        var kit = provider.GetConductorTestKit();
+        kit.Webhooks.ReplyAlways("https://hooks.test", 502).Reply("https://hooks.test/b", 201);
+        var dispatcher = provider.GetRequiredService<NotificationDispatcher>();
+        await dispatcher.DispatchAsync(new ExecutionCompleted(kit.Time.GetUtcNow(), "a", "x", null, 1));
+        await dispatcher.DispatchAsync(new ExecutionCompleted(kit.Time.GetUtcNow(), "b", "y", null, 1));
+        await kit.AdvanceAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal([502, 502], kit.Webhooks.To("https://hooks.test/a").Select(w => w.Reply.Status!.Value));
+        Assert.Equal([201], kit.Webhooks.To("https://hooks.test/b").Select(w => w.Reply.Status!.Value));
+        Assert.Equal(DeliveryStatus.DeadLettered, Assert.Single(await kit.DeadLettersAsync()).Status);
+    }
+}
