@@ -116,6 +116,16 @@ namespace Conductor.Sdk.Generators
             return candidate;
         }
 
+        /// <summary>
+        /// The XML doc of a list of declared objects or enums: where its item type's name comes from, so that a user who
+        /// meets <c>InputLine</c> beside <c>PriceBreakdownItem</c> finds the rule where the property is.
+        /// </summary>
+        public string? ListItemDoc(string key, Shape type)
+        {
+            if (type.Kind != ShapeKind.Array || !_names.TryGetValue(type.Element!, out var item)) return null;
+            return $"/// <summary>The YAML list <c>{TypedEnsembleEmitter.Xml(key)}</c>; each item is a <see cref=\"{item}\"/>, named after the list: its key in the singular (lines → Line, entries → Entry), or with Item added when the key does not end in s (breakdown → BreakdownItem), after the name of the type that holds it (docs/types.md).</summary>";
+        }
+
         private static string Singular(string name)
         {
             if (name.EndsWith("ies", System.StringComparison.Ordinal) && name.Length > 4) return name.Substring(0, name.Length - 3) + "y";
@@ -283,6 +293,7 @@ namespace Conductor.Sdk.Generators
             w.Open($"public sealed class {name} : {RecordBase}, {Ensembles}.IEnsembleData<{name}>");
             foreach (var f in shape.Fields)
             {
+                if (ListItemDoc(f.Key.Value, f.Type) is { } doc) w.Line(doc);
                 w.Line($"[{JsonName}({TemplateCompiler.Literal(f.Key.Value)})] public {(f.Optional ? string.Empty : "required ")}{TypeOf(f.Type, f.Optional)} {PropertyName(name, f.Key.Value)} {{ get; init; }}");
             }
 

@@ -148,7 +148,7 @@ namespace Conductor.Sdk.Generators
         }
 
         /// <summary>One property of <c>Output</c>: its C# type, its row in the outputs table, how it is written and read.</summary>
-        private sealed record OutputProperty(string Key, string Name, string Type, string Kind, string Value, string Write, string Read);
+        private sealed record OutputProperty(string Key, string Name, string Type, string Kind, string Value, string Write, string Read, string? Doc = null);
 
         /// <summary>
         /// The <c>Output</c> properties, typed from their bindings: <c>${x.executed}</c> and comparisons are bool, a
@@ -176,7 +176,7 @@ namespace Conductor.Sdk.Generators
                 else if (type.Shape is not null && path is not null && ReadsDeclaredData(ensemble, path) && shapes.CanType(type.Shape))
                 {
                     result.Add(new OutputProperty(key, name, shapes.TypeOf(type.Shape, type.Nullable), "Declared", value,
-                        shapes.Write(type.Shape, type.Nullable, key, name), shapes.Read(type.Shape, type.Nullable, member, at)));
+                        shapes.Write(type.Shape, type.Nullable, key, name), shapes.Read(type.Shape, type.Nullable, member, at), shapes.ListItemDoc(key, type.Shape)));
                 }
                 else if (type.Shape?.Kind == ShapeKind.String && (path is null || !ReadsDeclaredData(ensemble, path)) && output.Value.SingleExpression is not LiteralExpression)
                 {
@@ -206,6 +206,7 @@ namespace Conductor.Sdk.Generators
             w.Open($"public sealed class Output : {ShapeEmitter.RecordBase}, {Sdk}.Ensembles.IEnsembleOutput<Output>");
             foreach (var p in properties)
             {
+                if (p.Doc is not null) w.Line(p.Doc);
                 w.Line($"[{ShapeEmitter.JsonName}({TemplateCompiler.Literal(p.Key)})] public required {p.Type} {p.Name} {{ get; init; }}");
             }
 

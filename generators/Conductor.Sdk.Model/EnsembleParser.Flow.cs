@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using Conductor.Sdk.Model.Diagnostics;
 using Conductor.Sdk.Model.Templates;
 using Conductor.Sdk.Model.Text;
@@ -76,7 +77,10 @@ namespace Conductor.Sdk.Model
                             continue;
                         }
 
-                        var value = TemplateOf(entry.Value, "config." + entry.Key.Value);
+                        var recipients = IsRecipientList(operation?.Value, entry.Key.Value) && entry.Value.Resolve() is YSequence;
+                        var value = recipients
+                            ? RecipientList(operation!.Value, entry.Value, "config." + entry.Key.Value)
+                            : TemplateOf(entry.Value, "config." + entry.Key.Value);
                         if (value is null) continue;
                         if (Contains(Schema.SecretOperationKeys, entry.Key.Value) && value.EnvironmentVariable is null && value.LiteralText.Length > 0)
                         {
@@ -88,7 +92,8 @@ namespace Conductor.Sdk.Model
                         }
 
                         config.Add(new TemplateEntry(entry.Key, value));
-                        CheckOperationValue(operation?.Value, entry.Key.Value, value, label);
+                        // A list's addresses were checked one by one as it was read.
+                        if (!recipients) CheckOperationValue(operation?.Value, entry.Key.Value, value, label);
                     }
                 }
 
@@ -130,6 +135,42 @@ namespace Conductor.Sdk.Model
                 }
 
                 return new FlowStep(index, name, agent, operation, condition, config.ToEquatableArray(), input.ToEquatableArray(), mapping.Span, output);
+            }
+
+            private static bool IsRecipientList(string? operation, string key) =>
+                (operation == "email" && (key == "to" || key == "cc" || key == "bcc")) || (operation == "sms" && key == "to");
+
+            /// <summary>
+            /// An email operation's <c>to</c>, <c>cc</c> or <c>bcc</c> (or an SMS operation's <c>to</c>) written as a list, as
+            /// a notification's <c>to</c> may be: each address or number is read and checked on its own, then they are kept
+            /// as one comma-separated value (the form the channels split: one SMS delivery per number).
+            /// </summary>
+            private Template? RecipientList(string operation, YNode node, string field)
+            {
+                var items = new List<Template>();
+                foreach (var item in List(node, field))
+                {
+                    var template = TemplateOf(item, field);
+                    if (template is null) continue;
+                    if (operation == "sms") CheckPhone(template, field);
+                    else CheckEmail(template, field);
+                    items.Add(template);
+                }
+
+                if (items.Count == 0)
+                {
+                    Report(DiagnosticIds.RequiredField, Severity.Error, $"'{field}' is an empty list; give at least one address", node.Span);
+                    return null;
+                }
+
+                var parts = new List<TemplatePart>();
+                foreach (var item in items)
+                {
+                    if (parts.Count > 0) parts.Add(new LiteralPart(", ", item.Span));
+                    parts.AddRange(item.Parts);
+                }
+
+                return new Template(string.Join(", ", items.Select(i => i.Raw)), parts.ToEquatableArray(), node.Span);
             }
 
             private static bool HasKey(YNode? node, string key) =>

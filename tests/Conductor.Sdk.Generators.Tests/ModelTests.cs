@@ -244,4 +244,35 @@ public sealed class ModelTests
         while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Conductor.Sdk.sln"))) directory = directory.Parent;
         return directory?.FullName ?? throw new InvalidOperationException("Conductor.Sdk.sln not found above " + AppContext.BaseDirectory);
     }
+
+    [Fact]
+    public void An_email_operation_takes_lists_for_to_cc_and_bcc_and_checks_each_address_where_it_is_written()
+    {
+        var yaml = """
+            name: digest
+            input:
+              lead: string
+            flow:
+              - name: mail
+                operation: email
+                config:
+                  to: [ops@example.com, "${input.lead}"]
+                  cc: [not-an-address]
+                  bcc: []
+                  subject: digest
+                  text: weekly
+              - name: text
+                operation: sms
+                config: {to: ["+14155550100", "555-0100"], body: hi}
+            """;
+        var result = EnsembleParser.Parse("digest.yaml", yaml);
+        var to = result.Ensemble!.Flow[0].Config.Single(c => c.Key.Value == "to").Value;
+        Assert.Equal("ops@example.com, ${input.lead}", to.Raw);
+        Assert.Equal(3, to.Parts.Count);
+        var messages = result.Diagnostics.Select(d => (d.Id, d.Message, Line: d.Span.DisplayLine)).ToList();
+        Assert.Contains(messages, m => m.Message.Contains("config.cc") && m.Message.Contains("not-an-address") && m.Line == 9);
+        Assert.Contains(messages, m => m.Message == "'config.bcc' is an empty list; give at least one address" && m.Line == 10);
+        Assert.Contains(messages, m => m.Message.Contains("config.to") && m.Message.Contains("555-0100") && m.Line == 15);
+        Assert.Equal(3, messages.Count);
+    }
 }

@@ -20,6 +20,8 @@ public sealed class PackageTests(PackedFeed feed)
         ["Conductor.Sdk.Twilio"] = ["Conductor.Sdk", "Twilio", "Microsoft.IdentityModel.Tokens", "System.IdentityModel.Tokens.Jwt", "Microsoft.Extensions.Configuration.Binder"],
         ["Conductor.Sdk.PostgreSql"] = ["Conductor.Sdk", "Npgsql", "Microsoft.Extensions.Configuration.Binder"],
         ["Conductor.Sdk.EntityFrameworkCore"] = ["Conductor.Sdk", "Microsoft.EntityFrameworkCore.Relational"],
+        // The test kit records push too, so it brings the push package; no test framework.
+        ["Conductor.Sdk.Testing"] = ["Conductor.Sdk", "Conductor.Sdk.Push", "Microsoft.Extensions.TimeProvider.Testing", "Microsoft.Extensions.Configuration"],
     };
 
     /// <summary>The library each provider or store package exists for.</summary>
@@ -183,15 +185,24 @@ public sealed class PackageTests(PackedFeed feed)
     }
 
     [Fact]
-    public void The_templates_install_and_each_instantiates_into_a_project_that_builds()
+    public async Task The_templates_install_the_app_runs_in_Development_and_delivers_to_itself_and_its_test_project_passes()
     {
         var folder = feed.NewFolder("templates");
         var hive = Path.Combine(folder, ".hive");
         PackedFeed.Run(folder, "dotnet", "new", "install", Path.Combine(feed.Feed, $"Conductor.Sdk.Templates.{feed.Version}.nupkg"), "--debug:custom-hive", hive).Succeeded("dotnet new install");
 
-        PackedFeed.Run(folder, "dotnet", "new", "conductor-app", "-n", "Shop", "--ConductorVersion", feed.Version, "--debug:custom-hive", hive).Succeeded("dotnet new conductor-app");
+        // No --ConductorVersion: the templates default to the version they were packed with.
+        PackedFeed.Run(folder, "dotnet", "new", "conductor-app", "-n", "Shop", "--debug:custom-hive", hive).Succeeded("dotnet new conductor-app");
         var shop = Path.Combine(folder, "Shop");
+        Assert.Contains($"Include=\"Conductor.Sdk\" Version=\"{feed.Version}\"", File.ReadAllText(Path.Combine(shop, "Shop.csproj")));
+        Assert.True(File.Exists(Path.Combine(shop, "ensembles", "ensemble.schema.json")), "the schema the YAML's $schema line points at");
         PackedFeed.Run(shop, "dotnet", "build").Succeeded("building conductor-app");
+        await FirstRunDeliversAsync(shop);
+
+        // Its tests: WebApplicationFactory, the test kit, typed output, scripted receivers, a fake agent.
+        PackedFeed.Run(folder, "dotnet", "new", "conductor-tests", "-n", "Shop.Tests", "--app", "Shop", "--debug:custom-hive", hive).Succeeded("dotnet new conductor-tests");
+        var tests = PackedFeed.Run(Path.Combine(folder, "Shop.Tests"), "dotnet", "test").Succeeded("dotnet test of the conductor-tests project");
+        Assert.Contains("Passed!  - Failed:     0, Passed:     4", tests.Output);
 
         // The agent template binds to the project's namespace (MSBuild evaluation of the restored project).
         PackedFeed.Run(shop, "dotnet", "new", "conductor-agent", "-n", "CheckStock", "--debug:custom-hive", hive).Succeeded("dotnet new conductor-agent");
@@ -203,18 +214,74 @@ public sealed class PackageTests(PackedFeed feed)
             ".AddOrderFulfilment(agents => agents.ShipOrder<ShipOrder>())\n    .AddCheckStock(agents => agents.CheckStock<CheckStockAgent>());", StringComparison.Ordinal));
         PackedFeed.Run(shop, "dotnet", "build").Succeeded("building conductor-app with the conductor-agent item");
 
-        PackedFeed.Run(folder, "dotnet", "new", "conductor-receiver", "-n", "Hooks", "--ConductorVersion", feed.Version, "--debug:custom-hive", hive).Succeeded("dotnet new conductor-receiver");
+        PackedFeed.Run(folder, "dotnet", "new", "conductor-receiver", "-n", "Hooks", "--debug:custom-hive", hive).Succeeded("dotnet new conductor-receiver");
         PackedFeed.Run(Path.Combine(folder, "Hooks"), "dotnet", "build").Succeeded("building conductor-receiver");
     }
 
-    [Fact]
-    public void The_templates_reference_the_version_being_released()
+    /// <summary>
+    /// dotnet run, as a newcomer types it: the launch profile makes it Development, the webhook goes to the app's own
+    /// verifying receiver, and an order placed through the API arrives there signed.
+    /// </summary>
+    private static async Task FirstRunDeliversAsync(string app)
     {
-        var version = XDocument.Load(Path.Combine(feed.RepoRoot, "Directory.Build.props")).Descendants("Version").Single().Value;
-        foreach (var template in new[] { "conductor-app", "conductor-receiver" })
+        var url = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(app, "Properties", "launchSettings.json")))
+            .RootElement.GetProperty("profiles").GetProperty("http").GetProperty("applicationUrl").GetString()!;
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { WorkingDirectory = app, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { "run", "--no-build" }) start.ArgumentList.Add(arg);
+        start.Environment.Remove("CI");
+        start.Environment.Remove("ASPNETCORE_ENVIRONMENT");
+        start.Environment.Remove("DOTNET_ENVIRONMENT");
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = new System.Text.StringBuilder();
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Line(string? line)
         {
-            var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(feed.RepoRoot, "templates", "Conductor.Sdk.Templates", "content", template, ".template.config", "template.json")));
-            Assert.Equal(version, json.RootElement.GetProperty("symbols").GetProperty("ConductorVersion").GetProperty("defaultValue").GetString());
+            if (line is null) return;
+            lock (output) output.AppendLine(line);
+            if (line.Contains("Received execution.completed delivery", StringComparison.Ordinal)) received.TrySetResult();
+        }
+
+        process.OutputDataReceived += (_, e) => Line(e.Data);
+        process.ErrorDataReceived += (_, e) => Line(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            using var client = new HttpClient { BaseAddress = new Uri(url) };
+            HttpResponseMessage? response = null;
+            for (var i = 0; i < 300 && response is null; i++)
+            {
+                try
+                {
+                    response = await client.PostAsync("/orders/A-1?customerEmail=ada@example.com", null);
+                }
+                catch (HttpRequestException) when (!process.HasExited)
+                {
+                    await Task.Delay(100);
+                }
+            }
+
+            Assert.True(response is { IsSuccessStatusCode: true }, $"the app did not take the order:\n{output}");
+            var done = await Task.WhenAny(received.Task, Task.Delay(TimeSpan.FromSeconds(30)));
+            Assert.True(done == received.Task, $"no signed delivery reached the app's own receiver:\n{output}");
+            lock (output) Assert.Contains("signature verified", output.ToString());
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
+    public void The_templates_reference_the_version_they_were_packed_with()
+    {
+        using var archive = System.IO.Compression.ZipFile.OpenRead(Path.Combine(feed.Feed, $"Conductor.Sdk.Templates.{feed.Version}.nupkg"));
+        foreach (var template in new[] { "conductor-app", "conductor-receiver", "conductor-tests" })
+        {
+            using var stream = archive.GetEntry($"content/{template}/.template.config/template.json")!.Open();
+            var json = System.Text.Json.JsonDocument.Parse(stream);
+            Assert.Equal(feed.Version, json.RootElement.GetProperty("symbols").GetProperty("ConductorVersion").GetProperty("defaultValue").GetString());
         }
     }
 

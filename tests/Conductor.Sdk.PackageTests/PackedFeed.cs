@@ -33,6 +33,7 @@ public sealed class PackedFeed : IDisposable
         ("Conductor.Sdk.Twilio", "src/Conductor.Sdk.Twilio/Conductor.Sdk.Twilio.csproj"),
         ("Conductor.Sdk.PostgreSql", "src/Conductor.Sdk.PostgreSql/Conductor.Sdk.PostgreSql.csproj"),
         ("Conductor.Sdk.EntityFrameworkCore", "src/Conductor.Sdk.EntityFrameworkCore/Conductor.Sdk.EntityFrameworkCore.csproj"),
+        ("Conductor.Sdk.Testing", "src/Conductor.Sdk.Testing/Conductor.Sdk.Testing.csproj"),
         ("Conductor.Cli", "src/Conductor.Cli/Conductor.Cli.csproj"),
         ("Conductor.Sdk.Templates", "templates/Conductor.Sdk.Templates/Conductor.Sdk.Templates.csproj"),
     ];

@@ -33,7 +33,7 @@ public sealed class SecretScanTests
             string id;
             await using (var pipeline = Pipeline.Create(
                 new[] { webhook },
-                services: s => s.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new Collecting(logs))),
+                services: s => s.AddLogging(b => b.SetMinimumLevel(LogLevel.Trace).AddProvider(new CollectingLoggerProvider(logs))),
                 store: () => new SqliteDeliveryStore(file)))
             {
                 id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
@@ -109,22 +109,6 @@ public sealed class SecretScanTests
             Assert.DoesNotContain(rows, r => r.Contains(Secret, StringComparison.Ordinal));
             Conductor.Sdk.Testing.ReliabilityResults.Record("Secrets", "webhook secret in no PostgreSQL row", $"absent from {rows.Count} tables");
             Assert.All(receiver.Requests, r => Assert.StartsWith("sha256=", r.Headers.Single(h => h.Key.Equals("X-Conductor-Signature", StringComparison.OrdinalIgnoreCase)).Value));
-        }
-    }
-
-    private sealed class Collecting(ConcurrentQueue<string> lines) : ILoggerProvider, ILogger
-    {
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            lines.Enqueue($"{logLevel}: {formatter(state, exception)} {exception} {state}");
-
-        public void Dispose()
-        {
         }
     }
 }

@@ -3,11 +3,13 @@ using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
 using Conductor.Sdk.Runner;
+using Conductor.Sdk.Testing;
 using Conductor.Sdk.Tests.Ensembles;
 using Xunit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Conductor.Sdk.Tests;
 
@@ -100,6 +102,61 @@ public sealed class TestKitTests
         Assert.StartsWith("AddConductorTestKit() must be called after the app's own Conductor registrations", error.Message, StringComparison.Ordinal);
         Assert.Contains("the delivery store is not the in-memory store", error.Message, StringComparison.Ordinal);
         Assert.Contains("an email provider would send for real", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AddConductor_called_again_after_test_mode_brings_back_neither_the_worker_nor_a_real_provider()
+    {
+        var services = new ServiceCollection();
+        services.AddConductor().UseSqlite("unused.db");
+        services.AddConductorTestKit();
+        services.AddConductor(o => o.MaxConcurrentPerEndpoint = 3); // a library, or a test's own setup
+        await using var provider = services.BuildServiceProvider();
+        var kit = provider.GetConductorTestKit();
+        Assert.IsType<InMemoryDeliveryStore>(kit.Store);
+        Assert.DoesNotContain(provider.GetServices<IHostedService>(), s => s is DeliveryWorker);
+        Assert.Equal(3, provider.GetRequiredService<Microsoft.Extensions.Options.IOptions<ConductorOptions>>().Value.MaxConcurrentPerEndpoint);
+    }
+
+    [Fact]
+    public async Task A_failure_without_a_status_code_is_logged_without_an_empty_status()
+    {
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(new Conductor.Sdk.Tests.Infrastructure.CollectingLoggerProvider(lines)));
+        services.AddConductor().AddNotification(new WebhookNotificationDefinition("a", 0, [EventNames.ExecutionCompleted], new Uri("https://hooks.test/a"), ["s"], retries: 1));
+        services.AddConductorTestKit();
+        await using var provider = services.BuildServiceProvider();
+        var kit = provider.GetConductorTestKit();
+        kit.Webhooks.ReplyAlways("https://hooks.test", WebhookReply.ConnectionRefused);
+        await provider.GetRequiredService<NotificationDispatcher>().DispatchAsync(new ExecutionCompleted(kit.Time.GetUtcNow(), "a", "x", null, 1));
+        await kit.AdvanceAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Contains(lines, l => l.Contains("attempt 1 to https://hooks.test failed (Connection: Connection refused", StringComparison.Ordinal) && l.Contains("retrying at", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains("dead-lettered after attempt 2 (Connection: Connection refused", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains("status :", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Operation_steps_take_recipient_lists_an_email_to_cc_and_bcc_and_one_SMS_per_number()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddConductor().AddTeamDigest();
+        services.AddConductorTestKit();
+        await using var provider = services.BuildServiceProvider();
+        var kit = provider.GetConductorTestKit();
+
+        var run = await provider.GetRequiredService<TeamDigestEnsemble>().RunAsync(new TeamDigestEnsemble.Input { Lead = "lead@example.com" });
+        Assert.Equal(ExecutionStatus.Completed, run.Status);
+        var email = await kit.Emails.WaitForAsync(e => e.Subject == "Digest for lead@example.com", "the digest");
+        Assert.Equal(["ops@example.com", "lead@example.com"], email.To);
+        Assert.Equal(["audit@example.com"], email.Cc);
+        Assert.Equal(["archive@example.com", "legal@example.com"], email.Bcc);
+        var texts = await kit.Sms.WaitForAsync(2);
+        Assert.Equal(["+15550001111", "+15550002222"], texts.Select(t => t.To).Order());
+        Assert.Equal(2, texts.Select(t => t.DeliveryId).Distinct().Count());
+        kit.AssertNothingElseSent();
     }
 
     [Fact]

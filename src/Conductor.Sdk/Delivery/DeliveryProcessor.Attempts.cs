@@ -137,13 +137,15 @@ public sealed partial class DeliveryProcessor
             next = DeliveryStatus.Pending;
             Due(delivery.Endpoint, due);
             _telemetry.Retried.Add(1, tag);
-            Log.Retrying(_logger, delivery.Id, delivery.NotificationKey, delivery.Event, log.Number, delivery.Endpoint, log.ErrorKind.ToString(), log.StatusCode, log.Error, due);
+            if (log.StatusCode is null) Log.RetryingWithoutStatus(_logger, delivery.Id, delivery.NotificationKey, delivery.Event, log.Number, delivery.Endpoint, log.ErrorKind.ToString(), log.Error, due);
+            else Log.Retrying(_logger, delivery.Id, delivery.NotificationKey, delivery.Event, log.Number, delivery.Endpoint, log.ErrorKind.ToString(), log.StatusCode, log.Error, due);
         }
         else
         {
             next = DeliveryStatus.DeadLettered;
             _telemetry.DeadLettered.Add(1, tag);
-            Log.DeadLettered(_logger, delivery.Id, delivery.NotificationKey, delivery.Event, delivery.Endpoint, log.Number, log.ErrorKind.ToString(), log.StatusCode, log.Error);
+            if (log.StatusCode is null) Log.DeadLetteredWithoutStatus(_logger, delivery.Id, delivery.NotificationKey, delivery.Event, delivery.Endpoint, log.Number, log.ErrorKind.ToString(), log.Error);
+            else Log.DeadLettered(_logger, delivery.Id, delivery.NotificationKey, delivery.Event, delivery.Endpoint, log.Number, log.ErrorKind.ToString(), log.StatusCode, log.Error);
         }
 
         _lifecycle?.Observe(delivery, log, next);

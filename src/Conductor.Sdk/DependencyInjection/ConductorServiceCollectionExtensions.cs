@@ -37,6 +37,15 @@ public static class ConductorServiceCollectionExtensions
     public static ConductorBuilder AddConductor(this IServiceCollection services, Action<ConductorOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
+        // Called again (a library, a test's ConfigureTestServices): only the options are added to, so that nothing the
+        // first call registered, or a later call replaced (the store, the test kit's recorders), comes back.
+        if (services.Any(d => d.ServiceType == typeof(Registered)))
+        {
+            if (configure is not null) services.Configure(configure);
+            return new ConductorBuilder(services);
+        }
+
+        services.AddSingleton<Registered>();
         var optionsBuilder = services.AddOptions<ConductorOptions>().ValidateOnStart();
         optionsBuilder.Configure<IServiceProvider>((options, sp) =>
         {
@@ -98,4 +107,7 @@ public static class ConductorServiceCollectionExtensions
         services.AddHostedService<DeliveryPruner>();
         return new ConductorBuilder(services);
     }
+
+    /// <summary>Marks a service collection that <see cref="AddConductor"/> has registered.</summary>
+    private sealed class Registered;
 }

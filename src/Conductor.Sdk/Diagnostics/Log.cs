@@ -20,6 +20,13 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Error, "Delivery {DeliveryId} ({NotificationKey}, {Event}) to {Endpoint} dead-lettered after attempt {Attempt} ({ErrorKind}, status {StatusCode}: {Error})")]
     public static partial void DeadLettered(ILogger logger, string deliveryId, string notificationKey, string @event, string endpoint, int attempt, string errorKind, int? statusCode, string? error);
 
+    // The same two lines for a failure without a status code (a connection error, a timeout): no empty "status :".
+    [LoggerMessage(28, LogLevel.Warning, "Delivery {DeliveryId} ({NotificationKey}, {Event}) attempt {Attempt} to {Endpoint} failed ({ErrorKind}: {Error}); retrying at {NextDueAt:O}")]
+    public static partial void RetryingWithoutStatus(ILogger logger, string deliveryId, string notificationKey, string @event, int attempt, string endpoint, string errorKind, string? error, DateTimeOffset nextDueAt);
+
+    [LoggerMessage(29, LogLevel.Error, "Delivery {DeliveryId} ({NotificationKey}, {Event}) to {Endpoint} dead-lettered after attempt {Attempt} ({ErrorKind}: {Error})")]
+    public static partial void DeadLetteredWithoutStatus(ILogger logger, string deliveryId, string notificationKey, string @event, string endpoint, int attempt, string errorKind, string? error);
+
     [LoggerMessage(5, LogLevel.Debug, "Delivery {DeliveryId} postponed to {DueAt:O}: endpoint {Endpoint} is {Reason}")]
     public static partial void Postponed(ILogger logger, string deliveryId, DateTimeOffset dueAt, string endpoint, string reason);
 

@@ -1,3 +1,4 @@
+using Conductor.Sdk.AspNetCore;
 using ConductorApp;
 using ConductorApp.Ensembles;
 
@@ -7,6 +8,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.Services.AddConductor()
     .AddOrderFulfilment(agents => agents.ShipOrder<ShipOrder>());
 builder.Services.AddHealthChecks().AddConductor();
+builder.Services.AddAntiforgery();
 
 var app = builder.Build();
 
@@ -20,4 +22,22 @@ app.MapPost("/orders/{orderId}", async (string orderId, string customerEmail, Or
     return Results.Ok(new { status = run.Status.ToString(), trackingNumber = run.Output?.TrackingNumber });
 });
 
+if (app.Environment.IsDevelopment())
+{
+    // Development only: the webhook of ensembles/order-fulfilment.yaml points here (appsettings.Development.json), so
+    // that the first run shows a signed delivery arrive; the dashboard shows it with its attempts at /conductor.
+    // In production ORDER_WEBHOOK_URL is your receiver (see the conductor-receiver template).
+    app.MapPost("/dev/hooks/orders", (HttpContext context, ILogger<Program> logger) =>
+        {
+            var webhook = VerifiedWebhook.Get(context)!;
+            logger.LogInformation("Received {Event} delivery {DeliveryId} (attempt {Attempt}), signature verified", webhook.Event, webhook.DeliveryId, webhook.Attempt);
+            return Results.NoContent();
+        })
+        .RequireConductorSignature(options => options.Secrets.Add(app.Configuration["ORDER_WEBHOOK_SECRET"]!));
+    app.MapConductorDashboard("/conductor", options => options.AllowAnonymousInDevelopment = true);
+}
+
 app.Run();
+
+/// <summary>The app's entry point, public so that tests can host it (WebApplicationFactory&lt;Program&gt;).</summary>
+public partial class Program;
