@@ -144,21 +144,32 @@ public sealed class CapturedWebhook<TOutput>
     public override string ToString() => Request.ToString();
 }
 
-/// <summary>An email as rendered for the provider.</summary>
-public sealed class CapturedEmail : CapturedSend
+/// <summary>A message as rendered for a provider (email, SMS, push), and the provider name the notification used.</summary>
+/// <typeparam name="TMessage">The channel's message type.</typeparam>
+public abstract class CapturedMessage<TMessage> : CapturedSend
+    where TMessage : class
 {
-    internal CapturedEmail(string ensemble, string @event, string deliveryId, int attempt, DateTimeOffset at, string provider, Email.EmailMessage message)
-        : base("email", ensemble, @event, deliveryId, attempt, at)
+    private protected CapturedMessage(string channel, string ensemble, string @event, string deliveryId, int attempt, DateTimeOffset at, string provider, TMessage message)
+        : base(channel, ensemble, @event, deliveryId, attempt, at)
     {
         Provider = provider;
         Message = message;
     }
 
-    /// <summary>The provider the notification named (smtp, resend, cloudflare, file).</summary>
+    /// <summary>The provider the notification named (smtp, resend, twilio, firebase, ...).</summary>
     public string Provider { get; }
 
     /// <summary>The message as the provider would have received it.</summary>
-    public Email.EmailMessage Message { get; }
+    public TMessage Message { get; }
+}
+
+/// <summary>An email as rendered for the provider.</summary>
+public sealed class CapturedEmail : CapturedMessage<Email.EmailMessage>
+{
+    internal CapturedEmail(string ensemble, string @event, string deliveryId, int attempt, DateTimeOffset at, string provider, Email.EmailMessage message)
+        : base("email", ensemble, @event, deliveryId, attempt, at, provider, message)
+    {
+    }
 
     /// <summary>The sender.</summary>
     public string From => Message.From;
@@ -189,20 +200,12 @@ public sealed class CapturedEmail : CapturedSend
 }
 
 /// <summary>An SMS as rendered for the provider.</summary>
-public sealed class CapturedSms : CapturedSend
+public sealed class CapturedSms : CapturedMessage<Sms.SmsMessage>
 {
     internal CapturedSms(string ensemble, string @event, string deliveryId, int attempt, DateTimeOffset at, string provider, Sms.SmsMessage message)
-        : base("sms", ensemble, @event, deliveryId, attempt, at)
+        : base("sms", ensemble, @event, deliveryId, attempt, at, provider, message)
     {
-        Provider = provider;
-        Message = message;
     }
-
-    /// <summary>The provider the notification named (twilio, vonage, aws-sns).</summary>
-    public string Provider { get; }
-
-    /// <summary>The message as the provider would have received it.</summary>
-    public Sms.SmsMessage Message { get; }
 
     /// <summary>The recipient (E.164).</summary>
     public string To => Message.To;
@@ -221,20 +224,12 @@ public sealed class CapturedSms : CapturedSend
 }
 
 /// <summary>A push message as rendered for the provider.</summary>
-public sealed class CapturedPush : CapturedSend
+public sealed class CapturedPush : CapturedMessage<PushMessage>
 {
     internal CapturedPush(string ensemble, string @event, string deliveryId, int attempt, DateTimeOffset at, string provider, PushMessage message)
-        : base("push", ensemble, @event, deliveryId, attempt, at)
+        : base("push", ensemble, @event, deliveryId, attempt, at, provider, message)
     {
-        Provider = provider;
-        Message = message;
     }
-
-    /// <summary>The provider the notification named (firebase, apns, webpush).</summary>
-    public string Provider { get; }
-
-    /// <summary>The message: target, title, body, image, data, actions and provider options.</summary>
-    public PushMessage Message { get; }
 
     /// <summary>The rendered title, or null.</summary>
     public string? Title => Message.Title;

@@ -289,6 +289,3 @@ public sealed class ConductorTestKit
         }
     }
 }
-
-/// <summary>Marks the kit's stand-ins for the providers.</summary>
-internal abstract class Recorder;

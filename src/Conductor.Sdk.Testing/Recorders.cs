@@ -66,44 +66,42 @@ internal sealed class ScriptedReceiver(ConductorTestKit kit, IDeliveryStore stor
     }
 }
 
-/// <summary>Stands in for one email provider name: records the message as the provider would have received it.</summary>
-internal sealed class EmailRecorder(string name, ConductorTestKit kit, IDeliveryStore store) : Recorder, IEmailProvider
+/// <summary>Stands in for provider names: records each message, with its delivery's ensemble, event and attempt, and accepts it.</summary>
+internal abstract class Recorder(string name, ConductorTestKit kit, IDeliveryStore store)
 {
     public string Name => name;
 
-    public async ValueTask<AttemptResult> SendAsync(EmailMessage message, string deliveryId, CancellationToken cancellationToken)
+    protected ConductorTestKit Kit => kit;
+
+    protected async ValueTask<AttemptResult> CaptureAsync<T>(SendLog<T> log, string deliveryId, Func<string, string, int, DateTimeOffset, T> create, CancellationToken cancellationToken)
+        where T : CapturedSend
     {
         var delivery = await store.GetAsync(deliveryId, cancellationToken).ConfigureAwait(false);
-        kit.Record(kit.Emails, new CapturedEmail(delivery?.Ensemble ?? string.Empty, delivery?.Event ?? string.Empty, deliveryId, (delivery?.Attempts ?? 0) + 1, kit.Time.GetUtcNow(), name, message));
+        kit.Record(log, create(delivery?.Ensemble ?? string.Empty, delivery?.Event ?? string.Empty, (delivery?.Attempts ?? 0) + 1, kit.Time.GetUtcNow()));
         return AttemptResult.Delivered(null);
     }
+}
+
+/// <summary>Stands in for one email provider name.</summary>
+internal sealed class EmailRecorder(string name, ConductorTestKit kit, IDeliveryStore store) : Recorder(name, kit, store), IEmailProvider
+{
+    public ValueTask<AttemptResult> SendAsync(EmailMessage message, string deliveryId, CancellationToken cancellationToken) =>
+        CaptureAsync(Kit.Emails, deliveryId, (ensemble, @event, attempt, at) => new CapturedEmail(ensemble, @event, deliveryId, attempt, at, Name, message), cancellationToken);
 }
 
 /// <summary>Stands in for one SMS provider name.</summary>
-internal sealed class SmsRecorder(string name, ConductorTestKit kit, IDeliveryStore store) : Recorder, ISmsProvider
+internal sealed class SmsRecorder(string name, ConductorTestKit kit, IDeliveryStore store) : Recorder(name, kit, store), ISmsProvider
 {
-    public string Name => name;
-
     // Whether a real provider could choose the sender depends on its settings, which a test does not have.
     public bool CanSendWithoutSender(SmsMessage message) => true;
 
-    public async ValueTask<AttemptResult> SendAsync(SmsMessage message, string deliveryId, CancellationToken cancellationToken)
-    {
-        var delivery = await store.GetAsync(deliveryId, cancellationToken).ConfigureAwait(false);
-        kit.Record(kit.Sms, new CapturedSms(delivery?.Ensemble ?? string.Empty, delivery?.Event ?? string.Empty, deliveryId, (delivery?.Attempts ?? 0) + 1, kit.Time.GetUtcNow(), name, message));
-        return AttemptResult.Delivered(null);
-    }
+    public ValueTask<AttemptResult> SendAsync(SmsMessage message, string deliveryId, CancellationToken cancellationToken) =>
+        CaptureAsync(Kit.Sms, deliveryId, (ensemble, @event, attempt, at) => new CapturedSms(ensemble, @event, deliveryId, attempt, at, Name, message), cancellationToken);
 }
 
 /// <summary>Stands in for one push provider name.</summary>
-internal sealed class PushRecorder(string name, ConductorTestKit kit, IDeliveryStore store) : Recorder, IPushProvider
+internal sealed class PushRecorder(string name, ConductorTestKit kit, IDeliveryStore store) : Recorder(name, kit, store), IPushProvider
 {
-    public string Name => name;
-
-    public async ValueTask<AttemptResult> SendAsync(PushMessage message, string deliveryId, CancellationToken cancellationToken)
-    {
-        var delivery = await store.GetAsync(deliveryId, cancellationToken).ConfigureAwait(false);
-        kit.Record(kit.Push, new CapturedPush(delivery?.Ensemble ?? string.Empty, delivery?.Event ?? string.Empty, deliveryId, (delivery?.Attempts ?? 0) + 1, kit.Time.GetUtcNow(), name, message));
-        return AttemptResult.Delivered(null);
-    }
+    public ValueTask<AttemptResult> SendAsync(PushMessage message, string deliveryId, CancellationToken cancellationToken) =>
+        CaptureAsync(Kit.Push, deliveryId, (ensemble, @event, attempt, at) => new CapturedPush(ensemble, @event, deliveryId, attempt, at, Name, message), cancellationToken);
 }
