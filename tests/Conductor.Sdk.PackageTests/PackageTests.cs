@@ -273,6 +273,101 @@ public sealed class PackageTests(PackedFeed feed)
         }
     }
 
+    /// <summary>The test kit depends on no test framework: it works the same under NUnit and MSTest as under xUnit.</summary>
+    [Theory]
+    [InlineData("nunit")]
+    [InlineData("mstest")]
+    public void The_test_kit_works_under_NUnit_and_MSTest(string framework)
+    {
+        var folder = feed.NewFolder("kit-" + framework);
+        var runner = framework == "nunit"
+            ? """
+                <PackageReference Include="NUnit" Version="4.4.0" />
+                <PackageReference Include="NUnit3TestAdapter" Version="5.0.0" />
+              """
+            : """
+                <PackageReference Include="MSTest.TestFramework" Version="4.5.3" />
+                <PackageReference Include="MSTest.TestAdapter" Version="4.5.3" />
+              """;
+        File.WriteAllText(Path.Combine(folder, "KitProbe.csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <TargetFramework>net10.0</TargetFramework>
+                <Nullable>enable</Nullable>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <IsTestProject>true</IsTestProject>
+              </PropertyGroup>
+              <ItemGroup>
+                <PackageReference Include="Microsoft.NET.Test.Sdk" Version="18.0.1" />
+            {runner}
+                <PackageReference Include="Conductor.Sdk" Version="{feed.Version}" />
+                <PackageReference Include="Conductor.Sdk.Testing" Version="{feed.Version}" />
+              </ItemGroup>
+            </Project>
+            """);
+        Write(folder, "ensembles/alerts.yaml", """
+            name: alerts
+            notifications:
+              - type: webhook
+                url: ${env.HOOK}
+                secret: ${env.SECRET}
+                events: [execution.completed]
+            flow:
+              - agent: check
+                output: {ok: bool}
+            outputs:
+              ok: ${check.output.ok}
+            """);
+        const string Arrange = """
+                    var services = new ServiceCollection();
+                    services.AddLogging();
+                    services.AddConductorTestKit(k => { k.Environment["HOOK"] = "https://hooks.test/alerts"; k.Environment["SECRET"] = "s"; })
+                        .AddAlerts(agents => agents.Check((input, context) => new() { Ok = true }));
+                    await using var provider = services.BuildServiceProvider();
+                    var kit = provider.GetConductorTestKit();
+                    await provider.GetRequiredService<AlertsEnsemble>().RunAsync();
+                    var sent = await kit.Webhooks.WaitForAsync<AlertsEnsemble.Output>();
+            """;
+        Write(folder, "KitTests.cs", framework == "nunit"
+            ? $$"""
+                using Conductor.Sdk.Testing;
+                using KitProbe.Ensembles;
+                using Microsoft.Extensions.DependencyInjection;
+                using NUnit.Framework;
+
+                public class KitTests
+                {
+                    [Test]
+                    public async Task The_webhook_is_captured_typed_and_a_wait_that_is_not_met_fails()
+                    {
+                {{Arrange}}
+                        Assert.That(sent.Output.Ok, Is.True);
+                        Assert.ThrowsAsync<ConductorTestKitException>(() => kit.Emails.WaitForAsync(1, timeout: TimeSpan.FromMilliseconds(100)));
+                    }
+                }
+                """
+            : $$"""
+                using Conductor.Sdk.Testing;
+                using KitProbe.Ensembles;
+                using Microsoft.Extensions.DependencyInjection;
+                using Microsoft.VisualStudio.TestTools.UnitTesting;
+
+                [TestClass]
+                public class KitTests
+                {
+                    [TestMethod]
+                    public async Task The_webhook_is_captured_typed_and_a_wait_that_is_not_met_fails()
+                    {
+                {{Arrange}}
+                        Assert.IsTrue(sent.Output.Ok);
+                        await Assert.ThrowsExactlyAsync<ConductorTestKitException>(() => kit.Emails.WaitForAsync(1, timeout: TimeSpan.FromMilliseconds(100)));
+                    }
+                }
+                """);
+        var result = PackedFeed.Run(folder, "dotnet", "test").Succeeded($"dotnet test with {framework}");
+        Assert.Contains("Failed:     0, Passed:     1,", result.Output);
+    }
+
     [Fact]
     public void The_templates_reference_the_version_they_were_packed_with()
     {
