@@ -16,7 +16,7 @@ namespace Conductor.Sdk.Delivery;
 public sealed partial class DeliveryProcessor
 {
     // Pooled state machine: awaited once by the slot's loop, so each attempt reuses a box instead of allocating one.
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(AttemptMethodBuilder))]
     private async ValueTask ProcessAsync(DeliveryRecord delivery, CancellationToken cancellationToken)
     {
         var notification = _registry.Find(delivery.NotificationKey);
@@ -108,7 +108,7 @@ public sealed partial class DeliveryProcessor
     }
 
     /// <summary>The channel call inside the isolation pipeline, as an outcome (pooled: one per attempt in flight).</summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(AttemptMethodBuilder<>))]
     private static async ValueTask<Outcome<AttemptResult>> SendAsync(ResilienceContext context, (INotificationChannel Channel, DeliveryAttempt Attempt) state)
     {
         try

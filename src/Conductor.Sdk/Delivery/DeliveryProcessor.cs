@@ -265,8 +265,13 @@ public sealed partial class DeliveryProcessor
         if (_idle.Task.IsCompleted) _idle = NewIdle(completed: false);
     }
 
-    private void Launch(DeliveryRecord delivery, CancellationToken cancellationToken) =>
-        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Processor.RunAsync(state.Delivery, state.Token), (Processor: this, Delivery: delivery, Token: cancellationToken), preferLocal: false);
+    private void Launch(DeliveryRecord delivery, CancellationToken cancellationToken)
+    {
+        // Under systematic testing (ControlledScheduling) a task Coyote controls; otherwise a work item that does not
+        // capture the execution context.
+        if (ControlledScheduling.Enabled) _ = Task.Run(() => RunAsync(delivery, cancellationToken), CancellationToken.None);
+        else ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Processor.RunAsync(state.Delivery, state.Token), (Processor: this, Delivery: delivery, Token: cancellationToken), preferLocal: false);
+    }
 
     /// <summary>
     /// Runs a delivery, then keeps its slot for the next delivery waiting for the same endpoint: the slot's
