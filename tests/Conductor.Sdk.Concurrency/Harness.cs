@@ -110,18 +110,41 @@ public sealed class Process : IAsyncDisposable
     public IDeliveryStore Store => _services.GetRequiredService<IDeliveryStore>();
     public NotificationDispatcher Dispatcher => _services.GetRequiredService<NotificationDispatcher>();
     public DeliveryProcessor Processor => _services.GetRequiredService<DeliveryProcessor>();
+    public DeliverySignal Signal => _services.GetRequiredService<DeliverySignal>();
     public IDeliveryAdmin Admin => _services.GetRequiredService<IDeliveryAdmin>();
     public ConductorOptions Options => _services.GetRequiredService<IOptions<ConductorOptions>>().Value;
 
+    public DeliveryWorker? Worker => _worker;
+
+    private CancellationTokenSource? _stopping;
+    private Task? _loop;
+
+    /// <summary>
+    /// Runs the worker's loop as a task Coyote controls. (BackgroundService.StartAsync, in Microsoft.Extensions.Hosting,
+    /// starts it in a way the rewritten runtime does not see as an operation: the loop then never ran under test.)
+    /// </summary>
     public Task StartWorkerAsync()
     {
         _worker = _services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<DeliveryWorker>().Single();
-        return _worker.StartAsync(CancellationToken.None);
+        _stopping = new CancellationTokenSource();
+        var execute = typeof(DeliveryWorker).GetMethod("ExecuteAsync", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
+        var worker = _worker;
+        var token = _stopping.Token;
+        _loop = Task.Run(() => (Task)execute.Invoke(worker, [token])!);
+        return Task.CompletedTask;
     }
 
     public async Task StopWorkerAsync()
     {
-        if (_worker is { } worker) await worker.StopAsync(CancellationToken.None);
+        if (_stopping is { } stopping)
+        {
+            stopping.Cancel();
+            await _loop!;
+            stopping.Dispose();
+        }
+
+        _stopping = null;
+        _loop = null;
         _worker = null;
     }
 
@@ -153,6 +176,7 @@ public static class Invariants
             if (await AllFinishedAsync(process.Store, ids)) return;
             await Task.Delay(1);
             if (Environment.GetEnvironmentVariable("CONDUCTOR_DEBUG_DRIVE") == "1") await process.Processor.StartDueAsync();
+            if (Environment.GetEnvironmentVariable("CONDUCTOR_DEBUG_NOTIFY") == "1") process.Signal.Notify();
             await process.Processor.WhenIdleAsync();
             var next = await process.Store.NextDueAsync();
             var now = process.Time.GetUtcNow();
@@ -163,7 +187,7 @@ public static class Invariants
         {
             var record = await process.Store.GetAsync(id);
             Specification.Assert(record is not null && record.Status != DeliveryStatus.Pending,
-                $"liveness: delivery {id} of '{record?.Ensemble}' to {record?.Endpoint} is still {record?.Status.ToString() ?? "missing"} (busy endpoints: {string.Join(",", process.Processor.BusyEndpoints)}, load {process.Processor.Load}, attempts seen {process.Channel.Started.Count}) after {record?.Attempts} attempt(s), due {record?.DueAt:O}, now {process.Time.GetUtcNow():O}");
+                $"liveness: delivery {id} of '{record?.Ensemble}' to {record?.Endpoint} is still {record?.Status.ToString() ?? "missing"} (busy endpoints: {string.Join(",", process.Processor.BusyEndpoints)}, load {process.Processor.Load}, attempts seen {process.Channel.Started.Count}, logged: {ExceptionLog.Seen.LastOrDefault()}) after {record?.Attempts} attempt(s), due {record?.DueAt:O}, now {process.Time.GetUtcNow():O}");
         }
     }
 
