@@ -31,9 +31,8 @@ public sealed class PipelineTests(ITestOutputHelper output)
         var configuration = Configuration.Create()
             .WithTestingIterations((uint)Iterations)
             .WithMaxSchedulingSteps(20_000)
-            .WithPartiallyControlledConcurrencyAllowed(false)
-            .WithPotentialDeadlocksReportedAsBugs(true)
-            .WithNoBugTraceRepro();
+            .WithPartiallyControlledConcurrencyAllowed(true)
+            .WithPotentialDeadlocksReportedAsBugs(true);
         if ((seed ?? (uint.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_SEED"), out var s) ? s : null)) is { } fixedSeed)
         {
             configuration = configuration.WithRandomGeneratorSeed(fixedSeed).WithTestingIterations(1);
