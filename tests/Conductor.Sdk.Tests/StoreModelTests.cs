@@ -32,6 +32,9 @@ public abstract class StoreModelTests
         /// <summary>Closes the store and opens it again on the same data (the in-memory store has nothing to reopen).</summary>
         public virtual Task ReopenAsync() => Task.CompletedTask;
 
+        /// <summary>An open connection to the store's database, for deliveries enlisted in the application's transaction; null when the store takes no part in one (in-memory).</summary>
+        public virtual Task<System.Data.Common.DbConnection?> ConnectAsync() => Task.FromResult<System.Data.Common.DbConnection?>(null);
+
         /// <summary>False when the store has no released schema to start from (in-memory).</summary>
         public virtual bool HasReleasedSchema => false;
 
@@ -91,6 +94,8 @@ public abstract class StoreModelTests
 
     public abstract record Op;
     public sealed record Enqueue(int Count, int Endpoint, int DueInSeconds) : Op;
+    /// <summary>Enqueue inside the application's own transaction (the outbox), then commit it or roll it back.</summary>
+    public sealed record EnqueueEnlisted(int Count, int DueInSeconds, bool Commit) : Op;
     public sealed record LeaseDue(int Max) : Op;
     public sealed record RecordOutcome(int Pick, AttemptOutcome Outcome, int RetryInSeconds) : Op;
     public sealed record Release(int Pick, int DueInSeconds) : Op;
@@ -104,6 +109,7 @@ public abstract class StoreModelTests
 
     private static readonly Gen<Op> Operation = Gen.Frequency(
         (4, Gen.Select(Gen.Int[1, 3], Gen.Int[0, 2], Gen.Int[-5, 30], (count, endpoint, due) => (Op)new Enqueue(count, endpoint, due))),
+        (2, Gen.Select(Gen.Int[1, 3], Gen.Int[-5, 30], Gen.Bool, (count, due, commit) => (Op)new EnqueueEnlisted(count, due, commit))),
         (4, Gen.Int[1, 6].Select(max => (Op)new LeaseDue(max))),
         (4, Gen.Select(Gen.Int[0, 9], Gen.Enum<AttemptOutcome>(), Gen.Int[1, 40], (pick, outcome, retry) => (Op)new RecordOutcome(pick, outcome, retry))),
         (1, Gen.Select(Gen.Int[0, 9], Gen.Int[0, 20], (pick, due) => (Op)new Release(pick, due))),
@@ -117,11 +123,12 @@ public abstract class StoreModelTests
     public void Random_operation_sequences_leave_the_store_exactly_as_the_model_says() =>
         Operation.Array[1, 40].Sample(ops => RunAsync(ops).GetAwaiter().GetResult(), iter: Samples, threads: 1);
 
-    /// <summary>Edge sequences written by hand: a lease that ends and is taken over, a migration with a lease and a dead letter in it, a replay then a purge.</summary>
+    /// <summary>Edge sequences written by hand: a lease that ends and is taken over, an outbox commit and rollback, a migration with a lease and a dead letter in it, a replay then a purge.</summary>
     [Fact]
     public async Task Known_sequences_still_agree_with_the_model()
     {
         await RunAsync([new Enqueue(1, 0, 0), new LeaseDue(1), new Advance(60), new LeaseDue(1)]);
+        await RunAsync([new EnqueueEnlisted(2, 0, Commit: true), new EnqueueEnlisted(1, 0, Commit: false), new LeaseDue(5)]);
         await RunAsync([new Enqueue(3, 0, 0), new LeaseDue(1), new RecordOutcome(0, AttemptOutcome.Permanent, 1), new LeaseDue(1), new UpgradeFromReleased(), new Reopen(), new Replay(0), new Advance(61), new LeaseDue(5)]);
         await RunAsync([new Enqueue(2, 0, 0), new LeaseDue(1), new Advance(61), new LeaseDue(5), new RecordOutcome(0, AttemptOutcome.Retry, 1), new Advance(1), new LeaseDue(5)]);
         await RunAsync([new Enqueue(1, 0, 0), new LeaseDue(1), new RecordOutcome(0, AttemptOutcome.Permanent, 1), new Replay(0), new LeaseDue(1), new RecordOutcome(0, AttemptOutcome.Delivered, 1), new Purge(0), new Advance(1), new Purge(0)]);
@@ -152,6 +159,26 @@ public abstract class StoreModelTests
                         var batch = Enumerable.Range(0, e.Count).Select(_ => NewRecord($"dlv_model_{next++:D4}", $"https://e{e.Endpoint}.test", now, now.AddSeconds(e.DueInSeconds))).ToArray();
                         await store.EnqueueAsync(batch);
                         foreach (var record in batch) model[record.Id] = new Row(record);
+                        break;
+                    case EnqueueEnlisted e when store is ITransactionalDeliveryStore transactional:
+                        await using (var connection = (await handle.ConnectAsync())!)
+                        {
+                            var enlisted = Enumerable.Range(0, e.Count).Select(_ => NewRecord($"dlv_model_{next++:D4}", "https://e0.test", now, now.AddSeconds(e.DueInSeconds))).ToArray();
+                            await using var transaction = await connection.BeginTransactionAsync();
+                            await transactional.EnqueueAsync(enlisted, transaction);
+                            // Before the application commits, nothing of it exists for the worker.
+                            Assert.True(await store.GetAsync(enlisted[0].Id) is null, $"{at}: an enlisted delivery is visible before its transaction commits");
+                            if (e.Commit)
+                            {
+                                await transaction.CommitAsync();
+                                foreach (var record in enlisted) model[record.Id] = new Row(record);
+                            }
+                            else
+                            {
+                                await transaction.RollbackAsync();
+                            }
+                        }
+
                         break;
                     case LeaseDue l:
                         var leasable = model.Values.Where(r => Leasable(r, now)).ToList();
@@ -302,6 +329,13 @@ public sealed class SqliteStoreModelTests : StoreModelTests, IDisposable
 
         public override bool HasReleasedSchema => true;
 
+        public override async Task<System.Data.Common.DbConnection?> ConnectAsync()
+        {
+            var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_path};Pooling=False");
+            await connection.OpenAsync();
+            return connection;
+        }
+
         public override async Task ReopenAsync()
         {
             await ((IAsyncDisposable)Store).DisposeAsync();
@@ -350,6 +384,13 @@ public sealed class PostgreSqlStoreModelTests(Infrastructure.PostgreSqlCluster c
             await base.DisposeAsync();
             // A database (and so a connection pool) per sample: a long search would otherwise run out of connections.
             Npgsql.NpgsqlConnection.ClearAllPools();
+        }
+
+        public override async Task<System.Data.Common.DbConnection?> ConnectAsync()
+        {
+            var connection = new Npgsql.NpgsqlConnection(_connection);
+            await connection.OpenAsync();
+            return connection;
         }
 
         public override async Task ReopenAsync()
