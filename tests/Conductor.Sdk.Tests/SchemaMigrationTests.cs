@@ -22,23 +22,14 @@ public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposabl
 
     // The tables as the release before schema versions created them, for SQLite ("deliveries", "attempts") and for
     // PostgreSQL (the same with "conductor_" in front, plus conductor_schema at version 1).
-    private const string ReleasedTables = """
-        CREATE TABLE {p}deliveries (
-            id TEXT PRIMARY KEY, ensemble TEXT NOT NULL, event TEXT NOT NULL, notification_key TEXT NOT NULL, channel TEXT NOT NULL,
-            endpoint TEXT NOT NULL, payload {blob} NOT NULL, created_at BIGINT NOT NULL, due_at BIGINT NOT NULL, status INTEGER NOT NULL,
-            attempts INTEGER NOT NULL, max_attempts INTEGER NOT NULL, last_status_code INTEGER NULL, last_error_kind INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT NULL, leased_until BIGINT NULL);
-        CREATE INDEX {p}deliveries_due ON {p}deliveries (status, due_at, id);
-        CREATE INDEX {p}deliveries_created ON {p}deliveries (created_at);
-        CREATE TABLE {p}attempts (
-            delivery_id TEXT NOT NULL, number INTEGER NOT NULL, started_at BIGINT NOT NULL, duration_ticks BIGINT NOT NULL, outcome INTEGER NOT NULL,
-            status_code INTEGER NULL, error_kind INTEGER NOT NULL, error TEXT NULL, next_due_at BIGINT NULL, PRIMARY KEY (delivery_id, number));
+    // Rows of that release: one pending delivery, one dead letter with its attempt.
+    private const string ReleasedRows = """
         INSERT INTO {p}deliveries VALUES ('dlv_old_pending', 'orders', 'execution.completed', 'orders#0', 'webhook', '{endpoint}', {payload}, {t}, {t}, 0, 0, 4, NULL, 0, NULL, NULL);
         INSERT INTO {p}deliveries VALUES ('dlv_old_dead', 'orders', 'execution.failed', 'orders#0', 'webhook', '{endpoint}', {payload}, {t}, {t}, 2, 1, 1, 410, 1, 'HTTP 410 Gone', NULL);
         INSERT INTO {p}attempts VALUES ('dlv_old_dead', 1, {t}, 1000, 2, 410, 1, 'HTTP 410 Gone', NULL);
         """;
 
-    private static string Released(string prefix, string blob, string payload, Uri endpoint) => ReleasedTables
+    private static string Released(string prefix, string blob, string payload, Uri endpoint) => ReleasedSchema.Tables(postgreSql: prefix.Length > 0) + ReleasedRows
         .Replace("{p}", prefix, StringComparison.Ordinal).Replace("{blob}", blob, StringComparison.Ordinal)
         .Replace("{payload}", payload, StringComparison.Ordinal).Replace("{endpoint}", endpoint.ToString(), StringComparison.Ordinal)
         .Replace("{t}", Pipeline.Start.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
@@ -77,8 +68,7 @@ public sealed class SchemaMigrationTests(PostgreSqlCluster cluster) : IDisposabl
         {
             var connection = cluster.CreateDatabase();
             await using var data = NpgsqlDataSource.Create(connection);
-            await using (var command = data.CreateCommand(Released("conductor_", "bytea", "'\\x7b7d'::bytea", webhook.Url) +
-                "CREATE TABLE conductor_schema (version integer NOT NULL); INSERT INTO conductor_schema VALUES (1);"))
+            await using (var command = data.CreateCommand(Released("conductor_", "bytea", "'\\x7b7d'::bytea", webhook.Url)))
             {
                 await command.ExecuteNonQueryAsync();
             }
