@@ -32,7 +32,8 @@ public sealed class PipelineTests(ITestOutputHelper output)
             .WithTestingIterations((uint)Iterations)
             .WithMaxSchedulingSteps(20_000)
             .WithPartiallyControlledConcurrencyAllowed(true)
-            .WithPotentialDeadlocksReportedAsBugs(true);
+            .WithPotentialDeadlocksReportedAsBugs(true)
+            .WithDeadlockTimeout(30000);
         if ((seed ?? (uint.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_SEED"), out var s) ? s : null)) is { } fixedSeed)
         {
             configuration = configuration.WithRandomGeneratorSeed(fixedSeed).WithTestingIterations(1);
@@ -66,7 +67,7 @@ public sealed class PipelineTests(ITestOutputHelper output)
         var time = new FakeTimeProvider(Process.Start);
         await using var process = new Process(channel, time, new InMemoryDeliveryStore(),
             [Process.Webhook("a", "a.test"), Process.Webhook("b", "b.test"), Process.Webhook("c", "c.test")],
-            o => { o.MaxConcurrentPerEndpoint = 1; o.MaxConcurrentDeliveries = 2; o.CircuitBreakerMinimumThroughput = 1000; o.LeaseDuration = TimeSpan.FromHours(1); });
+            o => { o.MaxConcurrentPerEndpoint = 1; o.MaxConcurrentDeliveries = 2; o.CircuitBreakerMinimumThroughput = 1000; o.LeaseDuration = TimeSpan.FromDays(1); });
         await process.StartWorkerAsync();
 
         var notifies = new[] { "a", "b", "c", "a" }.Select((ensemble, i) => Task.Run(() => process.NotifyAsync(ensemble, "x" + i))).ToArray();

@@ -19,6 +19,9 @@ public sealed class EndpointIsolation : IDisposable
     internal static readonly ResiliencePropertyKey<Notifications.NotificationDefinition> AttemptNotification = new("Conductor.Notification");
 
     private readonly ConcurrentDictionary<string, ResiliencePipeline<AttemptResult>> _pipelines = new(StringComparer.Ordinal);
+    // Pipelines are built through a registry so that disposing this disposes them: each circuit breaker runs a loop task
+    // of its own (Polly's scheduled-task executor), which ends only when its pipeline is disposed.
+    private readonly Polly.Registry.ResiliencePipelineRegistry<string> _registry = new();
     private readonly ConductorOptions _options;
     private readonly TimeProvider _time;
 
@@ -38,9 +41,15 @@ public sealed class EndpointIsolation : IDisposable
     /// <summary>The pipeline of one endpoint.</summary>
     public ResiliencePipeline<AttemptResult> For(string endpoint) => _pipelines.GetOrAdd(endpoint, Build);
 
-    private ResiliencePipeline<AttemptResult> Build(string endpoint)
+    private ResiliencePipeline<AttemptResult> Build(string endpoint) =>
+        _registry.GetOrAddPipeline<AttemptResult>(endpoint, builder => Configure(builder, endpoint));
+
+    private void Configure(ResiliencePipelineBuilder<AttemptResult> builder, string endpoint)
     {
-        return new ResiliencePipelineBuilder<AttemptResult> { TimeProvider = _time, Name = "Conductor.Endpoint", InstanceName = endpoint }
+        builder.TimeProvider = _time;
+        builder.Name = "Conductor.Endpoint";
+        builder.InstanceName = endpoint;
+        builder
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<AttemptResult>
             {
                 FailureRatio = _options.CircuitBreakerFailureRatio,
@@ -66,10 +75,13 @@ public sealed class EndpointIsolation : IDisposable
             {
                 TimeoutGenerator = args => ValueTask.FromResult(
                     args.Context.Properties.TryGetValue(AttemptNotification, out var notification) ? notification.AttemptTimeout : TimeSpan.FromSeconds(30)),
-            })
-            .Build();
+            });
     }
 
     /// <inheritdoc />
-    public void Dispose() => _pipelines.Clear();
+    public void Dispose()
+    {
+        _pipelines.Clear();
+        _registry.Dispose();
+    }
 }
