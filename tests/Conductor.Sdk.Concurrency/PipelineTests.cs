@@ -31,8 +31,9 @@ public sealed class PipelineTests(ITestOutputHelper output)
         var configuration = Configuration.Create()
             .WithTestingIterations((uint)Iterations)
             .WithMaxSchedulingSteps(20_000)
-            .WithPartiallyControlledConcurrencyAllowed(true)
+            .WithPartiallyControlledConcurrencyAllowed(false)
             .WithPotentialDeadlocksReportedAsBugs(true)
+            .WithNoBugTraceRepro()
             .WithDeadlockTimeout(30000);
         if ((seed ?? (uint.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_SEED"), out var s) ? s : null)) is { } fixedSeed)
         {
