@@ -148,9 +148,9 @@ namespace Conductor.Sdk.Generators
             w.Line();
             w.Line($"/// <summary>Registers a function as agent <c>{Xml(agent)}</c> (a small agent, or a fake in a test); its output is checked as a class's would be.</summary>");
             w.Line($"public AgentRegistrations {method}(global::System.Func<{contract.Input}, {Sdk}.Runner.AgentContext, {contract.Output}> agent)");
+            // No lambda in generated code: binding one per agent costs the consumer's build (the runtime adapts the function).
             w.Open();
-            w.Line("global::System.ArgumentNullException.ThrowIfNull(agent);");
-            w.Line($"{register}(_services, Name, {TemplateCompiler.Literal(agent)}, (input, context, _) => new global::System.Threading.Tasks.ValueTask<{contract.Output}>(agent(input, context)));");
+            w.Line($"{register}(_services, Name, {TemplateCompiler.Literal(agent)}, agent);");
             w.Line("return this;");
             w.Close();
             w.Line();

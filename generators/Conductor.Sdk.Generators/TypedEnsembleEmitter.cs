@@ -203,7 +203,7 @@ namespace Conductor.Sdk.Generators
         private static void EmitOutput(SourceWriter w, EnsembleDefinition ensemble, List<OutputProperty> properties)
         {
             w.Line("/// <summary>The ensemble's result, from <c>outputs:</c>; sent as <c>data.output</c> with the YAML key names.</summary>");
-            w.Open($"public sealed class Output : {ShapeEmitter.RecordBase}, {Sdk}.Ensembles.IEnsembleOutput<Output>");
+            w.Open($"public sealed class Output : {ShapeEmitter.RecordBase}, {Sdk}.Ensembles.IEnsembleData<Output>");
             foreach (var p in properties)
             {
                 if (p.Doc is not null) w.Line(p.Doc);
@@ -212,7 +212,7 @@ namespace Conductor.Sdk.Generators
 
             w.Line();
             w.Line("/// <summary>The ensemble this is the output of (tools and the test kit find its events by it).</summary>");
-            w.Line($"static string {Sdk}.Ensembles.IEnsembleOutput<Output>.Ensemble => Name;");
+            //EXP
             w.Line();
             w.Line("/// <summary>The output as the JSON object sent in <c>data.output</c>.</summary>");
             w.Line("public global::System.Text.Json.JsonElement ToJson() => Outputs.ToJson(this);");

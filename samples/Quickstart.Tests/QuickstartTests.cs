@@ -83,6 +83,10 @@ public sealed class QuickstartTests : IAsyncDisposable
         var customer = Kit.Emails.Single(e => e.To.Contains("ada@example.com"), "to the customer");
         Assert.Equal(("Your order A-1001 is on its way", "Tracking number: 1Z-A-1001 (DHL Express)"), (customer.Subject, customer.Text));
 
+        // Only an ensemble's Output names its ensemble: an agent's output type is refused with a message.
+        var wrongType = Assert.Throws<ArgumentException>(() => Kit.Webhooks.Of<OrderFulfilmentEnsemble.ShipOrderOutput>());
+        Assert.Contains("is not the Output type generated for an ensemble", wrongType.Message, StringComparison.Ordinal);
+
         // The rest of the run's notifications, and then nothing else.
         Assert.Single(Kit.Webhooks.Of(OrderFulfilmentEnsemble.Name, EventNames.ExecutionStarted));
         Assert.Equal(2, Kit.Webhooks.Of(OrderFulfilmentEnsemble.Name, EventNames.AgentCompleted).Count);

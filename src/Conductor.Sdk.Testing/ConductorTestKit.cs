@@ -24,6 +24,25 @@ public sealed class ConductorTestKitOptions
     /// so that timers (Retry-After holds, circuit breakers, attempt timeouts) end when they would. Default 1 s.
     /// </summary>
     public TimeSpan AdvanceStep { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Refuses settings the kit cannot work with, naming the setting and its value.</summary>
+    internal void Validate()
+    {
+        if (WaitTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(WaitTimeout), WaitTimeout, $"ConductorTestKitOptions.WaitTimeout must be positive (it is {WaitTimeout}): it is how long a wait gives the app before it fails");
+        }
+
+        if (AdvanceStep <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(AdvanceStep), AdvanceStep, $"ConductorTestKitOptions.AdvanceStep must be positive (it is {AdvanceStep}): AdvanceAsync moves the clock by at most this while an endpoint is paused or an attempt hangs");
+        }
+
+        if (Environment.Keys.Any(string.IsNullOrWhiteSpace))
+        {
+            throw new ArgumentException("ConductorTestKitOptions.Environment has an empty name; give the NAME of ${env.NAME}", nameof(Environment));
+        }
+    }
 }
 
 /// <summary>

@@ -43,6 +43,8 @@ public static class ConductorTestKitServiceCollectionExtensions
             configure?.Invoke(kit.Options);
         }
 
+        kit.Options.Validate();
+
         var builder = services.AddConductor();
         services.RemoveAll<TimeProvider>();
         services.AddSingleton<TimeProvider>(kit.Time);

@@ -55,10 +55,14 @@ public sealed record WebhookReply
     }
 
     /// <summary>429 Too Many Requests with <c>Retry-After</c>: the whole endpoint waits that long.</summary>
-    public static WebhookReply TooManyRequests(TimeSpan retryAfter) => new(429, retryAfter, false, false, null);
+    public static WebhookReply TooManyRequests(TimeSpan retryAfter) => new(429, CheckRetryAfter(retryAfter), false, false, null);
 
     /// <summary>503 Service Unavailable, with <c>Retry-After</c> when given.</summary>
-    public static WebhookReply Unavailable(TimeSpan? retryAfter = null) => new(503, retryAfter, false, false, null);
+    public static WebhookReply Unavailable(TimeSpan? retryAfter = null) => new(503, retryAfter is { } delay ? CheckRetryAfter(delay) : null, false, false, null);
+
+    private static TimeSpan CheckRetryAfter(TimeSpan retryAfter) => retryAfter >= TimeSpan.Zero
+        ? retryAfter
+        : throw new ArgumentOutOfRangeException(nameof(retryAfter), retryAfter, $"Retry-After must not be negative (it is {retryAfter}); a receiver sends a number of seconds from now");
 
     /// <summary>A status code as a reply: <c>kit.Webhooks.Reply(url, 500, 500, 200)</c>.</summary>
     public static implicit operator WebhookReply(int status) => status == 200 ? Ok : WithStatus(status);

@@ -105,6 +105,21 @@ public sealed class TestKitTests
     }
 
     [Fact]
+    public void Settings_the_kit_cannot_work_with_are_refused_naming_the_setting()
+    {
+        var step = Assert.Throws<ArgumentOutOfRangeException>(() => new ServiceCollection().AddConductorTestKit(kit => kit.AdvanceStep = TimeSpan.Zero));
+        Assert.Contains("ConductorTestKitOptions.AdvanceStep must be positive (it is 00:00:00)", step.Message, StringComparison.Ordinal);
+        var wait = Assert.Throws<ArgumentOutOfRangeException>(() => new ServiceCollection().AddConductorTestKit(kit => kit.WaitTimeout = TimeSpan.FromSeconds(-1)));
+        Assert.Contains("ConductorTestKitOptions.WaitTimeout must be positive", wait.Message, StringComparison.Ordinal);
+        var retry = Assert.Throws<ArgumentOutOfRangeException>(() => WebhookReply.TooManyRequests(TimeSpan.FromSeconds(-5)));
+        Assert.Contains("Retry-After must not be negative", retry.Message, StringComparison.Ordinal);
+        var status = Assert.Throws<ArgumentOutOfRangeException>(() => WebhookReply.WithStatus(99));
+        Assert.Equal("status", status.ParamName);
+        var url = Assert.Throws<ArgumentException>(() => new ServiceCollection().AddConductorTestKit().Services.BuildServiceProvider().GetConductorTestKit().Webhooks.Reply("hooks.test/orders", 500));
+        Assert.Contains("'hooks.test/orders' is not an absolute http(s) URL", url.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task AddConductor_called_again_after_test_mode_brings_back_neither_the_worker_nor_a_real_provider()
     {
         var services = new ServiceCollection();

@@ -86,17 +86,6 @@ public interface IEnsembleData<TSelf>
     void WriteJson(Utf8JsonWriter writer, DataLocation at);
 }
 
-/// <summary>
-/// The typed <c>Output</c> of an ensemble (generated when the YAML declares <c>outputs:</c>): a record that also knows
-/// the name of its ensemble, so that code reading events (the test kit, tools) can find them by the type alone.
-/// </summary>
-public interface IEnsembleOutput<TSelf> : IEnsembleData<TSelf>
-    where TSelf : class, IEnsembleOutput<TSelf>
-{
-    /// <summary>The ensemble's name as written in its YAML.</summary>
-    static abstract string Ensemble { get; }
-}
-
 /// <summary>Reads one JSON value as <typeparamref name="T"/> (generated code passes these for list items).</summary>
 public delegate T JsonValueReader<out T>(JsonElement? value, DataLocation at);
 

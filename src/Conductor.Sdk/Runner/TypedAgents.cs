@@ -60,6 +60,21 @@ public static class TypedAgents
             new Adapter<TInput, TOutput>(new FunctionAgent<TInput, TOutput>(function), static (output, at) => EnsembleJson.ToElement(output, at)));
     }
 
+    /// <summary>As <see cref="AddFunction{TInput, TOutput}(IServiceCollection, string, string, Func{TInput, AgentContext, CancellationToken, ValueTask{TOutput}})"/>, for a synchronous function.</summary>
+    public static void AddFunction<TInput, TOutput>(IServiceCollection services, string ensemble, string agent, Func<TInput, AgentContext, TOutput> function)
+        where TOutput : class, IEnsembleData<TOutput>
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        AddFunction<TInput, TOutput>(services, ensemble, agent, (input, context, _) => new ValueTask<TOutput>(function(input, context)));
+    }
+
+    /// <summary>As <see cref="AddJsonOutputFunction{TInput}(IServiceCollection, string, string, Func{TInput, AgentContext, CancellationToken, ValueTask{JsonElement?}})"/>, for a synchronous function.</summary>
+    public static void AddJsonOutputFunction<TInput>(IServiceCollection services, string ensemble, string agent, Func<TInput, AgentContext, JsonElement?> function)
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        AddJsonOutputFunction<TInput>(services, ensemble, agent, (input, context, _) => new ValueTask<JsonElement?>(function(input, context)));
+    }
+
     /// <summary>Registers a function for an agent whose output is not declared (its JSON is passed on as returned).</summary>
     public static void AddJsonOutputFunction<TInput>(IServiceCollection services, string ensemble, string agent, Func<TInput, AgentContext, CancellationToken, ValueTask<JsonElement?>> function)
     {
