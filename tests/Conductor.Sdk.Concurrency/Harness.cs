@@ -130,9 +130,11 @@ public sealed class Process : IAsyncDisposable
         var execute = typeof(DeliveryWorker).GetMethod("ExecuteAsync", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
         var worker = _worker;
         var token = _stopping.Token;
-        _loop = Task.Run(() => (Task)execute.Invoke(worker, [token])!);
+        _loop = Task.Run(async () => await (Task)execute.Invoke(worker, [token])!);
         return Task.CompletedTask;
     }
+
+    public string LoopState => $"{_loop?.Status} last round {_worker?.LastLoop:HH:mm:ss.fff} failure {_worker?.LastFailure?.Message}";
 
     public async Task StopWorkerAsync()
     {
@@ -173,18 +175,18 @@ public static class Invariants
 
     public static async Task SettleAsync(Process process, IReadOnlyCollection<string> ids, int rounds = 60)
     {
+        var trace = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        process.Processor.AttemptRecorded += a => trace.Enqueue($"attempt {a.DeliveryId[^4..]} #{a.Number} {a.Outcome} at {a.StartedAt:HH:mm:ss.fff} next {a.NextDueAt:HH:mm:ss.fff}");
         for (var round = 0; round < rounds; round++)
         {
             if (await AllFinishedAsync(process.Store, ids)) return;
-            await Task.Delay(1);
-            if (Environment.GetEnvironmentVariable("CONDUCTOR_DEBUG_DRIVE") == "1") await process.Processor.StartDueAsync();
-            if (Environment.GetEnvironmentVariable("CONDUCTOR_DEBUG_NOTIFY") == "1") process.Signal.Notify();
-            await process.Processor.WhenIdleAsync();
+            await QuiescedAsync(process);
             var next = await process.Store.NextDueAsync();
             var now = process.Time.GetUtcNow();
             // At most 10 minutes at a time: an attempt may still be running (Coyote can start one after the idle check), and a
             // jump past its lease would be a stalled process, which scenarios of their own explore.
             var step = next is { } due && due > now ? due - now : TimeSpan.FromSeconds(1);
+            trace.Enqueue($"advance {(step < MaxStep ? step : MaxStep)} from {now:HH:mm:ss.fff}");
             process.Time.Advance(step < MaxStep ? step : MaxStep);
         }
 
@@ -192,7 +194,28 @@ public static class Invariants
         {
             var record = await process.Store.GetAsync(id);
             Specification.Assert(record is not null && record.Status != DeliveryStatus.Pending,
-                $"liveness: delivery {id} of '{record?.Ensemble}' to {record?.Endpoint} is still {record?.Status.ToString() ?? "missing"} (busy endpoints: {string.Join(",", process.Processor.BusyEndpoints)}, load {process.Processor.Load}, attempts seen {process.Channel.Started.Count}, logged: {ExceptionLog.Seen.LastOrDefault()}) after {record?.Attempts} attempt(s), due {record?.DueAt:O}, now {process.Time.GetUtcNow():O}");
+                $"liveness: delivery {id} of '{record?.Ensemble}' to {record?.Endpoint} is still {record?.Status.ToString() ?? "missing"} (busy endpoints: {string.Join(",", process.Processor.BusyEndpoints)}, load {process.Processor.Load}, attempts seen {process.Channel.Started.Count}, logged: {ExceptionLog.Seen.LastOrDefault()}, worker loop {process.LoopState}) after {record?.Attempts} attempt(s), due {record?.DueAt:O}, now {process.Time.GetUtcNow():O}\n" + string.Join("\n", trace.Take(80)));
+        }
+    }
+
+    /// <summary>
+    /// Lets the pipeline run until it waits for the clock: the worker asleep with no signal pending and no attempt
+    /// running, queued or being written. Time moves only then, as it would for a process that is idle between events. An
+    /// attempt that waits for the clock (a hang until its timeout) keeps the pipeline busy, so after a bounded number of
+    /// scheduling points the clock moves anyway.
+    /// </summary>
+    public static async Task QuiescedAsync(Process process, int patience = 200)
+    {
+        for (var i = 0; i < patience; i++)
+        {
+            if (process.Worker is not { Sleeping: true } || process.Signal.Pending || process.Processor.Load != (0, 0, 0))
+            {
+                await Task.Delay(1);
+                continue;
+            }
+
+            await Task.Delay(1);
+            return;
         }
     }
 

@@ -31,9 +31,8 @@ public sealed class PipelineTests(ITestOutputHelper output)
         var configuration = Configuration.Create()
             .WithTestingIterations((uint)Iterations)
             .WithMaxSchedulingSteps(20_000)
-            .WithPartiallyControlledConcurrencyAllowed(false)
+            .WithPartiallyControlledConcurrencyAllowed(false).WithSystematicFuzzingFallbackEnabled(false).WithUncontrolledInvocationStackTraceLoggingEnabled(true).WithNoBugTraceRepro()
             .WithPotentialDeadlocksReportedAsBugs(true)
-            .WithNoBugTraceRepro()
             .WithDeadlockTimeout(30000);
         if ((seed ?? (uint.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_SEED"), out var s) ? s : null)) is { } fixedSeed)
         {
@@ -42,7 +41,7 @@ public sealed class PipelineTests(ITestOutputHelper output)
 
         if (Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_TRACE") is { Length: > 0 } tracePath)
         {
-            configuration = configuration.WithVerbosityEnabled(VerbosityLevel.Exhaustive);
+            configuration = configuration.WithVerbosityEnabled(VerbosityLevel.Exhaustive).WithConsoleLoggingEnabled(true);
         }
 
         using var engine = TestingEngine.Create(configuration, scenario);
@@ -50,7 +49,7 @@ public sealed class PipelineTests(ITestOutputHelper output)
         if (Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_TRACE") is { Length: > 0 } trace) File.WriteAllText(trace, engine.ReadableTrace);
         var report = engine.TestReport;
         output.WriteLine($"{report.NumOfExploredFairPaths + report.NumOfExploredUnfairPaths} paths explored, {report.NumOfFoundBugs} bug(s)");
-        Assert.True(report.NumOfFoundBugs == 0, $"{string.Join("\n", report.BugReports)}\nseed: {configuration.RandomGeneratorSeed}\n{engine.GetReport()}");
+        Assert.True(report.NumOfFoundBugs == 0, $"uncontrolled: {string.Join("; ", report.UncontrolledInvocations)}\n{string.Join("\n", report.BugReports)}\nseed: {configuration.RandomGeneratorSeed}\n{engine.GetReport()}");
     }
 
     private static int RetriesOf(string ensemble) => 2;

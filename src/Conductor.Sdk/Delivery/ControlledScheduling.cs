@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Conductor.Sdk.Channels;
 using System.Runtime.InteropServices;
 
 namespace Conductor.Sdk.Delivery;
@@ -17,6 +18,54 @@ internal static class ControlledScheduling
 {
     /// <summary>Set by the systematic tests before they build a pipeline.</summary>
     public static bool Enabled;
+
+    /// <summary>
+    /// Runs an attempt through an endpoint's Polly pipeline in a way Coyote can control. Polly.Core cannot be rewritten
+    /// (Coyote 1.7.11 produces invalid IL in its pipeline components) and, unrewritten, its <c>ExecuteOutcomeAsync</c>
+    /// returns tasks that Coyote cannot control ("not intercepted and controlled"), so the attempt's continuations ran on
+    /// threads outside the test's control. Here the channel call runs first, as a controlled task, under a timeout on the
+    /// injected clock (what the pipeline's timeout strategy does), and its outcome then goes through the pipeline
+    /// synchronously, so that the circuit breaker counts it and opens, probes and closes as it does in production.
+    /// </summary>
+    public static async Task<Polly.Outcome<AttemptResult>> ExecuteAsync<TState>(Polly.ResiliencePipeline<AttemptResult> pipeline,
+        Func<Polly.ResilienceContext, TState, ValueTask<Polly.Outcome<AttemptResult>>> send, Polly.ResilienceContext context, TState state,
+        TimeSpan timeout, TimeProvider time)
+    {
+        Polly.Outcome<AttemptResult>? sent = null;
+        try
+        {
+            return Polly.Outcome.FromResult(pipeline.Execute(static (_, s) =>
+            {
+                s.Sent!.Value.ThrowIfException();
+                return s.Sent.Value.Result!;
+            }, context, (Sent: await SendWithTimeoutAsync().ConfigureAwait(false), Unused: 0)));
+        }
+        catch (Exception ex)
+        {
+            return Polly.Outcome.FromException<AttemptResult>(ex);
+        }
+
+        async Task<Polly.Outcome<AttemptResult>?> SendWithTimeoutAsync()
+        {
+            using var timeoutSource = new CancellationTokenSource(timeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, timeoutSource.Token);
+            var sendContext = Polly.ResilienceContextPool.Shared.Get(linked.Token);
+            try
+            {
+                sent = await send(sendContext, state).ConfigureAwait(false);
+                if (sent.Value.Exception is OperationCanceledException && timeoutSource.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+                {
+                    sent = Polly.Outcome.FromException<AttemptResult>(new Polly.Timeout.TimeoutRejectedException(timeout));
+                }
+
+                return sent;
+            }
+            finally
+            {
+                Polly.ResilienceContextPool.Shared.Return(sendContext);
+            }
+        }
+    }
 }
 
 /// <summary>The attempt path's builder for <see cref="ValueTask"/>: pooled, or the standard one under <see cref="ControlledScheduling"/>.</summary>
@@ -136,5 +185,85 @@ internal struct AttemptMethodBuilder<TResult>
     {
         if (_controlled) _standard.AwaitUnsafeOnCompleted(ref awaiter, ref stateMachine);
         else _pooled.AwaitUnsafeOnCompleted(ref awaiter, ref stateMachine);
+    }
+}
+
+/// <summary>
+/// The worker's signal and the processor's lease gate: a <see cref="SemaphoreSlim"/>, or under
+/// <see cref="ControlledScheduling"/> a semaphore built on <see cref="TaskCompletionSource"/>s. Coyote 1.7.11 treats the
+/// task of <see cref="SemaphoreSlim.WaitAsync(CancellationToken)"/> as uncontrolled: a worker waiting on it was resumed
+/// only after the test's own operation had finished its next steps (the loop ran once per minute of fake time, its timer
+/// and wake-ups notwithstanding), which hides every interleaving of the wait. Task completion sources it controls.
+/// </summary>
+internal sealed class GateSemaphore
+{
+    private readonly SemaphoreSlim? _semaphore;
+    private readonly int _max;
+    private int _count;
+    private readonly Queue<(TaskCompletionSource Task, CancellationTokenRegistration Cancel)> _waiters = new();
+
+    public GateSemaphore(int initial, int max)
+    {
+        if (ControlledScheduling.Enabled)
+        {
+            _count = initial;
+            _max = max;
+        }
+        else
+        {
+            _semaphore = new SemaphoreSlim(initial, max);
+        }
+    }
+
+    /// <summary>The count, as <see cref="SemaphoreSlim.CurrentCount"/>.</summary>
+    public int CurrentCount
+    {
+        get
+        {
+            if (_semaphore is not null) return _semaphore.CurrentCount;
+            lock (_waiters) return _count;
+        }
+    }
+
+    /// <summary>As <see cref="SemaphoreSlim.WaitAsync(CancellationToken)"/>.</summary>
+    public Task WaitAsync(CancellationToken cancellationToken)
+    {
+        if (_semaphore is not null) return _semaphore.WaitAsync(cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_waiters)
+        {
+            if (_count > 0)
+            {
+                _count--;
+                return Task.CompletedTask;
+            }
+
+            var waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Enqueue((waiter, cancellationToken.Register(() => waiter.TrySetCanceled(cancellationToken))));
+            return waiter.Task;
+        }
+    }
+
+    /// <summary>As <see cref="SemaphoreSlim.Release()"/>, including its <see cref="SemaphoreFullException"/>.</summary>
+    public void Release()
+    {
+        if (_semaphore is not null)
+        {
+            _semaphore.Release();
+            return;
+        }
+
+        lock (_waiters)
+        {
+            // A cancelled waiter gave up its turn: the count goes to the next one.
+            while (_waiters.TryDequeue(out var waiter))
+            {
+                waiter.Cancel.Dispose();
+                if (waiter.Task.TrySetResult()) return;
+            }
+
+            if (_count >= _max) throw new SemaphoreFullException();
+            _count++;
+        }
     }
 }

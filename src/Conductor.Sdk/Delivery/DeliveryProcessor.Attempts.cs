@@ -46,7 +46,9 @@ public sealed partial class DeliveryProcessor
         try
         {
             // The outcome API: Polly hands exceptions back in the outcome instead of throwing them through its strategies.
-            outcome = await _isolation.For(delivery.Endpoint).ExecuteOutcomeAsync(SendAsync, context, (channel, attempt)).ConfigureAwait(false);
+            outcome = ControlledScheduling.Enabled
+                ? await ControlledScheduling.ExecuteAsync(_isolation.For(delivery.Endpoint), SendAsync, context, (channel, attempt), notification.AttemptTimeout, _time).ConfigureAwait(false)
+                : await _isolation.For(delivery.Endpoint).ExecuteOutcomeAsync(SendAsync, context, (channel, attempt)).ConfigureAwait(false);
         }
         finally
         {

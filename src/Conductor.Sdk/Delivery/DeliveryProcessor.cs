@@ -28,7 +28,7 @@ public sealed partial class DeliveryProcessor
     private readonly ILogger _logger;
     private readonly DeliverySignal _signal;
     private TaskCompletionSource _idle = NewIdle(completed: true);
-    private readonly SemaphoreSlim _leaseGate = new(1, 1);
+    private readonly GateSemaphore _leaseGate = new(1, 1);
     private readonly object _gate = new();
     private readonly Dictionary<string, EndpointSlots> _endpoints = new(StringComparer.Ordinal);
     // The same slots, readable without the lock: the dispatcher asks whether an endpoint's queue is full.

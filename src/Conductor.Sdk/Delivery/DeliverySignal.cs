@@ -3,7 +3,7 @@ namespace Conductor.Sdk.Delivery;
 /// <summary>Wakes the delivery worker when new deliveries are enqueued in this process.</summary>
 public sealed class DeliverySignal
 {
-    private readonly SemaphoreSlim _semaphore = new(0, 1);
+    private readonly GateSemaphore _semaphore = new(0, 1);
     private long _generation;
 
     /// <summary>
@@ -90,6 +90,9 @@ public sealed class DeliverySignal
 
     /// <summary>The processor that new deliveries may be handed to as they are stored (set when a processor is created).</summary>
     internal DeliveryProcessor? Processor { get; set; }
+
+    /// <summary>True when a signal is waiting to be taken (the worker has yet to see it).</summary>
+    internal bool Pending => _semaphore.CurrentCount > 0;
 
     /// <summary>Waits for a signal.</summary>
     public Task WaitAsync(CancellationToken cancellationToken) => _semaphore.WaitAsync(cancellationToken);

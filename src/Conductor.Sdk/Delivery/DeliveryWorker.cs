@@ -18,6 +18,10 @@ public sealed class DeliveryWorker : BackgroundService
     private readonly ILogger _logger;
     private long _lastLoopTicks;
     private Exception? _lastFailure;
+    private volatile bool _sleeping;
+
+    /// <summary>True while the loop waits for a signal (its timer, a new delivery, a finished attempt): tests wait for it before moving the clock.</summary>
+    internal bool Sleeping => _sleeping;
 
     /// <summary>The longest the loop sleeps when nothing is due; a loop silent for much longer is stuck.</summary>
     internal static TimeSpan IdleLimit => MaxIdle;
@@ -75,7 +79,9 @@ public sealed class DeliveryWorker : BackgroundService
                 }
 
                 // The processor signals when its queues run low, so finished attempts wake this loop too.
+                _sleeping = true;
                 await _signal.WaitAsync(stoppingToken).ConfigureAwait(false);
+                _sleeping = false;
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
