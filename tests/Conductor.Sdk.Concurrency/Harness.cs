@@ -199,7 +199,7 @@ public static class Invariants
     }
 
     /// <summary>
-    /// Lets the pipeline run until it waits for the clock: the worker asleep with no signal pending and no attempt
+    /// Lets the pipeline run until it waits for the clock: the worker asleep, no signal on its way to it, and no attempt
     /// running, queued or being written. Time moves only then, as it would for a process that is idle between events. An
     /// attempt that waits for the clock (a hang until its timeout) keeps the pipeline busy, so after a bounded number of
     /// scheduling points the clock moves anyway.
@@ -208,13 +208,13 @@ public static class Invariants
     {
         for (var i = 0; i < patience; i++)
         {
-            if (process.Worker is not { Sleeping: true } || process.Signal.Pending || process.Processor.Load != (0, 0, 0))
+            if (process.Worker is not { Sleeping: true } || !process.Signal.Waiting || process.Signal.Pending || process.Processor.Load != (0, 0, 0))
             {
-                await Task.Delay(1);
+                await Task.Yield();
                 continue;
             }
 
-            await Task.Delay(1);
+            await Task.Yield();
             return;
         }
     }

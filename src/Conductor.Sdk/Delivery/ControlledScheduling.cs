@@ -34,11 +34,12 @@ internal static class ControlledScheduling
         Polly.Outcome<AttemptResult>? sent = null;
         try
         {
+            var sentOutcome = await SendWithTimeoutAsync().ConfigureAwait(false);
             return Polly.Outcome.FromResult(pipeline.Execute(static (_, s) =>
             {
                 s.Sent!.Value.ThrowIfException();
                 return s.Sent.Value.Result!;
-            }, context, (Sent: await SendWithTimeoutAsync().ConfigureAwait(false), Unused: 0)));
+            }, context, (Sent: sentOutcome, Unused: 0)));
         }
         catch (Exception ex)
         {
@@ -222,6 +223,27 @@ internal sealed class GateSemaphore
         {
             if (_semaphore is not null) return _semaphore.CurrentCount;
             lock (_waiters) return _count;
+        }
+    }
+
+    /// <summary>
+    /// Under <see cref="ControlledScheduling"/>: true while a caller waits that no release has reached (a released waiter
+    /// that has not run yet no longer counts). Always false otherwise.
+    /// </summary>
+    public bool HasWaiter
+    {
+        get
+        {
+            if (_semaphore is not null) return false;
+            lock (_waiters)
+            {
+                foreach (var waiter in _waiters)
+                {
+                    if (!waiter.Task.Task.IsCompleted) return true;
+                }
+
+                return false;
+            }
         }
     }
 

@@ -94,6 +94,9 @@ public sealed class DeliverySignal
     /// <summary>True when a signal is waiting to be taken (the worker has yet to see it).</summary>
     internal bool Pending => _semaphore.CurrentCount > 0;
 
+    /// <summary>True while the worker waits and no signal has reached it (systematic tests only; see <see cref="GateSemaphore.HasWaiter"/>).</summary>
+    internal bool Waiting => _semaphore.HasWaiter;
+
     /// <summary>Waits for a signal.</summary>
     public Task WaitAsync(CancellationToken cancellationToken) => _semaphore.WaitAsync(cancellationToken);
 }
