@@ -7,7 +7,7 @@ using Quickstart.Ensembles;
 
 // Conductor.Sdk Quickstart: no configuration needed. It
 //   1. starts a webhook receiver on 127.0.0.1 that verifies every signature (LocalReceiver.cs),
-//   2. starts a host with AddConductor(): SQLite store in App_Data/, file email provider in App_Data/mail,
+//   2. starts a host with AddConductor(): SQLite store in ~/.local/share/Conductor/Quickstart/, file email provider in its mail/,
 //   3. runs three ensembles compiled from ensembles/quickstart/*.yaml: one completes, one fails, one's webhook
 //      is retried,
 //   4. waits until every delivery is settled and prints them with their attempts and outcomes.
@@ -56,8 +56,9 @@ var started = services.GetRequiredService<TimeProvider>().GetUtcNow().AddMillise
 
 Console.WriteLine("Conductor.Sdk Quickstart");
 Console.WriteLine($"  receiver : {receiver.BaseAddress} (verifies X-Conductor-Signature and Standard Webhooks signatures)");
-Console.WriteLine($"  store    : {Path.Combine(builder.Environment.ContentRootPath, "App_Data", "conductor-deliveries.db")}");
-Console.WriteLine($"  email    : {Path.Combine(builder.Environment.ContentRootPath, "App_Data", "mail")} (file provider)");
+var storePath = SqliteConductorBuilderExtensions.DefaultPath(services);
+Console.WriteLine($"  store    : {storePath}");
+Console.WriteLine($"  email    : {Path.Combine(Path.GetDirectoryName(storePath)!, "mail")} (file provider)");
 Console.WriteLine();
 
 var order = await services.GetRequiredService<OrderFulfilmentEnsemble>().RunAsync(new OrderFulfilmentEnsemble.Input

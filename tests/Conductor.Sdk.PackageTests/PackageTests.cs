@@ -156,7 +156,9 @@ public sealed class PackageTests(PackedFeed feed)
 
         var run = PackedFeed.Run(app, "dotnet", "run").Succeeded("dotnet run of the fresh app");
         Assert.Contains("delivered 2 verified webhooks; health Healthy", run.Output);
-        Assert.True(File.Exists(Path.Combine(app, "App_Data", "conductor-deliveries.db")), "the default SQLite store was not created under App_Data");
+        // WebApplication reloads appsettings.json from the content root, so the default store is outside it.
+        Assert.True(File.Exists(Path.Combine(app + ".data", "Conductor", "FreshApp", "conductor-deliveries.db")), "the default SQLite store was not created in the user's local application data");
+        Assert.False(Directory.Exists(Path.Combine(app, "App_Data")), "the default store was written under the watched content root");
 
         // A mistake in a YAML file is a located build error, through the packaged generator.
         Write(app, "ensembles/broken.yaml", """

@@ -91,6 +91,9 @@ public sealed class PackedFeed : IDisposable
         start.Environment["DOTNET_NOLOGO"] = "1";
         start.Environment["MSBUILDDISABLENODEREUSE"] = "1";
         start.Environment.Remove("CI");
+        // The default store of an app whose host reloads configuration is in the user's local application data: each folder
+        // gets its own (a sibling, outside the app's content root).
+        start.Environment["XDG_DATA_HOME"] = Path.TrimEndingDirectorySeparator(directory) + ".data";
         using var process = Process.Start(start)!;
         var output = new StringBuilder();
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };

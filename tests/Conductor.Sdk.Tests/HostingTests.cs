@@ -8,6 +8,7 @@ using Conductor.Sdk.Events;
 using Conductor.Sdk.Notifications;
 using Conductor.Sdk.Sqlite;
 using Conductor.Sdk.Tests.Infrastructure;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -111,6 +112,79 @@ public sealed class HostingTests
                 var store = Assert.IsType<SqliteDeliveryStore>(host.Services.GetRequiredService<IDeliveryStore>());
                 Assert.Equal(Path.Combine(root, "App_Data", "conductor-deliveries.db"), store.Path);
                 Assert.True(File.Exists(store.Path));
+                await store.DisposeAsync();
+            }
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_host_that_reloads_configuration_from_its_content_root_keeps_the_default_store_outside_it()
+    {
+        // Host.CreateApplicationBuilder watches appsettings.json under the content root (reloadOnChange): a store written
+        // there wakes that watcher on every write, so the default goes to the user's local application data instead.
+        var root = Directory.CreateTempSubdirectory("conductor-root-").FullName;
+        var application = "conductor-test-" + Guid.NewGuid().ToString("N");
+        var expected = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify), "Conductor", application, "conductor-deliveries.db");
+        try
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = root, ApplicationName = application });
+            var logs = new CollectingLoggerProvider();
+            builder.Logging.AddProvider(logs);
+            builder.Services.AddConductor();
+            using (var host = builder.Build())
+            {
+                var store = Assert.IsType<SqliteDeliveryStore>(host.Services.GetRequiredService<IDeliveryStore>());
+                Assert.Equal(expected, store.Path);
+                Assert.False(Directory.Exists(Path.Combine(root, "App_Data")));
+                await host.StartAsync();
+                await host.StopAsync();
+                Assert.Contains(logs.Messages, m => m.Contains(expected, StringComparison.Ordinal) && m.Contains("Conductor:StorePath", StringComparison.Ordinal));
+                await store.DisposeAsync();
+            }
+
+            Assert.True(File.Exists(expected));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+            Directory.Delete(Path.GetDirectoryName(expected)!, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task An_existing_store_under_App_Data_is_kept_and_Conductor_StorePath_chooses_the_file()
+    {
+        var root = Directory.CreateTempSubdirectory("conductor-root-").FullName;
+        try
+        {
+            // A store made by an earlier version (or a host without the watcher) stays where its deliveries are.
+            var existing = Path.Combine(root, "App_Data", "conductor-deliveries.db");
+            Directory.CreateDirectory(Path.GetDirectoryName(existing)!);
+            await using (var made = new SqliteDeliveryStore(existing))
+            {
+            }
+
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = root, ApplicationName = "conductor-test-" + Guid.NewGuid().ToString("N") });
+            builder.Services.AddConductor();
+            using (var host = builder.Build())
+            {
+                var store = Assert.IsType<SqliteDeliveryStore>(host.Services.GetRequiredService<IDeliveryStore>());
+                Assert.Equal(existing, store.Path);
+                await store.DisposeAsync();
+            }
+
+            // Conductor:StorePath (here as the environment variable a container would set), relative to the content root.
+            builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = root, DisableDefaults = true });
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Conductor:StorePath"] = "data/deliveries.db" });
+            builder.Services.AddConductor();
+            using (var host = builder.Build())
+            {
+                var store = Assert.IsType<SqliteDeliveryStore>(host.Services.GetRequiredService<IDeliveryStore>());
+                Assert.Equal(Path.Combine(root, "data", "deliveries.db"), store.Path);
                 await store.DisposeAsync();
             }
         }

@@ -40,6 +40,9 @@ public sealed partial class QuickstartTests
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };
+            // The host reloads configuration from its content root, so the default store is in the user's local application
+            // data (XDG_DATA_HOME on Linux), here a directory of this test's own.
+            start.Environment["XDG_DATA_HOME"] = Path.Combine(directory, "data");
             using var process = Process.Start(start)!;
             var output = process.StandardOutput.ReadToEndAsync();
             var errors = process.StandardError.ReadToEndAsync();
@@ -77,9 +80,13 @@ public sealed partial class QuickstartTests
             Assert.All(deliveries.Where(d => d.Destination != "/hooks/retired-endpoint"), d => Assert.StartsWith("delivered", d.Outcome));
             Assert.Contains(deliveries, d => d.Event == "operation:email-customer" && d.Channel == "email");
 
-            // Zero configuration still means durable: the SQLite store and the file email provider under App_Data.
-            Assert.True(File.Exists(Path.Combine(directory, "App_Data", "conductor-deliveries.db")));
-            Assert.Equal(deliveries.Count(d => d.Channel == "email"), Directory.GetFiles(Path.Combine(directory, "App_Data", "mail"), "*.eml").Length);
+            // Zero configuration still means durable: the SQLite store and the file email provider beside it, outside the
+            // watched content root (nothing under App_Data), where the run says they are.
+            var data = Path.Combine(directory, "data", "Conductor", "Quickstart");
+            Assert.True(File.Exists(Path.Combine(data, "conductor-deliveries.db")));
+            Assert.Contains($"store    : {Path.Combine(data, "conductor-deliveries.db")}", text);
+            Assert.False(Directory.Exists(Path.Combine(directory, "App_Data")));
+            Assert.Equal(deliveries.Count(d => d.Channel == "email"), Directory.GetFiles(Path.Combine(data, "mail"), "*.eml").Length);
         }
         finally
         {
@@ -103,6 +110,7 @@ public sealed partial class QuickstartTests
             RedirectStandardError = true,
         };
         start.Environment["QUICKSTART_DASHBOARD_URL"] = url;
+        start.Environment["XDG_DATA_HOME"] = Path.Combine(directory, "data");
         using var process = Process.Start(start)!;
         try
         {

@@ -53,7 +53,7 @@ internal static class DeliveryStores
         if (IsConnectionString(store)) return true;
         if (!File.Exists(store))
         {
-            throw new CliUsageException($"No SQLite delivery store at '{store}'. The application's default is App_Data/conductor-deliveries.db under its content root.");
+            throw new CliUsageException($"No SQLite delivery store at '{store}'. The application logs where its store is at start-up (\"Deliveries are stored in the SQLite file …\"); by default that is Conductor/<application name>/conductor-deliveries.db under the user's local application data (~/.local/share on Linux) or App_Data/conductor-deliveries.db under its content root.");
         }
 
         return false;

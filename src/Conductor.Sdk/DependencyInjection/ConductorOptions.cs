@@ -71,6 +71,13 @@ public sealed class ConductorOptions
     /// migrate as a deploy step.
     /// </summary>
     public bool AutoMigrate { get; set; } = true;
+
+    /// <summary>
+    /// The SQLite store's file (<c>Conductor:StorePath</c>; relative to the content root), for a volume or a backup
+    /// location. When unset the file is chosen by <see cref="Microsoft.Extensions.DependencyInjection.SqliteConductorBuilderExtensions.DefaultPath"/>.
+    /// <c>UseSqlite(path)</c> takes precedence.
+    /// </summary>
+    public string? StorePath { get; set; }
 }
 
 /// <summary>Checks <see cref="ConductorOptions"/> with messages that say what to change.</summary>

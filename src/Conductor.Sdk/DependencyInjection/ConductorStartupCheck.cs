@@ -12,10 +12,14 @@ internal sealed class ConductorStartupCheck(
     IOptions<ConductorOptions> options,
     Ensembles.EnsembleEnvironment environment,
     IOptions<Email.ConductorEmailOptions> email,
-    IOptions<Sms.ConductorSmsOptions> sms) : IHostedService
+    IOptions<Sms.ConductorSmsOptions> sms,
+    Delivery.IDeliveryStore store,
+    Microsoft.Extensions.Logging.ILogger<ConductorStartupCheck> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        // Where the deliveries are is the first thing an operator looks for (backups, volumes, the CLI's --store).
+        if (store is Sqlite.SqliteDeliveryStore sqlite) Diagnostics.Log.StoreLocation(logger, sqlite.Path);
         var invalid = InvalidAddresses().ToList();
         if (invalid.Count > 0)
         {

@@ -68,4 +68,7 @@ internal static partial class Log
 
     [LoggerMessage(27, LogLevel.Warning, "{Dropped} operational events were dropped: more than {Capacity} were waiting to be handled (observers or their notifications are too slow)")]
     public static partial void OperationalEventsDropped(ILogger logger, long dropped, int capacity);
+
+    [LoggerMessage(30, LogLevel.Information, "Deliveries are stored in the SQLite file {Path} (set Conductor:StorePath or call UseSqlite(path) to choose another)")]
+    public static partial void StoreLocation(ILogger logger, string path);
 }

@@ -14,7 +14,7 @@ var app = builder.Build();
 
 app.MapHealthChecks("/health");
 
-// Runs the ensemble; its webhook is stored durably (App_Data/conductor-deliveries.db) before this returns and sent,
+// Runs the ensemble; its webhook is stored durably (the SQLite file named in the start-up log) before this returns and sent,
 // signed and retried, by the background worker.
 app.MapPost("/orders/{orderId}", async (string orderId, string customerEmail, OrderFulfilmentEnsemble ensemble) =>
 {
