@@ -64,6 +64,7 @@ public sealed partial class DeliveryProcessor
         while (slots.Waiting.TryDequeue(out var waiting))
         {
             _waiting--;
+            _held.Remove(waiting.Delivery.Id);
             (drained ??= new()).Add(waiting.Delivery);
         }
 

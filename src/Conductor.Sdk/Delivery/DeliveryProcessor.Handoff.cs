@@ -30,6 +30,8 @@ public sealed partial class DeliveryProcessor
     private long _knownGeneration = -1;
     private int _backlogEndpoints;
     private DateTimeOffset _quietUntil = DateTimeOffset.MinValue;
+    // When the worker looks at the store next, as NextDueAsync last told it (its timer may fire earlier, never later).
+    private DateTimeOffset _lookAt = DateTimeOffset.MaxValue;
     private long _quietGeneration = -1;
     // Due times of this process's own retries and postponements that no complete query has passed yet.
     private readonly PriorityQueue<DateTimeOffset, DateTimeOffset> _ownDues = new();
@@ -143,6 +145,7 @@ public sealed partial class DeliveryProcessor
                 _reserved--;
                 // If the worker stopped meanwhile, the delivery stays leased in the store and comes back when the lease ends.
                 if (!_handoff) continue;
+                _held.Add(delivery.Id);
                 if (CanStartLocked(slots, leasedAt))
                 {
                     slots.Running++;
@@ -205,9 +208,12 @@ public sealed partial class DeliveryProcessor
             else
             {
                 _ownDues.Enqueue(due, due);
-                // A worker asleep past this time is woken to set its timer earlier.
-                wake = due < _quietUntil;
-                if (wake) _quietUntil = due;
+                // A worker asleep past this time is woken to set its timer earlier. (Comparing with the end of the quiet
+                // period instead missed retries recorded after the worker went to sleep for its idle poll: found by the
+                // systematic tests, a retry due in 5 s started 25 s late.)
+                wake = due < _lookAt;
+                if (wake) _lookAt = due;
+                if (due < _quietUntil) _quietUntil = due;
             }
         }
 
@@ -271,7 +277,7 @@ public sealed partial class DeliveryProcessor
         var now = _time.GetUtcNow();
         lock (_gate)
         {
-            if (QuietLocked(now)) return OwnNextLocked(_quietUntil);
+            if (QuietLocked(now)) return _lookAt = OwnNextLocked(_quietUntil);
             busy = BusyEndpointsLocked();
             generation = _signal.Generation;
         }
@@ -287,7 +293,9 @@ public sealed partial class DeliveryProcessor
                 _quietGeneration = generation;
             }
 
-            return next is { } found ? OwnNextLocked(found) : _ownDues.TryPeek(out var own, out _) ? own : null;
+            DateTimeOffset? look = next is { } found ? OwnNextLocked(found) : _ownDues.TryPeek(out var own, out _) ? own : null;
+            _lookAt = look ?? DateTimeOffset.MaxValue;
+            return look;
         }
     }
 

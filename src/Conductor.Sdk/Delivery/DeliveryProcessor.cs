@@ -30,6 +30,9 @@ public sealed partial class DeliveryProcessor
     private TaskCompletionSource _idle = NewIdle(completed: true);
     private readonly GateSemaphore _leaseGate = new(1, 1);
     private readonly object _gate = new();
+    // The deliveries this process runs or holds in endpoint queues. A process that stalled past a lease (a long GC pause,
+    // a suspended VM) finds its own deliveries due again; a lease that returns one of them must not start it twice.
+    private readonly HashSet<string> _held = new(StringComparer.Ordinal);
     private readonly Dictionary<string, EndpointSlots> _endpoints = new(StringComparer.Ordinal);
     // The same slots, readable without the lock: the dispatcher asks whether an endpoint's queue is full.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, EndpointSlots> _slotsView = new(StringComparer.Ordinal);
@@ -156,17 +159,21 @@ public sealed partial class DeliveryProcessor
                 {
                     foreach (var delivery in leased)
                     {
+                        // Already running or queued here: the attempt in hand records its outcome, which ends this lease.
+                        if (_held.Contains(delivery.Id)) continue;
                         var endpoint = EndpointState(delivery.Endpoint);
                         if (CanStartLocked(endpoint, now))
                         {
                             MarkBusy();
                             endpoint.Running++;
                             _running++;
+                            _held.Add(delivery.Id);
                             toStart.Add(delivery);
                         }
                         else if (endpoint.Waiting.Count < _options.MaxQueuedPerEndpoint)
                         {
                             MarkBusy();
+                            _held.Add(delivery.Id);
                             endpoint.Waiting.Enqueue((delivery, now));
                             _waiting++;
                             UpdateSaturation(endpoint);
@@ -291,7 +298,7 @@ public sealed partial class DeliveryProcessor
                 Log.WorkerFailed(_logger, ex);
             }
 
-            delivery = Finished(delivery.Endpoint, cancellationToken);
+            delivery = Finished(delivery, cancellationToken);
         }
     }
 
@@ -299,7 +306,7 @@ public sealed partial class DeliveryProcessor
     /// Frees the slot of a finished attempt. Returns the same endpoint's next waiting delivery, which takes the
     /// slot over, and starts waiting deliveries of other endpoints that now fit.
     /// </summary>
-    private DeliveryRecord? Finished(string endpoint, CancellationToken cancellationToken)
+    private DeliveryRecord? Finished(DeliveryRecord finished, CancellationToken cancellationToken)
     {
         List<DeliveryRecord>? toStart = null;
         List<DeliveryRecord>? expired = null;
@@ -308,9 +315,10 @@ public sealed partial class DeliveryProcessor
         bool lowOnWork;
         lock (_gate)
         {
-            var state = _endpoints[endpoint];
+            var state = _endpoints[finished.Endpoint];
             state.Running--;
             _running--;
+            _held.Remove(finished.Id);
             next = Take(state, now, ref expired);
             UpdateSaturation(state);
             if (_running < _options.MaxConcurrentDeliveries && _waiting > 0)
@@ -359,6 +367,7 @@ public sealed partial class DeliveryProcessor
             // A delivery that waited so long that its lease could lapse mid-attempt goes back to the store instead.
             if (now - leasedAt > _options.LeaseDuration - _longestAttempt)
             {
+                _held.Remove(delivery.Id);
                 (expired ??= new()).Add(delivery);
                 continue;
             }
