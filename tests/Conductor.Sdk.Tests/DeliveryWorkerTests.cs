@@ -89,6 +89,74 @@ public sealed class DeliveryWorkerTests
         }
     }
 
+    [Fact]
+    public async Task A_retry_recorded_after_the_worker_went_to_sleep_is_sent_when_it_is_due()
+    {
+        // Found by the systematic tests (issue #37): an attempt ends after the worker has gone to sleep for its idle poll
+        // (30 s). Its retry, due 5 s later, must wake the worker to set its timer earlier; it used to wait for the poll.
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var receiver = await Receiver.StartAsync((_, index) => index switch { 0 => Reply.Status(503), 1 => Reply.After(gate.Task, 503), _ => Reply.Status(200) });
+        await using var pipeline = Pipeline.Create(
+            new[] { new WebhookNotificationDefinition("orders", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { "s" }, retries: 2) });
+        var worker = pipeline.Services.GetServices<IHostedService>().OfType<DeliveryWorker>().Single();
+        await worker.StartAsync(CancellationToken.None);
+        try
+        {
+            var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
+            await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Attempts == 1);
+            pipeline.Time.Advance(TimeSpan.FromSeconds(1));
+            await receiver.WaitForAsync(2);
+            await WaitUntilAsync(() => Task.FromResult(worker.Sleeping && worker.LastLoop >= Pipeline.Start.AddSeconds(1)));
+            gate.SetResult();
+            await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Attempts == 2);
+            Assert.Equal(Pipeline.Start.AddSeconds(6), (await pipeline.RecordAsync(id)).DueAt);
+            pipeline.Time.Advance(TimeSpan.FromSeconds(5));
+            await receiver.WaitForAsync(3, TimeSpan.FromSeconds(10));
+            await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Status == DeliveryStatus.Delivered);
+        }
+        finally
+        {
+            gate.TrySetResult();
+            await worker.StopAsync(CancellationToken.None);
+        }
+    }
+
+    [Fact]
+    public async Task A_process_that_stalled_past_its_lease_does_not_start_its_running_delivery_again()
+    {
+        // Found by the systematic tests (issue #37): a stall (a long GC pause, a suspended VM) outlives the lease of an
+        // attempt in flight; when the worker runs again its lease query returns that delivery. It must not be attempted a
+        // second time while the first attempt is still running in this process. (The attempt timeout is longer than the
+        // lease here only to hold the attempt in flight: after a real stall the timeout and the worker race.)
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var receiver = await Receiver.StartAsync((_, index) => index == 0 ? Reply.After(gate.Task, 200) : Reply.Status(200));
+        await using var pipeline = Pipeline.Create(
+            new[] { new WebhookNotificationDefinition("orders", 0, new[] { EventNames.ExecutionCompleted }, receiver.Url(), new[] { "s" }, retries: 1, timeout: TimeSpan.FromSeconds(60)) },
+            options => options.LeaseDuration = TimeSpan.FromSeconds(30));
+        var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
+        var worker = pipeline.Services.GetServices<IHostedService>().OfType<DeliveryWorker>().Single();
+        await worker.StartAsync(CancellationToken.None);
+        try
+        {
+            await receiver.WaitForAsync(1);
+            await WaitUntilAsync(() => Task.FromResult(worker.Sleeping));
+            // The stall ends 45 s later: the lease ran out, the attempt's timeout has not, and the worker's idle timer fires.
+            pipeline.Time.Advance(TimeSpan.FromSeconds(45));
+            var resumed = pipeline.Time.GetUtcNow();
+            await WaitUntilAsync(() => Task.FromResult(worker.LastLoop >= resumed && worker.Sleeping));
+            Assert.Equal(1, receiver.Count);
+            gate.SetResult();
+            await WaitUntilAsync(async () => (await pipeline.RecordAsync(id)).Status == DeliveryStatus.Delivered);
+            Assert.Equal(1, (await pipeline.RecordAsync(id)).Attempts);
+            Assert.Equal(1, receiver.Count);
+        }
+        finally
+        {
+            gate.TrySetResult();
+            await worker.StopAsync(CancellationToken.None);
+        }
+    }
+
     private static Task WaitUntilAsync(Func<Task<bool>> condition) => WorkerProcess.WaitUntilAsync(condition, TimeSpan.FromSeconds(10), "the condition");
 
     /// <summary>A clock whose timers fire 1 ms before the time they were set for.</summary>

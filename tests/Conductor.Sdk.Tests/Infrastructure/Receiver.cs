@@ -22,11 +22,15 @@ public abstract record Reply
     public static Reply Status(int code, params (string Name, string Value)[] headers) => new StatusReply(code, headers);
     public static readonly Reply Reset = new ResetReply();
     public static readonly Reply Hang = new HangReply();
+
+    /// <summary>Answers <paramref name="code"/> once <paramref name="gate"/> completes (an attempt the test holds in flight).</summary>
+    public static Reply After(Task gate, int code) => new GatedReply(gate, code);
 }
 
 public sealed record StatusReply(int Code, (string Name, string Value)[] Headers) : Reply;
 public sealed record ResetReply : Reply;
 public sealed record HangReply : Reply;
+public sealed record GatedReply(Task Gate, int Code) : Reply;
 
 /// <summary>
 /// A real Kestrel server on loopback that records every request and answers from a script
@@ -120,6 +124,10 @@ public sealed class Receiver : IAsyncDisposable
                 break;
             case ResetReply:
                 context.Abort();
+                break;
+            case GatedReply gated:
+                await gated.Gate.WaitAsync(_stopping.Token);
+                context.Response.StatusCode = gated.Code;
                 break;
             case HangReply:
                 try
