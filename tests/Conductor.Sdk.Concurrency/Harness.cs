@@ -216,11 +216,12 @@ public static class Invariants
     /// A pipeline that never gets there within <paramref name="patience"/> scheduling points of this task is busy without
     /// end (a livelock), which fails the test: no scenario here has an attempt that waits for the clock.
     /// </summary>
-    public static async Task QuiescedAsync(Process process, int patience = 20_000)
+    /// <param name="running">Attempts the scenario holds in flight on purpose (a gate it has not opened yet).</param>
+    public static async Task QuiescedAsync(Process process, int running = 0, int patience = 20_000)
     {
         for (var i = 0; i < patience; i++)
         {
-            if (process.Worker is { Sleeping: true } && process.Signal.Waiting && !process.Signal.Pending && process.Processor.Load == (0, 0, 0)) return;
+            if (process.Worker is { Sleeping: true } && process.Signal.Waiting && !process.Signal.Pending && process.Processor.Load == (running, 0, 0)) return;
             await Task.Yield();
         }
 
