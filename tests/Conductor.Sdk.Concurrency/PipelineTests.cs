@@ -242,4 +242,31 @@ public sealed class PipelineTests(ITestOutputHelper output)
         await Invariants.CheckStoreAsync(store, ids, _ => 2);
         await ExpectEndsAsync(store, ids);
     });
+
+    [Fact]
+    public void An_endpoints_deliveries_start_in_the_order_they_were_stored() => Explore(async () =>
+    {
+        // Where ordering is promised: one endpoint, one slot; three deliveries stored one after another (each Notify returns
+        // before the next begins, 1 ms apart) while another endpoint's Notify calls and the worker race them. The first
+        // attempts must start in the order of storing, whether each went through the handoff, the endpoint's queue or the
+        // store (a backlog flag keeps newer ones from overtaking).
+        var time = new FakeTimeProvider(Process.Start);
+        await using var process = new Process(new ScriptedChannel(attempt => attempt.Delivery.Ensemble == "a" && attempt.Number == 1 ? Step.Retry : Step.Deliver, 1, 2), time,
+            new InMemoryDeliveryStore(), [Process.Webhook("a", "a.test"), Process.Webhook("b", "b.test")],
+            o => { o.MaxConcurrentPerEndpoint = 1; o.MaxConcurrentDeliveries = 2; o.MaxQueuedPerEndpoint = 1; o.BatchSize = 1; o.CircuitBreakerMinimumThroughput = 1000; o.LeaseDuration = TimeSpan.FromDays(1); });
+        await process.StartWorkerAsync();
+        var others = Task.Run(async () => (await Task.WhenAll(process.NotifyAsync("b", "y1"), process.NotifyAsync("b", "y2"))).SelectMany(x => x).ToList());
+        var ordered = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            ordered.AddRange(await process.NotifyAsync("a", "x" + i));
+            time.Advance(TimeSpan.FromMilliseconds(1));
+        }
+
+        var ids = ordered.Concat(await others).ToList();
+        await Invariants.SettleAsync(process, ids);
+        await Invariants.CheckStoreAsync(process.Store, ids, _ => 2);
+        var firsts = process.Channel.Started.Where(s => s.Number == 1 && s.Endpoint == "https://a.test").Select(s => s.Id).ToList();
+        Specification.Assert(firsts.SequenceEqual(ordered), $"first attempts to a.test started in the order {string.Join(", ", firsts.Select(f => ordered.IndexOf(f)))}, stored 0, 1, 2");
+    });
 }
