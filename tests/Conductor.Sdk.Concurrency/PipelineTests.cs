@@ -269,4 +269,32 @@ public sealed class PipelineTests(ITestOutputHelper output)
         var firsts = process.Channel.Started.Where(s => s.Number == 1 && s.Endpoint == "https://a.test").Select(s => s.Id).ToList();
         Specification.Assert(firsts.SequenceEqual(ordered), $"first attempts to a.test started in the order {string.Join(", ", firsts.Select(f => ordered.IndexOf(f)))}, stored 0, 1, 2");
     });
+
+    [Fact]
+    public void A_breaker_opens_under_load_and_closes_after_its_probe() => Explore(async () =>
+    {
+        // The endpoint fails its first four attempts, then recovers. With a breaker that opens after two attempts at half
+        // failures, the endpoint is paused, one probe goes out after the break, and the backlog drains once it closes.
+        var failures = 0;
+        var channel = new ScriptedChannel(_ => Interlocked.Increment(ref failures) <= 4 ? Step.Retry : Step.Deliver, 2, 2);
+        var time = new FakeTimeProvider(Process.Start);
+        await using var process = new Process(channel, time, new InMemoryDeliveryStore(), [Process.Webhook("a", "a.test", retries: 5)],
+            o => { o.MaxConcurrentPerEndpoint = 2; o.MaxConcurrentDeliveries = 2; o.CircuitBreakerMinimumThroughput = 2; o.CircuitBreakerFailureRatio = 0.5; o.CircuitBreakerBreakDuration = TimeSpan.FromSeconds(30); o.LeaseDuration = TimeSpan.FromDays(1); });
+        var opened = 0;
+        var closed = 0;
+        process.Isolation.Opened += (_, _) => Interlocked.Increment(ref opened);
+        process.Isolation.Closed += _ => Interlocked.Increment(ref closed);
+        await process.StartWorkerAsync();
+        var ids = (await Task.WhenAll(Enumerable.Range(0, 4).Select(i => Task.Run(() => process.NotifyAsync("a", "x" + i))))).SelectMany(x => x).ToList();
+        await Invariants.SettleAsync(process, ids);
+        foreach (var id in ids)
+        {
+            var record = await process.Store.GetAsync(id);
+            Specification.Assert(record!.Status == DeliveryStatus.Delivered, $"delivery {id} is {record.Status} after {record.Attempts} attempt(s)");
+        }
+
+        Specification.Assert(opened >= 1 && closed >= 1, $"the breaker opened {opened} and closed {closed} times");
+        // While the breaker is open a due delivery waits for the break to end (30 s, up to three breaks: two failed probes).
+        await Invariants.CheckStoreAsync(process.Store, ids, _ => 5, lateness: TimeSpan.FromSeconds(91));
+    });
 }
