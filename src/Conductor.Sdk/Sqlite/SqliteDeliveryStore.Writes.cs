@@ -159,8 +159,10 @@ public sealed partial class SqliteDeliveryStore
         {
             if (write.Deliveries is { } deliveries)
             {
-                foreach (var d in deliveries)
+                // Indexed: a foreach over the interface would box an enumerator per write.
+                for (var i = 0; i < deliveries.Count; i++)
                 {
+                    var d = deliveries[i];
                     insert.Text(1, d.Id); insert.Text(2, d.Ensemble); insert.Text(3, d.Event); insert.Text(4, d.NotificationKey);
                     insert.Text(5, d.Channel); insert.Text(6, d.Endpoint); insert.Blob(7, d.Payload.Span);
                     insert.Int(8, d.CreatedAt.UtcTicks); insert.Int(9, d.DueAt.UtcTicks); insert.Int(10, (int)d.Status);
@@ -235,8 +237,9 @@ public sealed partial class SqliteDeliveryStore
     {
         // Leased ones were handed to the processor; only a lease query returns the others.
         if (write.Deliveries is not { } deliveries || write.LeaseUntil is not null) return;
-        foreach (var d in deliveries)
+        for (var i = 0; i < deliveries.Count; i++)
         {
+            var d = deliveries[i];
             if (_fresh.Count >= FreshLimit) return;
             _fresh[d.Id] = d;
         }
