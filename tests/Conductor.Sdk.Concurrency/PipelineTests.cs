@@ -21,16 +21,10 @@ public sealed class PipelineTests(ITestOutputHelper output)
     private static int Iterations => int.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_ITERATIONS"), out var n) ? n : 1000;
 
     /// <summary>Runs <paramref name="scenario"/> under Coyote; a seed (CONDUCTOR_COYOTE_SEED) replays one schedule.</summary>
-    private void Explore(Func<Task> scenario, uint? seed = null)
+    private void Explore(Func<Task> scenario)
     {
         // The seam: the attempt path uses the standard builder and Task.Run, which Coyote controls (ControlledScheduling).
         ControlledScheduling.Enabled = true;
-        if (Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_PLAIN") == "1")
-        {
-            scenario().GetAwaiter().GetResult();
-            return;
-        }
-
         var configuration = Configuration.Create()
             .WithTestingIterations((uint)Iterations)
             // A schedule longer than this is a busy loop (livelock): reported as a bug, not cut short silently.
@@ -46,19 +40,18 @@ public sealed class PipelineTests(ITestOutputHelper output)
             .WithNoBugTraceRepro()
             .WithPotentialDeadlocksReportedAsBugs(true)
             .WithDeadlockTimeout(30000);
-        if ((seed ?? (uint.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_SEED"), out var s) ? s : null)) is { } fixedSeed)
+        if (uint.TryParse(Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_SEED"), out var fixedSeed))
         {
             configuration = configuration.WithRandomGeneratorSeed(fixedSeed).WithTestingIterations(1);
         }
 
-        if (Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_TRACE") is { Length: > 0 } tracePath)
+        if (Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_TRACE") is { Length: > 0 })
         {
             configuration = configuration.WithVerbosityEnabled(VerbosityLevel.Exhaustive).WithConsoleLoggingEnabled(true);
         }
 
         using var engine = TestingEngine.Create(configuration, scenario);
         engine.Run();
-        if (Environment.GetEnvironmentVariable("CONDUCTOR_COYOTE_TRACE") is { Length: > 0 } trace) File.WriteAllText(trace, engine.ReadableTrace);
         var report = engine.TestReport;
         output.WriteLine($"{report.NumOfExploredFairPaths + report.NumOfExploredUnfairPaths} paths explored, {report.NumOfFoundBugs} bug(s)");
         Assert.True(report.NumOfFoundBugs == 0, $"uncontrolled: {string.Join("; ", report.UncontrolledInvocations)}\n{string.Join("\n", report.BugReports)}\nseed: {configuration.RandomGeneratorSeed}\n{engine.GetReport()}");

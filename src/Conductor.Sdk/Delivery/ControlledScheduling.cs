@@ -31,40 +31,37 @@ internal static class ControlledScheduling
         Func<Polly.ResilienceContext, TState, ValueTask<Polly.Outcome<AttemptResult>>> send, Polly.ResilienceContext context, TState state,
         TimeSpan timeout, TimeProvider time)
     {
-        Polly.Outcome<AttemptResult>? sent = null;
-        try
+        Polly.Outcome<AttemptResult> sent;
+        using (var timeoutSource = new CancellationTokenSource(timeout, time))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, timeoutSource.Token))
         {
-            var sentOutcome = await SendWithTimeoutAsync().ConfigureAwait(false);
-            return Polly.Outcome.FromResult(pipeline.Execute(static (_, s) =>
-            {
-                s.Sent!.Value.ThrowIfException();
-                return s.Sent.Value.Result!;
-            }, context, (Sent: sentOutcome, Unused: 0)));
-        }
-        catch (Exception ex)
-        {
-            return Polly.Outcome.FromException<AttemptResult>(ex);
-        }
-
-        async Task<Polly.Outcome<AttemptResult>?> SendWithTimeoutAsync()
-        {
-            using var timeoutSource = new CancellationTokenSource(timeout, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, timeoutSource.Token);
             var sendContext = Polly.ResilienceContextPool.Shared.Get(linked.Token);
             try
             {
                 sent = await send(sendContext, state).ConfigureAwait(false);
-                if (sent.Value.Exception is OperationCanceledException && timeoutSource.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
-                {
-                    sent = Polly.Outcome.FromException<AttemptResult>(new Polly.Timeout.TimeoutRejectedException(timeout));
-                }
-
-                return sent;
             }
             finally
             {
                 Polly.ResilienceContextPool.Shared.Return(sendContext);
             }
+
+            if (sent.Exception is OperationCanceledException && timeoutSource.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+            {
+                sent = Polly.Outcome.FromException<AttemptResult>(new Polly.Timeout.TimeoutRejectedException(timeout));
+            }
+        }
+
+        try
+        {
+            return Polly.Outcome.FromResult(pipeline.Execute(static (_, outcome) =>
+            {
+                outcome.ThrowIfException();
+                return outcome.Result!;
+            }, context, sent));
+        }
+        catch (Exception ex)
+        {
+            return Polly.Outcome.FromException<AttemptResult>(ex);
         }
     }
 }
