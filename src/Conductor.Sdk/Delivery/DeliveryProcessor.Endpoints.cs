@@ -68,7 +68,6 @@ public sealed partial class DeliveryProcessor
             (drained ??= new()).Add(waiting.Delivery);
         }
 
-        UpdateSaturation(slots);
         return drained;
     }
 
@@ -101,7 +100,6 @@ public sealed partial class DeliveryProcessor
         if (slots.HeldUntil >= until && slots.Paused) return;
         slots.HeldUntil = until;
         slots.Paused = true;
-        UpdateSaturation(slots);
         slots.HoldTimer ??= _time.CreateTimer(static state =>
         {
             var (processor, endpoint) = ((DeliveryProcessor, EndpointSlots))state!;
@@ -153,7 +151,6 @@ public sealed partial class DeliveryProcessor
         {
             token = _handoffToken;
             while (Take(slots, now, ref expired) is { } delivery) (toStart ??= new()).Add(delivery);
-            UpdateSaturation(slots);
             Flag(slots, ++_stamp);
             IdleIfDoneLocked();
         }

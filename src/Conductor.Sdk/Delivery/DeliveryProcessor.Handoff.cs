@@ -116,7 +116,6 @@ public sealed partial class DeliveryProcessor
             if (!unknown)
             {
                 _reserved += records.Length;
-                foreach (var record in records) UpdateSaturation(_endpoints[record.Endpoint]);
                 MarkBusy();
                 return _time.GetUtcNow() + _options.LeaseDuration;
             }
@@ -159,7 +158,6 @@ public sealed partial class DeliveryProcessor
                 }
             }
 
-            foreach (var delivery in records) UpdateSaturation(_endpoints[delivery.Endpoint]);
             IdleIfDoneLocked();
         }
 
@@ -177,20 +175,31 @@ public sealed partial class DeliveryProcessor
                 var slots = _endpoints[delivery.Endpoint];
                 slots.Reserved--;
                 _reserved--;
-                UpdateSaturation(slots);
             }
 
             IdleIfDoneLocked();
         }
     }
 
-    /// <summary>Deliveries this process stored without the handoff: their endpoints have a backlog in the store.</summary>
-    internal void Stored(ReadOnlySpan<DeliveryRecord> records)
+    /// <summary>
+    /// Deliveries this process stored without the handoff: their endpoints have a backlog in the store. Returns whether
+    /// to wake the worker: not when every one of them is for an endpoint with a full queue, since its lease would skip
+    /// them and the processor wakes it as that queue drains (with a backlog, this saves a worker round per Notify).
+    /// </summary>
+    internal bool Stored(ReadOnlySpan<DeliveryRecord> records)
     {
         lock (_gate)
         {
             var stamp = ++_stamp;
-            foreach (var delivery in records) Flag(EndpointState(delivery.Endpoint), stamp);
+            var wake = records.Length == 0;
+            foreach (var delivery in records)
+            {
+                var slots = EndpointState(delivery.Endpoint);
+                Flag(slots, stamp);
+                wake |= !IsSaturated(slots);
+            }
+
+            return wake;
         }
     }
 
@@ -260,7 +269,7 @@ public sealed partial class DeliveryProcessor
         if (_backlogEndpoints == 0) return true;
         foreach (var slots in _endpoints.Values)
         {
-            if (slots.Backlog != 0 && !slots.Saturated) return false;
+            if (slots.Backlog != 0 && !IsSaturated(slots)) return false;
         }
 
         return true;

@@ -34,8 +34,6 @@ public sealed partial class DeliveryProcessor
     // a suspended VM) finds its own deliveries due again; a lease that returns one of them must not start it twice.
     private readonly HashSet<string> _held = new(StringComparer.Ordinal);
     private readonly Dictionary<string, EndpointSlots> _endpoints = new(StringComparer.Ordinal);
-    // The same slots, readable without the lock: the dispatcher asks whether an endpoint's queue is full.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, EndpointSlots> _slotsView = new(StringComparer.Ordinal);
     private readonly TimeSpan _longestAttempt;
     private int _running;
     private int _writes;
@@ -62,7 +60,6 @@ public sealed partial class DeliveryProcessor
     {
         _signal = signal;
         signal.Processor = this;
-        signal.WatchSaturation(endpoint => _slotsView.TryGetValue(endpoint, out var slots) && slots.Saturated);
         _longestAttempt = registry.All.Select(n => n.AttemptTimeout).DefaultIfEmpty(TimeSpan.Zero).Max();
         _store = store;
         _registry = registry;
@@ -176,7 +173,6 @@ public sealed partial class DeliveryProcessor
                             _held.Add(delivery.Id);
                             endpoint.Waiting.Enqueue((delivery, now));
                             _waiting++;
-                            UpdateSaturation(endpoint);
                         }
                         else
                         {
@@ -254,8 +250,8 @@ public sealed partial class DeliveryProcessor
         if (!_endpoints.TryGetValue(endpoint, out var state))
         {
             _endpoints[endpoint] = state = new EndpointSlots(endpoint) { Rate = _rates.TryGetValue(endpoint, out var rate) ? rate : null };
-            _slotsView[endpoint] = state;
         }
+
         return state;
     }
 
@@ -320,7 +316,6 @@ public sealed partial class DeliveryProcessor
             _running--;
             _held.Remove(finished.Id);
             next = Take(state, now, ref expired);
-            UpdateSaturation(state);
             if (_running < _options.MaxConcurrentDeliveries && _waiting > 0)
             {
                 foreach (var other in _endpoints.Values)
@@ -329,8 +324,6 @@ public sealed partial class DeliveryProcessor
                     {
                         (toStart ??= new()).Add(started);
                     }
-
-                    UpdateSaturation(other);
                 }
             }
 
@@ -380,9 +373,6 @@ public sealed partial class DeliveryProcessor
         return null;
     }
 
-    /// <summary>Called under the lock after an endpoint's slots or queue change: the same rule as <see cref="BusyEndpoints"/>.</summary>
-    private void UpdateSaturation(EndpointSlots slots) => slots.Saturated = IsSaturated(slots);
-
     /// <summary>Busy once a whole batch might not fit in its queue (deliveries handed over and not yet admitted count as queued).</summary>
     /// <remarks>A paused endpoint (disabled, breaker open, postponed by a 429, waiting for its rate) counts as busy: its rows stay in the store.</remarks>
     /// While a breaker's probe is out, the endpoint is busy too: nothing more of it is leased until the probe is answered.
@@ -393,7 +383,6 @@ public sealed partial class DeliveryProcessor
     private sealed class EndpointSlots(string name)
     {
         public readonly string Name = name;
-        public volatile bool Saturated;
 
         /// <summary>No delivery starts: disabled, or held until <see cref="HeldUntil"/>.</summary>
         public bool Paused;

@@ -34,31 +34,6 @@ public sealed class DeliverySignal
     }
 
     /// <summary>
-    /// Signals that <paramref name="stored"/> were stored, unless every one of them is for an endpoint whose queue in this
-    /// process is full: waking the worker then achieves nothing (it would skip that endpoint), and the processor signals
-    /// again as that queue drains, which picks them up. Under a burst of events this saves a wake-up per event.
-    /// </summary>
-    internal void NotifyStored(ReadOnlySpan<DeliveryRecord> stored)
-    {
-        if (_saturated is { } saturated)
-        {
-            var all = stored.Length > 0;
-            foreach (var delivery in stored)
-            {
-                if (!saturated(delivery.Endpoint))
-                {
-                    all = false;
-                    break;
-                }
-            }
-
-            if (all) return;
-        }
-
-        Wake();
-    }
-
-    /// <summary>
     /// Signals that deliveries were written with an application's transaction at <paramref name="now"/>: they become due
     /// when it commits, so the worker looks again every <see cref="EnlistedPoll"/> for <see cref="EnlistedWindow"/>.
     /// </summary>
@@ -82,11 +57,6 @@ public sealed class DeliverySignal
     }
 
     private long _enlistedAt;
-
-    /// <summary>Lets the processor say which endpoints have a full queue (read without locks, from any thread).</summary>
-    internal void WatchSaturation(Func<string, bool> saturated) => _saturated = saturated;
-
-    private volatile Func<string, bool>? _saturated;
 
     /// <summary>The processor that new deliveries may be handed to as they are stored (set when a processor is created).</summary>
     internal DeliveryProcessor? Processor { get; set; }

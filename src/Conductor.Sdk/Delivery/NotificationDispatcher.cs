@@ -166,8 +166,7 @@ public sealed class NotificationDispatcher
         }
 
         Counted(records.Length, eventName, ensemble);
-        _signal.Processor?.Stored(records);
-        _signal.NotifyStored(records);
+        if (_signal.Processor?.Stored(records) ?? true) _signal.Wake();
         return Ids(records);
     }
 
