@@ -66,7 +66,7 @@ internal static class ControlledScheduling
     }
 }
 
-/// <summary>The attempt path's builder for <see cref="ValueTask"/>: pooled, or the standard one under <see cref="ControlledScheduling"/>.</summary>
+/// <summary>The delivery path's builder for <see cref="ValueTask"/> (attempts): pooled, or the standard one under <see cref="ControlledScheduling"/>.</summary>
 [StructLayout(LayoutKind.Auto)]
 internal struct AttemptMethodBuilder
 {
@@ -126,7 +126,10 @@ internal struct AttemptMethodBuilder
     }
 }
 
-/// <summary>The attempt path's builder for <see cref="ValueTask{TResult}"/>: pooled, or the standard one under <see cref="ControlledScheduling"/>.</summary>
+/// <summary>
+/// The delivery path's builder for <see cref="ValueTask{TResult}"/> (attempts, and the dispatcher's Notify path, whose
+/// boxes are about 400 B per delivery on the durable stores): pooled, or the standard one under <see cref="ControlledScheduling"/>.
+/// </summary>
 [StructLayout(LayoutKind.Auto)]
 internal struct AttemptMethodBuilder<TResult>
 {
