@@ -83,7 +83,7 @@ public sealed class HandoffTests
         // Nor does storing them wake the worker: its lease would skip that endpoint, and the processor wakes it as the
         // queue drains. (With a backlog this saves a worker round per Notify; see the benchmarks README.)
         var endpoint = pipeline.Processor.BusyEndpoints.Single();
-        Assert.False(pipeline.Processor.Stored(new[] { Stored(endpoint) }));
+        Assert.False(pipeline.Processor.Stored(new[] { Unleased(endpoint) }));
 
         // After the quiet poll interval the processor looks once more (another process may have stored work).
         pipeline.Time.Advance(DeliveryProcessor.PollWhileQuiet);
@@ -107,10 +107,10 @@ public sealed class HandoffTests
         Assert.Equal(ids.Order(), sent.Order());
         Assert.Equal(late, sent[^1]);
         await WaitUntilAsync(() => pipeline.Processor.BusyEndpoints.Count == 0);
-        Assert.True(pipeline.Processor.Stored(new[] { Stored(endpoint) }));
+        Assert.True(pipeline.Processor.Stored(new[] { Unleased(endpoint) }));
     }
 
-    private static DeliveryRecord Stored(string endpoint) =>
+    private static DeliveryRecord Unleased(string endpoint) =>
         new("dlv_stored", "orders", EventNames.ExecutionCompleted, "orders", "webhook", endpoint, ReadOnlyMemory<byte>.Empty,
             Pipeline.Start, Pipeline.Start, DeliveryStatus.Pending, 0, 1);
 

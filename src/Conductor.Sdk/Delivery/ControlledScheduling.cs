@@ -68,15 +68,15 @@ internal static class ControlledScheduling
 
 /// <summary>The delivery path's builder for <see cref="ValueTask"/> (attempts): pooled, or the standard one under <see cref="ControlledScheduling"/>.</summary>
 [StructLayout(LayoutKind.Auto)]
-internal struct AttemptMethodBuilder
+internal struct DeliveryMethodBuilder
 {
     private PoolingAsyncValueTaskMethodBuilder _pooled;
     private AsyncValueTaskMethodBuilder _standard;
     private bool _controlled;
 
-    public static AttemptMethodBuilder Create() => ControlledScheduling.Enabled
-        ? new AttemptMethodBuilder { _controlled = true, _standard = AsyncValueTaskMethodBuilder.Create() }
-        : new AttemptMethodBuilder { _pooled = PoolingAsyncValueTaskMethodBuilder.Create() };
+    public static DeliveryMethodBuilder Create() => ControlledScheduling.Enabled
+        ? new DeliveryMethodBuilder { _controlled = true, _standard = AsyncValueTaskMethodBuilder.Create() }
+        : new DeliveryMethodBuilder { _pooled = PoolingAsyncValueTaskMethodBuilder.Create() };
 
     public ValueTask Task
     {
@@ -126,20 +126,17 @@ internal struct AttemptMethodBuilder
     }
 }
 
-/// <summary>
-/// The delivery path's builder for <see cref="ValueTask{TResult}"/> (attempts, and the dispatcher's Notify path, whose
-/// boxes are about 400 B per delivery on the durable stores): pooled, or the standard one under <see cref="ControlledScheduling"/>.
-/// </summary>
+/// <summary>The delivery path's builder for <see cref="ValueTask{TResult}"/> (attempts, the channel, Notify's store path): pooled, or the standard one under <see cref="ControlledScheduling"/>.</summary>
 [StructLayout(LayoutKind.Auto)]
-internal struct AttemptMethodBuilder<TResult>
+internal struct DeliveryMethodBuilder<TResult>
 {
     private PoolingAsyncValueTaskMethodBuilder<TResult> _pooled;
     private AsyncValueTaskMethodBuilder<TResult> _standard;
     private bool _controlled;
 
-    public static AttemptMethodBuilder<TResult> Create() => ControlledScheduling.Enabled
-        ? new AttemptMethodBuilder<TResult> { _controlled = true, _standard = AsyncValueTaskMethodBuilder<TResult>.Create() }
-        : new AttemptMethodBuilder<TResult> { _pooled = PoolingAsyncValueTaskMethodBuilder<TResult>.Create() };
+    public static DeliveryMethodBuilder<TResult> Create() => ControlledScheduling.Enabled
+        ? new DeliveryMethodBuilder<TResult> { _controlled = true, _standard = AsyncValueTaskMethodBuilder<TResult>.Create() }
+        : new DeliveryMethodBuilder<TResult> { _pooled = PoolingAsyncValueTaskMethodBuilder<TResult>.Create() };
 
     public ValueTask<TResult> Task
     {

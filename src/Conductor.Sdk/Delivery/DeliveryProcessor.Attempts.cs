@@ -16,7 +16,7 @@ namespace Conductor.Sdk.Delivery;
 public sealed partial class DeliveryProcessor
 {
     // Pooled state machine: awaited once by the slot's loop, so each attempt reuses a box instead of allocating one.
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(AttemptMethodBuilder))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(DeliveryMethodBuilder))]
     private async ValueTask ProcessAsync(DeliveryRecord delivery, CancellationToken cancellationToken)
     {
         var notification = _registry.Find(delivery.NotificationKey);
@@ -110,7 +110,7 @@ public sealed partial class DeliveryProcessor
     }
 
     /// <summary>The channel call inside the isolation pipeline, as an outcome (pooled: one per attempt in flight).</summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(AttemptMethodBuilder<>))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(DeliveryMethodBuilder<>))]
     private static async ValueTask<Outcome<AttemptResult>> SendAsync(ResilienceContext context, (INotificationChannel Channel, DeliveryAttempt Attempt) state)
     {
         try

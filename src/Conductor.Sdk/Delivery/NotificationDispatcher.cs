@@ -55,7 +55,7 @@ public sealed class NotificationDispatcher
     /// <summary>Enqueues one delivery per subscribed notification and returns their ids.</summary>
     /// <remarks>Await the result once, as with any <see cref="ValueTask{TResult}"/>: its state machine is pooled.</remarks>
     /// <exception cref="InvalidOperationException">A subscribed notification's channel is not registered; the message names the ensemble, the notification and the channel.</exception>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(AttemptMethodBuilder<>))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(DeliveryMethodBuilder<>))]
     public async ValueTask<DispatchReceipt> DispatchAsync(ConductorEvent @event, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(@event);
@@ -129,7 +129,7 @@ public sealed class NotificationDispatcher
     }
 
     /// <summary>Stores the records (persisted before this returns), counts and logs them, and wakes the worker.</summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(AttemptMethodBuilder<>))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(DeliveryMethodBuilder<>))]
     private async ValueTask<string[]> StoreAsync(DeliveryRecord[] records, string eventName, string ensemble, CancellationToken cancellationToken)
     {
         if (ConductorOutbox.Transaction is { } transaction)
@@ -177,7 +177,7 @@ public sealed class NotificationDispatcher
     /// Room for the handoff, if the worker has it; when only the processor's view of the store stood in the way, asked
     /// once more after the worker's next look at the store (<see cref="DeliveryProcessor.TryReserve"/>).
     /// </summary>
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(AttemptMethodBuilder<>))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(DeliveryMethodBuilder<>))]
     private static async ValueTask<DateTimeOffset?> ReserveAsync(DeliveryProcessor processor, DeliveryRecord[] records, CancellationToken cancellationToken)
     {
         if (processor.TryReserve(records, out var nextLease) is { } leaseUntil) return leaseUntil;

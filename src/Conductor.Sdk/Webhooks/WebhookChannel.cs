@@ -116,7 +116,7 @@ public sealed class WebhookChannel : INotificationChannel
 
     /// <inheritdoc />
     // Pooled state machine: an attempt is awaited once by the processor, so its box can be reused by the next one.
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Conductor.Sdk.Delivery.AttemptMethodBuilder<>))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Conductor.Sdk.Delivery.DeliveryMethodBuilder<>))]
     public async ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken)
     {
         using var request = CreateRequest(attempt);
