@@ -96,3 +96,52 @@ public sealed class ReflectionFreeSerializationTests
         Assert.Equal("2024-01-15T15:30:00.007Z", written.ToString());
     }
 }
+
+public sealed class JsonScratchTests
+{
+    [Fact]
+    public void A_record_written_after_a_failed_write_on_the_same_thread_is_exact()
+    {
+        var at = new Conductor.Sdk.Ensembles.DataLocation("order-pipeline", "output");
+        // Fails half-way through the object: the thread's writer is left mid-object.
+        Assert.Throws<Conductor.Sdk.Ensembles.EnsembleDataException>(() =>
+            Conductor.Sdk.Ensembles.EnsembleJson.ToElement(new Conductor.Sdk.Tests.Ensembles.OrderPipelineEnsemble.ChargeCardOutput { Receipt = "r-1", Carrier = null! }, at));
+
+        var element = Conductor.Sdk.Ensembles.EnsembleJson.ToElement(new Conductor.Sdk.Tests.Ensembles.OrderPipelineEnsemble.ShipOrderOutput { TrackingNumber = "1Z+\"é" }, at);
+        var again = Conductor.Sdk.Ensembles.EnsembleJson.ToElement(new Conductor.Sdk.Tests.Ensembles.OrderPipelineEnsemble.ShipOrderOutput { TrackingNumber = "2" }, at);
+
+        // Each element owns its bytes: the second use of the thread's buffer does not change the first element.
+        Assert.Equal("1Z+\"é", element.GetProperty("trackingNumber").GetString());
+        Assert.Equal("""{"trackingNumber":"2"}""", again.GetRawText());
+        Assert.Equal(
+            """{"event":"execution.completed","timestamp":"2024-01-15T10:30:15.000Z","data":{"ensemble":"e","id":"x","status":"completed","output":{"trackingNumber":"1Z+\"é"},"duration":1}}""",
+            System.Text.Encoding.UTF8.GetString(EventPayload.Serialize(new ExecutionCompleted(new DateTimeOffset(2024, 1, 15, 10, 30, 15, TimeSpan.Zero), "e", "x", element, 1))));
+    }
+
+    [Fact]
+    public void A_nested_use_gets_its_own_writer_and_a_grown_buffer_is_not_kept()
+    {
+        JsonScratch? slot = null;
+        var outer = JsonScratch.Rent(ref slot, default);
+        Assert.Same(outer, slot);
+        outer.Writer.WriteStartObject();
+        var inner = JsonScratch.Rent(ref slot, default);
+        Assert.NotSame(outer, inner);
+        inner.Writer.WriteStringValue("inner");
+        Assert.Equal("\"inner\"", System.Text.Encoding.UTF8.GetString(inner.Written));
+        inner.Return(ref slot);
+        outer.Writer.WriteEndObject();
+        Assert.Equal("{}", System.Text.Encoding.UTF8.GetString(outer.Written));
+        outer.Return(ref slot);
+        Assert.Same(outer, slot);
+
+        // The next use starts empty, on the same instance.
+        var next = JsonScratch.Rent(ref slot, default);
+        Assert.Same(outer, next);
+        Assert.Equal(0, next.Written.Length);
+        next.Writer.WriteStringValue(new string('x', JsonScratch.MaxRetainedBytes + 1));
+        Assert.True(next.Written.Length > JsonScratch.MaxRetainedBytes);
+        next.Return(ref slot);
+        Assert.Null(slot);
+    }
+}

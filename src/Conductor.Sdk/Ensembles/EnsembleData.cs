@@ -385,11 +385,21 @@ public static class EnsembleJson
         where T : class, IEnsembleData<T>
     {
         if (value is null) throw new EnsembleDataException(at, "the value is null");
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer)) value.WriteJson(writer, at);
-        using var document = JsonDocument.Parse(buffer.WrittenMemory);
-        return document.RootElement.Clone();
+        // The thread's writer and buffer (this runs on every typed Notify): only the element's own copy is allocated.
+        var scratch = Events.JsonScratch.Rent(ref t_scratch, default);
+        try
+        {
+            value.WriteJson(scratch.Writer, at);
+            return JsonElement.Parse(scratch.Written);
+        }
+        finally
+        {
+            scratch.Return(ref t_scratch);
+        }
     }
+
+    [ThreadStatic]
+    private static Events.JsonScratch? t_scratch;
 
     /// <summary>Reads a record from a JSON element (a run's JSON input).</summary>
     public static T FromElement<T>(JsonElement element, DataLocation at)

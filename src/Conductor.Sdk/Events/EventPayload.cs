@@ -43,20 +43,20 @@ public static class EventPayload
         }
 
         // One writer and buffer per thread: serializing allocates only the returned body.
-        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(512);
-        buffer.ResetWrittenCount();
-        var cached = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
-        cached.Reset(buffer);
-        WriteEnvelope(cached, @event);
-        cached.Flush();
-        return buffer.WrittenSpan.ToArray();
+        var scratch = JsonScratch.Rent(ref t_scratch, WriterOptions);
+        try
+        {
+            WriteEnvelope(scratch.Writer, @event);
+            return scratch.Written.ToArray();
+        }
+        finally
+        {
+            scratch.Return(ref t_scratch);
+        }
     }
 
     [ThreadStatic]
-    private static ArrayBufferWriter<byte>? t_buffer;
-
-    [ThreadStatic]
-    private static Utf8JsonWriter? t_writer;
+    private static JsonScratch? t_scratch;
 
     private static void WriteEnvelope(Utf8JsonWriter writer, ConductorEvent @event, JsonElement? runInput = null)
     {
