@@ -2,6 +2,7 @@ using System.Text;
 using Conductor.Sdk.Channels;
 using Conductor.Sdk.Delivery;
 using Conductor.Sdk.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
 using Xunit;
 
 namespace Conductor.Sdk.Tests;
@@ -219,6 +220,31 @@ public abstract class DeliveryStoreContractTests : IAsyncLifetime
         Assert.Equal(new[] { "a-old", "c-2" }, (await Store.LeaseDueAsync(T0.AddMinutes(1), 10, T0.AddMinutes(3), new[] { "https://b.example.com" })).Select(d => d.Id));
         Assert.Equal(new[] { "b-old" }, (await Store.LeaseDueAsync(T0.AddMinutes(1), 10, T0.AddMinutes(3))).Select(d => d.Id));
         Assert.Equal(T0.AddMinutes(3), await Store.NextDueAsync());
+    }
+
+    [Fact]
+    public async Task Text_of_any_kind_and_length_reads_back_as_written()
+    {
+        // Non-ASCII (two- to four-byte UTF-8), an empty value and values longer than the SQLite store's short-text fast path.
+        var unicode = "ordres-é-日本-🚀";
+        var longText = string.Concat(Enumerable.Repeat("é🚀x", 200));
+        await Store.EnqueueAsync(new[]
+        {
+            Record("u1", endpoint: "https://ü.example.com/" + longText, ensemble: unicode, @event: "exécution.terminée") with { TraceParent = "00-" + unicode },
+            Record("u2") with { NotificationKey = "" },
+        });
+        var u1 = (await Store.GetAsync("u1"))!;
+        Assert.Equal((unicode, "exécution.terminée", unicode + "#0", "https://ü.example.com/" + longText, "00-" + unicode),
+            (u1.Ensemble, u1.Event, u1.NotificationKey, u1.Endpoint, u1.TraceParent));
+        Assert.Equal("", (await Store.GetAsync("u2"))!.NotificationKey);
+
+        await Store.LeaseDueAsync(T0, 10, T0.AddMinutes(2));
+        foreach (var (id, error) in new[] { ("u1", "HTTP 500: réponse " + longText), ("u2", "") })
+        {
+            await Store.RecordAttemptAsync(new AttemptLog(id, 1, T0, TimeSpan.Zero, AttemptOutcome.Retry, 500, AttemptErrorKind.HttpStatus, error, T0.AddSeconds(1)), DeliveryStatus.Pending);
+            Assert.Equal(error, (await Store.GetAsync(id))!.LastError);
+            Assert.Equal(error, Assert.Single(await Store.AttemptsAsync(id)).Error);
+        }
     }
 
     [Fact]
@@ -768,6 +794,38 @@ public sealed class DeliveryAdminTests
 public sealed class PostgreSqlDeliveryStoreTests(Infrastructure.PostgreSqlCluster cluster) : DeliveryStoreContractTests
 {
     protected override IDeliveryStore CreateStore() => new Conductor.Sdk.PostgreSql.PostgreSqlDeliveryStore(cluster.CreateDatabase());
+
+    private sealed record PagerNotification(string Ensemble) : Conductor.Sdk.Notifications.NotificationDefinition(Ensemble, 0, new[] { Conductor.Sdk.Events.EventNames.ExecutionCompleted })
+    {
+        public override string Channel => "pager";
+        public override int Retries => 3;
+    }
+
+    /// <summary>Fails every attempt with an error text holding a lone surrogate (as a provider's JSON error can: "\ud83d").</summary>
+    private sealed class BrokenTextChannel : Conductor.Sdk.Channels.INotificationChannel
+    {
+        public string Channel => "pager";
+        public string EndpointOf(Conductor.Sdk.Notifications.NotificationDefinition notification) => "pager:main";
+
+        public ValueTask<AttemptResult> SendAsync(DeliveryAttempt attempt, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(new AttemptResult(AttemptOutcome.Retry, 503, AttemptErrorKind.HttpStatus, "HTTP 503: quota \ud83d exceeded"));
+    }
+
+    [Fact]
+    public async Task An_error_text_that_is_not_valid_unicode_is_stored_with_a_replacement_character()
+    {
+        // Npgsql refuses to encode a lone surrogate: without the processor's repair the outcome could never be stored, and
+        // the delivery would be sent again whenever its lease ran out.
+        await using var pipeline = Infrastructure.Pipeline.Create(new[] { new PagerNotification("orders") },
+            services: s => s.AddSingleton<Conductor.Sdk.Channels.INotificationChannel>(new BrokenTextChannel()),
+            store: () => new Conductor.Sdk.PostgreSql.PostgreSqlDeliveryStore(cluster.CreateDatabase()));
+
+        var id = (await pipeline.CompletedAsync()).DeliveryIds.Single();
+        await pipeline.Processor.RunDueAsync();
+
+        var record = await pipeline.RecordAsync(id);
+        Assert.Equal((DeliveryStatus.Pending, 1, "HTTP 503: quota \ufffd exceeded"), (record.Status, record.Attempts, record.LastError));
+    }
 
     [Fact]
     public async Task Concurrent_leases_never_hand_out_the_same_delivery_twice()

@@ -93,7 +93,7 @@ public sealed partial class DeliveryProcessor
             }
         }
 
-        var log = new AttemptLog(delivery.Id, number, now, duration, result.Outcome, result.StatusCode, result.ErrorKind, result.Error, nextDue);
+        var log = new AttemptLog(delivery.Id, number, now, duration, result.Outcome, result.StatusCode, result.ErrorKind, Storable(result.Error), nextDue);
         // A 429 with Retry-After speaks for the receiver, not for this one delivery: the endpoint waits.
         if (result.StatusCode == 429 && result.RetryAfter is { } retryAfter)
         {
@@ -121,6 +121,28 @@ public sealed partial class DeliveryProcessor
         {
             return Outcome.FromException<AttemptResult>(ex);
         }
+    }
+
+    /// <summary>
+    /// A channel's error text as every store can keep it: a lone surrogate (not valid UTF-16, as a provider's JSON error
+    /// can carry) becomes U+FFFD, which PostgreSQL's encoder would otherwise refuse, so that the outcome is never unstorable.
+    /// </summary>
+    internal static string? Storable(string? text)
+    {
+        if (text is null) return null;
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (!char.IsSurrogate(text[i])) continue;
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+                continue;
+            }
+
+            return System.Text.Encoding.UTF8.GetString(System.Text.Encoding.UTF8.GetBytes(text));
+        }
+
+        return text;
     }
 
     /// <summary>Counts and logs the attempt's outcome and hands it to the store; the slot does not wait for the write.</summary>

@@ -39,7 +39,9 @@ public sealed class EndpointIsolation : IDisposable
     internal event Action<string>? Closed;
 
     /// <summary>The pipeline of one endpoint.</summary>
-    public ResiliencePipeline<AttemptResult> For(string endpoint) => _pipelines.GetOrAdd(endpoint, Build);
+    public ResiliencePipeline<AttemptResult> For(string endpoint) =>
+        // Looked up first: GetOrAdd with the instance method would allocate a delegate on every attempt.
+        _pipelines.TryGetValue(endpoint, out var pipeline) ? pipeline : _pipelines.GetOrAdd(endpoint, Build);
 
     private ResiliencePipeline<AttemptResult> Build(string endpoint) =>
         _registry.GetOrAddPipeline<AttemptResult>(endpoint, builder => Configure(builder, endpoint));

@@ -111,7 +111,7 @@ public sealed class EndpointLifecycle : IEndpointAdmin
         {
             // The common case: nothing of this endpoint is known to fail.
             if (_trackers.IsEmpty || !_trackers.TryGetValue(delivery.Endpoint, out var known)) return;
-            if (known.Succeeded()) _ = Background(() => RecoveredAsync(delivery.Endpoint));
+            if (known.Succeeded()) Recovered(delivery.Endpoint);
             return;
         }
 
@@ -121,8 +121,14 @@ public sealed class EndpointLifecycle : IEndpointAdmin
         if (attempt.Outcome == AttemptOutcome.Permanent && !webhook) return;
         var tracker = _trackers.GetOrAdd(delivery.Endpoint, static _ => new Tracker());
         var error = Describe(attempt);
-        if (tracker.Failed(attempt.Number == 1, error, attempt.StartedAt + attempt.Duration)) _ = Background(() => FlushAsync(delivery.Endpoint, tracker, CancellationToken.None));
+        if (tracker.Failed(attempt.Number == 1, error, attempt.StartedAt + attempt.Duration)) Flush(delivery.Endpoint, tracker);
     }
+
+    // The background work of Observe in methods of their own: a lambda in Observe would allocate its closure on every
+    // attempt, including the delivered ones that return early.
+    private void Recovered(string endpoint) => _ = Background(() => RecoveredAsync(endpoint));
+
+    private void Flush(string endpoint, Tracker tracker) => _ = Background(() => FlushAsync(endpoint, tracker, CancellationToken.None));
 
     private static string Describe(AttemptLog attempt) =>
         attempt.Error is { Length: > 0 } error

@@ -20,10 +20,30 @@ internal sealed class SqliteStatement : IDisposable
         Check(raw.sqlite3_prepare_v2(_db, sql, out _statement));
     }
 
-    public void Text(int index, string value) => Check(raw.sqlite3_bind_text(_statement, index, value));
+    /// <summary>
+    /// Binds text as UTF-8 encoded on the stack: SQLitePCL's string overload allocates an array per value, several per
+    /// delivery. Encoding.UTF8 makes the same bytes (a lone surrogate becomes U+FFFD in both). An empty or long value
+    /// takes the string overload: an empty span would bind NULL, and a long one is rare (an error text).
+    /// </summary>
+    public void Text(int index, string value)
+    {
+        if (value.Length is 0 or > MaxStackChars)
+        {
+            Check(raw.sqlite3_bind_text(_statement, index, value));
+            return;
+        }
 
-    public void TextOrNull(int index, string? value) =>
-        Check(value is null ? raw.sqlite3_bind_null(_statement, index) : raw.sqlite3_bind_text(_statement, index, value));
+        Span<byte> utf8 = stackalloc byte[MaxStackChars * 3];
+        Check(raw.sqlite3_bind_text(_statement, index, utf8[..System.Text.Encoding.UTF8.GetBytes(value, utf8)]));
+    }
+
+    public void TextOrNull(int index, string? value)
+    {
+        if (value is null) Check(raw.sqlite3_bind_null(_statement, index));
+        else Text(index, value);
+    }
+
+    private const int MaxStackChars = 256;
 
     public void Int(int index, long value) => Check(raw.sqlite3_bind_int64(_statement, index, value));
 
