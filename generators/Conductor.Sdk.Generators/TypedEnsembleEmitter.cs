@@ -211,9 +211,6 @@ namespace Conductor.Sdk.Generators
             }
 
             w.Line();
-            w.Line("/// <summary>The ensemble this is the output of (tools and the test kit find its events by it).</summary>");
-            //EXP
-            w.Line();
             w.Line("/// <summary>The output as the JSON object sent in <c>data.output</c>.</summary>");
             w.Line("public global::System.Text.Json.JsonElement ToJson() => Outputs.ToJson(this);");
             w.Line();
