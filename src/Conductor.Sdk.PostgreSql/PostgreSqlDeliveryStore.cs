@@ -333,7 +333,7 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
             try
             {
                 var connection = await writer.GetAsync().ConfigureAwait(false);
-                await CopyAsync(connection, batches.SelectMany(b => b.Deliveries.Select(d => (d, b.LeaseUntil))), CancellationToken.None).ConfigureAwait(false);
+                await CopyAsync(connection, batches, CancellationToken.None).ConfigureAwait(false);
                 foreach (var (_, _, done) in batches) done.TrySetResult();
                 // Deliveries leased by the process that stored them concern no other worker: announced only when some are not.
                 if (batches.Exists(b => b.LeaseUntil is null)) await AnnounceAsync(connection, null, _announcement).ConfigureAwait(false);
@@ -394,32 +394,39 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
         }
     }
 
-    /// <summary>Writes new deliveries with one binary <c>COPY</c> on <paramref name="connection"/> (in its transaction, if any).</summary>
-    private static async Task CopyAsync(NpgsqlConnection connection, IEnumerable<(DeliveryRecord Delivery, long? LeaseUntil)> deliveries, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes the batches' deliveries with one binary <c>COPY</c> on <paramref name="connection"/> (in its transaction, if
+    /// any). The payload is passed as memory, not copied, and the loops allocate nothing per delivery.
+    /// </summary>
+    private static async Task CopyAsync(NpgsqlConnection connection, List<(IReadOnlyList<DeliveryRecord> Deliveries, long? LeaseUntil, TaskCompletionSource Done)> batches, CancellationToken cancellationToken)
     {
         await using var writer = await connection.BeginBinaryImportAsync($"COPY conductor_deliveries ({Columns}, leased_until) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
-        foreach (var (d, leaseUntil) in deliveries)
+        foreach (var (deliveries, leaseUntil, _) in batches)
         {
-            await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.Id, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.Ensemble, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.Event, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.NotificationKey, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.Channel, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.Endpoint, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.Payload.ToArray(), cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.CreatedAt.UtcTicks, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.DueAt.UtcTicks, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync((int)d.Status, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.Attempts, cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(d.MaxAttempts, cancellationToken).ConfigureAwait(false);
-            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-            await writer.WriteAsync(0, cancellationToken).ConfigureAwait(false);
-            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-            if (d.TraceParent is { } trace) await writer.WriteAsync(trace, cancellationToken).ConfigureAwait(false);
-            else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-            if (leaseUntil is { } until) await writer.WriteAsync(until, cancellationToken).ConfigureAwait(false);
-            else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < deliveries.Count; i++)
+            {
+                var d = deliveries[i];
+                await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.Id, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.Ensemble, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.Event, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.NotificationKey, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.Channel, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.Endpoint, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.Payload, NpgsqlTypes.NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.CreatedAt.UtcTicks, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.DueAt.UtcTicks, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync((int)d.Status, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.Attempts, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(d.MaxAttempts, cancellationToken).ConfigureAwait(false);
+                await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(0, cancellationToken).ConfigureAwait(false);
+                await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                if (d.TraceParent is { } trace) await writer.WriteAsync(trace, cancellationToken).ConfigureAwait(false);
+                else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                if (leaseUntil is { } until) await writer.WriteAsync(until, cancellationToken).ConfigureAwait(false);
+                else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
@@ -506,7 +513,7 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
         await EnsureSchemaAsync().ConfigureAwait(false);
         try
         {
-            await CopyAsync(connection, deliveries.Select(d => (d, (long?)null)), cancellationToken).ConfigureAwait(false);
+            await CopyAsync(connection, [(deliveries, null, null!)], cancellationToken).ConfigureAwait(false);
             // Delivered to listeners when the application commits, and never if it rolls back; to this store's own
             // listener too (untagged), so that this process sends the rows as soon as they are committed.
             await AnnounceAsync(connection, (NpgsqlTransaction)transaction, "").ConfigureAwait(false);
@@ -621,11 +628,11 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
             while (group.Count < 1024 && reader.TryRead(out var outcome)) group.Add(outcome);
             try
             {
-                var stored = await RecordManyAsync(await writer.GetAsync().ConfigureAwait(false), group).ConfigureAwait(false);
+                var missing = await RecordManyAsync(await writer.GetAsync().ConfigureAwait(false), group).ConfigureAwait(false);
                 foreach (var (attempt, _, done) in group)
                 {
-                    if (stored.Contains(attempt.DeliveryId)) done.TrySetResult();
-                    else done.TrySetException(NotStored(attempt.DeliveryId));
+                    if (missing?.Contains(attempt.DeliveryId) == true) done.TrySetException(NotStored(attempt.DeliveryId));
+                    else done.TrySetResult();
                 }
             }
             catch (Exception) when (group.Count > 1)
@@ -636,7 +643,7 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
                     try
                     {
                         await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
-                        if ((await RecordManyAsync(connection, [item]).ConfigureAwait(false)).Count == 1) item.Done.TrySetResult();
+                        if (await RecordManyAsync(connection, [item]).ConfigureAwait(false) is null) item.Done.TrySetResult();
                         else item.Done.TrySetException(NotStored(item.Attempt.DeliveryId));
                     }
                     catch (Exception ex)
@@ -659,7 +666,8 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
 
     /// <summary>
     /// The outcomes of a group in one statement (its own transaction): each stored delivery's row is updated and its
-    /// attempt logged; returns the ids of the deliveries that were stored (the others wrote nothing).
+    /// attempt logged; returns the ids of the deliveries that are not stored (they wrote nothing), usually none, so
+    /// that a group reads nothing back per outcome.
     /// </summary>
     internal const string RecordOutcomesSql = """
         WITH v AS (
@@ -676,10 +684,10 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
             SELECT v.id, v.number, v.started_at, v.duration_ticks, v.outcome, v.status_code, v.error_kind, v.error, v.next_due_at FROM v JOIN u ON u.id = v.id
             ON CONFLICT (delivery_id, number) DO UPDATE SET started_at = EXCLUDED.started_at, duration_ticks = EXCLUDED.duration_ticks,
                 outcome = EXCLUDED.outcome, status_code = EXCLUDED.status_code, error_kind = EXCLUDED.error_kind, error = EXCLUDED.error, next_due_at = EXCLUDED.next_due_at)
-        SELECT id FROM u
+        SELECT v.id FROM v WHERE NOT EXISTS (SELECT FROM u WHERE u.id = v.id)
         """;
 
-    private static async Task<HashSet<string>> RecordManyAsync(NpgsqlConnection connection, List<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> group)
+    private static async Task<HashSet<string>?> RecordManyAsync(NpgsqlConnection connection, List<(AttemptLog Attempt, DeliveryStatus Next, TaskCompletionSource Done)> group)
     {
         await using var command = new NpgsqlCommand(RecordOutcomesSql, connection)
         {
@@ -694,10 +702,10 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
         };
         // Prepared once per connection (Npgsql keeps it with the physical connection): no parse or plan per group.
         await command.PrepareAsync().ConfigureAwait(false);
-        var stored = new HashSet<string>(group.Count, StringComparer.Ordinal);
+        HashSet<string>? missing = null;
         await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
-        while (await reader.ReadAsync().ConfigureAwait(false)) stored.Add(reader.GetString(0));
-        return stored;
+        while (await reader.ReadAsync().ConfigureAwait(false)) (missing ??= new HashSet<string>(StringComparer.Ordinal)).Add(reader.GetString(0));
+        return missing;
     }
 
     /// <inheritdoc />

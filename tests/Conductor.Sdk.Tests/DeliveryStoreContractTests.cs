@@ -754,6 +754,38 @@ public sealed class SqliteDeliveryStoreTests : DeliveryStoreContractTests
         Assert.Contains("could not be stored", error.Message);
         Assert.Single(await Store.ListAsync(new DeliveryQuery()));
     }
+
+    [Fact]
+    public async Task Writes_are_reused_once_their_callers_have_the_result_and_the_spares_stay_bounded()
+    {
+        var store = (SqliteDeliveryStore)Store;
+        await store.EnqueueAsync(new[] { Record("first") });
+        Assert.Equal(1, store.SpareWrites);
+        // The same write serves the next caller; a failed one (an unknown id) comes back as well, and its error does not
+        // reach the caller after it.
+        var unknown = await Assert.ThrowsAsync<KeyNotFoundException>(async () => await store.RecordAttemptAsync(
+            new AttemptLog("missing", 1, T0, TimeSpan.Zero, AttemptOutcome.Delivered, 200, AttemptErrorKind.None, null, null), DeliveryStatus.Delivered));
+        Assert.Contains("missing", unknown.Message);
+        Assert.Equal(1, store.SpareWrites);
+        await store.EnqueueAsync(new[] { Record("second") });
+        Assert.Equal(1, store.SpareWrites);
+
+        // A burst of concurrent writes leaves at most the pool's bound behind.
+        await Task.WhenAll(Enumerable.Range(0, 600).Select(i => store.EnqueueAsync(new[] { Record($"burst-{i:D3}") }).AsTask()));
+        Assert.InRange(store.SpareWrites, 1, SqliteDeliveryStore.MaxSpareWrites);
+        Assert.Equal(602, (await store.ListAsync(new DeliveryQuery(Limit: 1000))).Count);
+    }
+
+    [Fact]
+    public async Task A_cancelled_wait_gives_up_waiting_but_not_the_write()
+    {
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await Store.EnqueueAsync(new[] { Record("kept") }, cancelled.Token));
+        // The write was submitted before the wait was cancelled: the next write is committed after it.
+        await Store.EnqueueAsync(new[] { Record("after") });
+        Assert.NotNull(await Store.GetAsync("kept"));
+    }
 }
 
 /// <summary>The admin API: dead letters listed, replayed one by one or all at once, finished deliveries purged.</summary>

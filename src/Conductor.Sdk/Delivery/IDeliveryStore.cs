@@ -4,6 +4,10 @@ namespace Conductor.Sdk.Delivery;
 /// Where deliveries live between <c>Notify</c> and their last attempt. Retries are rows with a due time,
 /// not sleeps in memory, so a durable implementation resumes them after a restart.
 /// </summary>
+/// <remarks>
+/// Await each returned <see cref="ValueTask"/> once (or call <c>AsTask()</c> once), as with any value task: the SQLite
+/// store reuses the object behind a write's task once its caller has the result.
+/// </remarks>
 public interface IDeliveryStore
 {
     /// <summary>

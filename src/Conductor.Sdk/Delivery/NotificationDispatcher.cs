@@ -59,19 +59,8 @@ public sealed class NotificationDispatcher
     public async ValueTask<DispatchReceipt> DispatchAsync(ConductorEvent @event, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(@event);
-        var all = _registry.ForEnsemble(@event.Ensemble);
-        var count = 0;
-        for (var i = 0; i < all.Count; i++)
-        {
-            if (all[i].Events.Contains(@event.Name)) count++;
-        }
-
-        if (count == 0) return new DispatchReceipt(@event.Name, @event.Ensemble, Array.Empty<string>());
-        var targets = new NotificationDefinition[count];
-        for (int i = 0, j = 0; i < all.Count; i++)
-        {
-            if (all[i].Events.Contains(@event.Name)) targets[j++] = all[i];
-        }
+        var targets = _registry.ForEvent(@event.Ensemble, @event.Name);
+        if (targets.Count == 0) return new DispatchReceipt(@event.Name, @event.Ensemble, Array.Empty<string>());
 
         using var activity = ConductorTelemetry.ActivitySource.StartActivity("conductor.dispatch");
         activity?.SetTag("conductor.event", @event.Name);
@@ -82,9 +71,9 @@ public sealed class NotificationDispatcher
         var rendering = @event.RunInput is null ? payload : null;
         var now = _time.GetUtcNow();
         var total = 0;
-        for (var i = 0; i < targets.Length; i++) total += targets[i].Recipients;
+        for (var i = 0; i < targets.Count; i++) total += targets[i].Recipients;
         var records = new DeliveryRecord[total];
-        for (int i = 0, n = 0; i < targets.Length; i++)
+        for (int i = 0, n = 0; i < targets.Count; i++)
         {
             var notification = targets[i];
             var body = notification.Channel == "webhook" ? payload : rendering ??= EventPayload.SerializeForRendering(@event);

@@ -20,7 +20,24 @@ public sealed class NotificationRegistry
             if (!_byEnsemble.TryGetValue(definition.Ensemble, out var list)) _byEnsemble[definition.Ensemble] = list = new();
             list.Add(definition);
         }
+
+        foreach (var (ensemble, list) in _byEnsemble)
+        {
+            var byEvent = new Dictionary<string, NotificationDefinition[]>(StringComparer.Ordinal);
+            foreach (var name in list.SelectMany(d => d.Events).Distinct(StringComparer.Ordinal))
+            {
+                byEvent[name] = list.Where(d => d.Events.Contains(name)).ToArray();
+            }
+
+            _byEvent[ensemble] = byEvent;
+        }
     }
+
+    private readonly Dictionary<string, Dictionary<string, NotificationDefinition[]>> _byEvent = new(StringComparer.Ordinal);
+
+    /// <summary>The notifications of an ensemble that subscribe to an event, in registration order (empty when none do).</summary>
+    public IReadOnlyList<NotificationDefinition> ForEvent(string ensemble, string eventName) =>
+        _byEvent.TryGetValue(ensemble, out var byEvent) && byEvent.TryGetValue(eventName, out var list) ? list : Array.Empty<NotificationDefinition>();
 
     /// <summary>All definitions.</summary>
     public IEnumerable<NotificationDefinition> All => _byKey.Values;

@@ -391,7 +391,7 @@ public sealed partial class SqliteDeliveryStore
         PurgeStatus.Check(status);
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
         var batch = new PruneBatch(status, finishedBefore.UtcTicks, max);
-        await Submit(new PendingWrite(null, null, default, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), Prune: batch), cancellationToken).ConfigureAwait(false);
+        await Submit(RentWrite().Set(null, null, default, null, batch), cancellationToken).ConfigureAwait(false);
         return batch.Deleted;
     }
 

@@ -11,8 +11,7 @@ public sealed partial class SqliteDeliveryStore
     {
         ArgumentNullException.ThrowIfNull(deliveries);
         if (deliveries.Count == 0) return ValueTask.CompletedTask;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return Submit(new PendingWrite(deliveries, null, default, done), cancellationToken);
+        return Submit(RentWrite().Set(deliveries, null, default, null, null), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -20,8 +19,7 @@ public sealed partial class SqliteDeliveryStore
     {
         ArgumentNullException.ThrowIfNull(deliveries);
         if (deliveries.Count == 0) return ValueTask.CompletedTask;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return Submit(new PendingWrite(deliveries, null, default, done, leaseUntil.UtcTicks), cancellationToken);
+        return Submit(RentWrite().Set(deliveries, null, default, leaseUntil.UtcTicks, null), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -75,7 +73,7 @@ public sealed partial class SqliteDeliveryStore
             throw new ObjectDisposedException(nameof(SqliteDeliveryStore), "The SQLite delivery store is closed; nothing more can be stored.");
         }
 
-        return new ValueTask(write.Done.Task.WaitAsync(cancellationToken));
+        return write.AsValueTask(cancellationToken);
     }
 
     /// <summary>
@@ -112,13 +110,13 @@ public sealed partial class SqliteDeliveryStore
                         }
                         catch (Exception single)
                         {
-                            write.Done.TrySetException(Wrap(single));
+                            write.TrySetException(Wrap(single));
                         }
                     }
                 }
                 catch (Exception ex)
                 {
-                    foreach (var write in writes) write.Done.TrySetException(Wrap(ex));
+                    foreach (var write in writes) write.TrySetException(Wrap(ex));
                 }
             }
             finally
@@ -195,8 +193,8 @@ public sealed partial class SqliteDeliveryStore
     /// <summary>Completes a committed write: at once, unless it holds new deliveries that SQLite did not sync.</summary>
     private void Complete(PendingWrite write, bool synced)
     {
-        if (write.Deliveries is null || synced) write.Done.TrySetResult();
-        else _walSync.Enqueue(write.Done);
+        if (write.Deliveries is null || synced) write.TrySetResult();
+        else _walSync.Enqueue(write);
     }
 
     private void PrepareCommands()
@@ -249,6 +247,6 @@ public sealed partial class SqliteDeliveryStore
     public ValueTask RecordAttemptAsync(AttemptLog attempt, DeliveryStatus next, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(attempt);
-        return Submit(new PendingWrite(null, attempt, next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)), cancellationToken);
+        return Submit(RentWrite().Set(null, attempt, next, null, null), cancellationToken);
     }
 }

@@ -39,11 +39,8 @@ public sealed partial class SqliteDeliveryStore : IEndpointStateStore, ITransact
     // Retention's two deletes, prepared on first use (under the gate).
     private SqliteStatement? _pruneAttempts, _pruneDeliveries;
 
-    /// <summary>A write waiting for the next group commit: new deliveries, the outcome of an attempt, or a batch of retention's deletes.</summary>
-    private sealed record PendingWrite(IReadOnlyList<DeliveryRecord>? Deliveries, AttemptLog? Attempt, DeliveryStatus Next, TaskCompletionSource Done, long? LeaseUntil = null, PruneBatch? Prune = null);
-
     /// <summary>Retention's deletes riding on a group commit: up to <c>Max</c> expired rows of <c>Status</c>; <c>Deleted</c> once committed.</summary>
-    private sealed class PruneBatch(DeliveryStatus status, long before, int max)
+    internal sealed class PruneBatch(DeliveryStatus status, long before, int max)
     {
         public DeliveryStatus Status { get; } = status;
         public long Before { get; } = before;

@@ -14,7 +14,7 @@ internal sealed class WalSync : IDisposable
     private readonly Func<Exception, Exception> _failure;
     private readonly object _gate = new();
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private List<TaskCompletionSource> _waiting = new();
+    private List<SqliteDeliveryStore.PendingWrite> _waiting = new();
     private Thread? _thread;
     private bool _stopping;
     private SafeFileHandle? _handle;
@@ -37,7 +37,7 @@ internal sealed class WalSync : IDisposable
     internal Action? BeforeSync { get; set; }
 
     /// <summary>Completes <paramref name="done"/> after the next sync of the WAL file. Call it after the commit.</summary>
-    public void Enqueue(TaskCompletionSource done)
+    public void Enqueue(SqliteDeliveryStore.PendingWrite done)
     {
         lock (_gate)
         {
@@ -62,7 +62,7 @@ internal sealed class WalSync : IDisposable
 
     private void Run()
     {
-        var batch = new List<TaskCompletionSource>();
+        var batch = new List<SqliteDeliveryStore.PendingWrite>();
         while (true)
         {
             lock (_gate)
