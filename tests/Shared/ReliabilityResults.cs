@@ -48,8 +48,9 @@ public static class ReliabilityResults
         var rows = new SortedDictionary<(string Area, string Test), (string Expected, string Observed)>();
         foreach (var line in text[(from + start.Length)..to].Split('\n'))
         {
-            var cells = line.Trim().Trim('|').Split(" | ");
-            if (cells.Length == 4 && cells[0] != "Area" && !cells[0].StartsWith("---", StringComparison.Ordinal)) rows[(cells[0].Trim(), cells[1].Trim())] = (cells[2].Trim(), cells[3].Trim());
+            // The header row is not a result: compared trimmed (the cell keeps the space after the table's leading '|').
+            var cells = line.Trim().Trim('|').Split(" | ").Select(cell => cell.Trim()).ToArray();
+            if (cells.Length == 4 && cells[0] != "Area" && !cells[0].StartsWith("---", StringComparison.Ordinal)) rows[(cells[0], cells[1])] = (cells[2], cells[3]);
         }
 
         foreach (var key in rows.Keys.Where(k => Rows.ContainsKey(k.Test)).ToList()) rows.Remove(key);
