@@ -31,8 +31,8 @@ public sealed partial class DeliveryProcessor
 
         var number = delivery.Attempts + 1;
         var attempt = new DeliveryAttempt(delivery, notification, number);
-        var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(EndpointIsolation.AttemptNotification, notification);
+        // Keyed by the notification: the timeout strategy looks its attempt timeout up by that key (EndpointIsolation).
+        var context = ResilienceContextPool.Shared.Get(notification.Key, cancellationToken);
         var started = _time.GetTimestamp();
         // The attempt continues the trace of the Notify call that stored the delivery, however much later it runs.
         using var activity = _options.PropagateTraceContext && delivery.TraceParent is { } parent

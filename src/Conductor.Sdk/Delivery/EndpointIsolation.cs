@@ -15,21 +15,20 @@ namespace Conductor.Sdk.Delivery;
 /// </summary>
 public sealed class EndpointIsolation : IDisposable
 {
-    /// <summary>The attempt's notification (for its timeout) is passed to the pipeline through this context property.</summary>
-    internal static readonly ResiliencePropertyKey<Notifications.NotificationDefinition> AttemptNotification = new("Conductor.Notification");
-
     private readonly ConcurrentDictionary<string, ResiliencePipeline<AttemptResult>> _pipelines = new(StringComparer.Ordinal);
     // Pipelines are built through a registry so that disposing this disposes them: each circuit breaker runs a loop task
     // of its own (Polly's scheduled-task executor), which ends only when its pipeline is disposed.
     private readonly Polly.Registry.ResiliencePipelineRegistry<string> _registry = new();
     private readonly ConductorOptions _options;
     private readonly TimeProvider _time;
+    private readonly Notifications.NotificationRegistry _notifications;
 
-    /// <summary>Creates the isolation layer.</summary>
-    public EndpointIsolation(IOptions<ConductorOptions> options, TimeProvider time)
+    /// <summary>Creates the isolation layer; each attempt's timeout is its notification's (<paramref name="notifications"/>).</summary>
+    public EndpointIsolation(IOptions<ConductorOptions> options, TimeProvider time, Notifications.NotificationRegistry notifications)
     {
         _options = options.Value;
         _time = time;
+        _notifications = notifications;
     }
 
     /// <summary>An endpoint's breaker opened for the given time (the processor pauses the endpoint instead of leasing its rows).</summary>
@@ -75,8 +74,10 @@ public sealed class EndpointIsolation : IDisposable
             })
             .AddTimeout(new TimeoutStrategyOptions
             {
+                // The attempt's context is keyed by its notification (the operation key): a context property would cost a
+                // dictionary per attempt whenever Polly's small context pool runs dry, as it does with many attempts in flight.
                 TimeoutGenerator = args => ValueTask.FromResult(
-                    args.Context.Properties.TryGetValue(AttemptNotification, out var notification) ? notification.AttemptTimeout : TimeSpan.FromSeconds(30)),
+                    args.Context.OperationKey is { } key && _notifications.Find(key) is { } notification ? notification.AttemptTimeout : TimeSpan.FromSeconds(30)),
             });
     }
 
