@@ -272,9 +272,13 @@ public sealed partial class DeliveryProcessor
     {
         // Under systematic testing (ControlledScheduling) a task Coyote controls; otherwise a work item that does not
         // capture the execution context.
-        if (ControlledScheduling.Enabled) _ = Task.Run(() => RunAsync(delivery, cancellationToken), CancellationToken.None);
+        if (ControlledScheduling.Enabled) LaunchControlled(delivery, cancellationToken);
         else ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Processor.RunAsync(state.Delivery, state.Token), (Processor: this, Delivery: delivery, Token: cancellationToken), preferLocal: false);
     }
+
+    // A method of its own: the lambda's closure would otherwise be allocated on every launch, controlled or not.
+    private void LaunchControlled(DeliveryRecord delivery, CancellationToken cancellationToken) =>
+        _ = Task.Run(() => RunAsync(delivery, cancellationToken), CancellationToken.None);
 
     /// <summary>
     /// Runs a delivery, then keeps its slot for the next delivery waiting for the same endpoint: the slot's
