@@ -333,7 +333,12 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
             try
             {
                 var connection = await writer.GetAsync().ConfigureAwait(false);
-                await CopyAsync(connection, batches, CancellationToken.None).ConfigureAwait(false);
+                await using (var copy = await BeginCopyAsync(connection, CancellationToken.None).ConfigureAwait(false))
+                {
+                    foreach (var (deliveries, leaseUntil, _) in batches) await CopyRowsAsync(copy, deliveries, leaseUntil, CancellationToken.None).ConfigureAwait(false);
+                    await copy.CompleteAsync(CancellationToken.None).ConfigureAwait(false);
+                }
+
                 foreach (var (_, _, done) in batches) done.TrySetResult();
                 // Deliveries leased by the process that stored them concern no other worker: announced only when some are not.
                 if (batches.Exists(b => b.LeaseUntil is null)) await AnnounceAsync(connection, null, _announcement).ConfigureAwait(false);
@@ -394,42 +399,40 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
         }
     }
 
-    /// <summary>
-    /// Writes the batches' deliveries with one binary <c>COPY</c> on <paramref name="connection"/> (in its transaction, if
-    /// any). The payload is passed as memory, not copied, and the loops allocate nothing per delivery.
-    /// </summary>
-    private static async Task CopyAsync(NpgsqlConnection connection, List<(IReadOnlyList<DeliveryRecord> Deliveries, long? LeaseUntil, TaskCompletionSource Done)> batches, CancellationToken cancellationToken)
-    {
-        await using var writer = await connection.BeginBinaryImportAsync($"COPY conductor_deliveries ({Columns}, leased_until) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
-        foreach (var (deliveries, leaseUntil, _) in batches)
-        {
-            for (var i = 0; i < deliveries.Count; i++)
-            {
-                var d = deliveries[i];
-                await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.Id, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.Ensemble, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.Event, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.NotificationKey, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.Channel, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.Endpoint, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.Payload, NpgsqlTypes.NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.CreatedAt.UtcTicks, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.DueAt.UtcTicks, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync((int)d.Status, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.Attempts, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(d.MaxAttempts, cancellationToken).ConfigureAwait(false);
-                await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(0, cancellationToken).ConfigureAwait(false);
-                await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                if (d.TraceParent is { } trace) await writer.WriteAsync(trace, cancellationToken).ConfigureAwait(false);
-                else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                if (leaseUntil is { } until) await writer.WriteAsync(until, cancellationToken).ConfigureAwait(false);
-                else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
+    /// <summary>A binary <c>COPY</c> of new deliveries on <paramref name="connection"/> (in its transaction, if any).</summary>
+    private static Task<NpgsqlBinaryImporter> BeginCopyAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
+        connection.BeginBinaryImportAsync($"COPY conductor_deliveries ({Columns}, leased_until) FROM STDIN (FORMAT BINARY)", cancellationToken);
 
-        await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// Adds the deliveries' rows to a <c>COPY</c> (<see cref="BeginCopyAsync"/>). The payload is passed as memory, not
+    /// copied, and the loop allocates nothing per delivery.
+    /// </summary>
+    private static async Task CopyRowsAsync(NpgsqlBinaryImporter writer, IReadOnlyList<DeliveryRecord> deliveries, long? leaseUntil, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < deliveries.Count; i++)
+        {
+            var d = deliveries[i];
+            await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Id, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Ensemble, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Event, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.NotificationKey, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Channel, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Endpoint, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Payload, NpgsqlTypes.NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.CreatedAt.UtcTicks, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.DueAt.UtcTicks, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync((int)d.Status, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.Attempts, cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(d.MaxAttempts, cancellationToken).ConfigureAwait(false);
+            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            await writer.WriteAsync(0, cancellationToken).ConfigureAwait(false);
+            await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            if (d.TraceParent is { } trace) await writer.WriteAsync(trace, cancellationToken).ConfigureAwait(false);
+            else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+            if (leaseUntil is { } until) await writer.WriteAsync(until, cancellationToken).ConfigureAwait(false);
+            else await writer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>The channel on which new deliveries are announced (<c>NOTIFY</c>), so that every worker wakes at once.</summary>
@@ -513,7 +516,12 @@ public sealed partial class PostgreSqlDeliveryStore : IEndpointStateStore, ITran
         await EnsureSchemaAsync().ConfigureAwait(false);
         try
         {
-            await CopyAsync(connection, [(deliveries, null, null!)], cancellationToken).ConfigureAwait(false);
+            await using (var copy = await BeginCopyAsync(connection, cancellationToken).ConfigureAwait(false))
+            {
+                await CopyRowsAsync(copy, deliveries, null, cancellationToken).ConfigureAwait(false);
+                await copy.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             // Delivered to listeners when the application commits, and never if it rolls back; to this store's own
             // listener too (untagged), so that this process sends the rows as soon as they are committed.
             await AnnounceAsync(connection, (NpgsqlTransaction)transaction, "").ConfigureAwait(false);

@@ -5,6 +5,8 @@ public sealed class NotificationRegistry
 {
     private readonly Dictionary<string, List<NotificationDefinition>> _byEnsemble = new(StringComparer.Ordinal);
     private readonly Dictionary<string, NotificationDefinition> _byKey = new(StringComparer.Ordinal);
+    // By ensemble, then event: what each Notify reaches, built once so that dispatching allocates no list.
+    private readonly Dictionary<string, Dictionary<string, NotificationDefinition[]>> _byEvent = new(StringComparer.Ordinal);
 
     /// <summary>Creates a registry from definitions.</summary>
     /// <exception cref="ArgumentException">Two definitions share an ensemble and index.</exception>
@@ -33,11 +35,14 @@ public sealed class NotificationRegistry
         }
     }
 
-    private readonly Dictionary<string, Dictionary<string, NotificationDefinition[]>> _byEvent = new(StringComparer.Ordinal);
-
     /// <summary>The notifications of an ensemble that subscribe to an event, in registration order (empty when none do).</summary>
-    public IReadOnlyList<NotificationDefinition> ForEvent(string ensemble, string eventName) =>
-        _byEvent.TryGetValue(ensemble, out var byEvent) && byEvent.TryGetValue(eventName, out var list) ? list : Array.Empty<NotificationDefinition>();
+    /// <exception cref="ArgumentNullException"><paramref name="ensemble"/> or <paramref name="eventName"/> is null.</exception>
+    public IReadOnlyList<NotificationDefinition> ForEvent(string ensemble, string eventName)
+    {
+        ArgumentNullException.ThrowIfNull(ensemble);
+        ArgumentNullException.ThrowIfNull(eventName);
+        return _byEvent.TryGetValue(ensemble, out var byEvent) && byEvent.TryGetValue(eventName, out var list) ? list : Array.Empty<NotificationDefinition>();
+    }
 
     /// <summary>All definitions.</summary>
     public IEnumerable<NotificationDefinition> All => _byKey.Values;
