@@ -2,10 +2,12 @@
 # Where a durable benchmark run allocates, or where its JIT time goes, from a dotnet-trace recording (issue #38).
 #
 #   bash tests/Conductor.Sdk.DeliveryBenchmarks/trace-stacks.sh alloc   # SQLite burst: 20000 64 2 --durable --no-postgresql --warmup 1
+#   STORE=postgresql bash tests/Conductor.Sdk.DeliveryBenchmarks/trace-stacks.sh alloc   # the same on PostgreSQL (--no-sqlite)
+#   PREFIX=Npgsql. STORE=postgresql bash ...trace-stacks.sh alloc   # by the first Npgsql frame instead of Conductor.Sdk's
 #   bash tests/Conductor.Sdk.DeliveryBenchmarks/trace-stacks.sh jit     # one fresh process: 30000 64 1 --durable --warmup 0 --with-memory
 #
 # alloc: the runtime's AllocationTick events (one per ~100 KB, with stacks; `--profile gc-verbose`), as bytes per
-# delivery by type and the first Conductor.Sdk frame of the stack. The run has 3 SQLite rounds (1 warm-up) of 20,000.
+# delivery by type and the first Conductor.Sdk frame of the stack. The run has 3 store rounds (1 warm-up) of 20,000.
 # jit: the time from each method's JittingStarted to its MethodLoad on the same thread, by assembly family and tier.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,8 +22,10 @@ trace=$(mktemp -d)/run.nettrace
 trap 'rm -rf "$(dirname "$trace")"' EXIT
 case "$mode" in
   alloc)
-    dotnet-trace collect --profile gc-verbose -o "$trace" -- dotnet "$bench" 20000 64 2 --durable --no-postgresql --warmup 1 >/dev/null
-    dotnet "$tool" alloc "$trace" 60000 "${TOP:-30}" ;;
+    skip=--no-postgresql
+    [ "${STORE:-sqlite}" = postgresql ] && skip=--no-sqlite
+    dotnet-trace collect --profile gc-verbose -o "$trace" -- dotnet "$bench" 20000 64 2 --durable "$skip" --warmup 1 >/dev/null
+    dotnet "$tool" alloc "$trace" 60000 "${TOP:-30}" "${PREFIX:-Conductor.Sdk.}" ;;
   jit)
     dotnet-trace collect --providers "Microsoft-Windows-DotNETRuntime:0x10:5" -o "$trace" -- dotnet "$bench" 30000 64 1 --durable --warmup 0 --with-memory >/dev/null
     dotnet "$tool" jit "$trace" "${TOP:-25}" ;;

@@ -3,21 +3,23 @@ using Microsoft.Diagnostics.Tracing.Etlx;
 using Microsoft.Diagnostics.Tracing.Parsers.Clr;
 
 // Usage (see tests/Conductor.Sdk.DeliveryBenchmarks/trace-stacks.sh, which records the trace):
-//   TraceStacks alloc TRACE DELIVERIES [TOP]   sampled allocations (gc-verbose), bytes per delivery, by type and the first
-//                                              Conductor.Sdk frame of their stack (samples without one are left out)
+//   TraceStacks alloc TRACE DELIVERIES [TOP] [PREFIX]
+//                                              sampled allocations (gc-verbose), bytes per delivery, by type and the first
+//                                              frame of their stack whose method starts with PREFIX (Conductor.Sdk. unless
+//                                              given, e.g. Npgsql.); samples without one are left out
 //   TraceStacks jit TRACE [TOP]                JIT time (MethodJittingStarted to MethodLoadVerbose on the same thread, wall
 //                                              time) by assembly family and tier, and the costliest methods
 if (args.Length < 2 || args[0] is not ("alloc" or "jit"))
 {
-    Console.Error.WriteLine("usage: TraceStacks alloc TRACE DELIVERIES [TOP] | TraceStacks jit TRACE [TOP]");
+    Console.Error.WriteLine("usage: TraceStacks alloc TRACE DELIVERIES [TOP] [PREFIX] | TraceStacks jit TRACE [TOP]");
     return 2;
 }
 
-return args[0] == "alloc" ? Allocations(args[1], long.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture), Top(3)) : Jit(args[1], Top(2));
+return args[0] == "alloc" ? Allocations(args[1], long.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture), Top(3), args.Length > 4 ? args[4] : "Conductor.Sdk.") : Jit(args[1], Top(2));
 
 int Top(int index) => args.Length > index ? int.Parse(args[index], System.Globalization.CultureInfo.InvariantCulture) : 40;
 
-static int Allocations(string path, long deliveries, int top)
+static int Allocations(string path, long deliveries, int top, string prefix)
 {
     using var log = new TraceLog(TraceLog.CreateFromEventPipeDataFile(path));
     var bySite = new Dictionary<string, long>();
@@ -30,7 +32,7 @@ static int Allocations(string path, long deliveries, int top)
         for (var frame = data.CallStack(); frame is not null; frame = frame.Caller)
         {
             var name = frame.CodeAddress.FullMethodName;
-            if (name is not null && name.StartsWith("Conductor.Sdk.", StringComparison.Ordinal))
+            if (name is not null && name.StartsWith(prefix, StringComparison.Ordinal))
             {
                 site = name;
                 break;
@@ -43,8 +45,8 @@ static int Allocations(string path, long deliveries, int top)
         bySite[key] = bySite.GetValueOrDefault(key) + tick.AllocationAmount64;
     }
 
-    Console.WriteLine($"sampled {all / 1048576.0:N0} MB in all; {conductor / 1048576.0:N0} MB with a Conductor.Sdk frame = {conductor / (double)deliveries:N0} B per delivery over {deliveries:N0} deliveries");
-    Console.WriteLine("| B per delivery | type @ first Conductor.Sdk frame |");
+    Console.WriteLine($"sampled {all / 1048576.0:N0} MB in all; {conductor / 1048576.0:N0} MB with a {prefix}* frame = {conductor / (double)deliveries:N0} B per delivery over {deliveries:N0} deliveries");
+    Console.WriteLine($"| B per delivery | type @ first {prefix}* frame |");
     Console.WriteLine("|---:|---|");
     foreach (var (key, bytes) in bySite.OrderByDescending(kv => kv.Value).Take(top)) Console.WriteLine($"| {bytes / (double)deliveries:N0} | {key.Replace("|", "/", StringComparison.Ordinal)} |");
     return 0;
