@@ -66,7 +66,9 @@ var concurrentAttempts = 0;
 var duplicates = 0;
 // --slow-receiver MS: the receiver takes MS milliseconds per request (issue #18 point 4: a receiver slower than the producers).
 var slowReceiver = args.SkipWhile(a => a != "--slow-receiver").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(0);
-var builder = WebApplication.CreateSlimBuilder();
+// Configuration files are not watched: from the directory the harness runs in, a watcher would see every write of a store
+// under it (running from /tmp, the SQLite store's WAL), and its wake-ups would count against the store rounds.
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
 builder.Logging.ClearProviders();
 builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
 var receiver = builder.Build();
