@@ -223,7 +223,12 @@ public static class Invariants
         for (var i = 0; i < patience; i++)
         {
             // Queued deliveries may wait for the clock too (a paused endpoint's hold); one that waits forever fails liveness.
-            if (process.Worker is { Sleeping: true } && process.Signal.Waiting && !process.Signal.Pending && process.Processor.Load is var load && load.Running == running && load.Writing == 0) return;
+            // The reads are not one snapshot, so they are bracketed by the processor's change count: an attempt that started
+            // or ended, or a lease admitted, between them shows as a change. An attempt that ends wakes the worker under the
+            // same lock, so an end before the first read shows in the worker's state.
+            var changes = process.Processor.Changes;
+            if (process.Processor.Load is var load && load.Running == running && load.Writing == 0 && process.Worker is { Sleeping: true }
+                && process.Signal.Waiting && !process.Signal.Pending && process.Processor.Changes == changes) return;
             await Task.Yield();
         }
 

@@ -137,6 +137,7 @@ public sealed partial class DeliveryProcessor
         lock (_gate)
         {
             token = _handoffToken;
+            _changes++;
             foreach (var delivery in records)
             {
                 var slots = _endpoints[delivery.Endpoint];
