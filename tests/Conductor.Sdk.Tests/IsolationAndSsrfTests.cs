@@ -254,5 +254,15 @@ public sealed class IsolationAndSsrfTests
         Conductor.Sdk.Testing.ReliabilityResults.Record("SSRF", "a DNS name (or rebinding) resolving to loopback is checked at connect time", "refused at connect, delivered when allowed");
     }
 
+    [Fact]
+    public void The_isolation_layer_refuses_a_missing_dependency_by_name()
+    {
+        var options = Microsoft.Extensions.Options.Options.Create(new ConductorOptions());
+        var registry = new NotificationRegistry(Array.Empty<NotificationDefinition>());
+        Assert.Equal("options", Assert.Throws<ArgumentNullException>(() => new EndpointIsolation(null!, TimeProvider.System, registry)).ParamName);
+        Assert.Equal("time", Assert.Throws<ArgumentNullException>(() => new EndpointIsolation(options, null!, registry)).ParamName);
+        Assert.Equal("notifications", Assert.Throws<ArgumentNullException>(() => new EndpointIsolation(options, TimeProvider.System, null!)).ParamName);
+    }
+
     private static Task WaitUntilAsync(Func<Task<bool>> condition) => WorkerProcess.WaitUntilAsync(condition, TimeSpan.FromSeconds(30), "the condition");
 }

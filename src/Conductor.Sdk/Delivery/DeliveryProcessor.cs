@@ -37,6 +37,8 @@ public sealed partial class DeliveryProcessor
     private readonly TimeSpan _longestAttempt;
     private int _running;
     private int _writes;
+    // Counted under the lock at every change to the work in hand (see Changes).
+    private long _changes;
     // Outcome writes not yet completed, in the order they were made, and whether PumpWritesAsync is waiting on them.
     private readonly Queue<(ValueTask Write, AttemptLog Log)> _unrecorded = new();
     private bool _pumping;
@@ -121,8 +123,6 @@ public sealed partial class DeliveryProcessor
             lock (_gate) return _changes;
         }
     }
-
-    private long _changes;
 
     /// <summary>True when another attempt may start or wait in an endpoint queue.</summary>
     public bool HasCapacity

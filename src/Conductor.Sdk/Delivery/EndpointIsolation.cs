@@ -24,11 +24,13 @@ public sealed class EndpointIsolation : IDisposable
     private readonly Notifications.NotificationRegistry _notifications;
 
     /// <summary>Creates the isolation layer; each attempt's timeout is its notification's (<paramref name="notifications"/>).</summary>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
     public EndpointIsolation(IOptions<ConductorOptions> options, TimeProvider time, Notifications.NotificationRegistry notifications)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _options = options.Value;
-        _time = time;
-        _notifications = notifications;
+        _time = time ?? throw new ArgumentNullException(nameof(time));
+        _notifications = notifications ?? throw new ArgumentNullException(nameof(notifications));
     }
 
     /// <summary>An endpoint's breaker opened for the given time (the processor pauses the endpoint instead of leasing its rows).</summary>
